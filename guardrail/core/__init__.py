@@ -1,0 +1,1 @@
+"""Core result types, enums and JSON round-trip. Standard library only."""

@@ -1,0 +1,225 @@
+"""Frozen result types shared by every layer, with a lossless JSON round-trip.
+
+These types are the contract between auditors, the policy engine, the renderers and the CLI.
+They hold plain data only (numbers, strings, tuples, JSON-able mappings) so that a
+:class:`RunRecord` read back from ``run.json`` equals the one that was written.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from guardrail.core.exitcodes import ExitCode
+
+SCHEMA_VERSION = 1
+"""Version of the ``run.json`` layout; bumped on any incompatible change."""
+
+
+class AuditStatus(str, Enum):
+    OK = "ok"
+    ERROR = "error"
+    SKIPPED = "skipped"
+
+
+class Severity(str, Enum):
+    DENY = "deny"
+    WARN = "warn"
+    INFO = "info"
+
+
+class OutcomeStatus(str, Enum):
+    PASS = "pass"
+    FAIL = "fail"
+    INCONCLUSIVE = "inconclusive"
+    ERROR = "error"
+    SKIPPED = "skipped"
+    WAIVED = "waived"
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A confidence interval ``[low, high]`` at ``level`` computed by ``method``."""
+
+    low: float
+    high: float
+    level: float = 0.95
+    method: str = "percentile"
+
+
+@dataclass(frozen=True)
+class GroupValue:
+    """One group's value of a metric, with the group's size.
+
+    ``small`` marks a group below the auditor's minimum group size: it is reported, never
+    dropped, and rules with ``min_group_n`` treat it as too small to judge.
+    """
+
+    group: str
+    value: float | None
+    n: int
+    small: bool = False
+    reason: str | None = None
+    ci: Interval | None = None
+
+    def __post_init__(self) -> None:
+        _check_finite(self.value, f"group {self.group!r}")
+
+
+@dataclass(frozen=True)
+class MetricResult:
+    """One metric: a finite value, or ``None`` with the reason it could not be computed.
+
+    ``key`` is namespaced by auditor (``fairness.demographic_parity_ratio``); ``scope``
+    names what it was computed over (``sex``, or ``sex+race`` for an intersection).
+    """
+
+    key: str
+    value: float | None
+    scope: str | None = None
+    reason: str | None = None
+    ci: Interval | None = None
+    by_group: tuple[GroupValue, ...] = ()
+    n: int | None = None
+    higher_is_better: bool | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check_finite(self.value, self.ref)
+        if self.value is None and not self.reason:
+            raise ValueError(f"metric {self.ref} has no value and no reason")
+
+    @property
+    def ref(self) -> str:
+        """The key with its scope, e.g. ``fairness.demographic_parity_ratio[sex]``."""
+        return f"{self.key}[{self.scope}]" if self.scope else self.key
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    """Why an audit or a rule could not be evaluated, and how to fix it."""
+
+    type: str
+    message: str
+    hint: str | None = None
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    """What one auditor produced. An auditor that crashed has ``status == ERROR``."""
+
+    audit_id: str
+    auditor: str
+    status: AuditStatus
+    metrics: tuple[MetricResult, ...] = ()
+    params: Mapping[str, Any] = field(default_factory=dict)
+    artifacts: Mapping[str, Any] = field(default_factory=dict)
+    error: ErrorInfo | None = None
+    duration_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class RuleOutcome:
+    """The verdict of one rule on one metric (one outcome per matched scope)."""
+
+    rule_id: str
+    policy: str
+    metric: str
+    severity: Severity
+    status: OutcomeStatus
+    reason: str
+    expected: str
+    message: str
+    observed: float | None = None
+    rationale: str | None = None
+    reference: str | None = None
+
+    def blocks(self, fail_on: Severity = Severity.DENY) -> bool:
+        """Whether this outcome, if not a pass, stops a build under ``fail_on``."""
+        if self.severity is Severity.DENY:
+            return True
+        return self.severity is Severity.WARN and fail_on is Severity.WARN
+
+
+@dataclass(frozen=True)
+class PolicyInfo:
+    name: str
+    path: str
+    sha256: str
+    rules: int
+
+
+@dataclass(frozen=True)
+class PolicyVerdict:
+    outcomes: tuple[RuleOutcome, ...] = ()
+    policies: tuple[PolicyInfo, ...] = ()
+
+    def counts(self) -> dict[str, int]:
+        """Number of outcomes per status, every status present."""
+        counts = {status.value: 0 for status in OutcomeStatus}
+        for outcome in self.outcomes:
+            counts[outcome.status.value] += 1
+        return counts
+
+
+@dataclass(frozen=True)
+class FileDigest:
+    role: str
+    path: str
+    sha256: str
+    bytes: int
+
+
+@dataclass(frozen=True)
+class Provenance:
+    guardrail_version: str
+    python: str
+    platform: str
+    packages: Mapping[str, str]
+    seeds: Mapping[str, int]
+    files: tuple[FileDigest, ...]
+    command: str
+    git_commit: str | None = None
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """Everything about one audit run; written once as ``run.json``, read by every renderer."""
+
+    run_id: str
+    name: str
+    started_at: str
+    finished_at: str
+    spec_path: str
+    spec_sha256: str
+    spec: Mapping[str, Any]
+    results: tuple[AuditResult, ...]
+    verdict: PolicyVerdict
+    provenance: Provenance
+    schema_version: int = SCHEMA_VERSION
+
+    def exit_code(self, fail_on: Severity = Severity.DENY) -> ExitCode:
+        """The process exit code for this run: the one place it is computed.
+
+        Precedence: incomplete (2) over violation (1) over pass (0).
+        """
+        if any(result.status is AuditStatus.ERROR for result in self.results):
+            return ExitCode.INCOMPLETE
+        blocking = [o for o in self.verdict.outcomes if o.blocks(fail_on)]
+        if any(o.status is OutcomeStatus.ERROR for o in blocking):
+            return ExitCode.INCOMPLETE
+        if any(o.status in (OutcomeStatus.FAIL, OutcomeStatus.INCONCLUSIVE) for o in blocking):
+            return ExitCode.VIOLATION
+        return ExitCode.OK
+
+    def metrics(self) -> tuple[MetricResult, ...]:
+        """Every metric of every audit, in order."""
+        return tuple(metric for result in self.results for metric in result.metrics)
+
+
+def _check_finite(value: float | None, what: str) -> None:
+    if value is not None and not math.isfinite(value):
+        raise ValueError(f"{what}: value must be finite or None (with a reason), got {value!r}")

@@ -1,0 +1,90 @@
+"""The exception tree. Every guardrail error says what went wrong, where, and how to fix it.
+
+::
+
+    GuardrailError                 (exit 4 unless a subclass says otherwise)
+    ├── UsageError                 (exit 3) bad command-line use
+    ├── SpecError                  (exit 3) invalid spec or policy file: file, line, key
+    ├── DataError                  (exit 3) data file unreadable or inconsistent with the spec
+    ├── UnsafeModelError           (exit 3) model file in an unsafe format (pickle) or with untrusted types
+    ├── ModelError                 (exit 3) model cannot be loaded or does not match its data
+    ├── MissingExtraError          (exit 2) an optional dependency is not installed
+    └── AuditError                 (exit 2) an auditor could not evaluate (becomes an AuditResult)
+
+Violations of policies are data (:class:`guardrail.core.types.RuleOutcome`), never exceptions.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from guardrail.core.exitcodes import ExitCode
+
+
+class GuardrailError(Exception):
+    """Root of guardrail's errors.
+
+    Parameters
+    ----------
+    message:
+        What went wrong, in one sentence.
+    where:
+        The file (and line) or object concerned, if any.
+    hint:
+        How to fix it, if known.
+    """
+
+    exit_code: ClassVar[ExitCode] = ExitCode.INTERNAL
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if not isinstance(cls.__dict__.get("exit_code", cls.exit_code), ExitCode):
+            raise TypeError(f"{cls.__name__}.exit_code must be an ExitCode")
+
+    def __init__(self, message: str, *, where: str | None = None, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.where = where
+        self.hint = hint
+
+    def __str__(self) -> str:
+        text = f"{self.where}: {self.message}" if self.where else self.message
+        if self.hint:
+            text += f" Hint: {self.hint}"
+        return text
+
+
+class UsageError(GuardrailError):
+    exit_code = ExitCode.USAGE
+
+
+class SpecError(GuardrailError):
+    exit_code = ExitCode.USAGE
+
+
+class DataError(GuardrailError):
+    exit_code = ExitCode.USAGE
+
+
+class UnsafeModelError(GuardrailError):
+    exit_code = ExitCode.USAGE
+
+
+class ModelError(GuardrailError):
+    exit_code = ExitCode.USAGE
+
+
+class MissingExtraError(GuardrailError):
+    exit_code = ExitCode.INCOMPLETE
+
+    def __init__(self, package: str, extra: str) -> None:
+        super().__init__(
+            f"the optional dependency {package!r} is not installed",
+            hint=f"pip install 'guardrail[{extra}]'",
+        )
+        self.package = package
+        self.extra = extra
+
+
+class AuditError(GuardrailError):
+    exit_code = ExitCode.INCOMPLETE
