@@ -18,6 +18,9 @@ def write_atomic(path: str | os.PathLike[str], data: str | bytes, encoding: str 
     payload = data.encode(encoding) if isinstance(data, str) else data
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
+        # mkstemp creates 0600; give the file the mode an ordinary open() would.
+        mode = target.stat().st_mode & 0o7777 if target.exists() else 0o666 & ~_current_umask()
+        os.chmod(tmp_name, mode)
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
             handle.flush()
@@ -27,3 +30,9 @@ def write_atomic(path: str | os.PathLike[str], data: str | bytes, encoding: str 
         Path(tmp_name).unlink(missing_ok=True)
         raise
     return target
+
+
+def _current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

@@ -1,0 +1,51 @@
+"""Audit any model through its outputs: predictions stored as columns of the data table."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from guardrail.adapters.base import Predictions
+from guardrail.errors import DataError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+class PredictionsAdapter:
+    kind = "predictions"
+
+    def __init__(self, column: str, score_column: str | None = None, *, where: str = "data") -> None:
+        self.column = column
+        self.score_column = score_column
+        self.where = where
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        return ()
+
+    def predict(self, data: pd.DataFrame, positive_label: object) -> Predictions:
+        import numpy as np
+
+        for role, name in (("model.column", self.column), ("model.score_column", self.score_column)):
+            if name is not None and name not in data.columns:
+                raise DataError(
+                    f"{role} {name!r} is not a column of the data",
+                    where=self.where,
+                    hint=f"available columns: {', '.join(map(str, data.columns))}",
+                )
+        labels = data[self.column]
+        if labels.isna().any():
+            raise DataError(
+                f"prediction column {self.column!r} has {int(labels.isna().sum())} missing value(s)",
+                where=self.where,
+                hint="every audited row needs a prediction",
+            )
+        scores = None
+        if self.score_column is not None:
+            scores = data[self.score_column].to_numpy(dtype=float)
+            if not np.isfinite(scores).all() or (scores < 0).any() or (scores > 1).any():
+                raise DataError(
+                    f"score column {self.score_column!r} must hold probabilities in [0, 1] without gaps",
+                    where=self.where,
+                )
+        return Predictions(labels=labels.to_numpy(), scores=scores)

@@ -1,0 +1,119 @@
+"""The Python API: the same audits as the CLI, as functions returning result objects."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from guardrail.core.types import AuditResult, RunRecord, Severity
+
+
+def audit(
+    spec: str | Path,
+    *,
+    out: str | Path | None = None,
+    formats: Sequence[str] | None = None,
+    write: bool = True,
+    fail_on: Severity | str = Severity.DENY,
+) -> RunRecord:
+    """Run the audit described by the spec file and write its reports.
+
+    Parameters
+    ----------
+    spec:
+        Path to an audit spec (``kind: audit``).
+    out:
+        Output folder; default: the spec's ``report.out``.
+    formats:
+        Report formats to write; default: the spec's ``report.formats``.
+    write:
+        Write the reports (``run.json`` and the others); ``False`` only returns the record.
+
+    Returns
+    -------
+    RunRecord
+        Shows as an HTML report in Jupyter; ``record.exit_code()`` is what the CLI exits with.
+
+    Examples
+    --------
+    >>> record = guardrail.audit("audits/adult-income.yaml")  # doctest: +SKIP
+    >>> record.exit_code()  # doctest: +SKIP
+    <ExitCode.VIOLATION: 1>
+    """
+    from guardrail.runner import run
+
+    record, loaded = run(spec, out=out)
+    if write:
+        from guardrail.report import write_reports
+
+        write_reports(record, loaded.out_dir, formats or loaded.spec.report.formats, fail_on=Severity(fail_on))
+    return record
+
+
+def audit_fairness(
+    y_true: Any,
+    y_pred: Any,
+    *,
+    sensitive_features: Any,
+    pos_label: Any = 1,
+    metrics: Sequence[str] | None = None,
+    groupings: str = "both",
+    min_group_size: int = 30,
+    missing_sensitive: str = "error",
+) -> AuditResult:
+    """Fairness audit on arrays: rates per group and disparities, as in the ``fairness`` auditor.
+
+    Parameters
+    ----------
+    y_true, y_pred:
+        True and predicted labels (array-like of equal length).
+    sensitive_features:
+        A Series/array (one feature) or a DataFrame/dict of columns (several features;
+        audited one by one and intersected, as ``groupings`` says).
+    pos_label:
+        The positive class.
+
+    Examples
+    --------
+    >>> result = audit_fairness([1, 0, 1, 0], [1, 0, 0, 0], sensitive_features=["a", "a", "b", "b"])
+    >>> {m.ref: m.value for m in result.metrics}["fairness.equal_opportunity_difference[sensitive_feature_0]"]
+    1.0
+    """
+    import numpy as np
+    import pandas as pd
+
+    from guardrail.auditors.base import AuditContext
+    from guardrail.auditors.fairness import FairnessAuditor, FairnessParams
+    from guardrail.errors import DataError
+
+    if isinstance(sensitive_features, pd.DataFrame):
+        frame = sensitive_features.reset_index(drop=True)
+    elif isinstance(sensitive_features, dict):
+        frame = pd.DataFrame(sensitive_features)
+    elif isinstance(sensitive_features, pd.Series) and sensitive_features.name is not None:
+        frame = sensitive_features.reset_index(drop=True).to_frame()
+    else:
+        frame = pd.DataFrame({"sensitive_feature_0": np.asarray(sensitive_features)})
+    frame.columns = [str(c) for c in frame.columns]
+    truth, predicted = np.asarray(y_true), np.asarray(y_pred)
+    if not (len(truth) == len(predicted) == len(frame)):
+        raise DataError(
+            f"y_true ({len(truth)}), y_pred ({len(predicted)}) and sensitive_features ({len(frame)}) differ in length"
+        )
+    params: dict[str, Any] = {"groupings": groupings, "min_group_size": min_group_size}
+    if metrics is not None:
+        params["metrics"] = tuple(metrics)
+    ctx = AuditContext(
+        audit_id="fairness",
+        data=frame,
+        y_true=truth == pos_label,
+        y_pred=predicted == pos_label,
+        y_score=None,
+        sensitive=tuple(frame.columns),
+        missing_sensitive=missing_sensitive,
+        positive_label=pos_label,
+        seed=0,
+        where="sensitive_features",
+    )
+    return FairnessAuditor(FairnessParams.model_validate(params)).run(ctx)

@@ -1,0 +1,1 @@
+"""Auditors: each turns an :class:`AuditContext` into an :class:`AuditResult`."""

@@ -1,0 +1,58 @@
+"""The auditor contract: ``Auditor(params).run(ctx) -> AuditResult``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from guardrail.core.types import AuditResult
+
+
+class AuditorParams(BaseModel):
+    """Base of every auditor's ``params``: unknown keys are spec errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class AuditContext:
+    """What an auditor may look at: the audit data, labels, model outputs and the model.
+
+    ``y_true`` and ``y_pred`` are boolean arrays (is the label the positive class);
+    ``y_score`` is the predicted probability of the positive class when known.
+    """
+
+    audit_id: str
+    data: pd.DataFrame
+    y_true: np.ndarray
+    y_pred: np.ndarray
+    y_score: np.ndarray | None
+    sensitive: tuple[str, ...]
+    missing_sensitive: str
+    positive_label: Any
+    seed: int
+    where: str
+    model: Any = None
+    features: tuple[str, ...] = ()
+
+
+class Auditor(Protocol):
+    """An auditor stores its validated params in ``__init__`` and computes in ``run``.
+
+    Class attributes declare the registry ``name``, the pip ``extra`` its dependencies
+    come from, and the pydantic ``Params`` model that validates ``params`` in the spec.
+    """
+
+    name: ClassVar[str]
+    extra: ClassVar[str]
+    Params: ClassVar[type[AuditorParams]]
+
+    def __init__(self, params: AuditorParams) -> None: ...
+
+    def run(self, ctx: AuditContext) -> AuditResult: ...

@@ -1,0 +1,179 @@
+"""Group fairness of a classifier's decisions: rates per group and disparities between groups.
+
+Every number comes from one per-(group, y_true, y_pred) count table per grouping
+(:mod:`guardrail.fairness`); fairlearn's ``MetricFrame`` is the oracle in the tests.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import TYPE_CHECKING, ClassVar, Literal
+
+from pydantic import Field
+
+from guardrail.auditors.base import AuditContext, AuditorParams
+from guardrail.core.types import AuditResult, AuditStatus, GroupValue, MetricResult
+from guardrail.fairness.metrics import (
+    DISPARITIES,
+    HIGHER_IS_BETTER,
+    RATES,
+    DisparityName,
+    RateName,
+)
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from guardrail.fairness.groups import Grouping
+
+
+class FairnessParams(AuditorParams):
+    metrics: tuple[RateName, ...] = Field(default=RATES, min_length=1, description="Rates computed per group.")
+    disparities: tuple[DisparityName, ...] = Field(default=DISPARITIES, description="Between-group disparities.")
+    groupings: Literal["each", "intersection", "both"] = Field(
+        default="both",
+        description="With several sensitive features: one grouping per feature ('each'), "
+        "their intersection, or both.",
+    )
+    sensitive: tuple[str, ...] | None = Field(
+        default=None, description="Subset of data.sensitive to audit; default all of them."
+    )
+    min_group_size: int = Field(
+        default=30, ge=1, description="Groups smaller than this are flagged as too small (never dropped)."
+    )
+
+
+class FairnessAuditor:
+    """Rates per sensitive group (count, selection rate, TPR, FPR, FNR, precision, accuracy)
+    and disparities between groups (demographic parity, equalized odds, equal opportunity)."""
+
+    name: ClassVar[str] = "fairness"
+    extra: ClassVar[str] = "fairness"
+    Params: ClassVar[type[AuditorParams]] = FairnessParams
+
+    def __init__(self, params: AuditorParams | None = None) -> None:
+        self.params = params if isinstance(params, FairnessParams) else FairnessParams.model_validate(
+            params.model_dump() if params is not None else {}
+        )
+
+    def run(self, ctx: AuditContext) -> AuditResult:
+        from guardrail.errors import DataError
+        from guardrail.fairness.groups import encode
+
+        started = time.perf_counter()
+        params = self.params
+        sensitive = params.sensitive or ctx.sensitive
+        unknown = [s for s in sensitive if s not in ctx.sensitive]
+        if unknown:
+            raise DataError(
+                f"params.sensitive names {', '.join(map(repr, unknown))}, not declared in data.sensitive",
+                where=ctx.audit_id,
+                hint=f"declared sensitive columns: {', '.join(ctx.sensitive)}",
+            )
+        feature_sets: list[tuple[str, ...]] = []
+        if len(sensitive) == 1 or params.groupings in ("each", "both"):
+            feature_sets += [(feature,) for feature in sensitive]
+        if len(sensitive) > 1 and params.groupings in ("intersection", "both"):
+            feature_sets.append(tuple(sensitive))
+        metrics: list[MetricResult] = []
+        for features in feature_sets:
+            grouping = encode(ctx.data, features, missing=ctx.missing_sensitive, where=ctx.where)
+            metrics += self._metrics_for(grouping, ctx.y_true, ctx.y_pred)
+        return AuditResult(
+            audit_id=ctx.audit_id,
+            auditor=self.name,
+            status=AuditStatus.OK,
+            metrics=tuple(metrics),
+            params=params.model_dump(mode="json"),
+            duration_s=time.perf_counter() - started,
+        )
+
+    def _metrics_for(self, grouping: Grouping, y_true: np.ndarray, y_pred: np.ndarray) -> list[MetricResult]:
+        from guardrail.fairness.counts import confusion_counts
+        from guardrail.fairness.metrics import disparity, rate
+
+        params = self.params
+        counts = confusion_counts(y_true, y_pred, grouping.codes, grouping.n_groups)
+        sizes = counts.sum(axis=(1, 2))
+        small = sizes < params.min_group_size
+        needed: set[RateName] = set(params.metrics) | {"count", "selection_rate", "tpr", "fpr"}
+        rates = {name: rate(counts, name) for name in RATES if name in needed}
+        labels = grouping.labels
+        scope = grouping.scope
+        common = {"sensitive_features": list(grouping.features), "min_group_size": params.min_group_size}
+
+        def groups_of(name: RateName) -> tuple[GroupValue, ...]:
+            values = rates[name].by_group
+            return tuple(
+                GroupValue(
+                    group=label,
+                    value=None if math.isnan(values[i]) else float(values[i]),
+                    n=int(sizes[i]),
+                    small=bool(small[i]),
+                    reason=rates[name].undefined_reason if math.isnan(values[i]) else None,
+                )
+                for i, label in enumerate(labels)
+            )
+
+        results: list[MetricResult] = []
+        for name in params.metrics:
+            overall = rates[name].overall
+            results.append(
+                MetricResult(
+                    key=f"fairness.{name}",
+                    scope=scope,
+                    value=None if math.isnan(overall) else overall,
+                    reason=f"undefined overall ({rates[name].undefined_reason})" if math.isnan(overall) else None,
+                    by_group=groups_of(name),
+                    n=int(sizes.sum()),
+                    higher_is_better=HIGHER_IS_BETTER[name],
+                    details={**common, "small_groups": [labels[i] for i in range(len(labels)) if small[i]]},
+                )
+            )
+        for name in params.disparities:
+            result = disparity(rates, name, labels)
+            worst_rate = result.based_on[0]
+            if result.min_group is not None and len(result.based_on) > 1:
+                # the rate that realised the worst case, for the group table
+                worst_rate = next(
+                    r
+                    for r in result.based_on
+                    if _realises(rates[r].by_group, result.value, name.endswith("difference"))
+                )
+            results.append(
+                MetricResult(
+                    key=f"fairness.{name}",
+                    scope=scope,
+                    value=None if math.isnan(result.value) else result.value,
+                    reason=result.reason,
+                    by_group=groups_of(worst_rate),
+                    n=int(sizes.sum()),
+                    higher_is_better=HIGHER_IS_BETTER[name],
+                    details={
+                        **common,
+                        "based_on": list(result.based_on),
+                        "worst_rate": worst_rate,
+                        "min_group": labels[result.min_group] if result.min_group is not None else None,
+                        "max_group": labels[result.max_group] if result.max_group is not None else None,
+                    },
+                )
+            )
+        results.append(
+            MetricResult(
+                key="fairness.min_group_size",
+                scope=scope,
+                value=float(sizes.min()),
+                by_group=groups_of("count"),
+                n=int(sizes.sum()),
+                higher_is_better=True,
+                details={**common, "smallest_group": labels[int(sizes.argmin())]},
+            )
+        )
+        return results
+
+
+def _realises(values: np.ndarray, target: float, difference: bool) -> bool:
+    lo, hi = float(values.min()), float(values.max())
+    got = hi - lo if difference else (lo / hi if hi > 0 else float("nan"))
+    return got == target

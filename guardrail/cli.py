@@ -1,0 +1,236 @@
+"""The ``guardrail`` command line: the only place that prints verdicts and exits.
+
+Exit codes (see :class:`guardrail.core.exitcodes.ExitCode`): 0 pass, 1 policy violation or
+blocking inconclusive, 2 evaluation incomplete, 3 usage or input error, 4 internal error.
+Heavy libraries are imported inside the commands, so ``guardrail --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+from guardrail import __version__
+from guardrail.core.exitcodes import ExitCode
+from guardrail.errors import GuardrailError, UsageError
+
+if TYPE_CHECKING:
+    from guardrail.core.types import RunRecord
+
+REPORT_FORMATS = ("html", "json", "junit", "markdown")
+INTERNAL_ERROR = "internal error ({kind}: {message}); this is a bug in guardrail, please report it with the command you ran"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse exits 2 on usage errors; guardrail reserves 2 for incomplete evaluations."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message, where=self.prog, hint=f"see `{self.prog} --help`")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="guardrail",
+        description="Responsible-AI audits with policy-checked reports.",
+        epilog="exit codes: 0 pass, 1 policy violation, 2 evaluation incomplete, 3 usage or input error, 4 internal error",
+    )
+    parser.add_argument("--version", action="version", version=f"guardrail {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+
+    audit = commands.add_parser("audit", help="run the audits of a spec, check its policies, write the reports")
+    audit.add_argument("spec", type=Path, help="audit spec (YAML, kind: audit)")
+    audit.add_argument("--out", type=Path, help="output folder (default: the spec's report.out)")
+    audit.add_argument(
+        "--format", dest="formats", action="append", choices=REPORT_FORMATS,
+        help="report format to write; repeat for several (default: the spec's report.formats)",
+    )
+    audit.add_argument("--fail-on", choices=("deny", "warn"), default="deny", help="lowest severity that fails the run")
+    audit.add_argument("--quiet", action="store_true", help="print nothing but errors")
+
+    validate = commands.add_parser("validate", help="check specs and policy files without running anything")
+    validate.add_argument("files", type=Path, nargs="+", help="audit specs or policy files")
+    validate.add_argument("--quiet", action="store_true")
+
+    report = commands.add_parser("report", help="re-render reports from a run.json (imports no ML library)")
+    report.add_argument("record", type=Path, help="run.json written by `guardrail audit`")
+    report.add_argument("--format", dest="formats", action="append", choices=REPORT_FORMATS, help="default: html")
+    report.add_argument("--out", type=Path, help="output folder (default: the folder of run.json)")
+    report.add_argument("--fail-on", choices=("deny", "warn"), default="deny")
+    report.add_argument("--quiet", action="store_true")
+
+    commands.add_parser("list", help="list auditors, report formats and the policy packs shipped with guardrail")
+
+    schema = commands.add_parser("schema", help="print the JSON Schema of a spec or policy file")
+    schema.add_argument("kind", choices=("audit", "policy"))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``guardrail`` console script; returns (and exits with) the exit code."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser().parse_args(args_list)
+        code = _dispatch(args, args_list)
+    except GuardrailError as exc:
+        _err(f"error: {exc}")
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        _err("interrupted")
+        code = ExitCode.INTERNAL
+    except Exception as exc:  # the last line of defence: one readable line, no traceback
+        _err("error: " + INTERNAL_ERROR.format(kind=type(exc).__name__, message=exc))
+        code = ExitCode.INTERNAL
+    if argv is None:
+        sys.exit(int(code))
+    return int(code)
+
+
+def _dispatch(args: argparse.Namespace, argv: list[str]) -> ExitCode:
+    if args.command == "audit":
+        return _audit(args, argv)
+    if args.command == "validate":
+        return _validate(args)
+    if args.command == "report":
+        return _report(args)
+    if args.command == "list":
+        return _list()
+    return _schema(args.kind)
+
+
+def _audit(args: argparse.Namespace, argv: list[str]) -> ExitCode:
+    from guardrail.core.types import Severity
+    from guardrail.report import write_reports
+    from guardrail.runner import run
+
+    progress = None if args.quiet else (lambda message: _err(f"guardrail: {message}"))
+    command = "guardrail " + " ".join(_quote(a) for a in argv)
+    record, loaded = run(args.spec, out=args.out, command=command, progress=progress)
+    fail_on = Severity(args.fail_on)
+    formats = tuple(args.formats or loaded.spec.report.formats)
+    written = write_reports(record, loaded.out_dir, formats, fail_on=fail_on)
+    code = record.exit_code(fail_on)
+    if not args.quiet:
+        print(verdict_table(record, code, fail_on))
+        print(f"reports: {', '.join(_display(p) for p in written.values())}")
+    return code
+
+
+VERDICT_WORDS = {
+    ExitCode.OK: "PASS: every blocking rule passed",
+    ExitCode.VIOLATION: "FAIL: policy violation (a blocking rule failed or was inconclusive)",
+    ExitCode.INCOMPLETE: "INCOMPLETE: evaluation incomplete (an audit failed or evidence is missing)",
+}
+
+
+def verdict_table(record: RunRecord, code: ExitCode, fail_on: object) -> str:
+    """The short verdict table printed after an audit."""
+    from guardrail.policy.sentences import fmt
+
+    lines = [f"{record.name}: {VERDICT_WORDS[code]} (exit {int(code)})"]
+    for result in record.results:
+        if result.error is not None:
+            lines.append(f"  audit {result.audit_id!r} failed: {result.error.type}: {result.error.message}")
+    rows = [("rule", "severity", "status", "metric", "observed")]
+    for o in record.verdict.outcomes:
+        rows.append((o.rule_id, o.severity.value, o.status.value, o.metric, "—" if o.observed is None else fmt(o.observed)))
+    if len(rows) > 1:
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        for row in rows:
+            lines.append("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    else:
+        lines.append("  no policy rules were evaluated")
+    counts = record.verdict.counts()
+    lines.append("  " + ", ".join(f"{n} {status}" for status, n in counts.items() if n))
+    return "\n".join(lines)
+
+
+def _validate(args: argparse.Namespace) -> ExitCode:
+    from guardrail.auditors.registry import default_registry
+    from guardrail.spec.loader import load_policy, load_spec, validate_params
+    from guardrail.spec.yamlsource import read_yaml
+
+    registry = default_registry()
+    for path in args.files:
+        kind = _kind_of(read_yaml(path.resolve()).data)
+        if kind == "policy":
+            policy = load_policy(path)
+            summary = f"policy {policy.policy.name!r}, {len(policy.policy.rules)} rule(s)"
+        else:
+            loaded = load_spec(path)
+            for policy_path in loaded.policy_paths:
+                load_policy(policy_path)
+            for i, entry in enumerate(loaded.spec.audits):
+                try:
+                    registry.target(entry.use)
+                except GuardrailError as exc:
+                    raise type(exc)(exc.message, where=loaded.document.where(("audits", i, "use")), hint=exc.hint) from None
+                cls = registry.resolve(entry.use)
+                validate_params(cls.Params, entry.params, loaded.document, ("audits", i, "params"))
+            summary = f"audit spec {loaded.spec.name!r}, {len(loaded.spec.audits)} audit(s), {len(loaded.policy_paths)} policy file(s)"
+        if not args.quiet:
+            print(f"{_display(path)}: ok ({summary})")
+    return ExitCode.OK
+
+
+def _kind_of(data: object) -> str:
+    return str(data.get("kind", "audit")) if isinstance(data, dict) else "audit"
+
+
+def _report(args: argparse.Namespace) -> ExitCode:
+    from guardrail.core.types import Severity
+    from guardrail.report import load_record, write_reports
+
+    record = load_record(args.record)
+    out = args.out or args.record.parent
+    formats = tuple(args.formats or ("html",))
+    if "json" in formats and out.resolve() == args.record.parent.resolve():
+        formats = tuple(f for f in formats if f != "json")  # never rewrite the canonical record in place
+    written = write_reports(record, out, formats, fail_on=Severity(args.fail_on))
+    if not args.quiet:
+        print(f"reports: {', '.join(_display(p) for p in written.values())}")
+    return ExitCode.OK
+
+
+def _list() -> ExitCode:
+    from guardrail.auditors.registry import default_registry
+
+    registry = default_registry()
+    print("auditors:")
+    for name in registry.names():
+        print(f"  {name:<16} {registry.target(name)}")
+    print("report formats:")
+    print("  " + ", ".join(REPORT_FORMATS))
+    packs = sorted((Path(__file__).resolve().parent.parent / "policies").glob("*.yaml"))
+    if packs:
+        print("policy packs:")
+        for pack in packs:
+            print(f"  {_display(pack)}")
+    return ExitCode.OK
+
+
+def _schema(kind: str) -> ExitCode:
+    from guardrail.spec.schema import json_schema
+
+    print(json.dumps(json_schema(kind), indent=2))
+    return ExitCode.OK
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _quote(arg: str) -> str:
+    import shlex
+
+    return shlex.quote(arg)
+
+
+def _err(message: str) -> None:
+    print(message, file=sys.stderr)

@@ -1,0 +1,143 @@
+"""Rates and disparities derived from per-group confusion counts.
+
+Definitions follow fairlearn (``MetricFrame`` and its derived metrics): a disparity
+"difference" is max − min over groups, a "ratio" is min / max; equalized odds takes the
+worse of the TPR and FPR disparities. Unlike fairlearn, a rate that is undefined for some
+group (for example TPR in a group without positives) makes every disparity built on it
+undefined too, with the reason, instead of silently leaving that group out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+RateName = Literal["count", "selection_rate", "tpr", "fpr", "fnr", "precision", "accuracy"]
+DisparityName = Literal[
+    "demographic_parity_difference",
+    "demographic_parity_ratio",
+    "equalized_odds_difference",
+    "equalized_odds_ratio",
+    "equal_opportunity_difference",
+    "equal_opportunity_ratio",
+]
+
+RATES: tuple[RateName, ...] = ("count", "selection_rate", "tpr", "fpr", "fnr", "precision", "accuracy")
+DISPARITIES: tuple[DisparityName, ...] = (
+    "demographic_parity_difference",
+    "demographic_parity_ratio",
+    "equalized_odds_difference",
+    "equalized_odds_ratio",
+    "equal_opportunity_difference",
+    "equal_opportunity_ratio",
+)
+
+RATE_LABELS: dict[RateName, str] = {
+    "count": "count",
+    "selection_rate": "selection rate",
+    "tpr": "true positive rate",
+    "fpr": "false positive rate",
+    "fnr": "false negative rate",
+    "precision": "precision",
+    "accuracy": "accuracy",
+}
+
+# numerator, denominator, and why the rate is undefined when the denominator is 0
+_RATE_PARTS: dict[str, tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray], str]] = {
+    "selection_rate": (lambda c: c[..., 0, 1] + c[..., 1, 1], lambda c: c.sum(axis=(-1, -2)), "no rows"),
+    "tpr": (lambda c: c[..., 1, 1], lambda c: c[..., 1, 0] + c[..., 1, 1], "no positive labels"),
+    "fpr": (lambda c: c[..., 0, 1], lambda c: c[..., 0, 0] + c[..., 0, 1], "no negative labels"),
+    "fnr": (lambda c: c[..., 1, 0], lambda c: c[..., 1, 0] + c[..., 1, 1], "no positive labels"),
+    "precision": (lambda c: c[..., 1, 1], lambda c: c[..., 0, 1] + c[..., 1, 1], "no positive predictions"),
+    "accuracy": (lambda c: c[..., 0, 0] + c[..., 1, 1], lambda c: c.sum(axis=(-1, -2)), "no rows"),
+}
+
+HIGHER_IS_BETTER: dict[str, bool | None] = {
+    "count": None,
+    "selection_rate": None,
+    "tpr": True,
+    "fpr": False,
+    "fnr": False,
+    "precision": True,
+    "accuracy": True,
+    "demographic_parity_difference": False,
+    "demographic_parity_ratio": True,
+    "equalized_odds_difference": False,
+    "equalized_odds_ratio": True,
+    "equal_opportunity_difference": False,
+    "equal_opportunity_ratio": True,
+}
+
+
+@dataclass(frozen=True)
+class Rate:
+    """A rate per group (NaN where undefined) and overall, with why values are undefined."""
+
+    name: RateName
+    by_group: np.ndarray
+    overall: float
+    undefined_reason: str | None
+
+
+@dataclass(frozen=True)
+class Disparity:
+    """A between-groups disparity: value (NaN if undefined), the rates and groups behind it."""
+
+    name: DisparityName
+    value: float
+    based_on: tuple[RateName, ...]
+    min_group: int | None
+    max_group: int | None
+    reason: str | None
+
+
+def rate(counts: np.ndarray, name: RateName) -> Rate:
+    """Compute one rate for every group (``counts`` of shape ``(G, 2, 2)``) and overall."""
+    if name == "count":
+        per_group = counts.sum(axis=(1, 2)).astype(np.float64)
+        return Rate(name, per_group, float(per_group.sum()), None)
+    numerator, denominator, why = _RATE_PARTS[name]
+    num, den = numerator(counts), denominator(counts)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per_group = np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
+    total = counts.sum(axis=0)
+    total_den = float(denominator(total))
+    overall = float(numerator(total)) / total_den if total_den > 0 else float("nan")
+    return Rate(name, per_group, overall, why if (den == 0).any() or total_den == 0 else None)
+
+
+def _between(values: np.ndarray, kind: Literal["difference", "ratio"]) -> tuple[float, int, int]:
+    lo, hi = int(np.argmin(values)), int(np.argmax(values))
+    if kind == "difference":
+        return float(values[hi] - values[lo]), lo, hi
+    return (float(values[lo] / values[hi]) if values[hi] > 0 else float("nan")), lo, hi
+
+
+def disparity(rates: dict[RateName, Rate], name: DisparityName, labels: tuple[str, ...]) -> Disparity:
+    """Compute a disparity from the rates it needs (``selection_rate``, ``tpr``, ``fpr``)."""
+    kind: Literal["difference", "ratio"] = "difference" if name.endswith("difference") else "ratio"
+    based_on: tuple[RateName, ...] = {
+        "demographic_parity": ("selection_rate",),
+        "equalized_odds": ("tpr", "fpr"),
+        "equal_opportunity": ("tpr",),
+    }[name.rsplit("_", 1)[0]]
+    if len(labels) < 2:
+        return Disparity(name, float("nan"), based_on, None, None, "fewer than two groups to compare")
+    candidates: list[tuple[float, int, int]] = []
+    for rate_name in based_on:
+        values = rates[rate_name].by_group
+        undefined = np.flatnonzero(np.isnan(values))
+        if undefined.size:
+            groups = ", ".join(repr(labels[i]) for i in undefined[:3])
+            reason = f"{RATE_LABELS[rate_name]} undefined for group {groups} ({rates[rate_name].undefined_reason})"
+            return Disparity(name, float("nan"), based_on, None, None, reason)
+        candidates.append(_between(values, kind))
+    if any(np.isnan(value) for value, _, _ in candidates):
+        return Disparity(name, float("nan"), based_on, None, None, "every group has a rate of 0; the ratio is undefined")
+    # worst case, as fairlearn's agg="worst_case": largest difference, smallest ratio
+    pick = max if kind == "difference" else min
+    value, lo, hi = pick(candidates, key=lambda c: c[0])
+    return Disparity(name, value, based_on, lo, hi, None)

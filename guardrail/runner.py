@@ -1,0 +1,273 @@
+"""Run an audit spec: load, predict, run every auditor, judge the policies, build the record.
+
+The runner never prints and never exits. Errors in the inputs (spec, policies, data, model)
+raise before any auditor runs; an auditor that fails becomes an ``AuditResult`` with status
+``error`` and the run goes on.
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from guardrail.auditors.registry import AuditorRegistry, default_registry
+from guardrail.core.types import AuditResult, AuditStatus, ErrorInfo, RunRecord
+from guardrail.errors import DataError, GuardrailError, MissingExtraError, ModelError, SpecError
+from guardrail.policy.engine import Policy, evaluate
+from guardrail.provenance import collect, digest
+from guardrail.spec.loader import LoadedSpec, load_policy, load_spec, validate_params
+from guardrail.spec.models import PredictionsModelSpec, SklearnModelSpec
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from guardrail.adapters.base import ModelAdapter
+    from guardrail.auditors.base import AuditContext, Auditor
+
+ProgressFn = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class PlannedAudit:
+    audit_id: str
+    use: str
+    auditor: Auditor | None
+    unavailable: ErrorInfo | None = None
+
+
+def run(
+    spec_path: str | Path,
+    *,
+    out: str | Path | None = None,
+    registry: AuditorRegistry | None = None,
+    command: str | None = None,
+    progress: ProgressFn | None = None,
+) -> tuple[RunRecord, LoadedSpec]:
+    """Run the audits of ``spec_path`` and judge its policies.
+
+    Returns the record and the loaded spec (for the output folder and formats).
+    Raises :class:`GuardrailError` subclasses for invalid inputs.
+    """
+    say = progress or (lambda _message: None)
+    started = datetime.now(timezone.utc)
+    loaded = load_spec(spec_path, out=out)
+    spec = loaded.spec
+    policies = [_policy(path) for path in loaded.policy_paths]
+    planned = _plan(loaded, registry or default_registry())
+
+    say(f"reading {loaded.data_path.name}")
+    from guardrail.adapters.tables import read_table
+
+    data = read_table(loaded.data_path)
+    _check_columns(loaded, data)
+    say(f"loading model ({spec.model.adapter})")
+    model = _load_model(loaded)
+    say(f"predicting on {len(data):,} rows")
+    ctx_for = _context_factory(loaded, data, model)
+
+    results = []
+    for plan in planned:
+        say(f"running audit {plan.audit_id!r} ({plan.use})")
+        results.append(_run_one(plan, ctx_for))
+    verdict = evaluate(policies, results)
+
+    files = [digest("spec", loaded.path)]
+    if loaded.model_path is not None:
+        files.append(digest("model", loaded.model_path))
+    files.append(digest("data", loaded.data_path))
+    files += [digest("policy", path) for path in loaded.policy_paths]
+    provenance = collect(
+        files=files,
+        seeds={"seed": spec.seed},
+        command=command or f"guardrail audit {shlex.quote(str(loaded.path))}",
+        folder=loaded.path.parent,
+    )
+    record = RunRecord(
+        run_id=f"{started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}",
+        name=spec.name,
+        started_at=started.isoformat(timespec="seconds"),
+        finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        spec_path=str(loaded.path),
+        spec_sha256=loaded.sha256,
+        spec=loaded.raw,
+        results=tuple(results),
+        verdict=verdict,
+        provenance=provenance,
+    )
+    return record, loaded
+
+
+def _policy(path: Path) -> Policy:
+    loaded = load_policy(path)
+    return Policy(spec=loaded.policy, path=str(loaded.path), sha256=loaded.sha256)
+
+
+def _plan(loaded: LoadedSpec, registry: AuditorRegistry) -> list[PlannedAudit]:
+    """Resolve and validate every audit entry before anything runs (spec errors first)."""
+    planned = []
+    for i, entry in enumerate(loaded.spec.audits):
+        try:
+            registry.target(entry.use)
+        except SpecError as exc:
+            raise SpecError(exc.message, where=loaded.document.where(("audits", i, "use")), hint=exc.hint) from None
+        try:
+            cls = registry.resolve(entry.use)
+        except ImportError as exc:
+            missing = MissingExtraError(exc.name or str(exc), entry.use)
+            info = ErrorInfo(type="MissingExtraError", message=missing.message, hint=missing.hint)
+            planned.append(PlannedAudit(entry.id, entry.use, None, info))
+            continue
+        params = validate_params(cls.Params, entry.params, loaded.document, ("audits", i, "params"))
+        planned.append(PlannedAudit(entry.id, entry.use, cls(params)))
+    return planned
+
+
+def _check_columns(loaded: LoadedSpec, data: pd.DataFrame) -> None:
+    spec = loaded.spec
+    where = str(loaded.data_path)
+    wanted: list[tuple[str, str]] = [("data.target", spec.data.target)]
+    wanted += [("data.sensitive", column) for column in spec.data.sensitive]
+    wanted += [("data.features", column) for column in spec.data.features or ()]
+    absent = [(role, column) for role, column in wanted if column not in data.columns]
+    if absent:
+        role, column = absent[0]
+        import difflib
+
+        close = difflib.get_close_matches(column, [str(c) for c in data.columns], n=1)
+        raise DataError(
+            f"{role} names column {column!r}, which the data file does not have"
+            + (f"; did you mean {close[0]!r}?" if close else ""),
+            where=where,
+            hint=f"available columns: {', '.join(map(str, data.columns))}",
+        )
+    if spec.data.missing_sensitive == "error":
+        from guardrail.fairness.groups import encode
+
+        for column in spec.data.sensitive:
+            encode(data, (column,), missing="error", where=where)  # raises DataError on a gap
+
+
+def _load_model(loaded: LoadedSpec) -> ModelAdapter:
+    model = loaded.spec.model
+    if isinstance(model, SklearnModelSpec):
+        from guardrail.adapters.sklearn import SklearnAdapter
+
+        assert loaded.model_path is not None
+        return SklearnAdapter.load(loaded.model_path, trusted_types=model.trusted_types, features=loaded.spec.data.features)
+    assert isinstance(model, PredictionsModelSpec)
+    from guardrail.adapters.predictions import PredictionsAdapter
+
+    return PredictionsAdapter(model.column, model.score_column, where=str(loaded.data_path))
+
+
+def positive_label_of(target: pd.Series, declared: Any, *, where: str) -> Any:
+    """The positive class of a binary target: declared, or 1/True when the target is 0/1."""
+    if target.isna().any():
+        raise DataError(
+            f"target column {target.name!r} has {int(target.isna().sum())} missing value(s)",
+            where=where,
+            hint="drop rows without a label before auditing",
+        )
+    values = sorted(target.unique().tolist(), key=str)
+    if len(values) > 2:
+        shown = ", ".join(map(repr, values[:6])) + (", …" if len(values) > 6 else "")
+        raise DataError(
+            f"target column {target.name!r} has {len(values)} classes ({shown}); the fairness audit needs a binary target",
+            where=where,
+            hint="binarise the target (e.g. one class versus the rest) in the data file",
+        )
+    if declared is not None:
+        if declared not in values:
+            raise DataError(
+                f"data.positive_label {declared!r} does not occur in target column {target.name!r} (values: {values})",
+                where=where,
+            )
+        return declared
+    if set(values) <= {0, 1}:
+        return True if target.dtype == bool else 1
+    raise DataError(
+        f"cannot tell the positive class of target {target.name!r} (values: {values})",
+        where=where,
+        hint="set data.positive_label in the spec",
+    )
+
+
+def _context_factory(loaded: LoadedSpec, data: pd.DataFrame, model: ModelAdapter) -> Callable[[str], AuditContext]:
+    import numpy as np
+
+    from guardrail.auditors.base import AuditContext
+
+    spec = loaded.spec
+    where = str(loaded.data_path)
+    positive = positive_label_of(data[spec.data.target], spec.data.positive_label, where=where)
+    predictions = model.predict(data, positive)
+    y_true = (data[spec.data.target] == positive).to_numpy(dtype=bool)
+    y_pred = _as_positive(predictions.labels, data[spec.data.target], positive, where=where)
+    features = model.features or tuple(spec.data.features or ())
+
+    def make(audit_id: str) -> AuditContext:
+        return AuditContext(
+            audit_id=audit_id,
+            data=data,
+            y_true=y_true,
+            y_pred=y_pred,
+            y_score=None if predictions.scores is None else np.asarray(predictions.scores, dtype=float),
+            sensitive=spec.data.sensitive,
+            missing_sensitive=spec.data.missing_sensitive,
+            positive_label=positive,
+            seed=spec.seed,
+            where=where,
+            model=model,
+            features=features,
+        )
+
+    return make
+
+
+def _as_positive(labels: np.ndarray, target: pd.Series, positive: Any, *, where: str) -> np.ndarray:
+    import numpy as np
+
+    known = set(target.unique().tolist())
+    seen = set(np.unique(labels).tolist())
+    foreign = seen - known
+    if foreign:
+        raise ModelError(
+            f"the model predicts label(s) {sorted(map(str, foreign))} that the target column never takes "
+            f"({sorted(map(str, known))}): the model does not match its data",
+            where=where,
+            hint="check the target column and data.positive_label, or audit the model on its own kind of data",
+        )
+    return np.asarray(labels == positive, dtype=bool)
+
+
+def _run_one(plan: PlannedAudit, ctx_for: Callable[[str], AuditContext]) -> AuditResult:
+    if plan.auditor is None:
+        return AuditResult(plan.audit_id, plan.use, AuditStatus.ERROR, error=plan.unavailable)
+    started = time.perf_counter()
+    try:
+        result = plan.auditor.run(ctx_for(plan.audit_id))
+    except GuardrailError as exc:
+        error = ErrorInfo(type=type(exc).__name__, message=str(exc.message), hint=exc.hint)
+    except Exception as exc:  # an auditor's bug must not sink the other audits
+        frame = traceback.extract_tb(exc.__traceback__)[-1]
+        error = ErrorInfo(
+            type=type(exc).__name__,
+            message=f"{exc} (at {Path(frame.filename).name}:{frame.lineno})",
+            hint="this looks like a bug in the auditor; please report it with run.json",
+        )
+    else:
+        return result
+    return AuditResult(
+        plan.audit_id, plan.use, AuditStatus.ERROR, error=error, duration_s=time.perf_counter() - started
+    )
+
+
+__all__ = ["run", "positive_label_of", "PlannedAudit"]

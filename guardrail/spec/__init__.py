@@ -1,0 +1,1 @@
+"""Audit spec and policy file formats, their loading and validation."""

@@ -1,0 +1,252 @@
+"""Load and validate audit specs and policy files, with errors that name file, line and key."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from guardrail.errors import SpecError
+from guardrail.spec.models import AuditSpec, PolicySpec, SklearnModelSpec
+from guardrail.spec.yamlsource import Location, YamlDocument, read_yaml
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class LoadedSpec:
+    """A validated audit spec with its paths resolved against the spec file's folder."""
+
+    path: Path
+    spec: AuditSpec
+    sha256: str
+    raw: dict[str, Any]
+    document: YamlDocument
+    model_path: Path | None
+    data_path: Path
+    policy_paths: tuple[Path, ...]
+    out_dir: Path
+
+
+@dataclass(frozen=True)
+class LoadedPolicy:
+    path: Path
+    policy: PolicySpec
+    sha256: str
+    document: YamlDocument
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_spec(path: str | Path, *, out: str | Path | None = None) -> LoadedSpec:
+    """Read, validate and resolve an audit spec.
+
+    Raises
+    ------
+    SpecError
+        For malformed YAML, unknown keys, wrong types, missing files; the message names the
+        file, the line and the key.
+    """
+    spec_path = Path(path).resolve()
+    document = read_yaml(spec_path)
+    spec = _validate(AuditSpec, document, kind="audit")
+    base = spec_path.parent
+
+    model_path = None
+    if isinstance(spec.model, SklearnModelSpec):
+        model_path = _existing(document, base, spec.model.path, ("model", "path"), "model file")
+    data_path = _existing(document, base, spec.data.path, ("data", "path"), "data file")
+    policy_paths = tuple(
+        _existing(document, base, p, ("policies", i), "policy file") for i, p in enumerate(spec.policies)
+    )
+    out_dir = Path(out).resolve() if out is not None else (base / spec.report.out).resolve()
+    return LoadedSpec(
+        path=spec_path,
+        spec=spec,
+        sha256=sha256_file(spec_path),
+        raw=document.data,
+        document=document,
+        model_path=model_path,
+        data_path=data_path,
+        policy_paths=policy_paths,
+        out_dir=out_dir,
+    )
+
+
+def load_policy(path: str | Path) -> LoadedPolicy:
+    """Read and validate a policy file."""
+    policy_path = Path(path).resolve()
+    document = read_yaml(policy_path)
+    policy = _validate(PolicySpec, document, kind="policy")
+    return LoadedPolicy(path=policy_path, policy=policy, sha256=sha256_file(policy_path), document=document)
+
+
+def validate_params(model: type[M], params: dict[str, Any], document: YamlDocument, loc: Location) -> M:
+    """Validate an auditor's ``params`` mapping, locating errors inside the spec file."""
+    try:
+        return model.model_validate(params)
+    except ValidationError as exc:
+        raise _spec_error(exc, document, params, loc, model) from None
+
+
+def _validate(model: type[M], document: YamlDocument, *, kind: str) -> M:
+    data = document.data
+    if not isinstance(data, dict):
+        raise SpecError(
+            f"expected a mapping at the top level, got {type(data).__name__}",
+            where=document.where(()),
+            hint=f"see `guardrail schema {kind}`",
+        )
+    found_kind = data.get("kind")
+    if found_kind is not None and found_kind != kind:
+        raise SpecError(
+            f"this is a {found_kind!r} file where a {kind!r} file was expected",
+            where=document.where(("kind",)),
+            hint=f"set `kind: {kind}` or pass the right file",
+        )
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise _spec_error(exc, document, data, (), model) from None
+
+
+def _spec_error(
+    exc: ValidationError, document: YamlDocument, data: Any, prefix: Location, root: type[BaseModel]
+) -> SpecError:
+    problems = [_describe(error, document, data, prefix, root) for error in exc.errors()]
+    first_where, first_message, first_hint = problems[0]
+    message = first_message
+    if len(problems) > 1:
+        others = "; ".join(f"{where}: {msg}" for where, msg, _ in problems[1:4])
+        message += f" (and {len(problems) - 1} more: {others})"
+    return SpecError(message, where=first_where, hint=first_hint)
+
+
+def _describe(
+    error: Any, document: YamlDocument, data: Any, prefix: Location, root: type[BaseModel]
+) -> tuple[str, str, str | None]:
+    loc = _data_location(data, tuple(error["loc"]))
+    full = (*prefix, *loc)
+    key = _dotted(full) or "(top level)"
+    kind = error["type"]
+    hint: str | None = None
+    if kind == "extra_forbidden":
+        name = str(loc[-1])
+        allowed = _allowed_keys(root, data, loc)
+        message = f"{key}: unknown key {name!r}"
+        close = difflib.get_close_matches(name, allowed, n=1)
+        if close:
+            message += f"; did you mean {close[0]!r}?"
+        if allowed:
+            hint = f"allowed keys here: {', '.join(sorted(allowed))}"
+    elif kind == "missing":
+        message = f"{key}: required key missing"
+        hint = f"add `{loc[-1]}:`"
+    else:
+        message = f"{key}: {error['msg']}"
+        expected = (error.get("ctx") or {}).get("expected")
+        value = error.get("input")
+        if expected and isinstance(value, str):
+            options = [o.strip(" '") for o in str(expected).replace(" or ", ",").split(",")]
+            close = difflib.get_close_matches(value, [o for o in options if o], n=1)
+            if close:
+                message += f"; did you mean {close[0]!r}?"
+    return document.where(full), message, hint
+
+
+def _data_location(data: Any, loc: tuple[Any, ...]) -> Location:
+    """Drop pydantic's union tags from ``loc`` so it follows the actual data."""
+    path: list[str | int] = []
+    current = data
+    for i, part in enumerate(loc):
+        if isinstance(current, dict) and part in current:
+            current = current[part]
+            path.append(part)
+        elif isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
+            current = current[part]
+            path.append(part)
+        elif i == len(loc) - 1:
+            path.append(part)
+        # otherwise: a discriminator tag or union member name; skip it
+    return tuple(path)
+
+
+def _allowed_keys(root: type[BaseModel], data: Any, loc: Location) -> list[str]:
+    """Field names of the model that validates the mapping holding the unknown key."""
+    model = _model_at(root, data, loc[:-1])
+    return sorted(model.model_fields) if model is not None else []
+
+
+def _model_at(root: type[BaseModel], data: Any, loc: Location) -> type[BaseModel] | None:
+    annotation: Any = root
+    current = data
+    for part in loc:
+        model = _as_model(annotation, current)
+        if model is None:
+            if isinstance(part, int):
+                annotation = _item_type(annotation)
+                current = current[part]
+                continue
+            return None
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return None
+        annotation = field.annotation
+        current = current[part] if isinstance(current, dict) else None
+    return _as_model(annotation, current)
+
+
+def _as_model(annotation: Any, value: Any) -> type[BaseModel] | None:
+    for candidate in _flatten(annotation):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            adapter = candidate.model_fields.get("adapter")
+            tag = value.get("adapter") if isinstance(value, dict) else None
+            if adapter is None or tag is None or tag in typing.get_args(adapter.annotation):
+                return candidate
+    return None
+
+
+def _item_type(annotation: Any) -> Any:
+    for candidate in _flatten(annotation):
+        args = typing.get_args(candidate)
+        if typing.get_origin(candidate) in (tuple, list) and args:
+            return args[0]
+    return None
+
+
+def _flatten(annotation: Any) -> list[Any]:
+    if typing.get_origin(annotation) is typing.Annotated:
+        return _flatten(typing.get_args(annotation)[0])
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return [leaf for arg in typing.get_args(annotation) for leaf in _flatten(arg)]
+    return [annotation]
+
+
+def _dotted(loc: Location) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _existing(document: YamlDocument, base: Path, relative: str, loc: Location, what: str) -> Path:
+    path = (base / relative).resolve()
+    if not path.is_file():
+        raise SpecError(
+            f"{_dotted(loc)}: {what} not found: {path}",
+            where=document.where(loc),
+            hint="paths in a spec are relative to the spec file's folder",
+        )
+    return path

@@ -1,0 +1,155 @@
+"""The audit spec and policy file formats, validated strictly (unknown keys are errors).
+
+Paths are kept as written here; :mod:`guardrail.spec.loader` resolves them against the
+spec file's folder and checks they exist.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
+ReportFormat = Literal["html", "json", "junit", "markdown"]
+ALL_FORMATS: tuple[ReportFormat, ...] = ("html", "json", "junit", "markdown")
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SklearnModelSpec(StrictModel):
+    """A scikit-learn model saved with skops (``.skops``)."""
+
+    adapter: Literal["sklearn"]
+    path: str = Field(description="Path to the .skops file, relative to the spec file.")
+    trusted_types: tuple[str, ...] = Field(
+        default=(),
+        description="Extra fully-qualified types to trust when loading, beyond skops' defaults. "
+        "Only list types whose code you trust.",
+    )
+
+
+class PredictionsModelSpec(StrictModel):
+    """The model's outputs are columns of the data table (any model, any language)."""
+
+    adapter: Literal["predictions"]
+    column: str = Field(min_length=1, description="Column holding the predicted label.")
+    score_column: str | None = Field(
+        default=None, description="Optional column holding the predicted probability of the positive class."
+    )
+
+
+ModelSpec = Annotated[SklearnModelSpec | PredictionsModelSpec, Field(discriminator="adapter")]
+
+
+class DataSpec(StrictModel):
+    path: str = Field(description="CSV (optionally .gz) or Parquet file, relative to the spec file.")
+    target: str = Field(min_length=1, description="Column with the true label.")
+    sensitive: tuple[str, ...] = Field(min_length=1, description="Sensitive-feature columns.")
+    features: tuple[str, ...] | None = Field(
+        default=None, description="Model input columns; default: every column but target and predictions."
+    )
+    positive_label: str | int | bool | None = Field(
+        default=None,
+        description="Label of the positive class; default 1 (or True) when the target is 0/1 or boolean.",
+    )
+    missing_sensitive: Literal["error", "group"] = Field(
+        default="error",
+        description="'error': a missing sensitive value is a data error; 'group': it forms an explicit 'missing' group.",
+    )
+
+    @field_validator("sensitive")
+    @classmethod
+    def _unique(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError("sensitive columns must be unique")
+        return value
+
+
+class AuditEntry(StrictModel):
+    id: Name
+    use: str = Field(min_length=1, description="Registered auditor name, e.g. 'fairness'.")
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class ReportSpec(StrictModel):
+    out: str = Field(description="Output folder, relative to the spec file.")
+    formats: tuple[ReportFormat, ...] = Field(default=ALL_FORMATS, min_length=1)
+
+
+class AuditSpec(StrictModel):
+    schema_version: Literal[1]
+    kind: Literal["audit"]
+    name: Name
+    description: str | None = None
+    seed: int = Field(default=0, ge=0, description="Seed for every random choice the audits make.")
+    model: ModelSpec
+    data: DataSpec
+    audits: tuple[AuditEntry, ...] = Field(min_length=1)
+    policies: tuple[str, ...] = ()
+    report: ReportSpec
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> AuditSpec:
+        ids = [entry.id for entry in self.audits]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"audit ids must be unique; repeated: {', '.join(duplicates)}")
+        return self
+
+
+Operator = Literal["le", "ge", "lt", "gt", "between", "eq", "present"]
+Bound = Literal["value", "ci_low", "ci_high", "worst"]
+
+
+class RuleSpec(StrictModel):
+    id: Name
+    metric: str = Field(
+        min_length=1,
+        description="Metric key, e.g. fairness.demographic_parity_ratio (every scope) "
+        "or fairness.demographic_parity_ratio[sex] (one scope).",
+    )
+    op: Operator
+    threshold: float | tuple[float, float] | None = Field(
+        default=None, description="A number; for 'between' a [low, high] pair; none for 'present'."
+    )
+    tolerance: float = Field(default=0.0, ge=0, description="Absolute tolerance for 'eq'.")
+    on: Bound = Field(default="value", description="Judge the value, an interval bound, or the worse bound.")
+    severity: Literal["deny", "warn", "info"] = "deny"
+    on_missing: Literal["fail", "warn", "skip"] = "fail"
+    min_group_n: int | None = Field(default=None, ge=1)
+    rationale: str = Field(min_length=1, description="Why the rule exists; shown in every report.")
+    reference: str | None = Field(default=None, description="Regulation clause or document the rule serves.")
+
+    @model_validator(mode="after")
+    def _threshold_matches_op(self) -> RuleSpec:
+        if self.op == "present":
+            if self.threshold is not None:
+                raise ValueError("op 'present' takes no threshold")
+        elif self.op == "between":
+            if not isinstance(self.threshold, tuple) or self.threshold[0] > self.threshold[1]:
+                raise ValueError("op 'between' needs threshold: [low, high] with low <= high")
+        elif not isinstance(self.threshold, float | int):
+            raise ValueError(f"op {self.op!r} needs a single number as threshold")
+        return self
+
+
+class PolicySpec(StrictModel):
+    schema_version: Literal[1]
+    kind: Literal["policy"]
+    name: Name
+    description: str | None = None
+    inconclusive: Literal["block", "warn"] = Field(
+        default="block", description="Whether an inconclusive deny rule blocks (exit 1) or only warns."
+    )
+    rules: tuple[RuleSpec, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> PolicySpec:
+        ids = [rule.id for rule in self.rules]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"rule ids must be unique; repeated: {', '.join(duplicates)}")
+        return self
