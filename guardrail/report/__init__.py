@@ -1,0 +1,162 @@
+"""Reports of a run: HTML for people, run.json as the canonical record, JUnit and Markdown for CI.
+
+Every renderer reads only a :class:`~guardrail.core.types.RunRecord`, so any report can be
+re-rendered from ``run.json`` without ML libraries installed. This package imports only the
+standard library, Jinja2/MarkupSafe and :mod:`guardrail.core`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from guardrail.core.atomic import write_atomic
+from guardrail.core.types import RunRecord, Severity
+from guardrail.errors import UsageError
+from guardrail.report.html import render_html
+from guardrail.report.json import parse_json, render_json
+from guardrail.report.junit import render_junit
+from guardrail.report.markdown import render_markdown
+
+__all__ = [
+    "FILE_NAMES",
+    "FORMATS",
+    "load_record",
+    "parse_json",
+    "render",
+    "render_html",
+    "render_json",
+    "render_junit",
+    "render_markdown",
+    "write_reports",
+]
+
+Renderer = Callable[[RunRecord, Severity], str]
+
+FORMATS: tuple[str, ...] = ("html", "json", "junit", "markdown")
+"""The report formats, in the order they are listed to users."""
+
+FILE_NAMES: dict[str, str] = {
+    "html": "report.html",
+    "json": "run.json",
+    "junit": "junit.xml",
+    "markdown": "summary.md",
+}
+"""The file each format writes in the output folder."""
+
+_RENDERERS: dict[str, Renderer] = {
+    "html": render_html,
+    "json": lambda record, fail_on: render_json(record),
+    "junit": render_junit,
+    "markdown": render_markdown,
+}
+
+
+def render(record: RunRecord, fmt: str, *, fail_on: Severity | str = Severity.DENY) -> str:
+    """Render ``record`` in format ``fmt`` (one of :data:`FORMATS`).
+
+    Parameters
+    ----------
+    record:
+        The run to report.
+    fmt:
+        ``html``, ``json``, ``junit`` or ``markdown``.
+    fail_on:
+        The lowest severity that blocks: decides the verdict shown and which outcomes fail.
+
+    Raises
+    ------
+    UsageError
+        If ``fmt`` or ``fail_on`` is not known.
+    """
+    renderer = _RENDERERS.get(fmt)
+    if renderer is None:
+        raise UsageError(
+            f"unknown report format {fmt!r}",
+            where="--format",
+            hint=f"use one of: {', '.join(FORMATS)}",
+        )
+    return renderer(record, _severity(fail_on))
+
+
+def load_record(path: str | os.PathLike[str]) -> RunRecord:
+    """Read a ``run.json`` written by :func:`write_reports`.
+
+    Raises
+    ------
+    UsageError
+        If the file cannot be read, is not JSON, has another ``schema_version`` or does not
+        describe a run.
+    """
+    where = os.fspath(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(
+            "no such file", where=where, hint="pass the run.json in the output folder of `guardrail run`"
+        ) from None
+    except IsADirectoryError:
+        raise UsageError(
+            "is a folder, not a run.json file", where=where, hint=f"pass {os.path.join(where, 'run.json')}"
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"not UTF-8 text ({exc.reason} at byte {exc.start})",
+            where=where,
+            hint="pass the run.json that `guardrail run` wrote, unmodified",
+        ) from None
+    except OSError as exc:
+        raise UsageError(
+            f"cannot read the file ({exc.strerror})", where=where, hint="check the path and its permissions"
+        ) from None
+    return parse_json(text, where=where)
+
+
+def write_reports(
+    record: RunRecord,
+    out_dir: str | os.PathLike[str],
+    formats: Iterable[str],
+    *,
+    fail_on: Severity | str = Severity.DENY,
+) -> dict[str, Path]:
+    """Render ``record`` in every format of ``formats`` and write the files into ``out_dir``.
+
+    All formats are rendered in memory before anything is written, so a rendering failure
+    leaves no report behind; each file is then written atomically, ``run.json`` first.
+
+    Returns
+    -------
+    dict[str, Path]
+        The path written for each format, in the order of :data:`FORMATS`.
+
+    Raises
+    ------
+    UsageError
+        If a format or ``fail_on`` is not known.
+    """
+    wanted = set(formats)
+    unknown = sorted(wanted - set(FORMATS))
+    if unknown:
+        raise UsageError(
+            f"unknown report format{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}",
+            where="--format",
+            hint=f"use one of: {', '.join(FORMATS)}",
+        )
+    severity = _severity(fail_on)
+    ordered = sorted(wanted, key=lambda fmt: (fmt != "json", FORMATS.index(fmt)))
+    rendered = {fmt: render(record, fmt, fail_on=severity) for fmt in ordered}
+    target = Path(out_dir)
+    written = {fmt: write_atomic(target / FILE_NAMES[fmt], text) for fmt, text in rendered.items()}
+    return {fmt: written[fmt] for fmt in FORMATS if fmt in written}
+
+
+def _severity(value: Severity | str) -> Severity:
+    try:
+        return Severity(value)
+    except ValueError:
+        raise UsageError(
+            f"unknown severity {value!r}",
+            where="--fail-on",
+            hint=f"use one of: {', '.join(s.value for s in Severity)}",
+        ) from None

@@ -1,0 +1,80 @@
+"""Text formatting shared by the renderers: numbers, intervals, durations, verdicts."""
+
+from __future__ import annotations
+
+import math
+
+from guardrail.core.exitcodes import ExitCode
+from guardrail.core.types import Interval
+
+DASH = "—"
+"""Shown in place of a value that could not be computed."""
+
+COUNT_KEYS = frozenset({"fairness.count", "fairness.min_group_size"})
+"""Metric keys whose values are counts, shown as integers."""
+
+VERDICTS: dict[ExitCode, str] = {
+    ExitCode.OK: "PASS",
+    ExitCode.VIOLATION: "FAIL",
+    ExitCode.INCOMPLETE: "INCOMPLETE",
+}
+
+
+def verdict_label(code: ExitCode) -> str:
+    """``PASS``, ``FAIL`` or ``INCOMPLETE`` for a run's exit code."""
+    return VERDICTS.get(code, code.name)
+
+
+def number(value: float | None, *, count: bool = False) -> str:
+    """Format a metric value: four decimals, an integer for counts, a dash for ``None``.
+
+    Very small or very large magnitudes switch to four significant digits in scientific
+    notation so that they never read as ``0.0000``.
+    """
+    if value is None:
+        return DASH
+    if count and float(value).is_integer():
+        return f"{int(value):d}"
+    magnitude = abs(value)
+    if magnitude != 0 and (magnitude < 1e-4 or magnitude >= 1e6):
+        return f"{value:.3e}"
+    return f"{value:.4f}"
+
+
+def metric_value(key: str, value: float | None) -> str:
+    """Format ``value`` of metric ``key``, as an integer when the key is a count."""
+    return number(value, count=key in COUNT_KEYS)
+
+
+def integer(value: int | None) -> str:
+    """Format a count, or a dash for ``None``."""
+    return DASH if value is None else f"{value:d}"
+
+
+def interval(ci: Interval | None) -> str:
+    """``low–high (95%, method)``, or an empty string when there is no interval."""
+    if ci is None:
+        return ""
+    return f"{number(ci.low)}–{number(ci.high)} ({level(ci.level)}, {ci.method})"
+
+
+def level(value: float) -> str:
+    """A confidence level as a percentage: ``0.95`` gives ``95%``."""
+    return f"{round(value * 100, 4):g}%"
+
+
+def duration(seconds: float) -> str:
+    """A duration for humans: ``0.042 s``, ``12.3 s``, ``4 min 05 s``."""
+    if not math.isfinite(seconds) or seconds < 0:
+        return DASH
+    if seconds < 1:
+        return f"{seconds:.3f} s"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes:d} min {rest:02d} s"
+
+
+def shorten(text: str, limit: int) -> str:
+    """Cut ``text`` to at most ``limit`` characters, marking the cut with an ellipsis."""
+    return text if len(text) <= limit else text[: max(limit - 1, 0)] + "…"

@@ -1,0 +1,199 @@
+"""Inline SVG bar charts, built as strings with every text value escaped.
+
+Every piece of text that comes from data goes through :meth:`markupsafe.Markup.format`,
+which escapes its arguments, so group labels such as ``<script>`` stay text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from markupsafe import Markup
+
+from guardrail.core.types import Interval
+from guardrail.report import _format
+
+LABEL_WIDTH = 200
+PLOT_WIDTH = 560
+VALUE_WIDTH = 70
+BAR_HEIGHT = 13
+BAR_GAP = 3
+GROUP_GAP = 14
+TOP = 44
+BOTTOM = 26
+LABEL_CHARS = 30
+PALETTE = ("#2f6db5", "#1b8a7a", "#d9622b", "#7a4fb0", "#8a6d1b")
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One value of one series for one group; ``value`` is ``None`` when undefined."""
+
+    value: float | None
+    n: int | None = None
+    ci: Interval | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ChartRow:
+    """A group: its label, whether it is below the minimum size, one bar per series."""
+
+    label: str
+    small: bool
+    bars: tuple[Bar | None, ...]
+
+
+def bar_chart(rows: Sequence[ChartRow], series: Sequence[str], *, title: str) -> Markup:
+    """A horizontal grouped bar chart of rates in ``[0, 1]`` (wider if a value exceeds 1).
+
+    Parameters
+    ----------
+    rows:
+        One entry per group, each with one :class:`Bar` (or ``None``) per series.
+    series:
+        The series names, in the order of ``ChartRow.bars``; shown in the legend.
+    title:
+        The accessible name of the chart.
+    """
+    scale = _Scale(_domain_max(rows))
+    block = len(series) * (BAR_HEIGHT + BAR_GAP) - BAR_GAP
+    height = TOP + len(rows) * (block + GROUP_GAP) + BOTTOM
+    width = LABEL_WIDTH + PLOT_WIDTH + VALUE_WIDTH
+    parts: list[Markup] = [
+        Markup(
+            '<svg class="chart" viewBox="0 0 {w} {h}" '
+            'role="img" aria-label="{t}" '
+            'font-family="system-ui, -apple-system, Segoe UI, sans-serif" font-size="12">'
+            "<title>{t}</title>"
+        ).format(w=width, h=height, t=title),
+        _legend(series),
+        _axis(scale, height),
+    ]
+    y = TOP
+    for row in rows:
+        parts.append(_group(row, series, scale, y, block))
+        y += block + GROUP_GAP
+    parts.append(Markup("</svg>"))
+    return Markup("").join(parts)
+
+
+class _Scale:
+    def __init__(self, maximum: float) -> None:
+        self.maximum = maximum
+
+    def x(self, value: float) -> float:
+        clipped = min(max(value, 0.0), self.maximum)
+        return LABEL_WIDTH + PLOT_WIDTH * clipped / self.maximum
+
+
+def _domain_max(rows: Sequence[ChartRow]) -> float:
+    highest = 1.0
+    for row in rows:
+        for bar in row.bars:
+            if bar is not None and bar.value is not None:
+                highest = max(highest, bar.value, bar.ci.high if bar.ci else 0.0)
+    return highest
+
+
+def _legend(series: Sequence[str]) -> Markup:
+    items = []
+    x = LABEL_WIDTH
+    for index, name in enumerate(series):
+        items.append(
+            Markup(
+                '<rect x="{x}" y="6" width="12" height="12" fill="{c}"/>'
+                '<text x="{tx}" y="16.5">{name}</text>'
+            ).format(x=x, c=PALETTE[index % len(PALETTE)], tx=x + 16, name=name)
+        )
+        x += 24 + 7 * len(name) + 12
+    return Markup("").join(items)
+
+
+def _axis(scale: _Scale, height: int) -> Markup:
+    ticks = [scale.maximum * step / 4 for step in range(5)]
+    lines = []
+    for tick in ticks:
+        x = f"{scale.x(tick):.1f}"
+        lines.append(
+            Markup(
+                '<line x1="{x}" x2="{x}" y1="{top}" y2="{bottom}" stroke="#d0d4da" stroke-width="1"/>'
+                '<text x="{x}" y="{label_y}" text-anchor="middle" fill="#555">{tick}</text>'
+            ).format(x=x, top=TOP - 6, bottom=height - BOTTOM + 2, label_y=height - 8, tick=f"{tick:g}")
+        )
+    return Markup("").join(lines)
+
+
+def _group(row: ChartRow, series: Sequence[str], scale: _Scale, y: int, block: int) -> Markup:
+    label = _shorten_middle(row.label, LABEL_CHARS)
+    parts = [
+        Markup('<g class="group"><title>{full}</title>').format(
+            full=row.label + (" (below minimum size)" if row.small else "")
+        ),
+        Markup('<text x="{x}" y="{y}" text-anchor="end"{weight}>{label}</text>').format(
+            x=LABEL_WIDTH - 8,
+            y=y + 11,
+            weight=Markup(' font-style="italic"') if row.small else Markup(""),
+            label=label,
+        ),
+    ]
+    if row.small:
+        parts.append(
+            Markup('<text x="{x}" y="{y}" text-anchor="end" font-size="10.5" fill="#9a4b00">'
+                   "⚠ below minimum size</text>").format(x=LABEL_WIDTH - 8, y=y + 25)
+        )
+    for index, (name, bar) in enumerate(zip(series, row.bars, strict=True)):
+        bar_y = y + index * (BAR_HEIGHT + BAR_GAP)
+        parts.append(_bar(row, name, bar, scale, bar_y, PALETTE[index % len(PALETTE)]))
+    parts.append(Markup("</g>"))
+    return Markup("").join(parts)
+
+
+def _bar(row: ChartRow, name: str, bar: Bar | None, scale: _Scale, y: int, colour: str) -> Markup:
+    if bar is None or bar.value is None:
+        why = "not reported" if bar is None else (bar.reason or "undefined")
+        return Markup(
+            '<text x="{x}" y="{y}" fill="#666">{dash} {why}<title>{name}: {why}</title></text>'
+        ).format(x=LABEL_WIDTH + 4, y=y + 10.5, dash=_format.DASH, why=_format.shorten(why, 60), name=name)
+    x0, x1 = scale.x(0.0), scale.x(bar.value)
+    tip = f"{row.label}: {name} {_format.number(bar.value)}"
+    if bar.ci is not None:
+        tip += f", {_format.level(bar.ci.level)} CI {_format.interval(bar.ci)}"
+    if bar.n is not None:
+        tip += f", n={bar.n}"
+    opacity = "0.45" if row.small else "1"
+    parts = [
+        Markup(
+            '<rect x="{x}" y="{y}" width="{w}" height="{h}" fill="{c}" fill-opacity="{o}">'
+            "<title>{tip}</title></rect>"
+        ).format(x=f"{x0:.1f}", y=y, w=f"{max(x1 - x0, 0.5):.1f}", h=BAR_HEIGHT, c=colour, o=opacity, tip=tip)
+    ]
+    right = x1
+    if bar.ci is not None:
+        parts.append(_whisker(scale, bar.ci, y + BAR_HEIGHT / 2))
+        right = max(right, scale.x(bar.ci.high))
+    parts.append(
+        Markup('<text x="{x}" y="{y}" fill="#222">{v}</text>').format(
+            x=f"{right + 4:.1f}", y=f"{y + 10.5:.1f}", v=_format.number(bar.value)
+        )
+    )
+    return Markup("").join(parts)
+
+
+def _whisker(scale: _Scale, ci: Interval, mid: float) -> Markup:
+    low, high = scale.x(ci.low), scale.x(ci.high)
+    return Markup(
+        '<g stroke="#222" stroke-width="1.2">'
+        '<line x1="{l}" x2="{h}" y1="{m}" y2="{m}"/>'
+        '<line x1="{l}" x2="{l}" y1="{t}" y2="{b}"/>'
+        '<line x1="{h}" x2="{h}" y1="{t}" y2="{b}"/></g>'
+    ).format(l=f"{low:.1f}", h=f"{high:.1f}", m=f"{mid:.1f}", t=f"{mid - 4:.1f}", b=f"{mid + 4:.1f}")
+
+
+def _shorten_middle(text: str, limit: int) -> str:
+    """Cut the middle of ``text`` so that labels sharing a long prefix stay distinct."""
+    if len(text) <= limit:
+        return text
+    head = (limit - 1) // 2
+    return text[:head] + "…" + text[len(text) - (limit - 1 - head) :]

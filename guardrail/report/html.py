@@ -1,0 +1,367 @@
+"""The self-contained HTML report: verdict first, then one section per audit, then provenance.
+
+The page holds no script and loads nothing: CSS and SVG are inline and a
+Content-Security-Policy forbids everything else. Every value from the record is escaped,
+by Jinja2's autoescape in the template and by :mod:`markupsafe` in :mod:`.charts`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup, escape
+
+import guardrail.report.charts as charts
+from guardrail.core.types import (
+    AuditResult,
+    AuditStatus,
+    GroupValue,
+    MetricResult,
+    RuleOutcome,
+    RunRecord,
+    Severity,
+)
+from guardrail.report import _format
+
+RATE_COLUMNS: dict[str, str] = {
+    "fairness.count": "Count",
+    "fairness.selection_rate": "Selection rate",
+    "fairness.tpr": "TPR",
+    "fairness.fpr": "FPR",
+    "fairness.fnr": "FNR",
+    "fairness.precision": "Precision",
+    "fairness.accuracy": "Accuracy",
+}
+"""Per-group rate metrics shown as columns of a fairness scope's group table, in order."""
+
+CHART_SERIES: dict[str, str] = {
+    "fairness.selection_rate": "Selection rate",
+    "fairness.tpr": "TPR",
+    "fairness.fpr": "FPR",
+}
+"""Rates drawn in a fairness scope's bar chart."""
+
+VALUE_LIMIT = 300
+"""Longest parameter value shown, in characters; the full value is in run.json."""
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A formatted value; ``title`` and ``note`` explain a missing one."""
+
+    text: str
+    title: str | None = None
+    note: int | None = None
+    extra: str | None = None
+
+
+@dataclass(frozen=True)
+class OutcomeRow:
+    rule_id: str
+    policy: str
+    severity: str
+    status: str
+    blocking: bool
+    metric: str
+    observed: str
+    expected: str
+    message: str
+    rationale: str
+    reference: str
+
+
+@dataclass(frozen=True)
+class MetricRow:
+    ref: str
+    value: Cell
+    ci: str
+    n: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class GroupRow:
+    group: str
+    small: bool
+    n: str
+    cells: tuple[Cell, ...]
+
+
+@dataclass(frozen=True)
+class DisparityRow:
+    ref: str
+    value: Cell
+    ci: str
+    n: str
+    reason: str
+    min_group: str
+    max_group: str
+
+
+@dataclass(frozen=True)
+class ScopeView:
+    scope: str
+    columns: tuple[tuple[str, str], ...]
+    rows: tuple[GroupRow, ...]
+    overall: GroupRow
+    footnotes: tuple[str, ...]
+    chart: Markup | None
+    disparities: tuple[DisparityRow, ...]
+    min_group_size: str | None
+
+
+@dataclass(frozen=True)
+class ErrorView:
+    type: str
+    message: str
+    hint: str | None
+
+
+@dataclass(frozen=True)
+class AuditView:
+    audit_id: str
+    auditor: str
+    status: str
+    duration: str
+    error: ErrorView | None
+    params: tuple[tuple[str, str], ...]
+    metrics: tuple[MetricRow, ...]
+    scopes: tuple[ScopeView, ...]
+
+
+def render_html(record: RunRecord, fail_on: Severity = Severity.DENY) -> str:
+    """Render ``record`` as one self-contained HTML page.
+
+    Parameters
+    ----------
+    record:
+        The run to report.
+    fail_on:
+        The lowest severity that blocks; decides the verdict and which outcomes block.
+    """
+    template = _environment().get_template("report.html.j2")
+    return template.render(**_page(record, fail_on))
+
+
+@cache
+def _environment() -> Environment:
+    env = Environment(
+        loader=PackageLoader("guardrail.report", "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["breakable"] = breakable
+    return env
+
+
+_BREAK_AFTER = re.compile(r"(?<=[._+/\[,=])")
+
+
+def breakable(text: str) -> Markup:
+    """Escape ``text`` and allow line breaks after ``. _ + / [ , =`` (for long identifiers)."""
+    return Markup("<wbr>").join(escape(part) for part in _BREAK_AFTER.split(text))
+
+
+def _page(record: RunRecord, fail_on: Severity) -> dict[str, Any]:
+    code = record.exit_code(fail_on)
+    return {
+        "record": record,
+        "fail_on": fail_on.value,
+        "verdict": _format.verdict_label(code),
+        "exit_code": int(code),
+        "counts": tuple(record.verdict.counts().items()),
+        "outcomes": tuple(_outcome_row(o, fail_on) for o in record.verdict.outcomes),
+        "audit_errors": sum(r.status is AuditStatus.ERROR for r in record.results),
+        "audits": tuple(_audit_view(r) for r in record.results),
+        "packages": tuple(sorted(record.provenance.packages.items())),
+        "seeds": tuple(record.provenance.seeds.items()),
+    }
+
+
+def _outcome_row(outcome: RuleOutcome, fail_on: Severity) -> OutcomeRow:
+    return OutcomeRow(
+        rule_id=outcome.rule_id,
+        policy=outcome.policy,
+        severity=outcome.severity.value,
+        status=outcome.status.value,
+        blocking=outcome.blocks(fail_on),
+        metric=outcome.metric,
+        observed=_format.number(outcome.observed),
+        expected=outcome.expected,
+        message=outcome.message,
+        rationale=outcome.rationale or "",
+        reference=outcome.reference or "",
+    )
+
+
+def _audit_view(result: AuditResult) -> AuditView:
+    error = result.error
+    return AuditView(
+        audit_id=result.audit_id,
+        auditor=result.auditor,
+        status=result.status.value,
+        duration=_format.duration(result.duration_s),
+        error=ErrorView(error.type, error.message, error.hint) if error else None,
+        params=tuple((str(k), _show(v)) for k, v in result.params.items()),
+        metrics=tuple(_metric_row(m) for m in result.metrics),
+        scopes=_scopes(result.metrics) if result.auditor == "fairness" else (),
+    )
+
+
+def _metric_row(metric: MetricResult) -> MetricRow:
+    return MetricRow(
+        ref=metric.ref,
+        value=Cell(_format.metric_value(metric.key, metric.value), title=metric.reason),
+        ci=_format.interval(metric.ci),
+        n=_format.integer(metric.n),
+        reason=(metric.reason or "") if metric.value is None else "",
+    )
+
+
+def _scopes(metrics: Sequence[MetricResult]) -> tuple[ScopeView, ...]:
+    by_scope: dict[str, list[MetricResult]] = {}
+    for metric in metrics:
+        if metric.scope is not None:
+            by_scope.setdefault(metric.scope, []).append(metric)
+    return tuple(_scope_view(scope, members) for scope, members in by_scope.items())
+
+
+def _scope_view(scope: str, metrics: Sequence[MetricResult]) -> ScopeView:
+    rates: dict[str, MetricResult] = {}
+    for metric in metrics:
+        if metric.key in RATE_COLUMNS and metric.by_group and metric.key not in rates:
+            rates[metric.key] = metric
+    ordered = [rates[key] for key in RATE_COLUMNS if key in rates and not _redundant_count(rates[key])]
+    notes = _Footnotes()
+    groups = _group_index(ordered)
+    rows = tuple(_group_row(label, ordered, groups, notes) for label in groups)
+    overall = GroupRow(
+        group="Overall",
+        small=False,
+        n=_format.integer(next((m.n for m in ordered if m.n is not None), None)),
+        cells=tuple(_overall_cell(m, notes) for m in ordered),
+    )
+    return ScopeView(
+        scope=scope,
+        columns=tuple((m.key, RATE_COLUMNS[m.key]) for m in ordered),
+        rows=rows,
+        overall=overall,
+        footnotes=tuple(notes.reasons),
+        chart=_chart(scope, rates, groups),
+        disparities=tuple(_disparity_row(m) for m in metrics if m.key not in rates or rates[m.key] is not m),
+        min_group_size=_min_group_size(metrics),
+    )
+
+
+def _redundant_count(metric: MetricResult) -> bool:
+    """Whether ``metric`` is a count column that only repeats the group sizes."""
+    return metric.key == "fairness.count" and all(v.value == v.n for v in metric.by_group)
+
+
+class _Footnotes:
+    """Numbered, deduplicated reasons for values that could not be computed."""
+
+    def __init__(self) -> None:
+        self.reasons: list[str] = []
+
+    def number(self, reason: str | None) -> int:
+        text = reason or "not computed (no reason given)"
+        if text not in self.reasons:
+            self.reasons.append(text)
+        return self.reasons.index(text) + 1
+
+
+def _group_index(metrics: Sequence[MetricResult]) -> dict[str, dict[str, GroupValue]]:
+    """Group label -> metric key -> value, groups in order of first appearance."""
+    index: dict[str, dict[str, GroupValue]] = {}
+    for metric in metrics:
+        for value in metric.by_group:
+            index.setdefault(value.group, {}).setdefault(metric.key, value)
+    return index
+
+
+def _group_row(
+    label: str, metrics: Sequence[MetricResult], groups: Mapping[str, Mapping[str, GroupValue]], notes: _Footnotes
+) -> GroupRow:
+    values = groups[label]
+    row_n = next(iter(values.values())).n
+    cells = []
+    for metric in metrics:
+        value = values.get(metric.key)
+        if value is None:
+            cells.append(Cell(_format.DASH, title="not reported for this group"))
+        elif value.value is None:
+            cells.append(Cell(_format.DASH, title=value.reason, note=notes.number(value.reason)))
+        else:
+            extra = f"n={value.n}" if value.n != row_n else None
+            ci = _format.interval(value.ci) or None
+            cells.append(Cell(_format.metric_value(metric.key, value.value), title=ci, extra=extra))
+    return GroupRow(group=label, small=any(v.small for v in values.values()), n=_format.integer(row_n), cells=tuple(cells))
+
+
+def _overall_cell(metric: MetricResult, notes: _Footnotes) -> Cell:
+    if metric.value is None:
+        return Cell(_format.DASH, title=metric.reason, note=notes.number(metric.reason))
+    return Cell(_format.metric_value(metric.key, metric.value), title=_format.interval(metric.ci) or None)
+
+
+def _disparity_row(metric: MetricResult) -> DisparityRow:
+    return DisparityRow(
+        ref=metric.key,
+        value=Cell(_format.metric_value(metric.key, metric.value), title=metric.reason),
+        ci=_format.interval(metric.ci),
+        n=_format.integer(metric.n),
+        reason=(metric.reason or "") if metric.value is None else "",
+        min_group=_text_or_empty(metric.details.get("min_group")),
+        max_group=_text_or_empty(metric.details.get("max_group")),
+    )
+
+
+def _min_group_size(metrics: Sequence[MetricResult]) -> str | None:
+    for metric in metrics:
+        size = metric.details.get("min_group_size")
+        if isinstance(size, int) and not isinstance(size, bool):
+            return str(size)
+    return None
+
+
+def _chart(scope: str, rates: Mapping[str, MetricResult], groups: Mapping[str, Mapping[str, GroupValue]]) -> Markup | None:
+    keys = [key for key in CHART_SERIES if key in rates]
+    if not keys or not groups:
+        return None
+    rows = [
+        charts.ChartRow(
+            label=label,
+            small=any(v.small for v in values.values()),
+            bars=tuple(_bar(values.get(key)) for key in keys),
+        )
+        for label, values in groups.items()
+    ]
+    series = [CHART_SERIES[key] for key in keys]
+    return charts.bar_chart(rows, series, title=f"{', '.join(series)} by group for {scope}")
+
+
+def _bar(value: GroupValue | None) -> charts.Bar | None:
+    if value is None:
+        return None
+    return charts.Bar(value=value.value, n=value.n, ci=value.ci, reason=value.reason)
+
+
+def _text_or_empty(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _show(value: Any) -> str:
+    """A parameter value as short text: strings as they are, anything else as JSON."""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    return _format.shorten(text, VALUE_LIMIT)
+
