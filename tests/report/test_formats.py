@@ -276,3 +276,16 @@ def test_write_reports_leaves_nothing_when_a_renderer_raises(
         report.write_reports(record, out, report.FORMATS)
     left = list(out.iterdir()) if out.exists() else []
     assert left == [], f"nothing may be written, found {left}"
+
+
+def test_report_imports_no_ml_library() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, guardrail.report\n"
+        "heavy = {'numpy', 'pandas', 'torch', 'sklearn', 'fairlearn', 'scipy'} & set(sys.modules)\n"
+        "print(sorted(heavy))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
