@@ -135,7 +135,7 @@ def write_reports(
     UsageError
         If a format or ``fail_on`` is not known.
     """
-    wanted = set(formats)
+    wanted = {formats} if isinstance(formats, str) else set(formats)
     unknown = sorted(wanted - set(FORMATS))
     if unknown:
         raise UsageError(

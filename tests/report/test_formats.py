@@ -289,3 +289,43 @@ def test_report_imports_no_ml_library() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_write_reports_accepts_one_format_as_a_string(record: RunRecord, tmp_path: Path) -> None:
+    assert report.write_reports(record, tmp_path, "markdown") == {"markdown": tmp_path / "summary.md"}
+
+
+@pytest.mark.parametrize("fmt", report.FORMATS)
+def test_minimal_record_renders(record: RunRecord, fmt: str) -> None:
+    from guardrail.core.types import AuditResult, AuditStatus, GroupValue, MetricResult, PolicyVerdict
+
+    explain = AuditResult(
+        audit_id="explain",
+        auditor="explain",
+        status=AuditStatus.OK,
+        metrics=(
+            MetricResult(key="explain.faithfulness", value=1e-7),
+            MetricResult(key="explain.stability", value=None, reason="only one sample"),
+            MetricResult(
+                key="fairness.tpr",
+                scope="age",
+                value=0.5,
+                by_group=(GroupValue("old", 0.5, 10), GroupValue("young", None, 0, reason="empty")),
+            ),
+        ),
+    )
+    skipped = AuditResult(audit_id="privacy", auditor="privacy", status=AuditStatus.SKIPPED)
+    bare = dataclasses.replace(
+        record,
+        results=(explain, skipped),
+        verdict=PolicyVerdict(),
+        provenance=dataclasses.replace(record.provenance, packages={}, seeds={}, files=(), git_commit=None),
+    )
+    text = report.render(bare, fmt)
+    assert text.strip()
+    if fmt == "html":
+        assert "1.000e-07" in text and "only one sample" in text
+        assert "No policy rules were evaluated." in text
+        assert "<h4>Metrics</h4>" in text
+    if fmt == "json":
+        assert parse_json(text) == bare
