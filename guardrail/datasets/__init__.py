@@ -7,6 +7,7 @@ The gzipped files under ``data/`` are byte-for-byte the original distribution fi
 from __future__ import annotations
 
 import gzip
+import io
 from importlib import resources
 from typing import Literal
 
@@ -62,21 +63,21 @@ _HEART_COLUMNS = {
 }
 
 
-def _open(name: str) -> gzip.GzipFile:
-    return gzip.open(resources.files(__name__).joinpath("data", name).open("rb"))  # type: ignore[return-value]
+def _read_bytes(name: str) -> bytes:
+    """The decompressed content of a shipped file."""
+    return gzip.decompress(resources.files(__name__).joinpath("data", name).read_bytes())
 
 
 def _read_adult_file(name: str) -> pd.DataFrame:
-    with _open(name) as handle:
-        frame = pd.read_csv(
-            handle,
+    frame = pd.read_csv(
+            io.BytesIO(_read_bytes(name)),
             header=None,
             names=list(ADULT_COLUMNS),
             skipinitialspace=True,
             na_values=["?"],
             comment="|",
             skip_blank_lines=True,
-        )
+    )
     frame["income"] = frame["income"].str.rstrip(".")
     return frame
 
@@ -125,8 +126,7 @@ def load_heart_disease() -> pd.DataFrame:
     >>> heart["site"].value_counts().to_dict()
     {'Cleveland': 304, 'Hungary': 293, 'VA Long Beach': 200, 'Switzerland': 123}
     """
-    with _open("heart_disease_uci.csv.gz") as handle:
-        frame = pd.read_csv(handle)
+    frame = pd.read_csv(io.BytesIO(_read_bytes("heart_disease_uci.csv.gz")))
     frame = frame.rename(columns=_HEART_COLUMNS)
     for column in ("cholesterol", "resting_bp"):
         frame[column] = frame[column].mask(frame[column] == 0)

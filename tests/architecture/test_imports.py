@@ -1,0 +1,109 @@
+"""Heavy libraries load only where needed, and imports point down the layers."""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+HEAVY = ("torch", "transformers", "opacus", "flwr", "ray", "fairlearn", "captum", "lime", "sklearn", "skops")
+ML = (*HEAVY, "numpy", "pandas", "scipy")
+
+PROBE = """
+import json, sys
+from guardrail.cli import main
+try:
+    main({argv!r})
+finally:
+    print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in {mods!r})), file=sys.stderr)
+"""
+
+
+def _loaded_after(argv: list[str], mods: tuple[str, ...]) -> tuple[int, list[str], float]:
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE.format(argv=argv, mods=set(mods))], capture_output=True, text=True, timeout=120, check=False
+    )
+    elapsed = time.perf_counter() - started
+    loaded = json.loads(done.stderr.strip().splitlines()[-1])
+    return done.returncode, loaded, elapsed
+
+
+def test_help_imports_no_heavy_library_and_is_fast() -> None:
+    code, loaded, elapsed = _loaded_after(["--help"], ML)
+    assert loaded == []
+    assert elapsed < 5.0  # generous bound for a loaded CI machine; measured ~0.2 s
+
+
+def test_list_and_schema_import_no_heavy_library() -> None:
+    for argv in (["list"], ["schema", "policy"]):
+        code, loaded, _ = _loaded_after(argv, HEAVY)
+        assert code == 0 and loaded == [], argv
+
+
+def test_validate_imports_no_heavy_library() -> None:
+    code, loaded, _ = _loaded_after(["validate", str(REPO / "policies" / "baseline.yaml")], HEAVY)
+    assert code == 0 and loaded == []
+
+
+def test_report_rerender_imports_no_ml_library(tmp_path: Path) -> None:
+    from guardrail.report import render
+    from tests.report.conftest import make_record
+
+    record_path = tmp_path / "run.json"
+    record_path.write_text(render(make_record(), "json"))
+    code, loaded, _ = _loaded_after(["report", str(record_path), "--format", "html", "--quiet"], ML)
+    assert code == 0 and loaded == []
+    assert (tmp_path / "report.html").exists()
+
+
+# layer rule: a module may import its own layer's siblings only where allowed, and lower layers
+LAYERS = {
+    "cli": 1,
+    "api": 1,
+    "runner": 2,
+    "provenance": 2,
+    "auditors": 3,
+    "policy": 3,
+    "report": 3,
+    "training": 3,
+    "spec": 4,
+    "adapters": 4,
+    "datasets": 4,
+    "fairness": 4,
+    "core": 5,
+    "errors": 5,
+}
+SIBLINGS_MAY_NOT_MIX = {"auditors", "policy", "report", "training"}
+
+
+def _guardrail_imports(path: Path) -> list[str]:
+    """Imports of guardrail modules anywhere in the file (lazy ones included)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("guardrail."):
+            found.append(node.module.split(".")[1])
+        elif isinstance(node, ast.Import):
+            found += [a.name.split(".")[1] for a in node.names if a.name.startswith("guardrail.")]
+    return found
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "guardrail").rglob("*.py")), ids=lambda p: str(p.relative_to(REPO)))
+def test_imports_point_down(path: Path) -> None:
+    parts = path.relative_to(REPO / "guardrail").with_suffix("").parts
+    if parts[0] in ("__init__", "__main__"):
+        return
+    own = parts[0]
+    for target in _guardrail_imports(path):
+        if target == own:
+            continue
+        assert LAYERS[target] >= LAYERS[own], f"{own} (layer {LAYERS[own]}) imports {target} (layer {LAYERS[target]})"
+        if own in SIBLINGS_MAY_NOT_MIX:
+            assert target not in SIBLINGS_MAY_NOT_MIX, f"{own} imports its sibling {target}"

@@ -1,0 +1,234 @@
+"""The CLI, run as a subprocess on files in a temp folder, gives each documented exit code."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, run_cli
+
+SPEC = """\
+schema_version: 1
+kind: audit
+name: {name}
+model: {{adapter: predictions, column: pred}}
+data: {{path: data.csv, target: y, sensitive: [group]}}
+audits:
+{audits}policies: [policy.yaml]
+report: {{out: out}}
+"""
+FAIRNESS = "  - {id: fairness, use: fairness, params: {min_group_size: 2}}\n"
+POLICY = """\
+schema_version: 1
+kind: policy
+name: tiny
+rules:
+  - id: DP
+    metric: fairness.demographic_parity_difference
+    op: le
+    threshold: {threshold}
+    rationale: Selection rates must be close.
+"""
+
+
+def _folder(tmp_path: Path, *, threshold: float = 0.5, audits: str = FAIRNESS, name: str = "t") -> Path:
+    # group a: selection 2/4, group b: selection 1/4 -> DP difference 0.25
+    rows = ["y,pred,group"] + [f"{y},{p},a" for y, p in [(1, 1), (0, 1), (1, 0), (0, 0)]]
+    rows += [f"{y},{p},b" for y, p in [(1, 1), (0, 0), (1, 0), (0, 0)]]
+    (tmp_path / "data.csv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "policy.yaml").write_text(POLICY.format(threshold=threshold))
+    (tmp_path / "spec.yaml").write_text(SPEC.format(audits=audits, name=name))
+    return tmp_path / "spec.yaml"
+
+
+def _assert_one_clear_line(stderr: str) -> None:
+    """Besides progress lines ("guardrail: ..."), exactly one line: the error."""
+    assert "Traceback" not in stderr
+    lines = [line for line in stderr.strip().splitlines() if not line.startswith("guardrail: ")]
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("error: ")
+
+
+def test_passing_spec_exits_0_and_writes_every_report(tmp_path: Path) -> None:
+    done = run_cli("audit", _folder(tmp_path, threshold=0.3), "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["junit.xml", "report.html", "run.json", "summary.md"]
+    record = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert record["verdict"]["outcomes"][0]["status"] == "pass"
+
+
+def test_policy_violation_exits_1(tmp_path: Path) -> None:
+    done = run_cli("audit", _folder(tmp_path, threshold=0.1))
+    assert done.returncode == 1, done.stderr
+    assert "FAIL: policy violation" in done.stdout
+    assert "DP" in done.stdout and "fail" in done.stdout
+
+
+def test_fail_on_warn_makes_warnings_block(tmp_path: Path) -> None:
+    spec = _folder(tmp_path, threshold=0.1)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(policy.read_text() + "    severity: warn\n")
+    assert run_cli("audit", spec, "--quiet").returncode == 0
+    assert run_cli("audit", spec, "--quiet", "--fail-on", "warn").returncode == 1
+
+
+CRASHER = '''
+from guardrail.auditors.base import AuditorParams
+
+
+class CrashingAuditor:
+    name = "crasher"
+    extra = "none"
+    Params = AuditorParams
+
+    def __init__(self, params):
+        self.params = params
+
+    def run(self, ctx):
+        raise RuntimeError("deliberate crash in a third-party auditor")
+'''
+
+
+def test_crashing_auditor_exits_2_and_the_report_keeps_the_other_results(tmp_path: Path) -> None:
+    plugins = tmp_path / "plugins"
+    (plugins / "crash_plugin-1.0.dist-info").mkdir(parents=True)
+    (plugins / "crash_plugin.py").write_text(CRASHER)
+    (plugins / "crash_plugin-1.0.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: crash-plugin\nVersion: 1.0\n")
+    (plugins / "crash_plugin-1.0.dist-info" / "entry_points.txt").write_text(
+        "[guardrail.auditors]\ncrasher = crash_plugin:CrashingAuditor\n"
+    )
+    audits = FAIRNESS + "  - {id: boom, use: crasher}\n"
+    done = run_cli("audit", _folder(tmp_path, threshold=0.3, audits=audits), env={"PYTHONPATH": f"{plugins}:{REPO}"})
+    assert done.returncode == 2, done.stderr
+    assert "INCOMPLETE" in done.stdout and "deliberate crash" in done.stdout
+    record = json.loads((tmp_path / "out" / "run.json").read_text())
+    statuses = {r["audit_id"]: r["status"] for r in record["results"]}
+    assert statuses == {"fairness": "ok", "boom": "error"}
+    assert record["results"][0]["metrics"], "the fairness results are still reported"
+    assert "deliberate crash" in (tmp_path / "out" / "report.html").read_text()
+
+
+def test_unknown_key_exits_3_with_one_clear_line(tmp_path: Path) -> None:
+    spec = _folder(tmp_path)
+    spec.write_text(spec.read_text().replace("name: t", "name: t\nnmae: typo"))
+    done = run_cli("audit", spec)
+    assert done.returncode == 3
+    _assert_one_clear_line(done.stderr)
+    assert "spec.yaml:4: nmae: unknown key 'nmae'; did you mean 'name'?" in done.stderr
+    assert not (tmp_path / "out").exists(), "nothing is written for an invalid spec"
+
+
+def test_malformed_yaml_exits_3(tmp_path: Path) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("schema_version: 1\nkind: audit\n  name: : [\n")
+    done = run_cli("audit", spec)
+    assert done.returncode == 3
+    _assert_one_clear_line(done.stderr)
+    assert "malformed YAML" in done.stderr
+
+
+def test_unknown_auditor_exits_3_with_suggestion(tmp_path: Path) -> None:
+    done = run_cli("validate", _folder(tmp_path, audits="  - {id: f, use: fairnes}\n"))
+    assert done.returncode == 3
+    _assert_one_clear_line(done.stderr)
+    assert "spec.yaml:7: unknown auditor 'fairnes'; did you mean 'fairness'?" in done.stderr
+
+
+def test_bad_auditor_params_are_located(tmp_path: Path) -> None:
+    done = run_cli("validate", _folder(tmp_path, audits="  - {id: f, use: fairness, params: {metrics: [tpr, fpx]}}\n"))
+    assert done.returncode == 3
+    assert "spec.yaml:7: audits[0].params.metrics[1]:" in done.stderr and "did you mean 'fpr'" in done.stderr
+
+
+class _Payload:
+    pass
+
+
+@pytest.mark.parametrize("suffix", [".pkl", ".joblib", ".skops"])
+def test_pickle_model_file_is_refused_before_unpickling(tmp_path: Path, suffix: str) -> None:
+    spec = _folder(tmp_path)
+    marker = tmp_path / "unpickled"
+    model = tmp_path / f"model{suffix}"
+    # Unpickling this would create the marker file: it must never exist.
+    model.write_bytes(pickle.dumps(_Touch(str(marker))))
+    spec.write_text(spec.read_text().replace("{adapter: predictions, column: pred}", f"{{adapter: sklearn, path: model{suffix}}}"))
+    done = run_cli("audit", spec)
+    assert done.returncode == 3, done.stderr
+    _assert_one_clear_line(done.stderr)
+    assert "refusing to load" in done.stderr and "pickle" in done.stderr and "skops" in done.stderr
+    assert not marker.exists()
+    assert not (tmp_path / "out").exists()
+
+
+class _Touch:
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (open, (self.path, "w"))
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: d.replace("y,pred,group", "label,pred,group"), "data.target names column 'y', which the data file does not have"),
+        (lambda d: d.replace("1,1,a\n", "1,1,\n", 1), "sensitive column 'group' has 1 missing value(s)"),
+        (lambda d: d.replace("1,1,a\n", "1,,a\n", 1), "prediction column 'pred' has 1 missing value(s)"),
+        (lambda d: d.replace("0,1,a\n", "2,1,a\n", 1).replace("0,0,a", "3,0,a"), "has 4 classes"),
+        (lambda d: d.replace("0,1,a\n", "0,7,a\n", 1), "the model does not match its data"),
+        (lambda d: "y,pred,group\n", "the data file has no rows"),
+    ],
+    ids=["missing-column", "nan-sensitive", "nan-prediction", "multiclass", "model-mismatch", "empty"],
+)
+def test_bad_data_exits_3_with_a_clear_line(tmp_path: Path, edit, message: str) -> None:  # type: ignore[no-untyped-def]
+    spec = _folder(tmp_path)
+    data = tmp_path / "data.csv"
+    data.write_text(edit(data.read_text()))
+    done = run_cli("audit", spec)
+    assert done.returncode == 3, (done.stdout, done.stderr)
+    _assert_one_clear_line(done.stderr)
+    assert message in done.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_usage_error_exits_3_not_argparse_2(tmp_path: Path) -> None:
+    done = run_cli("audit")
+    assert done.returncode == 3
+    _assert_one_clear_line(done.stderr)
+    assert run_cli("frobnicate").returncode == 3
+
+
+def test_validate_accepts_the_shipped_demo_spec_and_policies() -> None:
+    done = run_cli("validate", REPO / "policies" / "baseline.yaml")
+    assert done.returncode == 0, done.stderr
+    assert "ok (policy 'baseline', 3 rule(s))" in done.stdout
+
+
+def test_report_rerenders_from_run_json(tmp_path: Path) -> None:
+    spec = _folder(tmp_path, threshold=0.3)
+    assert run_cli("audit", spec, "--quiet").returncode == 0
+    html = tmp_path / "out" / "report.html"
+    html.unlink()
+    done = run_cli("report", tmp_path / "out" / "run.json", "--format", "html", "--format", "markdown")
+    assert done.returncode == 0, done.stderr
+    assert html.exists()
+
+
+def test_schema_and_list() -> None:
+    schema = json.loads(run_cli("schema", "audit").stdout)
+    assert schema["title"].startswith("guardrail audit file")
+    listing = run_cli("list").stdout
+    assert "fairness" in listing and "guardrail.auditors.fairness:FairnessAuditor" in listing
+
+
+def test_demo_spec_copy_runs_end_to_end(demo_root: Path, tmp_path: Path) -> None:
+    shutil.copytree(demo_root, tmp_path / "repo")
+    done = run_cli("audit", tmp_path / "repo" / "audits" / "adult-income.yaml", cwd=tmp_path / "repo")
+    assert done.returncode == 1, done.stderr  # Adult's real disparities fail the baseline policy
+    assert "FAIR-001  deny      fail    fairness.demographic_parity_ratio[sex]" in done.stdout
+    assert textwrap.dedent("reports: reports/adult-income/report.html") in done.stdout

@@ -1,0 +1,131 @@
+"""The policy engine: operators, bounds, missing evidence, small groups, sentences."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from guardrail.core.types import (
+    AuditResult,
+    AuditStatus,
+    ErrorInfo,
+    GroupValue,
+    Interval,
+    MetricResult,
+    OutcomeStatus,
+    Severity,
+)
+from guardrail.policy.engine import Policy, evaluate
+from guardrail.spec.models import PolicySpec, RuleSpec
+
+
+def _policy(*rules: dict[str, Any], inconclusive: str = "block") -> Policy:
+    specs = tuple(RuleSpec(**{"id": f"R{i}", "rationale": "because", **rule}) for i, rule in enumerate(rules, 1))
+    return Policy(PolicySpec(schema_version=1, kind="policy", name="p", rules=specs, inconclusive=inconclusive), "p.yaml", "0" * 64)
+
+
+def _result(*metrics: MetricResult, status: AuditStatus = AuditStatus.OK) -> AuditResult:
+    return AuditResult("audit", "fairness", status, metrics)
+
+
+def _judge(rule: dict[str, Any], *metrics: MetricResult, **kwargs: Any):  # type: ignore[no-untyped-def]
+    (outcome,) = evaluate([_policy(rule, **kwargs)], [_result(*metrics)]).outcomes
+    return outcome
+
+
+@pytest.mark.parametrize(
+    ("op", "threshold", "value", "status"),
+    [
+        ("ge", 0.8, 0.8, "pass"),
+        ("ge", 0.8, 0.79, "fail"),
+        ("gt", 0.8, 0.8, "fail"),
+        ("le", 0.1, 0.1, "pass"),
+        ("lt", 0.1, 0.1, "fail"),
+        ("between", (0.8, 1.25), 1.0, "pass"),
+        ("between", (0.8, 1.25), 1.3, "fail"),
+        ("eq", 1.0, 1.0, "pass"),
+        ("eq", 1.0, 0.9, "fail"),
+    ],
+)
+def test_operators(op: str, threshold: Any, value: float, status: str) -> None:
+    outcome = _judge({"metric": "m.x", "op": op, "threshold": threshold}, MetricResult("m.x", value))
+    assert outcome.status.value == status
+    assert outcome.observed == value
+
+
+def test_sentence_repeats_constraint_and_observation() -> None:
+    metric = MetricResult("fairness.dp", 0.71, scope="sex", ci=Interval(0.66, 0.76))
+    outcome = _judge({"metric": "fairness.dp", "op": "ge", "threshold": 0.8, "on": "ci_low"}, metric)
+    assert outcome.message == "R1 failed: fairness.dp[sex] = 0.71 (95% CI 0.66–0.76), required ≥ 0.8 on the lower bound."
+    assert outcome.expected == "fairness.dp[sex] ≥ 0.8 on the lower bound"
+
+
+def test_a_rule_applies_to_every_scope_or_to_one() -> None:
+    metrics = [MetricResult("m.x", 0.9, scope="sex"), MetricResult("m.x", 0.5, scope="race")]
+    every = evaluate([_policy({"metric": "m.x", "op": "ge", "threshold": 0.8})], [_result(*metrics)]).outcomes
+    assert [(o.metric, o.status.value) for o in every] == [("m.x[sex]", "pass"), ("m.x[race]", "fail")]
+    one = evaluate([_policy({"metric": "m.x[race]", "op": "ge", "threshold": 0.8})], [_result(*metrics)]).outcomes
+    assert [o.metric for o in one] == ["m.x[race]"]
+
+
+@pytest.mark.parametrize("on_missing", ["fail", "warn", "skip"])
+def test_missing_evidence_never_passes(on_missing: str) -> None:
+    outcome = _judge({"metric": "m.absent", "op": "ge", "threshold": 0.8, "on_missing": on_missing}, MetricResult("m.x", 1.0))
+    expected = {"fail": ("error", "deny"), "warn": ("error", "warn"), "skip": ("skipped", "deny")}[on_missing]
+    assert (outcome.status.value, outcome.severity.value) == expected
+    assert outcome.reason == "missing_evidence"
+    assert "no audit produced m.absent" in outcome.message
+
+
+def test_undefined_value_is_missing_evidence_with_its_reason() -> None:
+    metric = MetricResult("m.x", None, reason="TPR undefined for group 'b'")
+    outcome = _judge({"metric": "m.x", "op": "le", "threshold": 0.1}, metric)
+    assert outcome.status is OutcomeStatus.ERROR
+    assert "TPR undefined for group 'b'" in outcome.message
+
+
+def test_errored_audit_is_named_when_its_metric_is_missing() -> None:
+    crashed = AuditResult("explain", "explainability", AuditStatus.ERROR, error=ErrorInfo("RuntimeError", "boom"))
+    (outcome,) = evaluate([_policy({"metric": "explain.x", "op": "present"})], [crashed]).outcomes
+    assert outcome.status is OutcomeStatus.ERROR and "'explain' failed" in outcome.message
+
+
+def test_small_group_makes_the_rule_inconclusive() -> None:
+    metric = MetricResult("m.x", 0.95, by_group=(GroupValue("a", 0.5, 100), GroupValue("b", 0.6, 12)))
+    outcome = _judge({"metric": "m.x", "op": "ge", "threshold": 0.8, "min_group_n": 30}, metric)
+    assert outcome.status is OutcomeStatus.INCONCLUSIVE and outcome.reason == "small_group"
+    assert "'b' (n=12)" in outcome.message
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "status"),
+    [(0.85, 0.95, "pass"), (0.7, 0.9, "inconclusive"), (0.6, 0.75, "fail")],
+)
+def test_worst_bound_straddling_is_inconclusive(low: float, high: float, status: str) -> None:
+    metric = MetricResult("m.x", (low + high) / 2, ci=Interval(low, high))
+    outcome = _judge({"metric": "m.x", "op": "ge", "threshold": 0.8, "on": "worst"}, metric)
+    assert outcome.status.value == status
+
+
+def test_interval_rule_without_interval_is_missing_evidence() -> None:
+    outcome = _judge({"metric": "m.x", "op": "ge", "threshold": 0.8, "on": "ci_low"}, MetricResult("m.x", 0.9))
+    assert outcome.status is OutcomeStatus.ERROR and "no confidence interval" in outcome.message
+
+
+def test_policy_may_downgrade_inconclusive_to_warning() -> None:
+    metric = MetricResult("m.x", 0.95, by_group=(GroupValue("b", 0.6, 12),))
+    outcome = _judge({"metric": "m.x", "op": "ge", "threshold": 0.8, "min_group_n": 30}, metric, inconclusive="warn")
+    assert outcome.status is OutcomeStatus.INCONCLUSIVE and outcome.severity is Severity.WARN
+    assert not outcome.blocks(Severity.DENY) and outcome.blocks(Severity.WARN)
+
+
+def test_rule_order_does_not_change_outcomes() -> None:
+    rules = [
+        {"metric": "m.x", "op": "ge", "threshold": 0.8},
+        {"metric": "m.y", "op": "le", "threshold": 0.1},
+    ]
+    metrics = _result(MetricResult("m.x", 0.7), MetricResult("m.y", 0.05))
+    forward = evaluate([_policy(*rules)], [metrics]).outcomes
+    backward = evaluate([_policy(*reversed(rules))], [metrics]).outcomes
+    assert sorted((o.metric, o.status) for o in forward) == sorted((o.metric, o.status) for o in backward)
