@@ -1,7 +1,10 @@
 """guardrail: responsible-AI audits (fairness, explainability, privacy) with policy-checked reports.
 
->>> import guardrail
->>> record = guardrail.audit("audits/adult-income.yaml")  # doctest: +SKIP
+::
+
+    import guardrail
+    record = guardrail.audit("audits/adult-income.yaml")   # runs the spec, writes the reports
+    record.exit_code()                                     # what `guardrail audit` exits with
 
 Heavy libraries are imported only by the functions that need them, so ``import guardrail``
 stays fast.

@@ -120,6 +120,12 @@ class AuditResult:
     error: ErrorInfo | None = None
     duration_s: float = 0.0
 
+    def _repr_html_(self) -> str:
+        """Jupyter display. The one import from an upper layer, deferred to display time."""
+        from guardrail.report.notebook import audit_html
+
+        return audit_html(self)
+
 
 @dataclass(frozen=True)
 class RuleOutcome:
@@ -218,6 +224,12 @@ class RunRecord:
     def metrics(self) -> tuple[MetricResult, ...]:
         """Every metric of every audit, in order."""
         return tuple(metric for result in self.results for metric in result.metrics)
+
+    def _repr_html_(self) -> str:
+        """Jupyter display. The one import from an upper layer, deferred to display time."""
+        from guardrail.report.notebook import record_html
+
+        return record_html(self)
 
 
 def _check_finite(value: float | None, what: str) -> None:

@@ -195,12 +195,17 @@ def _outcome_row(outcome: RuleOutcome, fail_on: Severity) -> OutcomeRow:
         status=outcome.status.value,
         blocking=outcome.blocks(fail_on),
         metric=outcome.metric,
-        observed=_format.number(outcome.observed),
+        observed=_format.number(outcome.observed, count=_is_count(outcome.metric)),
         expected=outcome.expected,
         message=outcome.message,
         rationale=outcome.rationale or "",
         reference=outcome.reference or "",
     )
+
+
+def _is_count(metric_ref: str) -> bool:
+    """Metrics that count people print as integers (``fairness.min_group_size[sex]``)."""
+    return metric_ref.split("[", 1)[0].endswith(("count", "min_group_size"))
 
 
 def _audit_view(result: AuditResult) -> AuditView:

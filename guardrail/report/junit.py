@@ -74,9 +74,11 @@ def _outcome_case(outcome: RuleOutcome, fail_on: Severity) -> ET.Element:
         _child(case, "failure", detail, message=outcome.message, type=outcome.severity.value)
     elif status is OutcomeStatus.FAIL:
         _child(case, "system-out", f"{outcome.severity.value.upper()} (not blocking): {outcome.message}\n{detail}")
+    elif status is OutcomeStatus.ERROR and blocks:
+        _child(case, "error", detail, message=outcome.message, type="error")
     elif status is OutcomeStatus.ERROR:
-        note = "" if blocks else " (not blocking)"
-        _child(case, "error", detail, message=outcome.message + note, type="error")
+        # consistent with the exit code: a non-blocking rule's missing evidence fails no build
+        _child(case, "skipped", message=f"error (not blocking): {outcome.message}")
     elif status is OutcomeStatus.INCONCLUSIVE and blocks:
         _child(case, "failure", detail, message=outcome.message, type="inconclusive")
     elif status is OutcomeStatus.INCONCLUSIVE:

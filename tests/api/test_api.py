@@ -1,0 +1,58 @@
+"""The Python API: the same audit as the CLI, results that display in notebooks."""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import guardrail
+from guardrail.core.exitcodes import ExitCode
+from guardrail.core.types import AuditResult, RunRecord
+from guardrail.report import load_record
+
+
+def test_audit_returns_the_record_it_writes(demo_root: Path, tmp_path: Path) -> None:
+    record = guardrail.audit(demo_root / "audits" / "adult-income.yaml", out=tmp_path / "out")
+    assert isinstance(record, RunRecord)
+    assert record.exit_code() is ExitCode.VIOLATION
+    assert load_record(tmp_path / "out" / "run.json") == record
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["junit.xml", "report.html", "run.json", "summary.md"]
+    digests = {f.role: f.sha256 for f in record.provenance.files}
+    assert set(digests) == {"spec", "model", "data", "policy"}
+
+
+def test_audit_without_writing(demo_root: Path, tmp_path: Path) -> None:
+    record = guardrail.audit(demo_root / "audits" / "adult-income.yaml", out=tmp_path / "out", write=False)
+    assert not (tmp_path / "out").exists()
+    assert {m.scope for m in record.metrics()} == {"sex", "race", "sex+race"}
+
+
+def test_record_and_audit_result_render_in_notebooks() -> None:
+    frame = pd.DataFrame({"sex": ["F", "M"] * 50, "age_band": ["<55", "55+"] * 25 + ["55+", "<55"] * 25})
+    y_true = [1, 0, 0, 1] * 25
+    y_pred = [1, 0, 1, 1] * 25
+    result = guardrail.audit_fairness(y_true, y_pred, sensitive_features=frame)
+    assert isinstance(result, AuditResult)
+    shown = result._repr_html_()
+    assert shown.startswith("<iframe sandbox=") and "<script" not in shown
+    page = html.unescape(shown.split('srcdoc="', 1)[1]).replace("<wbr>", "")
+    assert "fairness.demographic_parity_difference" in page and "sex+age_band" in page
+
+
+def test_audit_fairness_accepts_series_and_dicts() -> None:
+    result = guardrail.audit_fairness([1, 0, 1, 0], [1, 1, 0, 0], sensitive_features=pd.Series(["a", "a", "b", "b"], name="g"))
+    assert {m.scope for m in result.metrics} == {"g"}
+    result = guardrail.audit_fairness([1, 0, 1, 0], [1, 1, 0, 0], sensitive_features={"g": ["a", "a", "b", "b"], "h": list("xyxy")})
+    assert {m.scope for m in result.metrics} == {"g", "h", "g+h"}
+    json.dumps([m.details for m in result.metrics])  # details stay JSON-able
+
+
+def test_length_mismatch_is_a_data_error() -> None:
+    from guardrail.errors import DataError
+
+    with pytest.raises(DataError, match="differ in length"):
+        guardrail.audit_fairness([1, 0], [1, 0, 1], sensitive_features=["a", "b"])
