@@ -125,7 +125,9 @@ def _validate(model: type[M], document: YamlDocument, *, kind: str) -> M:
 def _spec_error(
     exc: ValidationError, document: YamlDocument, data: Any, prefix: Location, root: type[BaseModel]
 ) -> SpecError:
-    problems = [_describe(error, document, data, prefix, root) for error in exc.errors()]
+    # unknown keys first: a misspelt key also shows up as the required key it was meant to be
+    errors = sorted(exc.errors(), key=lambda error: error["type"] != "extra_forbidden")
+    problems = [_describe(error, document, data, prefix, root) for error in errors]
     first_where, first_message, first_hint = problems[0]
     message = first_message
     if len(problems) > 1:

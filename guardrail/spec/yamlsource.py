@@ -34,7 +34,15 @@ class YamlDocument:
         return 1
 
     def where(self, loc: Location) -> str:
-        return f"{self.path}:{self.line_of(loc)}"
+        return f"{display_path(self.path)}:{self.line_of(loc)}"
+
+
+def display_path(path: Path) -> str:
+    """``path`` relative to the working folder when it lies below it, else as is."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def read_yaml(path: Path) -> YamlDocument:
@@ -53,13 +61,13 @@ def read_yaml(path: Path) -> YamlDocument:
         problem = exc.problem or exc.context or "invalid YAML"
         raise SpecError(
             f"malformed YAML: {problem}",
-            where=f"{path}:{line}",
+            where=f"{display_path(path)}:{line}",
             hint="check indentation, colons and quotes on that line",
         ) from None
     except yaml.YAMLError as exc:
         raise SpecError(f"malformed YAML: {exc}", where=str(path)) from None
     if node is None:
-        raise SpecError("the file is empty", where=f"{path}:1", hint="see `guardrail schema audit`")
+        raise SpecError("the file is empty", where=f"{display_path(path)}:1", hint="see `guardrail schema audit`")
     lines: dict[Location, int] = {}
     builder = _Builder(path, lines)
     return YamlDocument(path=path, data=builder.build(node, ()), lines=lines)
@@ -81,12 +89,12 @@ class _Builder:
                 if not isinstance(key, str):
                     raise SpecError(
                         f"keys must be strings, got {key!r}",
-                        where=f"{self._path}:{key_node.start_mark.line + 1}",
+                        where=f"{display_path(self._path)}:{key_node.start_mark.line + 1}",
                     )
                 if key in result:
                     raise SpecError(
                         f"duplicate key {key!r}",
-                        where=f"{self._path}:{key_node.start_mark.line + 1}",
+                        where=f"{display_path(self._path)}:{key_node.start_mark.line + 1}",
                         hint="each key may appear once in a mapping",
                     )
                 child = (*loc, key)
@@ -100,5 +108,5 @@ class _Builder:
         except yaml.constructor.ConstructorError as exc:
             raise SpecError(
                 f"unsupported YAML value: {exc.problem}",
-                where=f"{self._path}:{node.start_mark.line + 1}",
+                where=f"{display_path(self._path)}:{node.start_mark.line + 1}",
             ) from None

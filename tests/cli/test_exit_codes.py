@@ -232,3 +232,15 @@ def test_demo_spec_copy_runs_end_to_end(demo_root: Path, tmp_path: Path) -> None
     assert done.returncode == 1, done.stderr  # Adult's real disparities fail the baseline policy
     assert "FAIR-001  deny      fail    fairness.demographic_parity_ratio[sex]" in done.stdout
     assert textwrap.dedent("reports: reports/adult-income/report.html") in done.stdout
+
+
+def test_readme_spec_error_example_is_true(demo_root: Path, tmp_path: Path) -> None:
+    """The README shows this exact message for a typo in the demo spec's params."""
+    tmp_path = tmp_path / "repo"
+    shutil.copytree(demo_root, tmp_path)
+    spec = tmp_path / "audits" / "adult-income.yaml"
+    spec.write_text(spec.read_text().replace("min_group_size: 30", "min_group_sise: 30"))
+    done = run_cli("audit", "audits/adult-income.yaml", cwd=tmp_path)
+    assert done.returncode == 3
+    expected = next(line for line in (REPO / "README.md").read_text().splitlines() if line.startswith("error: audits/"))
+    assert done.stderr.strip().splitlines()[-1] == expected
