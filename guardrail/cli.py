@@ -220,10 +220,9 @@ def _schema(kind: str) -> ExitCode:
 
 
 def _display(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
+    from guardrail.spec.yamlsource import display_path
+
+    return display_path(path)
 
 
 def _quote(arg: str) -> str:

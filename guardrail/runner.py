@@ -148,11 +148,35 @@ def _check_columns(loaded: LoadedSpec, data: pd.DataFrame) -> None:
             where=where,
             hint=f"available columns: {', '.join(map(str, data.columns))}",
         )
+    for column, expected in (spec.data.groups or {}).items():
+        _check_declared_groups(data[column], expected, where=where)
     if spec.data.missing_sensitive == "error":
         from guardrail.fairness.groups import encode
 
         for column in spec.data.sensitive:
             encode(data, (column,), missing="error", where=where)  # raises DataError on a gap
+
+
+def _check_declared_groups(column: pd.Series, expected: tuple[str, ...], *, where: str) -> None:
+    """Every value of ``column`` is declared (no unseen group) and every declared value occurs."""
+    observed = column.dropna().astype(str)
+    counts = observed.value_counts()
+    unseen = [value for value in counts.index if value not in expected]
+    if unseen:
+        shown = ", ".join(f"{v!r} ({counts[v]} rows)" for v in unseen[:5])
+        raise DataError(
+            f"sensitive column {column.name!r} has value(s) not declared in data.groups: {shown}",
+            where=where,
+            hint="add them to data.groups if they are legitimate groups, or fix the data",
+        )
+    empty = [value for value in expected if value not in counts.index]
+    if empty:
+        raise DataError(
+            f"group(s) {', '.join(map(repr, empty))} of {column.name!r}, declared in data.groups, have no rows: "
+            "an empty group cannot be audited",
+            where=where,
+            hint="audit data that contains every declared group, or remove the group from data.groups",
+        )
 
 
 def _load_model(loaded: LoadedSpec) -> ModelAdapter:

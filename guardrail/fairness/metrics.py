@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 
@@ -25,15 +25,8 @@ DisparityName = Literal[
     "equal_opportunity_ratio",
 ]
 
-RATES: tuple[RateName, ...] = ("count", "selection_rate", "tpr", "fpr", "fnr", "precision", "accuracy")
-DISPARITIES: tuple[DisparityName, ...] = (
-    "demographic_parity_difference",
-    "demographic_parity_ratio",
-    "equalized_odds_difference",
-    "equalized_odds_ratio",
-    "equal_opportunity_difference",
-    "equal_opportunity_ratio",
-)
+RATES: tuple[RateName, ...] = get_args(RateName)
+DISPARITIES: tuple[DisparityName, ...] = get_args(DisparityName)
 
 RATE_LABELS: dict[RateName, str] = {
     "count": "count",

@@ -60,12 +60,25 @@ class DataSpec(StrictModel):
         description="'error': a missing sensitive value is a data error; 'group': it forms an explicit 'missing' group.",
     )
 
+    groups: dict[str, tuple[str, ...]] | None = Field(
+        default=None,
+        description="Expected values of sensitive columns, e.g. {sex: [Female, Male]}: a value not "
+        "listed (an unseen group) or a listed value without rows (an empty group) is a data error.",
+    )
+
     @field_validator("sensitive")
     @classmethod
     def _unique(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         if len(set(value)) != len(value):
             raise ValueError("sensitive columns must be unique")
         return value
+
+    @model_validator(mode="after")
+    def _groups_name_sensitive_columns(self) -> DataSpec:
+        unknown = sorted(set(self.groups or {}) - set(self.sensitive))
+        if unknown:
+            raise ValueError(f"groups names column(s) {', '.join(unknown)} that are not in data.sensitive")
+        return self
 
 
 class AuditEntry(StrictModel):
@@ -93,10 +106,7 @@ class AuditSpec(StrictModel):
 
     @model_validator(mode="after")
     def _unique_ids(self) -> AuditSpec:
-        ids = [entry.id for entry in self.audits]
-        duplicates = sorted({i for i in ids if ids.count(i) > 1})
-        if duplicates:
-            raise ValueError(f"audit ids must be unique; repeated: {', '.join(duplicates)}")
+        _require_unique("audit ids", [entry.id for entry in self.audits])
         return self
 
 
@@ -148,8 +158,11 @@ class PolicySpec(StrictModel):
 
     @model_validator(mode="after")
     def _unique_ids(self) -> PolicySpec:
-        ids = [rule.id for rule in self.rules]
-        duplicates = sorted({i for i in ids if ids.count(i) > 1})
-        if duplicates:
-            raise ValueError(f"rule ids must be unique; repeated: {', '.join(duplicates)}")
+        _require_unique("rule ids", [rule.id for rule in self.rules])
         return self
+
+
+def _require_unique(what: str, ids: list[str]) -> None:
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        raise ValueError(f"{what} must be unique; repeated: {', '.join(duplicates)}")

@@ -196,6 +196,26 @@ def test_bad_data_exits_3_with_a_clear_line(tmp_path: Path, edit, message: str) 
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize(
+    ("groups", "message"),
+    [
+        ("{group: [a]}", "has value(s) not declared in data.groups: 'b' (4 rows)"),
+        ("{group: [a, b, c]}", "group(s) 'c' of 'group', declared in data.groups, have no rows"),
+        ("{sex: [a]}", "groups names column(s) sex that are not in data.sensitive"),
+    ],
+    ids=["unseen-group", "empty-group", "undeclared-column"],
+)
+def test_declared_groups_catch_unseen_and_empty_groups(tmp_path: Path, groups: str, message: str) -> None:
+    spec = _folder(tmp_path)
+    spec.write_text(spec.read_text().replace("sensitive: [group]}", f"sensitive: [group], groups: {groups}}}"))
+    done = run_cli("audit", spec)
+    assert done.returncode == 3, done.stderr
+    _assert_one_clear_line(done.stderr)
+    assert message in done.stderr
+    spec.write_text(spec.read_text().replace(f"groups: {groups}", "groups: {group: [a, b]}"))
+    assert run_cli("audit", spec, "--quiet").returncode == 0  # declared correctly: the audit runs
+
+
 def test_usage_error_exits_3_not_argparse_2(tmp_path: Path) -> None:
     done = run_cli("audit")
     assert done.returncode == 3
