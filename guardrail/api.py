@@ -37,9 +37,10 @@ def audit(
 
     Examples
     --------
-    >>> record = guardrail.audit("audits/adult-income.yaml")  # doctest: +SKIP
-    >>> record.exit_code()  # doctest: +SKIP
-    <ExitCode.VIOLATION: 1>
+    ::
+
+        record = guardrail.audit("audits/adult-income.yaml")
+        record.exit_code()          # ExitCode.VIOLATION: the demo model fails the baseline policy
     """
     from guardrail.runner import run
 
@@ -86,6 +87,7 @@ def audit_fairness(
     from guardrail.auditors.base import AuditContext
     from guardrail.auditors.fairness import FairnessAuditor, FairnessParams
     from guardrail.errors import DataError
+    from guardrail.runner import positive_label_of
 
     if isinstance(sensitive_features, pd.DataFrame):
         frame = sensitive_features.reset_index(drop=True)
@@ -101,18 +103,26 @@ def audit_fairness(
         raise DataError(
             f"y_true ({len(truth)}), y_pred ({len(predicted)}) and sensitive_features ({len(frame)}) differ in length"
         )
+    positive = positive_label_of(pd.Series(truth, name="y_true"), pos_label, where="y_true")
+    foreign = set(np.unique(predicted).tolist()) - set(np.unique(truth).tolist()) - {positive}
+    if foreign:
+        raise DataError(
+            f"y_pred has label(s) {sorted(map(str, foreign))} that y_true never takes",
+            where="y_pred",
+            hint="pass predicted labels of the same kind as y_true (not scores), and the right pos_label",
+        )
     params: dict[str, Any] = {"groupings": groupings, "min_group_size": min_group_size}
     if metrics is not None:
         params["metrics"] = tuple(metrics)
     ctx = AuditContext(
         audit_id="fairness",
         data=frame,
-        y_true=truth == pos_label,
-        y_pred=predicted == pos_label,
+        y_true=truth == positive,
+        y_pred=predicted == positive,
         y_score=None,
         sensitive=tuple(frame.columns),
         missing_sensitive=missing_sensitive,
-        positive_label=pos_label,
+        positive_label=positive,
         seed=0,
         where="sensitive_features",
     )

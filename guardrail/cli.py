@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from guardrail.core.types import RunRecord
 
 REPORT_FORMATS = ("html", "json", "junit", "markdown")
+INTERRUPTED = 130  # the shell's convention for SIGINT; not a guardrail verdict
 INTERNAL_ERROR = "internal error ({kind}: {message}); this is a bug in guardrail, please report it with the command you ran"
 
 
@@ -72,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``guardrail`` console script; returns (and exits with) the exit code."""
     args_list = list(sys.argv[1:] if argv is None else argv)
+    code: int
     try:
         args = build_parser().parse_args(args_list)
         code = _dispatch(args, args_list)
@@ -80,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = exc.exit_code
     except KeyboardInterrupt:
         _err("interrupted")
-        code = ExitCode.INTERNAL
+        code = INTERRUPTED
     except Exception as exc:  # the last line of defence: one readable line, no traceback
         _err("error: " + INTERNAL_ERROR.format(kind=type(exc).__name__, message=exc))
         code = ExitCode.INTERNAL
@@ -150,7 +152,8 @@ def verdict_table(record: RunRecord, code: ExitCode, fail_on: object) -> str:
 
 def _validate(args: argparse.Namespace) -> ExitCode:
     from guardrail.auditors.registry import default_registry
-    from guardrail.spec.loader import load_policy, load_spec, validate_params
+    from guardrail.runner import plan_audits
+    from guardrail.spec.loader import load_policy, load_spec
     from guardrail.spec.yamlsource import read_yaml
 
     registry = default_registry()
@@ -163,14 +166,11 @@ def _validate(args: argparse.Namespace) -> ExitCode:
             loaded = load_spec(path)
             for policy_path in loaded.policy_paths:
                 load_policy(policy_path)
-            for i, entry in enumerate(loaded.spec.audits):
-                try:
-                    registry.target(entry.use)
-                except GuardrailError as exc:
-                    raise type(exc)(exc.message, where=loaded.document.where(("audits", i, "use")), hint=exc.hint) from None
-                cls = registry.resolve(entry.use)
-                validate_params(cls.Params, entry.params, loaded.document, ("audits", i, "params"))
-            summary = f"audit spec {loaded.spec.name!r}, {len(loaded.spec.audits)} audit(s), {len(loaded.policy_paths)} policy file(s)"
+            planned = plan_audits(loaded, registry)
+            unavailable = [f"{p.audit_id} ({p.unavailable.hint})" for p in planned if p.unavailable is not None]
+            summary = f"audit spec {loaded.spec.name!r}, {len(planned)} audit(s), {len(loaded.policy_paths)} policy file(s)"
+            if unavailable:
+                summary += "; not runnable here: " + ", ".join(unavailable)
         if not args.quiet:
             print(f"{_display(path)}: ok ({summary})")
     return ExitCode.OK
@@ -188,7 +188,11 @@ def _report(args: argparse.Namespace) -> ExitCode:
     out = args.out or args.record.parent
     formats = tuple(args.formats or ("html",))
     if "json" in formats and out.resolve() == args.record.parent.resolve():
-        formats = tuple(f for f in formats if f != "json")  # never rewrite the canonical record in place
+        raise UsageError(
+            "refusing to rewrite the canonical record in place",
+            where=str(args.record),
+            hint="run.json is already there; pass --out DIR to copy it elsewhere, or another --format",
+        )
     written = write_reports(record, out, formats, fail_on=Severity(args.fail_on))
     if not args.quiet:
         print(f"reports: {', '.join(_display(p) for p in written.values())}")

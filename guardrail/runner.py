@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from guardrail.core.atomic import check_output_dir
 from guardrail.auditors.registry import AuditorRegistry, default_registry
 from guardrail.core.types import AuditResult, AuditStatus, ErrorInfo, RunRecord
 from guardrail.errors import DataError, GuardrailError, MissingExtraError, ModelError, SpecError
@@ -24,6 +25,7 @@ from guardrail.policy.engine import Policy, evaluate
 from guardrail.provenance import collect, digest
 from guardrail.spec.loader import LoadedSpec, load_policy, load_spec, validate_params
 from guardrail.spec.models import PredictionsModelSpec, SklearnModelSpec
+from guardrail.spec.yamlsource import display_path
 
 if TYPE_CHECKING:
     import numpy as np
@@ -59,14 +61,15 @@ def run(
     say = progress or (lambda _message: None)
     started = datetime.now(timezone.utc)
     loaded = load_spec(spec_path, out=out)
+    check_output_dir(loaded.out_dir)
     spec = loaded.spec
     policies = [_policy(path) for path in loaded.policy_paths]
-    planned = _plan(loaded, registry or default_registry())
+    planned = plan_audits(loaded, registry or default_registry())
 
     say(f"reading {loaded.data_path.name}")
     from guardrail.adapters.tables import read_table
 
-    data = read_table(loaded.data_path)
+    data = read_table(loaded.data_path, where=display_path(loaded.data_path))
     _check_columns(loaded, data)
     say(f"loading model ({spec.model.adapter})")
     model = _load_model(loaded)
@@ -110,8 +113,12 @@ def _policy(path: Path) -> Policy:
     return Policy(spec=loaded.policy, path=str(loaded.path), sha256=loaded.sha256)
 
 
-def _plan(loaded: LoadedSpec, registry: AuditorRegistry) -> list[PlannedAudit]:
-    """Resolve and validate every audit entry before anything runs (spec errors first)."""
+def plan_audits(loaded: LoadedSpec, registry: AuditorRegistry) -> list[PlannedAudit]:
+    """Resolve and validate every audit entry before anything runs (spec errors first).
+
+    An auditor whose optional dependencies are missing is planned as unavailable: it
+    becomes an errored result naming the pip command, and the other audits still run.
+    """
     planned = []
     for i, entry in enumerate(loaded.spec.audits):
         try:
@@ -126,13 +133,18 @@ def _plan(loaded: LoadedSpec, registry: AuditorRegistry) -> list[PlannedAudit]:
             planned.append(PlannedAudit(entry.id, entry.use, None, info))
             continue
         params = validate_params(cls.Params, entry.params, loaded.document, ("audits", i, "params"))
-        planned.append(PlannedAudit(entry.id, entry.use, cls(params)))
+        auditor = cls(params)
+        check = getattr(auditor, "check_spec", None)  # optional hook: params against the data spec
+        for loc, message in check(loaded.spec.data.sensitive) if check else ():
+            where = loaded.document.where(("audits", i, "params", *loc))
+            raise SpecError(f"audits[{i}].params.{'.'.join(map(str, loc))}: {message}", where=where)
+        planned.append(PlannedAudit(entry.id, entry.use, auditor))
     return planned
 
 
 def _check_columns(loaded: LoadedSpec, data: pd.DataFrame) -> None:
     spec = loaded.spec
-    where = str(loaded.data_path)
+    where = display_path(loaded.data_path)
     wanted: list[tuple[str, str]] = [("data.target", spec.data.target)]
     wanted += [("data.sensitive", column) for column in spec.data.sensitive]
     wanted += [("data.features", column) for column in spec.data.features or ()]
@@ -157,10 +169,12 @@ def _check_columns(loaded: LoadedSpec, data: pd.DataFrame) -> None:
             encode(data, (column,), missing="error", where=where)  # raises DataError on a gap
 
 
-def _check_declared_groups(column: pd.Series, expected: tuple[str, ...], *, where: str) -> None:
+def _check_declared_groups(column: pd.Series, expected: tuple[object, ...], *, where: str) -> None:
     """Every value of ``column`` is declared (no unseen group) and every declared value occurs."""
-    observed = column.dropna().astype(str)
-    counts = observed.value_counts()
+    from guardrail.fairness.groups import group_label
+
+    counts = column.dropna().map(group_label).value_counts()
+    expected = tuple(group_label(value) for value in expected)
     unseen = [value for value in counts.index if value not in expected]
     if unseen:
         shown = ", ".join(f"{v!r} ({counts[v]} rows)" for v in unseen[:5])
@@ -189,7 +203,7 @@ def _load_model(loaded: LoadedSpec) -> ModelAdapter:
     assert isinstance(model, PredictionsModelSpec)
     from guardrail.adapters.predictions import PredictionsAdapter
 
-    return PredictionsAdapter(model.column, model.score_column, where=str(loaded.data_path))
+    return PredictionsAdapter(model.column, model.score_column, where=display_path(loaded.data_path))
 
 
 def positive_label_of(target: pd.Series, declared: Any, *, where: str) -> Any:
@@ -209,10 +223,14 @@ def positive_label_of(target: pd.Series, declared: Any, *, where: str) -> Any:
             hint="binarise the target (e.g. one class versus the rest) in the data file",
         )
     if declared is not None:
-        if declared not in values:
+        if declared not in values and len(values) > 1:
+            hint = None
+            if isinstance(declared, bool) and any(isinstance(v, str) for v in values):
+                hint = f"YAML reads yes/no/on/off as booleans; quote the label: positive_label: \"{values[-1]}\""
             raise DataError(
                 f"data.positive_label {declared!r} does not occur in target column {target.name!r} (values: {values})",
                 where=where,
+                hint=hint,
             )
         return declared
     if set(values) <= {0, 1}:
@@ -230,11 +248,14 @@ def _context_factory(loaded: LoadedSpec, data: pd.DataFrame, model: ModelAdapter
     from guardrail.auditors.base import AuditContext
 
     spec = loaded.spec
-    where = str(loaded.data_path)
+    where = display_path(loaded.data_path)
     positive = positive_label_of(data[spec.data.target], spec.data.positive_label, where=where)
     predictions = model.predict(data, positive)
     y_true = (data[spec.data.target] == positive).to_numpy(dtype=bool)
-    y_pred = _as_positive(predictions.labels, data[spec.data.target], positive, where=where)
+    label_space = {*data[spec.data.target].unique().tolist(), positive, *predictions.classes}
+    if spec.data.positive_label is None:
+        label_space |= {0, 1} if not isinstance(positive, bool) else {False, True}
+    y_pred = _as_positive(predictions.labels, label_space, positive, where=where)
     features = model.features or tuple(spec.data.features or ())
 
     def make(audit_id: str) -> AuditContext:
@@ -256,16 +277,16 @@ def _context_factory(loaded: LoadedSpec, data: pd.DataFrame, model: ModelAdapter
     return make
 
 
-def _as_positive(labels: np.ndarray, target: pd.Series, positive: Any, *, where: str) -> np.ndarray:
+def _as_positive(labels: np.ndarray, label_space: set[Any], positive: Any, *, where: str) -> np.ndarray:
+    """Predicted labels as booleans (is it the positive class); foreign labels are an error."""
     import numpy as np
 
-    known = set(target.unique().tolist())
     seen = set(np.unique(labels).tolist())
-    foreign = seen - known
+    foreign = seen - label_space
     if foreign:
         raise ModelError(
-            f"the model predicts label(s) {sorted(map(str, foreign))} that the target column never takes "
-            f"({sorted(map(str, known))}): the model does not match its data",
+            f"the model predicts label(s) {sorted(map(str, foreign))} outside the target's labels "
+            f"({sorted(map(str, label_space))}): the model does not match its data",
             where=where,
             hint="check the target column and data.positive_label, or audit the model on its own kind of data",
         )
@@ -294,4 +315,4 @@ def _run_one(plan: PlannedAudit, ctx_for: Callable[[str], AuditContext]) -> Audi
     )
 
 
-__all__ = ["run", "positive_label_of", "PlannedAudit"]
+__all__ = ["run", "plan_audits", "positive_label_of", "PlannedAudit"]

@@ -17,6 +17,8 @@ class Predictions:
 
     labels: np.ndarray
     scores: np.ndarray | None
+    classes: tuple[object, ...] = ()
+    """Every label the model can output, when it declares them (scikit-learn's ``classes_``)."""
 
 
 class ModelAdapter(Protocol):

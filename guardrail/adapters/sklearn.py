@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -79,12 +80,15 @@ class SklearnAdapter:
                 hint="audit the model on data with the columns it was trained on",
             )
         inputs = data.loc[:, list(self._features)]
+        classes = [c.item() if hasattr(c, "item") else c for c in getattr(self.estimator, "classes_", [])]
         try:
-            labels = np.asarray(self.estimator.predict(inputs))
-            scores = None
-            if hasattr(self.estimator, "predict_proba"):
-                classes = list(self.estimator.classes_)
-                if positive_label in classes and len(classes) == 2:
+            with warnings.catch_warnings():
+                # "X has feature names, but … was fitted without feature names": the spec's
+                # data.features already fixes the columns and their order.
+                warnings.filterwarnings("ignore", message=".*feature names.*", category=UserWarning)
+                labels = np.asarray(self.estimator.predict(inputs))
+                scores = None
+                if hasattr(self.estimator, "predict_proba") and positive_label in classes and len(classes) == 2:
                     scores = np.asarray(self.estimator.predict_proba(inputs))[:, classes.index(positive_label)]
         except (ValueError, TypeError, KeyError) as exc:
             raise ModelError(
@@ -93,4 +97,4 @@ class SklearnAdapter:
             ) from None
         if len(labels) != len(data):
             raise ModelError(f"the model returned {len(labels)} predictions for {len(data)} rows")
-        return Predictions(labels=labels, scores=scores)
+        return Predictions(labels=labels, scores=scores, classes=tuple(classes))

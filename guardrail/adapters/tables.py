@@ -14,10 +14,11 @@ _TEXT_SUFFIXES = {".csv": ",", ".tsv": "\t", ".txt": ","}
 _COMPRESSIONS = {".gz", ".bz2", ".xz", ".zst", ".zip"}
 
 
-def read_table(path: Path) -> pd.DataFrame:
+def read_table(path: Path, *, where: str | None = None) -> pd.DataFrame:
     """Load ``path`` as a data frame; unreadable or empty files raise :class:`DataError`."""
     import pandas as pd
 
+    where = where or str(path)
     suffixes = [s.lower() for s in path.suffixes]
     base = suffixes[-2] if len(suffixes) > 1 and suffixes[-1] in _COMPRESSIONS else (suffixes[-1] if suffixes else "")
     try:
@@ -32,13 +33,14 @@ def read_table(path: Path) -> pd.DataFrame:
         else:
             raise DataError(
                 f"unsupported data file type {''.join(path.suffixes) or '(none)'}",
-                where=str(path),
+                where=where,
                 hint="use CSV or TSV (optionally .gz), or Parquet",
             )
     except (DataError, MissingExtraError):
         raise
     except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
-        raise DataError(f"cannot read the data file: {exc}", where=str(path)) from None
+        reason = " ".join(str(exc).split())  # pandas' messages may span lines
+        raise DataError(f"cannot read the data file: {reason}", where=where) from None
     if frame.empty:
-        raise DataError("the data file has no rows", where=str(path))
+        raise DataError("the data file has no rows", where=where)
     return frame

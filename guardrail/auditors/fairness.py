@@ -10,7 +10,7 @@ import math
 import time
 from typing import TYPE_CHECKING, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from guardrail.auditors.base import AuditContext, AuditorParams
 from guardrail.core.types import AuditResult, AuditStatus, GroupValue, MetricResult
@@ -30,7 +30,9 @@ if TYPE_CHECKING:
 
 class FairnessParams(AuditorParams):
     metrics: tuple[RateName, ...] = Field(default=RATES, min_length=1, description="Rates computed per group.")
-    disparities: tuple[DisparityName, ...] = Field(default=DISPARITIES, description="Between-group disparities.")
+    disparities: tuple[DisparityName, ...] | None = Field(
+        default=DISPARITIES, description="Between-group disparities; null for none."
+    )
     groupings: Literal["each", "intersection", "both"] = Field(
         default="both",
         description="With several sensitive features: one grouping per feature ('each'), "
@@ -42,6 +44,15 @@ class FairnessParams(AuditorParams):
     min_group_size: int = Field(
         default=30, ge=1, description="Groups smaller than this are flagged as too small (never dropped)."
     )
+
+    @field_validator("metrics", "disparities", "sensitive")
+    @classmethod
+    def _no_repeats(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError("list each name once")
+        if value is not None and len(value) == 0:
+            raise ValueError("an empty list audits nothing; leave the key out for the default")
+        return value
 
 
 class FairnessAuditor:
@@ -56,6 +67,15 @@ class FairnessAuditor:
         self.params = params if isinstance(params, FairnessParams) else FairnessParams.model_validate(
             params.model_dump() if params is not None else {}
         )
+
+    def check_spec(self, data_sensitive: tuple[str, ...]) -> list[tuple[tuple[str | int, ...], str]]:
+        """Problems with these params given the spec's sensitive columns, as (params location, message)."""
+        declared = set(data_sensitive)
+        return [
+            (("sensitive", i), f"{name!r} is not one of data.sensitive ({', '.join(data_sensitive)})")
+            for i, name in enumerate(self.params.sensitive or ())
+            if name not in declared
+        ]
 
     def run(self, ctx: AuditContext) -> AuditResult:
         from guardrail.errors import DataError
@@ -131,29 +151,23 @@ class FairnessAuditor:
                     details={**common, "small_groups": [labels[i] for i in range(len(labels)) if small[i]]},
                 )
             )
-        for name in params.disparities:
+        for name in params.disparities or ():
             result = disparity(rates, name, labels)
-            worst_rate = result.based_on[0]
-            if result.min_group is not None and len(result.based_on) > 1:
-                # the rate that realised the worst case, for the group table
-                worst_rate = next(
-                    r
-                    for r in result.based_on
-                    if _realises(rates[r].by_group, result.value, name.endswith("difference"))
-                )
+            shown_rate = result.worst_rate or result.based_on[0]
             results.append(
                 MetricResult(
                     key=f"fairness.{name}",
                     scope=scope,
                     value=None if math.isnan(result.value) else result.value,
                     reason=result.reason,
-                    by_group=groups_of(worst_rate),
+                    by_group=groups_of(shown_rate),
                     n=int(sizes.sum()),
                     higher_is_better=HIGHER_IS_BETTER[name],
                     details={
                         **common,
                         "based_on": list(result.based_on),
-                        "worst_rate": worst_rate,
+                        "worst_rate": shown_rate,
+                        "aggregation": result.kind,
                         "min_group": labels[result.min_group] if result.min_group is not None else None,
                         "max_group": labels[result.max_group] if result.max_group is not None else None,
                     },
@@ -172,8 +186,3 @@ class FairnessAuditor:
         )
         return results
 
-
-def _realises(values: np.ndarray, target: float, difference: bool) -> bool:
-    lo, hi = float(values.min()), float(values.max())
-    got = hi - lo if difference else (lo / hi if hi > 0 else float("nan"))
-    return got == target

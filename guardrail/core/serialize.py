@@ -36,28 +36,54 @@ def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
-def _convert(tp: Any, data: Any) -> Any:
+def _convert(tp: Any, data: Any, path: str = "$") -> Any:
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         args = typing.get_args(tp)
         if data is None and type(None) in args:
             return None
-        (inner,) = [a for a in args if a is not type(None)]
-        return _convert(inner, data)
+        inner = [a for a in args if a is not type(None)]
+        if len(inner) == 1:
+            return _convert(inner[0], data, path)
+        for candidate in inner:  # e.g. float | tuple[float, float]
+            try:
+                return _convert(candidate, data, path)
+            except (TypeError, ValueError):
+                continue
+        raise TypeError(f"{path}: {data!r} matches none of {tp}")
     if origin is tuple:
+        _expect(data, list, path, "a list")
         (inner, _ellipsis) = typing.get_args(tp)
-        return tuple(_convert(inner, item) for item in data)
-    if origin in (Mapping, dict) or tp is Any:
+        return tuple(_convert(inner, item, f"{path}[{i}]") for i, item in enumerate(data))
+    if origin in (Mapping, dict):
+        _expect(data, dict, path, "an object")
+        return data
+    if tp is Any:
         return data
     if isinstance(tp, type) and issubclass(tp, Enum):
         return tp(data)
     if dataclasses.is_dataclass(tp):
+        _expect(data, dict, path, "an object")
         hints = _hints(tp)
         names = {f.name for f in dataclasses.fields(tp)}
         unknown = set(data) - names
         if unknown:
-            raise ValueError(f"{tp.__name__}: unknown fields {sorted(unknown)}")
-        return tp(**{k: _convert(hints[k], v) for k, v in data.items()})
-    if tp is float and isinstance(data, int):
+            raise ValueError(f"{path}: {tp.__name__} has no field(s) {sorted(unknown)}")
+        return tp(**{k: _convert(hints[k], v, f"{path}.{k}") for k, v in data.items()})
+    if tp is float:
+        if isinstance(data, bool) or not isinstance(data, int | float):
+            raise TypeError(f"{path}: expected a number, got {data!r}")
         return float(data)
+    if tp is int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            raise TypeError(f"{path}: expected an integer, got {data!r}")
+        return data
+    if tp in (str, bool):
+        _expect(data, tp, path, "a string" if tp is str else "true or false")
+        return data
     return data
+
+
+def _expect(data: Any, kind: type, path: str, words: str) -> None:
+    if not isinstance(data, kind):
+        raise TypeError(f"{path}: expected {words}, got {type(data).__name__}")

@@ -50,8 +50,8 @@ def encode(
         ``"error"`` raises :class:`DataError` on a missing value; ``"group"`` puts such rows
         in an explicit ``missing`` group.
 
-    Groups are ordered by the sorted string form of their values (categories in their
-    declared order); intersections that no row has are not groups.
+    Groups are ordered by each feature's own order (categories as declared, numbers
+    numerically, text alphabetically); intersections that no row has are not groups.
     """
     features = tuple(features)
     absent = [f for f in features if f not in frame.columns]
@@ -82,22 +82,58 @@ def encode(
     )
 
 
+def group_label(value: object) -> str:
+    """The label of one sensitive value: integral numbers without a decimal point.
+
+    >>> group_label(2.0), group_label(2.5), group_label(True), group_label("F")
+    ('2', '2.5', 'True', 'F')
+    """
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
 def _factorize(column: pd.Series, name: str, *, missing: str, where: str) -> tuple[np.ndarray, list[str]]:
-    """Codes into the sorted string values of ``column``; missing values last, as 'missing'."""
+    """Codes of ``column``'s observed values, ordered as the data type orders them.
+
+    Categories keep their declared order, numbers sort numerically, anything else sorts
+    as text; missing values (with ``missing="group"``) come last as the 'missing' group.
+    """
     is_missing = column.isna().to_numpy()
     if is_missing.any() and missing != "group":
-        rows = np.flatnonzero(is_missing)
+        rows = np.flatnonzero(is_missing) + 1
         shown = ", ".join(str(r) for r in rows[:5]) + (", …" if len(rows) > 5 else "")
         raise DataError(
-            f"sensitive column {name!r} has {len(rows)} missing value(s) (0-based data rows {shown})",
+            f"sensitive column {name!r} has {len(rows)} missing value(s) (data row {shown}, counting from 1 after the header)",
             where=where,
             hint="fill or drop those rows, or set `data.missing_sensitive: group` "
             "to audit them as an explicit 'missing' group",
         )
-    as_text = column.astype("string")
-    codes, uniques = pd.factorize(as_text, sort=True, use_na_sentinel=True)
-    values = [str(u) for u in uniques]
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        present = column.cat.remove_unused_categories()
+        codes = present.cat.codes.to_numpy(dtype=np.int64)
+        values = [group_label(c) for c in present.cat.categories]
+    elif pd.api.types.is_numeric_dtype(column.dtype) or pd.api.types.is_bool_dtype(column.dtype):
+        codes, uniques = pd.factorize(column, sort=True, use_na_sentinel=True)
+        values = [group_label(u) for u in uniques]
+    else:
+        codes, uniques = pd.factorize(column.astype("string"), sort=True, use_na_sentinel=True)
+        values = [str(u) for u in uniques]
+    if len(set(values)) != len(values):
+        raise DataError(
+            f"sensitive column {name!r} has distinct values with the same label "
+            f"({', '.join(sorted({v for v in values if values.count(v) > 1}))})",
+            where=where,
+            hint="make the column's values distinct as text (e.g. do not mix 1 and '1')",
+        )
     if is_missing.any():
+        if MISSING_GROUP in values:
+            raise DataError(
+                f"sensitive column {name!r} has a real value {MISSING_GROUP!r}, which would merge with "
+                "the group of missing values",
+                where=where,
+                hint="rename that value, or set `data.missing_sensitive: error` and fill the gaps",
+            )
         codes = np.where(codes < 0, len(values), codes)
         values.append(MISSING_GROUP)
-    return codes.astype(np.int64, copy=False), values
+    return np.asarray(codes, dtype=np.int64), values

@@ -85,6 +85,8 @@ class Disparity:
     min_group: int | None
     max_group: int | None
     reason: str | None
+    kind: Literal["difference", "ratio"] = "difference"
+    worst_rate: RateName | None = None
 
 
 def rate(counts: np.ndarray, name: RateName) -> Rate:
@@ -118,19 +120,25 @@ def disparity(rates: dict[RateName, Rate], name: DisparityName, labels: tuple[st
         "equal_opportunity": ("tpr",),
     }[name.rsplit("_", 1)[0]]
     if len(labels) < 2:
-        return Disparity(name, float("nan"), based_on, None, None, "fewer than two groups to compare")
-    candidates: list[tuple[float, int, int]] = []
+        return Disparity(name, float("nan"), based_on, None, None, "fewer than two groups to compare", kind)
+    candidates: list[tuple[float, int, int, RateName]] = []
+    all_zero: list[RateName] = []
     for rate_name in based_on:
         values = rates[rate_name].by_group
         undefined = np.flatnonzero(np.isnan(values))
         if undefined.size:
             groups = ", ".join(repr(labels[i]) for i in undefined[:3])
             reason = f"{RATE_LABELS[rate_name]} undefined for group {groups} ({rates[rate_name].undefined_reason})"
-            return Disparity(name, float("nan"), based_on, None, None, reason)
-        candidates.append(_between(values, kind))
-    if any(np.isnan(value) for value, _, _ in candidates):
-        return Disparity(name, float("nan"), based_on, None, None, "every group has a rate of 0; the ratio is undefined")
+            return Disparity(name, float("nan"), based_on, None, None, reason, kind)
+        value, lo, hi = _between(values, kind)
+        if np.isnan(value):
+            all_zero.append(rate_name)  # 0 in every group: equal, but the ratio 0/0 is undefined
+        else:
+            candidates.append((value, lo, hi, rate_name))
+    if not candidates:
+        zeros = " and ".join(RATE_LABELS[r] for r in all_zero)
+        return Disparity(name, float("nan"), based_on, None, None, f"{zeros} is 0 in every group; the ratio is undefined", kind)
     # worst case, as fairlearn's agg="worst_case": largest difference, smallest ratio
     pick = max if kind == "difference" else min
-    value, lo, hi = pick(candidates, key=lambda c: c[0])
-    return Disparity(name, value, based_on, lo, hi, None)
+    value, lo, hi, worst = pick(candidates, key=lambda c: c[0])
+    return Disparity(name, value, based_on, lo, hi, None, kind, worst)

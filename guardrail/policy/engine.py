@@ -77,7 +77,17 @@ def _judge_rule(
         if errored:
             why += " (audit(s) " + ", ".join(f"{r.audit_id!r}" for r in errored) + " failed)"
         return [_missing(policy, rule, rule.metric, why)]
-    return [_judge_metric(policy, rule, metric) for metric in matched]
+    outcomes = [_judge_metric(policy, rule, metric) for metric in matched]
+    if "[" not in rule.metric:
+        # A rule on every scope: a scope whose sibling metrics exist but this one is absent
+        # is missing evidence, not a silent pass.
+        namespace = rule.metric.split(".", 1)[0] + "."
+        judged = {metric.scope for metric in matched}
+        for scope in dict.fromkeys(m.scope for m in metrics if m.key.startswith(namespace) and m.scope):
+            if scope not in judged:
+                ref = f"{rule.metric}[{scope}]"
+                outcomes.append(_missing(policy, rule, ref, f"no audit produced {ref}, though scope {scope!r} was audited"))
+    return outcomes
 
 
 def _outcome(
@@ -125,7 +135,7 @@ def _judge_metric(policy: PolicySpec, rule: RuleSpec, metric: MetricResult) -> R
     if metric.value is None:
         return _missing(policy, rule, ref, f"{ref} is undefined ({metric.reason})")
     expected = requirement(rule.op, rule.threshold, rule.on, rule.tolerance)
-    seen = observation(ref, metric.value, metric.ci)
+    seen = observation(ref, metric.value, metric.ci, rule.threshold)
     if rule.op == "present":
         return _outcome(policy, rule, ref, OutcomeStatus.PASS, "present", f"{rule.id} passed: {seen}.", metric.value)
 
@@ -133,6 +143,14 @@ def _judge_metric(policy: PolicySpec, rule: RuleSpec, metric: MetricResult) -> R
         small = [g for g in metric.by_group if g.n < rule.min_group_n]
         if small:
             names = ", ".join(f"{g.group!r} (n={g.n})" for g in small[:3]) + (", …" if len(small) > 3 else "")
+            without_small = _disparity_without(metric, {g.group for g in small})
+            if without_small is not None and _fails_on_worse_side(rule, metric, without_small):
+                return _outcome(
+                    policy, rule, ref, OutcomeStatus.FAIL, "violated",
+                    f"{rule.id} failed: {seen}; even without the group(s) below the minimum of "
+                    f"{rule.min_group_n} ({names}) it is {fmt(without_small, rule.threshold)}, required {expected}.",
+                    without_small,
+                )
             return _inconclusive(
                 policy, rule, ref, metric.value,
                 f"{rule.id} inconclusive: {seen}, but group(s) {names} are below the minimum of "
@@ -172,6 +190,36 @@ def _inconclusive(policy: PolicySpec, rule: RuleSpec, ref: str, observed: float,
     return _outcome(policy, rule, ref, OutcomeStatus.INCONCLUSIVE, reason, message, observed, severity)
 
 
+def _disparity_without(metric: MetricResult, excluded: set[str]) -> float | None:
+    """The between-groups disparity over the groups not in ``excluded``, when the metric says
+    how it aggregates (``details["aggregation"]``) and at least two such groups have values.
+
+    For a worst-case disparity over several rates (equalized odds) this is computed on the
+    rate shown in ``by_group``, a bound on the side of the violation.
+    """
+    aggregation = metric.details.get("aggregation")
+    values = [g.value for g in metric.by_group if g.group not in excluded and g.value is not None]
+    if aggregation not in ("difference", "ratio") or len(values) < 2:
+        return None
+    if aggregation == "difference":
+        return max(values) - min(values)
+    return min(values) / max(values) if max(values) > 0 else None
+
+
+def _fails_on_worse_side(rule: RuleSpec, metric: MetricResult, bound: float) -> bool:
+    """Whether ``bound`` fails the rule in the direction that removing groups can only improve.
+
+    Adding groups back can only widen a difference and shrink a ratio, so a difference that
+    fails an upper limit, or a ratio that fails a lower limit, fails with them too.
+    """
+    aggregation = metric.details.get("aggregation")
+    upper_limit = rule.op in ("le", "lt")
+    lower_limit = rule.op in ("ge", "gt")
+    if (aggregation == "difference" and upper_limit) or (aggregation == "ratio" and lower_limit):
+        return not _satisfies(rule, bound)
+    return False
+
+
 def _satisfies(rule: RuleSpec, x: float) -> bool:
     threshold = rule.threshold
     if rule.op == "between":
@@ -183,7 +231,8 @@ def _satisfies(rule: RuleSpec, x: float) -> bool:
         "ge": x >= threshold,
         "lt": x < threshold,
         "gt": x > threshold,
-        "eq": abs(x - threshold) <= rule.tolerance,
+        # a relative epsilon keeps `eq 0.3 ± 0.1` true at 0.4 despite binary rounding
+        "eq": abs(x - threshold) <= rule.tolerance + 1e-12 * max(1.0, abs(threshold)),
     }[rule.op]
 
 

@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from guardrail.core.atomic import write_atomic
+from guardrail.core.atomic import check_output_dir, write_all_atomic
 from guardrail.core.types import RunRecord, Severity
 from guardrail.errors import UsageError
 from guardrail.report.html import render_html
@@ -94,7 +94,7 @@ def load_record(path: str | os.PathLike[str]) -> RunRecord:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise UsageError(
-            "no such file", where=where, hint="pass the run.json in the output folder of `guardrail run`"
+            "no such file", where=where, hint="pass the run.json in the output folder of `guardrail audit`"
         ) from None
     except IsADirectoryError:
         raise UsageError(
@@ -104,7 +104,7 @@ def load_record(path: str | os.PathLike[str]) -> RunRecord:
         raise UsageError(
             f"not UTF-8 text ({exc.reason} at byte {exc.start})",
             where=where,
-            hint="pass the run.json that `guardrail run` wrote, unmodified",
+            hint="pass the run.json that `guardrail audit` wrote, unmodified",
         ) from None
     except OSError as exc:
         raise UsageError(
@@ -123,7 +123,7 @@ def write_reports(
     """Render ``record`` in every format of ``formats`` and write the files into ``out_dir``.
 
     All formats are rendered in memory before anything is written, so a rendering failure
-    leaves no report behind; each file is then written atomically, ``run.json`` first.
+    leaves no report behind; the files are then replaced all together or not at all.
 
     Returns
     -------
@@ -147,8 +147,9 @@ def write_reports(
     ordered = sorted(wanted, key=lambda fmt: (fmt != "json", FORMATS.index(fmt)))
     rendered = {fmt: render(record, fmt, fail_on=severity) for fmt in ordered}
     target = Path(out_dir)
-    written = {fmt: write_atomic(target / FILE_NAMES[fmt], text) for fmt, text in rendered.items()}
-    return {fmt: written[fmt] for fmt in FORMATS if fmt in written}
+    check_output_dir(target)
+    write_all_atomic({target / FILE_NAMES[fmt]: text for fmt, text in rendered.items()})
+    return {fmt: target / FILE_NAMES[fmt] for fmt in FORMATS if fmt in rendered}
 
 
 def _severity(value: Severity | str) -> Severity:

@@ -13,7 +13,7 @@ from guardrail.core.types import SCHEMA_VERSION, RunRecord
 from guardrail.errors import UsageError
 
 _HOW_TO_FIX = (
-    "pass the run.json that `guardrail run` wrote in its output folder, unmodified; "
+    "pass the run.json that `guardrail audit` wrote in its output folder, unmodified; "
     "to regenerate it, rerun the audit"
 )
 

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from guardrail.errors import SpecError
 from guardrail.spec.models import AuditSpec, PolicySpec, SklearnModelSpec
-from guardrail.spec.yamlsource import Location, YamlDocument, read_yaml
+from guardrail.spec.yamlsource import Location, YamlDocument, display_path, read_yaml
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -112,7 +112,7 @@ def _validate(model: type[M], document: YamlDocument, *, kind: str) -> M:
     found_kind = data.get("kind")
     if found_kind is not None and found_kind != kind:
         raise SpecError(
-            f"this is a {found_kind!r} file where a {kind!r} file was expected",
+            f"kind: expected {kind!r} here, got {found_kind!r} (kinds: audit, policy)",
             where=document.where(("kind",)),
             hint=f"set `kind: {kind}` or pass the right file",
         )
@@ -156,6 +156,9 @@ def _describe(
     elif kind == "missing":
         message = f"{key}: required key missing"
         hint = f"add `{loc[-1]}:`"
+    elif kind in ("too_short", "tuple_too_short", "list_too_short"):
+        message = f"{key}: needs at least {(error.get('ctx') or {}).get('min_length', 1)} item(s)"
+        hint = "an empty list here would make the run check nothing"
     else:
         message = f"{key}: {error['msg']}"
         expected = (error.get("ctx") or {}).get("expected")
@@ -246,8 +249,9 @@ def _dotted(loc: Location) -> str:
 def _existing(document: YamlDocument, base: Path, relative: str, loc: Location, what: str) -> Path:
     path = (base / relative).resolve()
     if not path.is_file():
+        problem = "is a folder, not a file" if path.is_dir() else "not found"
         raise SpecError(
-            f"{_dotted(loc)}: {what} not found: {path}",
+            f"{_dotted(loc)}: {what} {problem}: {display_path(path)}",
             where=document.where(loc),
             hint="paths in a spec are relative to the spec file's folder",
         )

@@ -49,7 +49,9 @@ class DataSpec(StrictModel):
     target: str = Field(min_length=1, description="Column with the true label.")
     sensitive: tuple[str, ...] = Field(min_length=1, description="Sensitive-feature columns.")
     features: tuple[str, ...] | None = Field(
-        default=None, description="Model input columns; default: every column but target and predictions."
+        default=None,
+        description="Model input columns, in the model's order; default: the columns the model records "
+        "(scikit-learn's feature_names_in_).",
     )
     positive_label: str | int | bool | None = Field(
         default=None,
@@ -60,7 +62,7 @@ class DataSpec(StrictModel):
         description="'error': a missing sensitive value is a data error; 'group': it forms an explicit 'missing' group.",
     )
 
-    groups: dict[str, tuple[str, ...]] | None = Field(
+    groups: dict[str, tuple[str | int | float | bool, ...]] | None = Field(
         default=None,
         description="Expected values of sensitive columns, e.g. {sex: [Female, Male]}: a value not "
         "listed (an unseen group) or a listed value without rows (an empty group) is a data error.",

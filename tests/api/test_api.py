@@ -56,3 +56,14 @@ def test_length_mismatch_is_a_data_error() -> None:
 
     with pytest.raises(DataError, match="differ in length"):
         guardrail.audit_fairness([1, 0], [1, 0, 1], sensitive_features=["a", "b"])
+
+
+def test_audit_fairness_refuses_labels_it_cannot_interpret() -> None:
+    from guardrail.errors import DataError
+
+    with pytest.raises(DataError, match="has 3 classes"):
+        guardrail.audit_fairness([2, 0, 1, 0], [2, 0, 1, 0], sensitive_features=list("aabb"))
+    with pytest.raises(DataError, match="pos_label|positive_label"):
+        guardrail.audit_fairness(["no", "yes"] * 2, ["no", "yes"] * 2, sensitive_features=list("aabb"))
+    result = guardrail.audit_fairness(["no", "yes"] * 2, ["no", "yes"] * 2, sensitive_features=list("aabb"), pos_label="yes")
+    assert next(m for m in result.metrics if m.key == "fairness.tpr").value == 1.0

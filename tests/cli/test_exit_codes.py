@@ -264,3 +264,51 @@ def test_readme_spec_error_example_is_true(demo_root: Path, tmp_path: Path) -> N
     assert done.returncode == 3
     expected = next(line for line in (REPO / "README.md").read_text().splitlines() if line.startswith("error: audits/"))
     assert done.stderr.strip().splitlines()[-1] == expected
+
+
+def test_unwritable_output_is_a_usage_error_found_before_the_audit(tmp_path: Path) -> None:
+    spec = _folder(tmp_path)
+    (tmp_path / "afile").write_text("keep me")
+    done = run_cli("audit", spec, "--out", tmp_path / "afile")
+    assert done.returncode == 3
+    _assert_one_clear_line(done.stderr)
+    assert "the output path exists and is not a folder" in done.stderr
+    assert "running audit" not in done.stderr
+    assert (tmp_path / "afile").read_text() == "keep me"
+
+
+def test_a_folder_in_the_way_of_one_report_leaves_the_others_untouched(tmp_path: Path) -> None:
+    spec = _folder(tmp_path)
+    (tmp_path / "out" / "report.html").mkdir(parents=True)
+    done = run_cli("audit", spec)
+    assert done.returncode == 3
+    _assert_one_clear_line(done.stderr)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["report.html"], "nothing half-written"
+
+
+def test_params_sensitive_typo_is_a_located_spec_error(tmp_path: Path) -> None:
+    spec = _folder(tmp_path, audits="  - {id: f, use: fairness, params: {sensitive: [groop]}}\n")
+    for command in ("validate", "audit"):
+        done = run_cli(command, spec)
+        assert done.returncode == 3, done.stderr
+        _assert_one_clear_line(done.stderr)
+        assert "spec.yaml:7: audits[0].params.sensitive.0: 'groop' is not one of data.sensitive (group)" in done.stderr
+
+
+def test_yaml_boolean_positive_label_gets_a_quoting_hint(tmp_path: Path) -> None:
+    spec = _folder(tmp_path)
+    data = tmp_path / "data.csv"
+    data.write_text(data.read_text().replace("\n1,", "\nyes,").replace("\n0,", "\nno,"))
+    data.write_text(data.read_text().replace(",1,", ",yes,").replace(",0,", ",no,"))
+    spec.write_text(spec.read_text().replace("target: y,", "target: y, positive_label: yes,"))
+    done = run_cli("audit", spec)
+    assert done.returncode == 3
+    assert "quote the label: positive_label: \"yes\"" in done.stderr
+    spec.write_text(spec.read_text().replace("positive_label: yes", "positive_label: 'yes'"))
+    assert run_cli("audit", spec, "--quiet").returncode == 0
+
+
+def test_report_refuses_to_rewrite_run_json_in_place(tmp_path: Path) -> None:
+    assert run_cli("audit", _folder(tmp_path), "--quiet").returncode == 0
+    done = run_cli("report", tmp_path / "out" / "run.json", "--format", "json")
+    assert done.returncode == 3 and "refusing to rewrite the canonical record in place" in done.stderr

@@ -149,3 +149,26 @@ def test_missing_sensitive_value_is_a_clear_error_or_an_explicit_group() -> None
     result = audit_fairness([1, 0, 1, 0], [1, 0, 0, 0], sensitive_features=sensitive, missing_sensitive="group")
     groups = [g.group for g in result.metrics[0].by_group]
     assert groups == ["a", "b", "missing"]
+
+
+def test_equalized_odds_ratio_takes_the_defined_worst_case() -> None:
+    # TPR 1 vs 0 (ratio 0); FPR 0 in both groups (0/0): the worst case is 0, as fairlearn gives
+    from fairlearn.metrics import equalized_odds_ratio
+
+    y_true, y_pred, groups = [1, 0, 1, 0], [1, 0, 0, 0], ["a", "a", "b", "b"]
+    result = audit_fairness(y_true, y_pred, sensitive_features=groups)
+    ratio = next(m for m in result.metrics if m.key == "fairness.equalized_odds_ratio")
+    assert ratio.value == 0.0 == equalized_odds_ratio(y_true, y_pred, sensitive_features=groups)
+    assert ratio.details["worst_rate"] == "tpr"
+    nobody = audit_fairness([1, 0, 1, 0], [0, 0, 0, 0], sensitive_features=groups)
+    dp_ratio = next(m for m in nobody.metrics if m.key == "fairness.demographic_parity_ratio")
+    assert dp_ratio.value is None and dp_ratio.reason == "selection rate is 0 in every group; the ratio is undefined"
+
+
+def test_group_order_follows_the_data_type() -> None:
+    frame = pd.DataFrame(
+        {"n": [10, 2, 9, 2.0], "c": pd.Categorical(["b", "a", "b", "a"], categories=["b", "a", "z"])}
+    )
+    result = audit_fairness([1, 0, 1, 0], [1, 0, 0, 0], sensitive_features=frame, min_group_size=1)
+    labels = {m.scope: [g.group for g in m.by_group] for m in result.metrics if m.key == "fairness.count"}
+    assert labels == {"n": ["2", "9", "10"], "c": ["b", "a"], "n+c": ["2 × a", "9 × b", "10 × b"]}

@@ -129,3 +129,33 @@ def test_rule_order_does_not_change_outcomes() -> None:
     forward = evaluate([_policy(*rules)], [metrics]).outcomes
     backward = evaluate([_policy(*reversed(rules))], [metrics]).outcomes
     assert sorted((o.metric, o.status) for o in forward) == sorted((o.metric, o.status) for o in backward)
+
+
+def test_a_scope_missing_one_metric_is_missing_evidence() -> None:
+    metrics = [
+        MetricResult("fairness.dp", 0.9, scope="race"),
+        MetricResult("fairness.selection_rate", 0.2, scope="sex"),  # sex was audited, dp was not
+    ]
+    outcomes = evaluate([_policy({"metric": "fairness.dp", "op": "ge", "threshold": 0.8})], [_result(*metrics)]).outcomes
+    assert [(o.metric, o.status.value) for o in outcomes] == [("fairness.dp[race]", "pass"), ("fairness.dp[sex]", "error")]
+
+
+def test_small_group_cannot_hide_a_failure_among_the_large_groups() -> None:
+    by_group = (GroupValue("a", 0.1, 1000), GroupValue("b", 1.0, 1000), GroupValue("c", 0.5, 3))
+    ratio = MetricResult("m.ratio", 0.1, by_group=by_group, details={"aggregation": "ratio"})
+    outcome = _judge({"metric": "m.ratio", "op": "ge", "threshold": 0.8, "min_group_n": 30}, ratio, inconclusive="warn")
+    assert outcome.status is OutcomeStatus.FAIL and "even without the group(s)" in outcome.message
+    close = (GroupValue("a", 0.9, 1000), GroupValue("b", 1.0, 1000), GroupValue("c", 0.1, 3))
+    ratio = MetricResult("m.ratio", 0.1, by_group=close, details={"aggregation": "ratio"})
+    outcome = _judge({"metric": "m.ratio", "op": "ge", "threshold": 0.8, "min_group_n": 30}, ratio)
+    assert outcome.status is OutcomeStatus.INCONCLUSIVE  # only the small group fails it
+
+
+def test_observed_value_never_reads_as_the_threshold() -> None:
+    outcome = _judge({"metric": "m.x", "op": "ge", "threshold": 0.8}, MetricResult("m.x", 0.79996))
+    assert outcome.message == "R1 failed: m.x = 0.79996, required ≥ 0.8."
+
+
+def test_eq_holds_at_the_edge_of_its_tolerance() -> None:
+    outcome = _judge({"metric": "m.x", "op": "eq", "threshold": 0.3, "tolerance": 0.1}, MetricResult("m.x", 0.4))
+    assert outcome.status is OutcomeStatus.PASS

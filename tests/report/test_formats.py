@@ -329,3 +329,31 @@ def test_minimal_record_renders(record: RunRecord, fmt: str) -> None:
         assert "<h4>Metrics</h4>" in text
     if fmt == "json":
         assert parse_json(text) == bare
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("results", 0, "metrics", 0, "details"), [1, 2]),
+        (("verdict", "outcomes", 0, "observed"), "x"),
+        (("results",), {}),
+        (("results", 0, "metrics", 0, "n"), True),
+    ],
+    ids=["details-list", "observed-string", "results-object", "n-bool"],
+)
+def test_load_record_type_checks_every_field(record, tmp_path, path, value) -> None:  # type: ignore[no-untyped-def]
+    """A hand-edited run.json with a wrong type is a usage error, not a crash."""
+    import json as _json
+
+    from guardrail.errors import UsageError
+    from guardrail.report import load_record, render
+
+    data = _json.loads(render(record, "json"))
+    target = data
+    for part in path[:-1]:
+        target = target[part]
+    target[path[-1]] = value
+    broken = tmp_path / "run.json"
+    broken.write_text(_json.dumps(data))
+    with pytest.raises(UsageError, match="not a valid guardrail run record"):
+        load_record(broken)

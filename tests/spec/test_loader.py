@@ -95,7 +95,7 @@ def test_missing_data_file_is_located(folder: Path) -> None:
 def test_policy_kind_mismatch_and_rule_validation(tmp_path: Path) -> None:
     path = tmp_path / "p.yaml"
     path.write_text("schema_version: 1\nkind: audit\nname: p\nrules: []\n")
-    with pytest.raises(SpecError, match="this is a 'audit' file where a 'policy' file was expected"):
+    with pytest.raises(SpecError, match=r"kind: expected 'policy' here, got 'audit' \(kinds: audit, policy\)"):
         load_policy(path)
     path.write_text(
         "schema_version: 1\nkind: policy\nname: p\nrules:\n"
