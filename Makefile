@@ -48,6 +48,7 @@ browser:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 test: $(STAMP) browser
+	$(PY) -m mypy
 	$(PY) -m pytest -m "not slow and not federated and not gpu"
 
 test-all: $(STAMP) browser

@@ -151,18 +151,18 @@ class FairnessAuditor:
                     details={**common, "small_groups": [labels[i] for i in range(len(labels)) if small[i]]},
                 )
             )
-        for name in params.disparities or ():
-            result = disparity(rates, name, labels)
+        for disparity_name in params.disparities or ():
+            result = disparity(rates, disparity_name, labels)
             shown_rate = result.worst_rate or result.based_on[0]
             results.append(
                 MetricResult(
-                    key=f"fairness.{name}",
+                    key=f"fairness.{disparity_name}",
                     scope=scope,
                     value=None if math.isnan(result.value) else result.value,
                     reason=result.reason,
                     by_group=groups_of(shown_rate),
                     n=int(sizes.sum()),
-                    higher_is_better=HIGHER_IS_BETTER[name],
+                    higher_is_better=HIGHER_IS_BETTER[disparity_name],
                     details={
                         **common,
                         "based_on": list(result.based_on),

@@ -62,7 +62,7 @@ def _convert(tp: Any, data: Any, path: str = "$") -> Any:
         return data
     if isinstance(tp, type) and issubclass(tp, Enum):
         return tp(data)
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         _expect(data, dict, path, "an object")
         hints = _hints(tp)
         names = {f.name for f in dataclasses.fields(tp)}

@@ -111,14 +111,17 @@ def _between(values: np.ndarray, kind: Literal["difference", "ratio"]) -> tuple[
     return (float(values[lo] / values[hi]) if values[hi] > 0 else float("nan")), lo, hi
 
 
+_BASED_ON: dict[str, tuple[RateName, ...]] = {
+    "demographic_parity": ("selection_rate",),
+    "equalized_odds": ("tpr", "fpr"),
+    "equal_opportunity": ("tpr",),
+}
+
+
 def disparity(rates: dict[RateName, Rate], name: DisparityName, labels: tuple[str, ...]) -> Disparity:
     """Compute a disparity from the rates it needs (``selection_rate``, ``tpr``, ``fpr``)."""
     kind: Literal["difference", "ratio"] = "difference" if name.endswith("difference") else "ratio"
-    based_on: tuple[RateName, ...] = {
-        "demographic_parity": ("selection_rate",),
-        "equalized_odds": ("tpr", "fpr"),
-        "equal_opportunity": ("tpr",),
-    }[name.rsplit("_", 1)[0]]
+    based_on = _BASED_ON[name.rsplit("_", 1)[0]]
     if len(labels) < 2:
         return Disparity(name, float("nan"), based_on, None, None, "fewer than two groups to compare", kind)
     candidates: list[tuple[float, int, int, RateName]] = []
