@@ -62,6 +62,9 @@ def audit_fairness(
     groupings: str = "both",
     min_group_size: int = 30,
     missing_sensitive: str = "error",
+    bootstrap: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
 ) -> AuditResult:
     """Fairness audit on arrays: rates per group and disparities, as in the ``fairness`` auditor.
 
@@ -74,6 +77,8 @@ def audit_fairness(
         audited one by one and intersected, as ``groupings`` says).
     pos_label:
         The positive class.
+    bootstrap, confidence, seed:
+        Resamples, level and seed of the stratified bootstrap intervals (``bootstrap=0``: none).
 
     Examples
     --------
@@ -111,7 +116,12 @@ def audit_fairness(
             where="y_pred",
             hint="pass predicted labels of the same kind as y_true (not scores), and the right pos_label",
         )
-    params: dict[str, Any] = {"groupings": groupings, "min_group_size": min_group_size}
+    params: dict[str, Any] = {
+        "groupings": groupings,
+        "min_group_size": min_group_size,
+        "bootstrap": bootstrap,
+        "confidence": confidence,
+    }
     if metrics is not None:
         params["metrics"] = tuple(metrics)
     ctx = AuditContext(
@@ -123,7 +133,7 @@ def audit_fairness(
         sensitive=tuple(frame.columns),
         missing_sensitive=missing_sensitive,
         positive_label=positive,
-        seed=0,
+        seed=seed,
         where="sensitive_features",
     )
     return FairnessAuditor(FairnessParams.model_validate(params)).run(ctx)

@@ -136,9 +136,11 @@ def verdict_table(record: RunRecord, code: ExitCode, fail_on: object) -> str:
     for result in record.results:
         if result.error is not None:
             lines.append(f"  audit {result.audit_id!r} failed: {result.error.type}: {result.error.message}")
-    rows = [("rule", "severity", "status", "metric", "observed")]
+    rows = [("rule", "severity", "status", "metric", "observed", "interval")]
     for o in record.verdict.outcomes:
-        rows.append((o.rule_id, o.severity.value, o.status.value, o.metric, "—" if o.observed is None else fmt(o.observed)))
+        observed = "—" if o.observed is None else fmt(o.observed)
+        interval = "" if o.ci is None else f"[{fmt(o.ci.low)}, {fmt(o.ci.high)}] {fmt(o.ci.level * 100)}%"
+        rows.append((o.rule_id, o.severity.value, o.status.value, o.metric, observed, interval))
     if len(rows) > 1:
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
         for row in rows:

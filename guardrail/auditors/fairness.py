@@ -1,7 +1,10 @@
 """Group fairness of a classifier's decisions: rates per group and disparities between groups.
 
-Every number comes from one per-(group, y_true, y_pred) count table per grouping
-(:mod:`guardrail.fairness`); fairlearn's ``MetricFrame`` is the oracle in the tests.
+Every number comes from one per-(group, y_true, y_pred) count table over the finest
+grouping (the intersection of the audited sensitive features); coarser groupings sum its
+groups. Intervals come from a stratified bootstrap of that table (:mod:`guardrail.fairness`),
+so every grouping is judged on the same resamples. fairlearn's ``MetricFrame`` is the oracle
+in the tests.
 """
 
 from __future__ import annotations
@@ -10,12 +13,14 @@ import math
 import time
 from typing import TYPE_CHECKING, ClassVar, Literal
 
+import numpy as np
 from pydantic import Field, field_validator
 
 from guardrail.auditors.base import AuditContext, AuditorParams
-from guardrail.core.types import AuditResult, AuditStatus, GroupValue, MetricResult
+from guardrail.core.types import AuditResult, AuditStatus, GroupValue, Interval, MetricResult
 from guardrail.fairness.metrics import (
     DISPARITIES,
+    Rate,
     HIGHER_IS_BETTER,
     RATES,
     DisparityName,
@@ -23,7 +28,6 @@ from guardrail.fairness.metrics import (
 )
 
 if TYPE_CHECKING:
-    import numpy as np
 
     from guardrail.fairness.groups import Grouping
 
@@ -44,6 +48,13 @@ class FairnessParams(AuditorParams):
     min_group_size: int = Field(
         default=30, ge=1, description="Groups smaller than this are flagged as too small (never dropped)."
     )
+    bootstrap: int = Field(
+        default=1000,
+        ge=0,
+        le=100_000,
+        description="Bootstrap resamples for the confidence intervals (stratified by group); 0 for none.",
+    )
+    confidence: float = Field(default=0.95, gt=0.5, lt=1.0, description="Confidence level of the intervals.")
 
     @field_validator("metrics", "disparities", "sensitive")
     @classmethod
@@ -57,7 +68,8 @@ class FairnessParams(AuditorParams):
 
 class FairnessAuditor:
     """Rates per sensitive group (count, selection rate, TPR, FPR, FNR, precision, accuracy)
-    and disparities between groups (demographic parity, equalized odds, equal opportunity)."""
+    and disparities between groups (demographic parity, equalized odds, equal opportunity),
+    each with a bootstrap confidence interval."""
 
     name: ClassVar[str] = "fairness"
     extra: ClassVar[str] = "fairness"
@@ -79,7 +91,9 @@ class FairnessAuditor:
 
     def run(self, ctx: AuditContext) -> AuditResult:
         from guardrail.errors import DataError
-        from guardrail.fairness.groups import encode
+        from guardrail.fairness.bootstrap import aggregate, resample_counts
+        from guardrail.fairness.counts import confusion_counts
+        from guardrail.fairness.groups import coarsen, encode
 
         started = time.perf_counter()
         params = self.params
@@ -96,10 +110,20 @@ class FairnessAuditor:
             feature_sets += [(feature,) for feature in sensitive]
         if len(sensitive) > 1 and params.groupings in ("intersection", "both"):
             feature_sets.append(tuple(sensitive))
+
+        fine = encode(ctx.data, sensitive, missing=ctx.missing_sensitive, where=ctx.where)
+        fine_counts = confusion_counts(ctx.y_true, ctx.y_pred, fine.codes, fine.n_groups)
+        rng = np.random.default_rng(ctx.seed)
+        fine_boot = resample_counts(fine_counts, params.bootstrap, rng) if params.bootstrap else None
         metrics: list[MetricResult] = []
         for features in feature_sets:
-            grouping = encode(ctx.data, features, missing=ctx.missing_sensitive, where=ctx.where)
-            metrics += self._metrics_for(grouping, ctx.y_true, ctx.y_pred)
+            if features == fine.features:
+                grouping, mapping = fine, np.arange(fine.n_groups)
+            else:
+                grouping, mapping = coarsen(fine, features)
+            counts = aggregate(fine_counts, mapping, grouping.n_groups)
+            boot = aggregate(fine_boot, mapping, grouping.n_groups) if fine_boot is not None else None
+            metrics += self._metrics_for(grouping, counts, boot)
         return AuditResult(
             audit_id=ctx.audit_id,
             auditor=self.name,
@@ -109,19 +133,25 @@ class FairnessAuditor:
             duration_s=time.perf_counter() - started,
         )
 
-    def _metrics_for(self, grouping: Grouping, y_true: np.ndarray, y_pred: np.ndarray) -> list[MetricResult]:
-        from guardrail.fairness.counts import confusion_counts
-        from guardrail.fairness.metrics import disparity, rate
+    def _metrics_for(self, grouping: Grouping, counts: np.ndarray, boot: np.ndarray | None) -> list[MetricResult]:
+        from guardrail.fairness.bootstrap import BootstrapSpec, interval
+        from guardrail.fairness.metrics import disparity, disparity_array, rate, rate_array
 
         params = self.params
-        counts = confusion_counts(y_true, y_pred, grouping.codes, grouping.n_groups)
+        spec = BootstrapSpec(resamples=params.bootstrap, level=params.confidence)
         sizes = counts.sum(axis=(1, 2))
         small = sizes < params.min_group_size
         needed: set[RateName] = set(params.metrics) | {"count", "selection_rate", "tpr", "fpr"}
         rates = {name: rate(counts, name) for name in RATES if name in needed}
+        boot_rates = {name: rate_array(boot, name) for name in RATES if name in needed} if boot is not None else {}
+        boot_overall = {name: rate_array(boot.sum(axis=1), name) for name in boot_rates} if boot is not None else {}
         labels = grouping.labels
         scope = grouping.scope
         common = {"sensitive_features": list(grouping.features), "min_group_size": params.min_group_size}
+
+        def ci(samples: np.ndarray | None, name: str, table: bool = True) -> Interval | None:
+            """Interval of a metric; group-level ones keep no quantile table (run.json stays small)."""
+            return interval(samples, spec, table=table) if samples is not None and name != "count" else None
 
         def groups_of(name: RateName) -> tuple[GroupValue, ...]:
             values = rates[name].by_group
@@ -132,6 +162,7 @@ class FairnessAuditor:
                     n=int(sizes[i]),
                     small=bool(small[i]),
                     reason=rates[name].undefined_reason if math.isnan(values[i]) else None,
+                    ci=ci(boot_rates[name][:, i] if boot_rates else None, name, table=False),
                 )
                 for i, label in enumerate(labels)
             )
@@ -145,6 +176,7 @@ class FairnessAuditor:
                     scope=scope,
                     value=None if math.isnan(overall) else overall,
                     reason=f"undefined overall ({rates[name].undefined_reason})" if math.isnan(overall) else None,
+                    ci=ci(boot_overall.get(name), name),
                     by_group=groups_of(name),
                     n=int(sizes.sum()),
                     higher_is_better=HIGHER_IS_BETTER[name],
@@ -154,17 +186,20 @@ class FairnessAuditor:
         for disparity_name in params.disparities or ():
             result = disparity(rates, disparity_name, labels)
             shown_rate = result.worst_rate or result.based_on[0]
+            boot_value = disparity_array(boot_rates, disparity_name) if boot_rates else None
             results.append(
                 MetricResult(
                     key=f"fairness.{disparity_name}",
                     scope=scope,
                     value=None if math.isnan(result.value) else result.value,
                     reason=result.reason,
+                    ci=ci(boot_value, disparity_name) if result.reason is None else None,
                     by_group=groups_of(shown_rate),
                     n=int(sizes.sum()),
                     higher_is_better=HIGHER_IS_BETTER[disparity_name],
                     details={
                         **common,
+                        **self._power(disparity_name, result.based_on, counts, rates, labels),
                         "based_on": list(result.based_on),
                         "worst_rate": shown_rate,
                         "aggregation": result.kind,
@@ -178,7 +213,9 @@ class FairnessAuditor:
                 key="fairness.min_group_size",
                 scope=scope,
                 value=float(sizes.min()),
-                by_group=groups_of("count"),
+                by_group=tuple(
+                    GroupValue(label, float(sizes[i]), int(sizes[i]), bool(small[i])) for i, label in enumerate(labels)
+                ),
                 n=int(sizes.sum()),
                 higher_is_better=True,
                 details={**common, "smallest_group": labels[int(sizes.argmin())]},
@@ -186,3 +223,32 @@ class FairnessAuditor:
         )
         return results
 
+    @staticmethod
+    def _power(
+        name: str, based_on: tuple[RateName, ...], counts: np.ndarray, rates: dict[RateName, Rate], labels: tuple[str, ...]
+    ) -> dict[str, object]:
+        """For a difference: the smallest gap the two smallest groups (by the rate's
+        denominator) can show at 80% power, two-sided 5% test."""
+        from guardrail.fairness.metrics import denominator_array
+        from guardrail.fairness.power import detectable_gap
+
+        if not name.endswith("difference") or len(labels) < 2:
+            return {}
+        gaps = []
+        for rate_name in based_on:
+            denominators = denominator_array(counts, rate_name)
+            first, second = (int(i) for i in np.argsort(denominators, kind="stable")[:2])
+            overall = rates[rate_name].overall
+            if math.isnan(overall):
+                continue
+            gap = detectable_gap(overall, int(denominators[first]), int(denominators[second]))
+            gaps.append((gap, rate_name, labels[first], labels[second], int(denominators[first]), int(denominators[second])))
+        if not gaps:
+            return {}
+        gap, rate_name, a, b, n_a, n_b = max(gaps)
+        return {
+            "detectable_gap": None if math.isinf(gap) else gap,
+            "detectable_gap_basis": {
+                "rate": rate_name, "groups": [a, b], "n": [n_a, n_b], "power": 0.8, "alpha": 0.05,
+            },
+        }

@@ -41,13 +41,48 @@ class OutcomeStatus(str, Enum):
 
 
 @dataclass(frozen=True)
+class Quantile:
+    """One quantile of a bootstrap distribution."""
+
+    level: float
+    value: float
+
+
+@dataclass(frozen=True)
 class Interval:
-    """A confidence interval ``[low, high]`` at ``level`` computed by ``method``."""
+    """A confidence interval ``[low, high]`` at ``level`` computed by ``method``.
+
+    Bootstrap intervals also keep the number of ``resamples``, how many of them left the
+    value ``undefined`` (e.g. a group without positives), and a table of ``quantiles`` of
+    the bootstrap distribution, from which an interval at another level can be read.
+    """
 
     low: float
     high: float
     level: float = 0.95
     method: str = "percentile"
+    resamples: int = 0
+    undefined: int = 0
+    quantiles: tuple[Quantile, ...] = ()
+
+    def bound(self, tail: float, side: str) -> float:
+        """The ``side`` ("low"/"high") bound leaving probability ``tail`` outside, read from
+        the quantile table (linear interpolation; clamped to the table's extremes)."""
+        if not self.quantiles:
+            if abs(tail - (1 - self.level) / 2) > 1e-12:
+                raise ValueError("this interval has no quantile table to read other levels from")
+            return self.low if side == "low" else self.high
+        level = tail if side == "low" else 1 - tail
+        levels = [q.level for q in self.quantiles]
+        values = [q.value for q in self.quantiles]
+        if level <= levels[0]:
+            return values[0]
+        if level >= levels[-1]:
+            return values[-1]
+        for (l0, v0), (l1, v1) in zip(zip(levels, values), zip(levels[1:], values[1:]), strict=False):
+            if l0 <= level <= l1:
+                return v0 + (v1 - v0) * (level - l0) / (l1 - l0)
+        raise AssertionError("unreachable")
 
 
 @dataclass(frozen=True)
@@ -140,6 +175,8 @@ class RuleOutcome:
     expected: str
     message: str
     observed: float | None = None
+    ci: Interval | None = None
+    """The interval the rule was judged on (corrected, if the policy corrects), if any."""
     rationale: str | None = None
     reference: str | None = None
 

@@ -24,6 +24,10 @@ class Grouping:
     features: tuple[str, ...]
     labels: tuple[str, ...]
     codes: np.ndarray
+    feature_values: tuple[tuple[str, ...], ...] = ()
+    """Each feature's value labels, in order."""
+    combos: np.ndarray | None = None
+    """``(n_groups, n_features)`` index of each group's value in ``feature_values``."""
 
     @property
     def n_groups(self) -> int:
@@ -69,17 +73,51 @@ def encode(
         feature_values.append(values)
     shape = tuple(len(values) for values in feature_values)
     combined = np.ravel_multi_index(tuple(feature_codes), shape) if feature_codes else np.zeros(0, np.int64)
-    observed, group_codes = np.unique(combined, return_inverse=True)
-    labels = tuple(
-        INTERSECTION_SEPARATOR.join(feature_values[i][j] for i, j in enumerate(index))
-        for index in zip(*np.unravel_index(observed, shape), strict=True)
-    )
+    observed, group_codes = _compact(combined, int(np.prod(shape)))
+    combos = np.stack(np.unravel_index(observed, shape), axis=1).astype(np.int64)
+    return _grouping(features, tuple(tuple(v) for v in feature_values), combos, group_codes)
+
+
+def coarsen(fine: Grouping, features: Sequence[str]) -> tuple[Grouping, np.ndarray]:
+    """The grouping by a subset of ``fine``'s features, and the coarse group of each fine group.
+
+    Works on the groups, not the rows: ``counts_coarse = sum of counts_fine over mapping``.
+    """
+    assert fine.combos is not None, "coarsen() needs a grouping made by encode()"
+    positions = [fine.features.index(f) for f in features]
+    values = tuple(fine.feature_values[i] for i in positions)
+    shape = tuple(len(v) for v in values)
+    sub = fine.combos[:, positions]
+    combined = np.ravel_multi_index(tuple(sub.T), shape)
+    observed, mapping = _compact(combined, int(np.prod(shape)))
+    combos = np.stack(np.unravel_index(observed, shape), axis=1).astype(np.int64)
+    coarse = _grouping(tuple(features), values, combos, mapping[fine.codes])
+    return coarse, mapping
+
+
+def _grouping(
+    features: tuple[str, ...], values: tuple[tuple[str, ...], ...], combos: np.ndarray, codes: np.ndarray
+) -> Grouping:
+    labels = tuple(INTERSECTION_SEPARATOR.join(values[i][j] for i, j in enumerate(row)) for row in combos.tolist())
     return Grouping(
         scope=scope_name(features),
         features=features,
         labels=labels,
-        codes=group_codes.astype(np.int64, copy=False).reshape(-1),
+        codes=codes,
+        feature_values=values,
+        combos=combos,
     )
+
+
+def _compact(combined: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Observed values of ``combined`` (sorted) and each row's index among them, in O(rows)."""
+    if size <= 1 << 24:
+        present = np.bincount(combined, minlength=size) > 0
+        observed = np.flatnonzero(present)
+        remap = np.cumsum(present) - 1
+        return observed, remap[combined].astype(np.int64, copy=False)
+    observed, codes = np.unique(combined, return_inverse=True)
+    return observed, codes.astype(np.int64, copy=False).reshape(-1)
 
 
 def group_label(value: object) -> str:

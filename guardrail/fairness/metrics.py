@@ -89,19 +89,63 @@ class Disparity:
     worst_rate: RateName | None = None
 
 
-def rate(counts: np.ndarray, name: RateName) -> Rate:
-    """Compute one rate for every group (``counts`` of shape ``(G, 2, 2)``) and overall."""
+def rate_array(counts: np.ndarray, name: RateName) -> np.ndarray:
+    """One rate from count tables of shape ``(..., 2, 2)``, NaN where undefined.
+
+    Leading axes are kept: ``(G, 2, 2)`` gives a rate per group, ``(B, G, 2, 2)`` one per
+    resample and group.
+    """
     if name == "count":
-        per_group = counts.sum(axis=(1, 2)).astype(np.float64)
-        return Rate(name, per_group, float(per_group.sum()), None)
-    numerator, denominator, why = _RATE_PARTS[name]
+        totals: np.ndarray = counts.sum(axis=(-1, -2)).astype(np.float64)
+        return totals
+    numerator, denominator, _why = _RATE_PARTS[name]
     num, den = numerator(counts), denominator(counts)
     with np.errstate(divide="ignore", invalid="ignore"):
-        per_group = np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
-    total = counts.sum(axis=0)
-    total_den = float(denominator(total))
-    overall = float(numerator(total)) / total_den if total_den > 0 else float("nan")
-    return Rate(name, per_group, overall, why if (den == 0).any() or total_den == 0 else None)
+        return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
+
+
+def denominator_array(counts: np.ndarray, name: RateName) -> np.ndarray:
+    """How many rows each group's ``name`` rate is computed over (e.g. positives for TPR)."""
+    result: np.ndarray = counts.sum(axis=(-1, -2)) if name == "count" else _RATE_PARTS[name][1](counts)
+    return result
+
+
+def rate(counts: np.ndarray, name: RateName) -> Rate:
+    """Compute one rate for every group (``counts`` of shape ``(G, 2, 2)``) and overall."""
+    per_group = rate_array(counts, name)
+    overall = float(rate_array(counts.sum(axis=0), name))
+    if name == "count":
+        return Rate(name, per_group, overall, None)
+    undefined = bool(np.isnan(per_group).any() or np.isnan(overall))
+    return Rate(name, per_group, overall, _RATE_PARTS[name][2] if undefined else None)
+
+
+def disparity_array(rates: dict[RateName, np.ndarray], name: DisparityName) -> np.ndarray:
+    """A disparity from per-group rate arrays of shape ``(..., G)``; NaN where undefined.
+
+    Same semantics as :func:`disparity`: a group with an undefined rate makes the value
+    undefined; a ratio whose rate is 0 in every group is left out of the worst case.
+    """
+    kind = "difference" if name.endswith("difference") else "ratio"
+    components = []
+    undefined = np.zeros(next(iter(rates.values())).shape[:-1], dtype=bool)
+    for rate_name in _BASED_ON[name.rsplit("_", 1)[0]]:
+        values = rates[rate_name]
+        undefined |= np.isnan(values).any(axis=-1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            hi, lo = values.max(axis=-1), values.min(axis=-1)  # NaN if any group is undefined
+            components.append(hi - lo if kind == "difference" else np.where(hi > 0, lo / np.where(hi > 0, hi, 1), np.nan))
+    stacked = np.stack(components)
+    with np.errstate(invalid="ignore"):
+        worst = np.max(stacked, axis=0) if kind == "difference" else _nanmin_quiet(stacked)
+    return np.where(undefined, np.nan, worst)
+
+
+def _nanmin_quiet(stacked: np.ndarray) -> np.ndarray:
+    """``nanmin`` over the first axis without the all-NaN warning (all-NaN gives NaN)."""
+    filled = np.where(np.isnan(stacked), np.inf, stacked)
+    best = filled.min(axis=0)
+    return np.where(np.isinf(best), np.nan, best)
 
 
 def _between(values: np.ndarray, kind: Literal["difference", "ratio"]) -> tuple[float, int, int]:

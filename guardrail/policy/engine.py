@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from guardrail.core.types import (
     AuditResult,
+    Interval,
     AuditStatus,
     MetricResult,
     OutcomeStatus,
@@ -21,6 +22,7 @@ from guardrail.core.types import (
     RuleOutcome,
     Severity,
 )
+from guardrail.policy.corrections import Adjustment, adjust
 from guardrail.policy.sentences import constraint, fmt, observation, requirement
 from guardrail.spec.models import PolicySpec, RuleSpec
 
@@ -54,9 +56,27 @@ def evaluate(policies: Sequence[Policy], results: Sequence[AuditResult]) -> Poli
     errored = [result for result in results if result.status is AuditStatus.ERROR]
     outcomes: list[RuleOutcome] = []
     for policy in policies:
+        adjustments = _adjustments(policy.spec, metrics)
         for rule in policy.spec.rules:
-            outcomes += _judge_rule(policy.spec, rule, metrics, errored)
+            outcomes += _judge_rule(policy.spec, rule, metrics, errored, adjustments)
     return PolicyVerdict(outcomes=tuple(outcomes), policies=tuple(p.info for p in policies))
+
+
+def _adjustments(policy: PolicySpec, metrics: Sequence[MetricResult]) -> dict[tuple[str, str], Adjustment]:
+    """The corrected tail of every interval-judged (rule, metric) comparison of ``policy``."""
+    if policy.correction == "none":
+        return {}
+    family = [
+        (rule, metric)
+        for rule in policy.rules
+        if rule.on != "value" and rule.op not in ("present", "eq")
+        for metric in metrics
+        if matches(rule.metric, metric) and metric.value is not None and metric.ci is not None
+    ]
+    return {
+        (rule.id, metric.ref): adjustment
+        for (rule, metric), adjustment in zip(family, adjust(policy.correction, family), strict=True)
+    }
 
 
 def matches(pattern: str, metric: MetricResult) -> bool:
@@ -69,7 +89,11 @@ def matches(pattern: str, metric: MetricResult) -> bool:
 
 
 def _judge_rule(
-    policy: PolicySpec, rule: RuleSpec, metrics: Sequence[MetricResult], errored: Sequence[AuditResult]
+    policy: PolicySpec,
+    rule: RuleSpec,
+    metrics: Sequence[MetricResult],
+    errored: Sequence[AuditResult],
+    adjustments: dict[tuple[str, str], Adjustment],
 ) -> list[RuleOutcome]:
     matched = [metric for metric in metrics if matches(rule.metric, metric)]
     if not matched:
@@ -77,7 +101,8 @@ def _judge_rule(
         if errored:
             why += " (audit(s) " + ", ".join(f"{r.audit_id!r}" for r in errored) + " failed)"
         return [_missing(policy, rule, rule.metric, why)]
-    outcomes = [_judge_metric(policy, rule, metric) for metric in matched]
+    outcomes = [_judge_metric(policy, rule, metric, adjustments.get((rule.id, metric.ref))) for metric in matched]
+    outcomes += [warning for metric in matched if (warning := _underpowered(policy, rule, metric)) is not None]
     if "[" not in rule.metric:
         # A rule on every scope: a scope whose sibling metrics exist but this one is absent
         # is missing evidence, not a silent pass.
@@ -90,6 +115,40 @@ def _judge_rule(
     return outcomes
 
 
+def _underpowered(policy: PolicySpec, rule: RuleSpec, metric: MetricResult) -> RuleOutcome | None:
+    """A warning when the data cannot detect a gap as small as the rule's limit.
+
+    For an upper limit on a difference, if the smallest gap detectable at 80% power
+    (``details["detectable_gap"]``) exceeds the threshold, a pass would mean little: the
+    audit cannot answer the question asked.
+    """
+    gap = metric.details.get("detectable_gap")
+    if rule.op not in ("le", "lt") or not isinstance(gap, float | int) or not isinstance(rule.threshold, float | int):
+        return None
+    if gap <= rule.threshold:
+        return None
+    basis = metric.details.get("detectable_gap_basis") or {}
+    groups = " and ".join(repr(g) for g in basis.get("groups", []))
+    sizes = "/".join(str(n) for n in basis.get("n", []))
+    return RuleOutcome(
+        rule_id=f"{rule.id}:power",
+        policy=policy.name,
+        metric=metric.ref,
+        severity=Severity.WARN,
+        status=OutcomeStatus.FAIL,
+        reason="underpowered",
+        expected=f"smallest detectable gap of {metric.ref} ≤ {fmt(rule.threshold)}",
+        message=(
+            f"{rule.id} cannot be answered with this data: the smallest gap detectable at 80% power "
+            f"between groups {groups} (n={sizes}) is {fmt(gap)}, above the limit {fmt(rule.threshold)}; "
+            "collect more data for the smallest groups or justify a wider limit."
+        ),
+        observed=float(gap),
+        rationale=rule.rationale,
+        reference=rule.reference,
+    )
+
+
 def _outcome(
     policy: PolicySpec,
     rule: RuleSpec,
@@ -99,6 +158,7 @@ def _outcome(
     message: str,
     observed: float | None = None,
     severity: Severity | None = None,
+    ci: Interval | None = None,
 ) -> RuleOutcome:
     return RuleOutcome(
         rule_id=rule.id,
@@ -110,6 +170,7 @@ def _outcome(
         expected=constraint(metric, rule.op, rule.threshold, rule.on, rule.tolerance),
         message=message,
         observed=observed,
+        ci=ci,
         rationale=rule.rationale,
         reference=rule.reference,
     )
@@ -130,14 +191,26 @@ def _missing(policy: PolicySpec, rule: RuleSpec, metric: str, why: str) -> RuleO
     )
 
 
-def _judge_metric(policy: PolicySpec, rule: RuleSpec, metric: MetricResult) -> RuleOutcome:
+def _judge_metric(
+    policy: PolicySpec, rule: RuleSpec, metric: MetricResult, adjustment: Adjustment | None = None
+) -> RuleOutcome:
     ref = metric.ref
     if metric.value is None:
         return _missing(policy, rule, ref, f"{ref} is undefined ({metric.reason})")
     expected = requirement(rule.op, rule.threshold, rule.on, rule.tolerance)
-    seen = observation(ref, metric.value, metric.ci, rule.threshold)
+    ci = metric.ci
+    if adjustment is not None and ci is not None:
+        if not ci.quantiles:
+            return _missing(policy, rule, ref, f"{ref} keeps no bootstrap quantiles to apply the {policy.correction} correction to")
+        ci = Interval(
+            low=ci.bound(adjustment.tail, "low"),
+            high=ci.bound(adjustment.tail, "high"),
+            level=1 - 2 * adjustment.tail,
+            method=f"{ci.method}, {adjustment.label()}",
+        )
+    seen = observation(ref, metric.value, ci, rule.threshold)
     if rule.op == "present":
-        return _outcome(policy, rule, ref, OutcomeStatus.PASS, "present", f"{rule.id} passed: {seen}.", metric.value)
+        return _outcome(policy, rule, ref, OutcomeStatus.PASS, "present", f"{rule.id} passed: {seen}.", metric.value, ci=ci)
 
     if rule.min_group_n is not None:
         small = [g for g in metric.by_group if g.n < rule.min_group_n]
@@ -149,45 +222,58 @@ def _judge_metric(policy: PolicySpec, rule: RuleSpec, metric: MetricResult) -> R
                     policy, rule, ref, OutcomeStatus.FAIL, "violated",
                     f"{rule.id} failed: {seen}; even without the group(s) below the minimum of "
                     f"{rule.min_group_n} ({names}) it is {fmt(without_small, rule.threshold)}, required {expected}.",
-                    without_small,
+                    metric.value,
+                    ci=ci,
                 )
             return _inconclusive(
                 policy, rule, ref, metric.value,
                 f"{rule.id} inconclusive: {seen}, but group(s) {names} are below the minimum of "
                 f"{rule.min_group_n}; required {expected}.",
                 "small_group",
+                ci,
             )
 
     if rule.on == "value":
         bounds = (metric.value, metric.value)
-    elif metric.ci is None:
+    elif ci is None:
         return _missing(policy, rule, ref, f"{ref} has no confidence interval to judge {rule.on} on")
     elif rule.on == "ci_low":
-        bounds = (metric.ci.low, metric.ci.low)
+        bounds = (ci.low, ci.low)
     elif rule.on == "ci_high":
-        bounds = (metric.ci.high, metric.ci.high)
+        bounds = (ci.high, ci.high)
     else:  # worst: pass only if the whole interval passes
-        bounds = (metric.ci.low, metric.ci.high)
+        bounds = (ci.low, ci.high)
 
     passes = [_satisfies(rule, b) for b in bounds]
-    judged = bounds[0] if not passes[0] else bounds[1]
     if all(passes):
-        return _outcome(policy, rule, ref, OutcomeStatus.PASS, "satisfied", f"{rule.id} passed: {seen}, required {expected}.", judged)
+        return _outcome(
+            policy, rule, ref, OutcomeStatus.PASS, "satisfied",
+            f"{rule.id} passed: {seen}, required {expected}.", metric.value, ci=ci,
+        )
     if any(passes):
         return _inconclusive(
             policy, rule, ref, metric.value,
             f"{rule.id} inconclusive: {seen} straddles the threshold; required {expected}.",
             "interval_straddles",
+            ci,
         )
     return _outcome(
         policy, rule, ref, OutcomeStatus.FAIL, "violated",
-        f"{rule.id} failed: {seen}, required {expected}.", judged,
+        f"{rule.id} failed: {seen}, required {expected}.", metric.value, ci=ci,
     )
 
 
-def _inconclusive(policy: PolicySpec, rule: RuleSpec, ref: str, observed: float, message: str, reason: str) -> RuleOutcome:
+def _inconclusive(
+    policy: PolicySpec,
+    rule: RuleSpec,
+    ref: str,
+    observed: float,
+    message: str,
+    reason: str,
+    ci: Interval | None = None,
+) -> RuleOutcome:
     severity = Severity.WARN if policy.inconclusive == "warn" and rule.severity == "deny" else None
-    return _outcome(policy, rule, ref, OutcomeStatus.INCONCLUSIVE, reason, message, observed, severity)
+    return _outcome(policy, rule, ref, OutcomeStatus.INCONCLUSIVE, reason, message, observed, severity, ci)
 
 
 def _disparity_without(metric: MetricResult, excluded: set[str]) -> float | None:

@@ -61,5 +61,7 @@ def observation(
     """``fairness.x[sex] = 0.71 (95% CI 0.66–0.76)``."""
     text = f"{metric} = {fmt(value, threshold)}"
     if ci is not None:
-        text += f" ({fmt(ci.level * 100)}% CI {fmt(ci.low)}–{fmt(ci.high)})"
+        adjusted = ci.method.split(", ", 1)[1] if ", " in ci.method else ""
+        text += f" ({fmt(ci.level * 100)}% CI {fmt(ci.low, threshold)}–{fmt(ci.high, threshold)}"
+        text += f", {adjusted})" if adjusted else ")"
     return text

@@ -156,6 +156,11 @@ class PolicySpec(StrictModel):
     inconclusive: Literal["block", "warn"] = Field(
         default="block", description="Whether an inconclusive deny rule blocks (exit 1) or only warns."
     )
+    correction: Literal["none", "bonferroni", "holm", "bh"] = Field(
+        default="none",
+        description="Multiple-comparison correction across the rules judged on interval bounds: "
+        "family-wise (bonferroni, holm) or false discovery / coverage rate (bh).",
+    )
     rules: tuple[RuleSpec, ...] = Field(min_length=1)
 
     @model_validator(mode="after")

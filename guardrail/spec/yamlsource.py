@@ -85,7 +85,13 @@ class _Builder:
             self._constructor.flatten_mapping(node)
             result: dict[str, Any] = {}
             for key_node, value_node in node.value:
-                key = self._constructor.construct_object(key_node, deep=True)
+                # Keys are names: take a scalar key's text as written, so YAML 1.1 does not
+                # turn `on:` (a rule field) or `yes:` into booleans.
+                key = (
+                    key_node.value
+                    if isinstance(key_node, yaml.ScalarNode)
+                    else self._constructor.construct_object(key_node, deep=True)
+                )
                 if not isinstance(key, str):
                     raise SpecError(
                         f"keys must be strings, got {key!r}",

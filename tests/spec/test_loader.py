@@ -122,3 +122,13 @@ def test_json_schema_in_sync_with_models() -> None:
     assert set(json_schema("audit")["properties"]) == set(AuditSpec.model_fields)
     assert set(json_schema("policy")["properties"]) == set(PolicySpec.model_fields)
     assert json_schema("audit")["additionalProperties"] is False
+
+
+def test_yaml_boolean_words_as_keys_stay_names(tmp_path: Path) -> None:
+    """YAML 1.1 reads a bare `on` as true; as a key it must stay the rule field `on`."""
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        "schema_version: 1\nkind: policy\nname: p\nrules:\n"
+        "  - {id: R1, metric: m, op: ge, threshold: 0.8, on: worst, rationale: r}\n"
+    )
+    assert load_policy(path).policy.rules[0].on == "worst"
