@@ -65,6 +65,7 @@ def audit_fairness(
     bootstrap: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,
+    y_pred_baseline: Any = None,
 ) -> AuditResult:
     """Fairness audit on arrays: rates per group and disparities, as in the ``fairness`` auditor.
 
@@ -79,6 +80,9 @@ def audit_fairness(
         The positive class.
     bootstrap, confidence, seed:
         Resamples, level and seed of the stratified bootstrap intervals (``bootstrap=0``: none).
+    y_pred_baseline:
+        A baseline model's predictions on the same rows: adds ``fairness.delta.*`` metrics
+        (candidate − baseline) with paired-bootstrap intervals.
 
     Examples
     --------
@@ -109,13 +113,19 @@ def audit_fairness(
             f"y_true ({len(truth)}), y_pred ({len(predicted)}) and sensitive_features ({len(frame)}) differ in length"
         )
     positive = positive_label_of(pd.Series(truth, name="y_true"), pos_label, where="y_true")
-    foreign = set(np.unique(predicted).tolist()) - set(np.unique(truth).tolist()) - {positive}
-    if foreign:
-        raise DataError(
-            f"y_pred has label(s) {sorted(map(str, foreign))} that y_true never takes",
-            where="y_pred",
-            hint="pass predicted labels of the same kind as y_true (not scores), and the right pos_label",
-        )
+    baseline = None if y_pred_baseline is None else np.asarray(y_pred_baseline)
+    for name, labels in (("y_pred", predicted), ("y_pred_baseline", baseline)):
+        if labels is None:
+            continue
+        if len(labels) != len(truth):
+            raise DataError(f"{name} ({len(labels)}) and y_true ({len(truth)}) differ in length")
+        foreign = set(np.unique(labels).tolist()) - set(np.unique(truth).tolist()) - {positive}
+        if foreign:
+            raise DataError(
+                f"{name} has label(s) {sorted(map(str, foreign))} that y_true never takes",
+                where=name,
+                hint="pass predicted labels of the same kind as y_true (not scores), and the right pos_label",
+            )
     params: dict[str, Any] = {
         "groupings": groupings,
         "min_group_size": min_group_size,
@@ -135,5 +145,6 @@ def audit_fairness(
         positive_label=positive,
         seed=seed,
         where="sensitive_features",
+        y_pred_baseline=None if baseline is None else baseline == positive,
     )
     return FairnessAuditor(FairnessParams.model_validate(params)).run(ctx)

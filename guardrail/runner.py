@@ -73,8 +73,9 @@ def run(
     _check_columns(loaded, data)
     say(f"loading model ({spec.model.adapter})")
     model = _load_model(loaded)
+    baseline = _load_model(loaded, baseline=True) if loaded.spec.baseline is not None else None
     say(f"predicting on {len(data):,} rows")
-    ctx_for = _context_factory(loaded, data, model)
+    ctx_for = _context_factory(loaded, data, model, baseline)
 
     results = []
     for plan in planned:
@@ -85,6 +86,8 @@ def run(
     files = [digest("spec", loaded.path)]
     if loaded.model_path is not None:
         files.append(digest("model", loaded.model_path))
+    if loaded.baseline_path is not None:
+        files.append(digest("baseline", loaded.baseline_path))
     files.append(digest("data", loaded.data_path))
     files += [digest("policy", path) for path in loaded.policy_paths]
     provenance = collect(
@@ -163,10 +166,10 @@ def _check_columns(loaded: LoadedSpec, data: pd.DataFrame) -> None:
     for column, expected in (spec.data.groups or {}).items():
         _check_declared_groups(data[column], expected, where=where)
     if spec.data.missing_sensitive == "error":
-        from guardrail.fairness.groups import encode
+        from guardrail.fairness.groups import check_missing
 
         for column in spec.data.sensitive:
-            encode(data, (column,), missing="error", where=where)  # raises DataError on a gap
+            check_missing(data[column], column, where=where)
 
 
 def _check_declared_groups(column: pd.Series, expected: tuple[object, ...], *, where: str) -> None:
@@ -193,13 +196,15 @@ def _check_declared_groups(column: pd.Series, expected: tuple[object, ...], *, w
         )
 
 
-def _load_model(loaded: LoadedSpec) -> ModelAdapter:
-    model = loaded.spec.model
+def _load_model(loaded: LoadedSpec, *, baseline: bool = False) -> ModelAdapter:
+    model = loaded.spec.baseline if baseline else loaded.spec.model
+    path = loaded.baseline_path if baseline else loaded.model_path
+    assert model is not None
     if isinstance(model, SklearnModelSpec):
         from guardrail.adapters.sklearn import SklearnAdapter
 
-        assert loaded.model_path is not None
-        return SklearnAdapter.load(loaded.model_path, trusted_types=model.trusted_types, features=loaded.spec.data.features)
+        assert path is not None
+        return SklearnAdapter.load(path, trusted_types=model.trusted_types, features=loaded.spec.data.features)
     assert isinstance(model, PredictionsModelSpec)
     from guardrail.adapters.predictions import PredictionsAdapter
 
@@ -242,7 +247,9 @@ def positive_label_of(target: pd.Series, declared: Any, *, where: str) -> Any:
     )
 
 
-def _context_factory(loaded: LoadedSpec, data: pd.DataFrame, model: ModelAdapter) -> Callable[[str], AuditContext]:
+def _context_factory(
+    loaded: LoadedSpec, data: pd.DataFrame, model: ModelAdapter, baseline: ModelAdapter | None = None
+) -> Callable[[str], AuditContext]:
     import numpy as np
 
     from guardrail.auditors.base import AuditContext
@@ -256,6 +263,12 @@ def _context_factory(loaded: LoadedSpec, data: pd.DataFrame, model: ModelAdapter
     if spec.data.positive_label is None:
         label_space |= {0, 1} if not isinstance(positive, bool) else {False, True}
     y_pred = _as_positive(predictions.labels, label_space, positive, where=where)
+    y_pred_baseline = None
+    if baseline is not None:
+        baseline_predictions = baseline.predict(data, positive)
+        y_pred_baseline = _as_positive(
+            baseline_predictions.labels, label_space | set(baseline_predictions.classes), positive, where=where
+        )
     features = model.features or tuple(spec.data.features or ())
 
     def make(audit_id: str) -> AuditContext:
@@ -272,6 +285,7 @@ def _context_factory(loaded: LoadedSpec, data: pd.DataFrame, model: ModelAdapter
             where=where,
             model=model,
             features=features,
+            y_pred_baseline=y_pred_baseline,
         )
 
     return make

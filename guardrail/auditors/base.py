@@ -40,6 +40,8 @@ class AuditContext:
     where: str
     model: Any = None
     features: tuple[str, ...] = ()
+    y_pred_baseline: np.ndarray | None = None
+    """A baseline model's decisions on the same rows (booleans), when the spec has one."""
 
 
 class Auditor(Protocol):

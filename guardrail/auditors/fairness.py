@@ -92,8 +92,7 @@ class FairnessAuditor:
     def run(self, ctx: AuditContext) -> AuditResult:
         from guardrail.errors import DataError
         from guardrail.fairness.bootstrap import aggregate, resample_counts
-        from guardrail.fairness.counts import confusion_counts
-        from guardrail.fairness.groups import coarsen, encode
+        from guardrail.fairness.groups import coarsen, tabulate
 
         started = time.perf_counter()
         params = self.params
@@ -111,19 +110,34 @@ class FairnessAuditor:
         if len(sensitive) > 1 and params.groupings in ("intersection", "both"):
             feature_sets.append(tuple(sensitive))
 
-        fine = encode(ctx.data, sensitive, missing=ctx.missing_sensitive, where=ctx.where)
-        fine_counts = confusion_counts(ctx.y_true, ctx.y_pred, fine.codes, fine.n_groups)
+        # One table over the finest grouping: cells (y_true, y_pred), plus the baseline's
+        # prediction when there is one, so that candidate and baseline share every resample.
+        paired = ctx.y_pred_baseline is not None
+        cells = 2 * np.asarray(ctx.y_true, dtype=np.int64) + np.asarray(ctx.y_pred, dtype=np.int64)
+        if paired:
+            cells = 2 * cells + np.asarray(ctx.y_pred_baseline, dtype=np.int64)
+        fine, flat = tabulate(
+            ctx.data, sensitive, cells, 8 if paired else 4, missing=ctx.missing_sensitive, where=ctx.where
+        )
+        fine_table = flat.reshape(fine.n_groups, 2, 2, 2) if paired else flat.reshape(fine.n_groups, 2, 2)
         rng = np.random.default_rng(ctx.seed)
-        fine_boot = resample_counts(fine_counts, params.bootstrap, rng) if params.bootstrap else None
+        fine_boot = resample_counts(fine_table, params.bootstrap, rng) if params.bootstrap else None
         metrics: list[MetricResult] = []
         for features in feature_sets:
             if features == fine.features:
                 grouping, mapping = fine, np.arange(fine.n_groups)
             else:
                 grouping, mapping = coarsen(fine, features)
-            counts = aggregate(fine_counts, mapping, grouping.n_groups)
-            boot = aggregate(fine_boot, mapping, grouping.n_groups) if fine_boot is not None else None
-            metrics += self._metrics_for(grouping, counts, boot)
+            table = aggregate(fine_table, mapping, grouping.n_groups, group_axis=0)
+            boot = aggregate(fine_boot, mapping, grouping.n_groups, group_axis=1) if fine_boot is not None else None
+            if not paired:
+                metrics += self._metrics_for(grouping, table, boot)
+                continue
+            candidate, baseline = table.sum(axis=-1), table.sum(axis=-2)
+            candidate_boot = boot.sum(axis=-1) if boot is not None else None
+            baseline_boot = boot.sum(axis=-2) if boot is not None else None
+            metrics += self._metrics_for(grouping, candidate, candidate_boot)
+            metrics += self._deltas(grouping, candidate, baseline, candidate_boot, baseline_boot)
         return AuditResult(
             audit_id=ctx.audit_id,
             auditor=self.name,
@@ -221,6 +235,89 @@ class FairnessAuditor:
                 details={**common, "smallest_group": labels[int(sizes.argmin())]},
             )
         )
+        return results
+
+    def _deltas(
+        self,
+        grouping: Grouping,
+        candidate: np.ndarray,
+        baseline: np.ndarray,
+        candidate_boot: np.ndarray | None,
+        baseline_boot: np.ndarray | None,
+    ) -> list[MetricResult]:
+        """Candidate − baseline for every rate and disparity, with paired-bootstrap intervals
+        (both models judged on the same resamples of the same rows)."""
+        from guardrail.fairness.bootstrap import BootstrapSpec, interval
+        from guardrail.fairness.metrics import disparity_array, rate_array
+
+        params = self.params
+        spec = BootstrapSpec(resamples=params.bootstrap, level=params.confidence)
+        names: list[RateName] = [n for n in params.metrics if n != "count"]
+        needed: list[RateName] = sorted(set(names) | {"selection_rate", "tpr", "fpr"})
+        sizes = candidate.sum(axis=(1, 2))
+        common = {"sensitive_features": list(grouping.features), "comparison": "candidate − baseline, paired bootstrap"}
+
+        def value(x: float) -> float | None:
+            return None if math.isnan(x) else float(x)
+
+        def ci(c: np.ndarray | None, b: np.ndarray | None, table: bool = True) -> Interval | None:
+            return interval(c - b, spec, table=table) if c is not None and b is not None else None
+
+        rates_c = {n: rate_array(candidate, n) for n in needed}
+        rates_b = {n: rate_array(baseline, n) for n in needed}
+        boot_c = {n: rate_array(candidate_boot, n) for n in needed} if candidate_boot is not None else {}
+        boot_b = {n: rate_array(baseline_boot, n) for n in needed} if baseline_boot is not None else {}
+        results: list[MetricResult] = []
+        for name in names:
+            overall_c = float(rate_array(candidate.sum(axis=0), name))
+            overall_b = float(rate_array(baseline.sum(axis=0), name))
+            delta = overall_c - overall_b
+            by_group = tuple(
+                GroupValue(
+                    group=label,
+                    value=value(rates_c[name][i] - rates_b[name][i]),
+                    n=int(sizes[i]),
+                    reason=None if not math.isnan(rates_c[name][i] - rates_b[name][i]) else "undefined for a model",
+                    ci=ci(boot_c[name][:, i], boot_b[name][:, i], table=False) if boot_c else None,
+                )
+                for i, label in enumerate(grouping.labels)
+            )
+            results.append(
+                MetricResult(
+                    key=f"fairness.delta.{name}",
+                    scope=grouping.scope,
+                    value=value(delta),
+                    reason="undefined for the candidate or the baseline" if math.isnan(delta) else None,
+                    ci=ci(
+                        rate_array(candidate_boot.sum(axis=1), name) if candidate_boot is not None else None,
+                        rate_array(baseline_boot.sum(axis=1), name) if baseline_boot is not None else None,
+                    ),
+                    by_group=by_group,
+                    n=int(sizes.sum()),
+                    higher_is_better=HIGHER_IS_BETTER[name],
+                    details={**common, "candidate": value(overall_c), "baseline": value(overall_b)},
+                )
+            )
+        for disparity_name in params.disparities or ():
+            c = float(disparity_array(rates_c, disparity_name))
+            b = float(disparity_array(rates_b, disparity_name))
+            results.append(
+                MetricResult(
+                    key=f"fairness.delta.{disparity_name}",
+                    scope=grouping.scope,
+                    value=value(c - b),
+                    reason="undefined for the candidate or the baseline" if math.isnan(c - b) else None,
+                    ci=ci(
+                        disparity_array(boot_c, disparity_name) if boot_c else None,
+                        disparity_array(boot_b, disparity_name) if boot_b else None,
+                    )
+                    if not math.isnan(c - b)
+                    else None,
+                    n=int(sizes.sum()),
+                    higher_is_better=HIGHER_IS_BETTER[disparity_name],
+                    details={**common, "candidate": value(c), "baseline": value(b)},
+                )
+            )
         return results
 
     @staticmethod

@@ -32,21 +32,24 @@ class BootstrapSpec:
 
 
 def resample_counts(counts: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
-    """Stratified bootstrap replicates of a ``(G, 2, 2)`` count table: ``(resamples, G, 2, 2)``."""
-    groups = counts.shape[0]
-    out = np.empty((resamples, groups, 4), dtype=np.int64)
-    flat = counts.reshape(groups, 4)
+    """Stratified bootstrap replicates of a ``(G, *cells)`` count table: ``(resamples, G, *cells)``."""
+    groups, cell_shape = counts.shape[0], counts.shape[1:]
+    flat = counts.reshape(groups, -1)
+    out = np.zeros((resamples, groups, flat.shape[1]), dtype=np.int64)
     for g in range(groups):
         n = int(flat[g].sum())
-        out[:, g, :] = rng.multinomial(n, flat[g] / n, size=resamples) if n else 0
-    return out.reshape(resamples, groups, 2, 2)
+        if n:
+            out[:, g, :] = rng.multinomial(n, flat[g] / n, size=resamples)
+    return out.reshape(resamples, groups, *cell_shape)
 
 
-def aggregate(counts: np.ndarray, mapping: np.ndarray, n_coarse: int) -> np.ndarray:
-    """Sum count tables ``(..., G_fine, 2, 2)`` into coarse groups: ``(..., n_coarse, 2, 2)``."""
+def aggregate(counts: np.ndarray, mapping: np.ndarray, n_coarse: int, group_axis: int = -3) -> np.ndarray:
+    """Sum count tables over fine groups into coarse ones along ``group_axis``
+    (``(..., G_fine, 2, 2)`` → ``(..., n_coarse, 2, 2)`` by default)."""
     onehot = np.zeros((mapping.size, n_coarse), dtype=counts.dtype)
     onehot[np.arange(mapping.size), mapping] = 1
-    summed: np.ndarray = np.einsum("...gij,gc->...cij", counts, onehot)
+    moved = np.moveaxis(counts, group_axis, -1)
+    summed: np.ndarray = np.moveaxis(moved @ onehot, -1, group_axis)
     return summed
 
 

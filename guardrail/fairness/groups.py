@@ -1,8 +1,14 @@
-"""Encode one sensitive feature, or the intersection of several, as integer group codes."""
+"""Sensitive features as groups: one feature, or the intersection of several.
+
+:func:`tabulate` builds the per-(group, y_true, y_pred) count table in chunks of rows, without
+materialising a code per row, so that memory stays a small multiple of the input columns
+even at tens of millions of rows; :func:`encode` gives each row's group when a caller needs
+it; :func:`coarsen` derives a grouping by fewer features from the groups alone.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,110 +20,43 @@ MISSING_GROUP = "missing"
 """Label of the explicit group formed by missing sensitive values, when the spec asks for it."""
 INTERSECTION_SEPARATOR = " × "
 SCOPE_SEPARATOR = "+"
+CHUNK_ROWS = 1 << 20
+_DENSE_LIMIT = 1 << 22
+"""Largest number of value combinations counted in one dense array; beyond, combinations are
+made compact with a sort first."""
 
 
 @dataclass(frozen=True)
 class Grouping:
-    """Rows assigned to groups: ``codes[i]`` indexes ``labels``; every label has ≥ 1 row."""
+    """Groups of a scope: labels in order, and each group's value index per feature.
+
+    ``codes`` (each row's group) is present only when made by :func:`encode`.
+    """
 
     scope: str
     features: tuple[str, ...]
     labels: tuple[str, ...]
-    codes: np.ndarray
-    feature_values: tuple[tuple[str, ...], ...] = ()
-    """Each feature's value labels, in order."""
-    combos: np.ndarray | None = None
+    feature_values: tuple[tuple[str, ...], ...]
+    combos: np.ndarray
     """``(n_groups, n_features)`` index of each group's value in ``feature_values``."""
+    codes: np.ndarray | None = None
 
     @property
     def n_groups(self) -> int:
         return len(self.labels)
 
 
+@dataclass(frozen=True)
+class _ValueTable:
+    """One sensitive feature: its value labels in order, and a row encoder into them."""
+
+    values: tuple[str, ...]
+    encode: Callable[[slice], np.ndarray]
+
+
 def scope_name(features: Sequence[str]) -> str:
     """``("sex", "race")`` → ``"sex+race"``."""
     return SCOPE_SEPARATOR.join(features)
-
-
-def encode(
-    frame: pd.DataFrame,
-    features: Sequence[str],
-    *,
-    missing: str = "error",
-    where: str = "data",
-) -> Grouping:
-    """Assign each row of ``frame`` to the group of its values in ``features``.
-
-    Parameters
-    ----------
-    missing:
-        ``"error"`` raises :class:`DataError` on a missing value; ``"group"`` puts such rows
-        in an explicit ``missing`` group.
-
-    Groups are ordered by each feature's own order (categories as declared, numbers
-    numerically, text alphabetically); intersections that no row has are not groups.
-    """
-    features = tuple(features)
-    absent = [f for f in features if f not in frame.columns]
-    if absent:
-        raise DataError(
-            f"sensitive column(s) {', '.join(map(repr, absent))} not found",
-            where=where,
-            hint=f"available columns: {', '.join(map(str, frame.columns))}",
-        )
-    feature_codes: list[np.ndarray] = []
-    feature_values: list[list[str]] = []
-    for feature in features:
-        codes, values = _factorize(frame[feature], feature, missing=missing, where=where)
-        feature_codes.append(codes)
-        feature_values.append(values)
-    shape = tuple(len(values) for values in feature_values)
-    combined = np.ravel_multi_index(tuple(feature_codes), shape) if feature_codes else np.zeros(0, np.int64)
-    observed, group_codes = _compact(combined, int(np.prod(shape)))
-    combos = np.stack(np.unravel_index(observed, shape), axis=1).astype(np.int64)
-    return _grouping(features, tuple(tuple(v) for v in feature_values), combos, group_codes)
-
-
-def coarsen(fine: Grouping, features: Sequence[str]) -> tuple[Grouping, np.ndarray]:
-    """The grouping by a subset of ``fine``'s features, and the coarse group of each fine group.
-
-    Works on the groups, not the rows: ``counts_coarse = sum of counts_fine over mapping``.
-    """
-    assert fine.combos is not None, "coarsen() needs a grouping made by encode()"
-    positions = [fine.features.index(f) for f in features]
-    values = tuple(fine.feature_values[i] for i in positions)
-    shape = tuple(len(v) for v in values)
-    sub = fine.combos[:, positions]
-    combined = np.ravel_multi_index(tuple(sub.T), shape)
-    observed, mapping = _compact(combined, int(np.prod(shape)))
-    combos = np.stack(np.unravel_index(observed, shape), axis=1).astype(np.int64)
-    coarse = _grouping(tuple(features), values, combos, mapping[fine.codes])
-    return coarse, mapping
-
-
-def _grouping(
-    features: tuple[str, ...], values: tuple[tuple[str, ...], ...], combos: np.ndarray, codes: np.ndarray
-) -> Grouping:
-    labels = tuple(INTERSECTION_SEPARATOR.join(values[i][j] for i, j in enumerate(row)) for row in combos.tolist())
-    return Grouping(
-        scope=scope_name(features),
-        features=features,
-        labels=labels,
-        codes=codes,
-        feature_values=values,
-        combos=combos,
-    )
-
-
-def _compact(combined: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Observed values of ``combined`` (sorted) and each row's index among them, in O(rows)."""
-    if size <= 1 << 24:
-        present = np.bincount(combined, minlength=size) > 0
-        observed = np.flatnonzero(present)
-        remap = np.cumsum(present) - 1
-        return observed, remap[combined].astype(np.int64, copy=False)
-    observed, codes = np.unique(combined, return_inverse=True)
-    return observed, codes.astype(np.int64, copy=False).reshape(-1)
 
 
 def group_label(value: object) -> str:
@@ -131,14 +70,10 @@ def group_label(value: object) -> str:
     return str(value)
 
 
-def _factorize(column: pd.Series, name: str, *, missing: str, where: str) -> tuple[np.ndarray, list[str]]:
-    """Codes of ``column``'s observed values, ordered as the data type orders them.
-
-    Categories keep their declared order, numbers sort numerically, anything else sorts
-    as text; missing values (with ``missing="group"``) come last as the 'missing' group.
-    """
+def check_missing(column: pd.Series, name: str, *, where: str) -> None:
+    """Raise :class:`DataError` if ``column`` has missing values, naming the first rows."""
     is_missing = column.isna().to_numpy()
-    if is_missing.any() and missing != "group":
+    if is_missing.any():
         rows = np.flatnonzero(is_missing) + 1
         shown = ", ".join(str(r) for r in rows[:5]) + (", …" if len(rows) > 5 else "")
         raise DataError(
@@ -147,31 +82,160 @@ def _factorize(column: pd.Series, name: str, *, missing: str, where: str) -> tup
             hint="fill or drop those rows, or set `data.missing_sensitive: group` "
             "to audit them as an explicit 'missing' group",
         )
-    if isinstance(column.dtype, pd.CategoricalDtype):
-        present = column.cat.remove_unused_categories()
-        codes = present.cat.codes.to_numpy(dtype=np.int64)
-        values = [group_label(c) for c in present.cat.categories]
-    elif pd.api.types.is_numeric_dtype(column.dtype) or pd.api.types.is_bool_dtype(column.dtype):
-        codes, uniques = pd.factorize(column, sort=True, use_na_sentinel=True)
-        values = [group_label(u) for u in uniques]
-    else:
-        codes, uniques = pd.factorize(column.astype("string"), sort=True, use_na_sentinel=True)
-        values = [str(u) for u in uniques]
-    if len(set(values)) != len(values):
+
+
+def tabulate(
+    frame: pd.DataFrame,
+    features: Sequence[str],
+    cells: np.ndarray,
+    n_cells: int,
+    *,
+    missing: str = "error",
+    where: str = "data",
+) -> tuple[Grouping, np.ndarray]:
+    """The grouping by ``features`` and its ``(G, n_cells)`` count table, in one pass.
+
+    ``cells`` gives each row's cell in ``range(n_cells)``, e.g. ``2 * y_true + y_pred`` for
+    confusion counts. Groups are ordered by each feature's own order (categories as
+    declared, numbers numerically, text alphabetically); intersections that no row has are
+    not groups.
+    """
+    features, tables = _tables(frame, features, missing=missing, where=where)
+    shape = tuple(len(t.values) for t in tables)
+    size = int(np.prod(shape))
+    rows = len(frame)
+    if size > _DENSE_LIMIT:
+        grouping = encode(frame, features, missing=missing, where=where)
+        assert grouping.codes is not None
+        flat = grouping.codes * n_cells + np.asarray(cells, dtype=np.int64)
+        return grouping, np.bincount(flat, minlength=grouping.n_groups * n_cells).reshape(grouping.n_groups, n_cells)
+    counts = np.zeros(size * n_cells, dtype=np.int64)
+    for start in range(0, rows, CHUNK_ROWS):
+        part = slice(start, min(rows, start + CHUNK_ROWS))
+        flat = _combined(tables, shape, part) * n_cells
+        flat += np.asarray(cells[part], dtype=np.int64)
+        counts += np.bincount(flat, minlength=size * n_cells)
+    full = counts.reshape(size, n_cells)
+    observed = np.flatnonzero(full.sum(axis=1) > 0)
+    combos = np.stack(np.unravel_index(observed, shape), axis=1).astype(np.int64)
+    return _grouping(features, tuple(t.values for t in tables), combos), full[observed]
+
+
+def encode(frame: pd.DataFrame, features: Sequence[str], *, missing: str = "error", where: str = "data") -> Grouping:
+    """The grouping by ``features`` with each row's group in ``codes``."""
+    features, tables = _tables(frame, features, missing=missing, where=where)
+    shape = tuple(len(t.values) for t in tables)
+    combined = _combined(tables, shape, slice(0, len(frame)))
+    observed, codes = np.unique(combined, return_inverse=True)
+    combos = np.stack(np.unravel_index(observed, shape), axis=1).astype(np.int64)
+    return _grouping(features, tuple(t.values for t in tables), combos, codes.reshape(-1).astype(np.int64))
+
+
+def coarsen(fine: Grouping, features: Sequence[str]) -> tuple[Grouping, np.ndarray]:
+    """The grouping by a subset of ``fine``'s features, and the coarse group of each fine group.
+
+    Works on the groups, not the rows: ``counts_coarse = sum of counts_fine over mapping``.
+    """
+    positions = [fine.features.index(f) for f in features]
+    values = tuple(fine.feature_values[i] for i in positions)
+    shape = tuple(len(v) for v in values)
+    combined = np.ravel_multi_index(tuple(fine.combos[:, positions].T), shape)
+    observed, mapping = np.unique(combined, return_inverse=True)
+    combos = np.stack(np.unravel_index(observed, shape), axis=1).astype(np.int64)
+    mapping = mapping.reshape(-1).astype(np.int64)
+    codes = mapping[fine.codes] if fine.codes is not None else None
+    return _grouping(tuple(features), values, combos, codes), mapping
+
+
+def _grouping(
+    features: tuple[str, ...], values: tuple[tuple[str, ...], ...], combos: np.ndarray, codes: np.ndarray | None = None
+) -> Grouping:
+    labels = tuple(INTERSECTION_SEPARATOR.join(values[i][j] for i, j in enumerate(row)) for row in combos.tolist())
+    return Grouping(scope_name(features), features, labels, values, combos, codes)
+
+
+def _tables(
+    frame: pd.DataFrame, features: Sequence[str], *, missing: str, where: str
+) -> tuple[tuple[str, ...], list[_ValueTable]]:
+    features = tuple(features)
+    absent = [f for f in features if f not in frame.columns]
+    if absent:
         raise DataError(
-            f"sensitive column {name!r} has distinct values with the same label "
-            f"({', '.join(sorted({v for v in values if values.count(v) > 1}))})",
+            f"sensitive column(s) {', '.join(map(repr, absent))} not found",
+            where=where,
+            hint=f"available columns: {', '.join(map(str, frame.columns))}",
+        )
+    return features, [_value_table(frame[f], f, missing=missing, where=where) for f in features]
+
+
+def _combined(tables: list[_ValueTable], shape: tuple[int, ...], part: slice) -> np.ndarray:
+    """Row-major index of each row's value combination, for the rows in ``part``."""
+    combined = np.zeros(part.stop - part.start, dtype=np.int64)
+    for table, width in zip(tables, shape, strict=True):
+        combined *= width
+        combined += table.encode(part)
+    return combined
+
+
+def _value_table(column: pd.Series, name: str, *, missing: str, where: str) -> _ValueTable:
+    """Values of ``column`` ordered as its data type orders them, missing last as 'missing'."""
+    if missing != "group":
+        check_missing(column, name, where=where)
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        raw = column.cat.codes.to_numpy()
+        present = np.bincount(raw[raw >= 0], minlength=len(column.cat.categories)) > 0
+        labels = [group_label(c) for c, p in zip(column.cat.categories, present, strict=True) if p]
+        remap = np.cumsum(present) - 1
+
+        def lookup(part: slice) -> np.ndarray:
+            chunk = raw[part]
+            return np.where(chunk >= 0, remap[np.maximum(chunk, 0)], -1)
+
+    elif pd.api.types.is_numeric_dtype(column.dtype) or pd.api.types.is_bool_dtype(column.dtype):
+        array = column.to_numpy(dtype=float, na_value=np.nan) if column.hasnans else column.to_numpy()
+        uniques = np.sort(pd.unique(array[~pd.isna(array)]))
+        labels = [group_label(u) for u in uniques.tolist()]
+
+        def lookup(part: slice) -> np.ndarray:
+            chunk = array[part]
+            codes = np.searchsorted(uniques, chunk).astype(np.int64)
+            return np.where(pd.isna(chunk), -1, codes)
+
+    else:
+        objects = column.to_numpy(dtype=object)
+        distinct = pd.unique(objects[~pd.isna(objects)])
+        texts = [str(v) for v in distinct]
+        order = sorted(range(len(texts)), key=texts.__getitem__)
+        labels = [texts[i] for i in order]
+        position = np.empty(len(order), dtype=np.int64)
+        position[order] = np.arange(len(order))
+        index = pd.Index(distinct)
+
+        def lookup(part: slice) -> np.ndarray:
+            found = index.get_indexer(objects[part])
+            return np.where(found >= 0, position[np.maximum(found, 0)], -1)
+
+    repeated = sorted({v for v in labels if labels.count(v) > 1})
+    if repeated:
+        raise DataError(
+            f"sensitive column {name!r} has distinct values with the same label ({', '.join(repeated)})",
             where=where,
             hint="make the column's values distinct as text (e.g. do not mix 1 and '1')",
         )
-    if is_missing.any():
-        if MISSING_GROUP in values:
+    has_missing = missing == "group" and bool(column.hasnans)
+    if has_missing:
+        if MISSING_GROUP in labels:
             raise DataError(
                 f"sensitive column {name!r} has a real value {MISSING_GROUP!r}, which would merge with "
                 "the group of missing values",
                 where=where,
                 hint="rename that value, or set `data.missing_sensitive: error` and fill the gaps",
             )
-        codes = np.where(codes < 0, len(values), codes)
-        values.append(MISSING_GROUP)
-    return np.asarray(codes, dtype=np.int64), values
+        labels.append(MISSING_GROUP)
+    missing_index = len(labels) - 1
+
+    def encode_rows(part: slice) -> np.ndarray:
+        codes = lookup(part)
+        return np.where(codes < 0, missing_index, codes) if has_missing else codes
+
+    return _ValueTable(tuple(labels), encode_rows)

@@ -29,6 +29,7 @@ class LoadedSpec:
     raw: dict[str, Any]
     document: YamlDocument
     model_path: Path | None
+    baseline_path: Path | None
     data_path: Path
     policy_paths: tuple[Path, ...]
     out_dir: Path
@@ -67,6 +68,9 @@ def load_spec(path: str | Path, *, out: str | Path | None = None) -> LoadedSpec:
     model_path = None
     if isinstance(spec.model, SklearnModelSpec):
         model_path = _existing(document, base, spec.model.path, ("model", "path"), "model file")
+    baseline_path = None
+    if isinstance(spec.baseline, SklearnModelSpec):
+        baseline_path = _existing(document, base, spec.baseline.path, ("baseline", "path"), "baseline model file")
     data_path = _existing(document, base, spec.data.path, ("data", "path"), "data file")
     policy_paths = tuple(
         _existing(document, base, p, ("policies", i), "policy file") for i, p in enumerate(spec.policies)
@@ -79,6 +83,7 @@ def load_spec(path: str | Path, *, out: str | Path | None = None) -> LoadedSpec:
         raw=document.data,
         document=document,
         model_path=model_path,
+        baseline_path=baseline_path,
         data_path=data_path,
         policy_paths=policy_paths,
         out_dir=out_dir,

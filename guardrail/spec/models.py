@@ -101,6 +101,11 @@ class AuditSpec(StrictModel):
     description: str | None = None
     seed: int = Field(default=0, ge=0, description="Seed for every random choice the audits make.")
     model: ModelSpec
+    baseline: ModelSpec | None = Field(
+        default=None,
+        description="A baseline model (e.g. the one in production) audited on the same rows; "
+        "fairness.delta.* metrics give candidate − baseline with paired-bootstrap intervals.",
+    )
     data: DataSpec
     audits: tuple[AuditEntry, ...] = Field(min_length=1)
     policies: tuple[str, ...] = ()

@@ -313,3 +313,23 @@ def test_report_refuses_to_rewrite_run_json_in_place(tmp_path: Path) -> None:
     assert run_cli("audit", _folder(tmp_path), "--quiet").returncode == 0
     done = run_cli("report", tmp_path / "out" / "run.json", "--format", "json")
     assert done.returncode == 3 and "refusing to rewrite the canonical record in place" in done.stderr
+
+
+def test_baseline_model_gives_delta_metrics_that_rules_can_gate(tmp_path: Path) -> None:
+    spec = _folder(tmp_path)
+    data = tmp_path / "data.csv"
+    lines = data.read_text().splitlines()
+    data.write_text("\n".join([lines[0] + ",old"] + [line + "," + line.split(",")[1] for line in lines[1:]]) + "\n")
+    spec.write_text(spec.read_text().replace("data: {", "baseline: {adapter: predictions, column: old}\ndata: {"))
+    (tmp_path / "policy.yaml").write_text(
+        "schema_version: 1\nkind: policy\nname: no-regression\nrules:\n"
+        "  - {id: REG-1, metric: fairness.delta.demographic_parity_difference, op: le, threshold: 0.0,"
+        " on: ci_high, rationale: The new model may not widen the gap.}\n"
+    )
+    done = run_cli("audit", spec, "--quiet")
+    assert done.returncode == 0, done.stderr  # identical predictions: the delta is exactly 0
+    record = json.loads((tmp_path / "out" / "run.json").read_text())
+    outcome = record["verdict"]["outcomes"][0]
+    assert outcome["metric"] == "fairness.delta.demographic_parity_difference[group]"
+    assert outcome["status"] == "pass" and outcome["observed"] == 0.0
+    assert {f["role"] for f in record["provenance"]["files"]} == {"spec", "data", "policy"}

@@ -114,3 +114,19 @@ def test_interval_bounds_at_other_levels_come_from_the_quantile_table(tail: floa
     assert ci is not None
     assert ci.bound(tail, "low") == pytest.approx(np.quantile(samples, tail), abs=1e-9)
     assert ci.bound(tail, "high") == pytest.approx(np.quantile(samples, 1 - tail), abs=1e-9)
+
+
+def test_chunked_and_sorted_tabulation_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pandas as pd
+
+    from guardrail.fairness import groups
+
+    y_true, y_pred, codes = _data(seed=9, n=5000)
+    frame = pd.DataFrame({"g": codes.astype(str), "n": (codes * 1.5).astype(float), "c": pd.Categorical(codes % 2)})
+    monkeypatch.setattr(groups, "CHUNK_ROWS", 777)  # many chunks
+    cells = 2 * y_true.astype(int) + y_pred
+    dense, dense_counts = groups.tabulate(frame, ["g", "n", "c"], cells, 4)
+    monkeypatch.setattr(groups, "_DENSE_LIMIT", 1)  # the sort-based path
+    sparse, sparse_counts = groups.tabulate(frame, ["g", "n", "c"], cells, 4)
+    assert dense.labels == sparse.labels == ("0 × 0 × 0", "1 × 1.5 × 1", "2 × 3 × 0")
+    assert (dense_counts == sparse_counts).all() and dense_counts.sum() == 5000
