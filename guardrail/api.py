@@ -66,6 +66,8 @@ def audit_fairness(
     confidence: float = 0.95,
     seed: int = 0,
     y_pred_baseline: Any = None,
+    y_score: Any = None,
+    calibration_bins: int = 10,
 ) -> AuditResult:
     """Fairness audit on arrays: rates per group and disparities, as in the ``fairness`` auditor.
 
@@ -80,6 +82,9 @@ def audit_fairness(
         The positive class.
     bootstrap, confidence, seed:
         Resamples, level and seed of the stratified bootstrap intervals (``bootstrap=0``: none).
+    y_score:
+        Predicted probabilities of the positive class: adds ROC AUC and expected
+        calibration error per group (``calibration_bins`` equal-width bins) and their gaps.
     y_pred_baseline:
         A baseline model's predictions on the same rows: adds ``fairness.delta.*`` metrics
         (candidate − baseline) with paired-bootstrap intervals.
@@ -113,6 +118,9 @@ def audit_fairness(
             f"y_true ({len(truth)}), y_pred ({len(predicted)}) and sensitive_features ({len(frame)}) differ in length"
         )
     positive = positive_label_of(pd.Series(truth, name="y_true"), pos_label, where="y_true")
+    scores = None if y_score is None else np.asarray(y_score, dtype=float)
+    if scores is not None and (len(scores) != len(truth) or not np.isfinite(scores).all() or (scores < 0).any() or (scores > 1).any()):
+        raise DataError("y_score must hold one probability in [0, 1] per row", where="y_score")
     baseline = None if y_pred_baseline is None else np.asarray(y_pred_baseline)
     for name, labels in (("y_pred", predicted), ("y_pred_baseline", baseline)):
         if labels is None:
@@ -131,6 +139,7 @@ def audit_fairness(
         "min_group_size": min_group_size,
         "bootstrap": bootstrap,
         "confidence": confidence,
+        "calibration_bins": calibration_bins,
     }
     if metrics is not None:
         params["metrics"] = tuple(metrics)
@@ -139,7 +148,7 @@ def audit_fairness(
         data=frame,
         y_true=truth == positive,
         y_pred=predicted == positive,
-        y_score=None,
+        y_score=scores,
         sensitive=tuple(frame.columns),
         missing_sensitive=missing_sensitive,
         positive_label=positive,

@@ -55,6 +55,12 @@ class FairnessParams(AuditorParams):
         description="Bootstrap resamples for the confidence intervals (stratified by group); 0 for none.",
     )
     confidence: float = Field(default=0.95, gt=0.5, lt=1.0, description="Confidence level of the intervals.")
+    score_metrics: bool = Field(
+        default=True,
+        description="With scores (a score column or predict_proba): ROC AUC and expected calibration "
+        "error per group, and their gaps between groups.",
+    )
+    calibration_bins: int = Field(default=10, ge=2, le=100, description="Equal-width bins for the calibration error.")
 
     @field_validator("metrics", "disparities", "sensitive")
     @classmethod
@@ -138,6 +144,9 @@ class FairnessAuditor:
             baseline_boot = boot.sum(axis=-2) if boot is not None else None
             metrics += self._metrics_for(grouping, candidate, candidate_boot)
             metrics += self._deltas(grouping, candidate, baseline, candidate_boot, baseline_boot)
+        if ctx.y_score is not None and params.score_metrics:
+            for features in feature_sets:
+                metrics += self._score_metrics(ctx, features, rng)
         return AuditResult(
             audit_id=ctx.audit_id,
             auditor=self.name,
@@ -316,6 +325,84 @@ class FairnessAuditor:
                     n=int(sizes.sum()),
                     higher_is_better=HIGHER_IS_BETTER[disparity_name],
                     details={**common, "candidate": value(c), "baseline": value(b)},
+                )
+            )
+        return results
+
+    def _score_metrics(self, ctx: AuditContext, features: tuple[str, ...], rng: np.random.Generator) -> list[MetricResult]:
+        """ROC AUC and calibration error per group, their gaps, with stratified bootstrap intervals."""
+        from guardrail.fairness.bootstrap import BootstrapSpec, interval
+        from guardrail.fairness.groups import encode
+        from guardrail.fairness.scores import auc, bootstrap_score_metrics, ece, score_table
+
+        params = self.params
+        assert ctx.y_score is not None
+        grouping = encode(ctx.data, features, missing=ctx.missing_sensitive, where=ctx.where)
+        assert grouping.codes is not None
+        table = score_table(grouping.codes, grouping.n_groups, ctx.y_score, ctx.y_true)
+        sizes = table.counts.sum(axis=(1, 2))
+        small = sizes < params.min_group_size
+        spec = BootstrapSpec(resamples=params.bootstrap, level=params.confidence)
+        boot = bootstrap_score_metrics(table, params.bootstrap, rng, params.calibration_bins) if params.bootstrap else {}
+        values = {"auc": auc(table.counts), "ece": ece(table.counts, table.scores, params.calibration_bins)}
+        pooled = table.counts.sum(axis=0)
+        overall = {"auc": float(auc(pooled)), "ece": float(ece(pooled, table.scores, params.calibration_bins))}
+        reasons = {"auc": "needs both positive and negative labels", "ece": "no rows"}
+        common = {
+            "sensitive_features": list(grouping.features),
+            "min_group_size": params.min_group_size,
+            "calibration_bins": params.calibration_bins,
+        }
+        results: list[MetricResult] = []
+        for name, higher in (("auc", True), ("ece", False)):
+            by_group = tuple(
+                GroupValue(
+                    group=label,
+                    value=None if math.isnan(values[name][i]) else float(values[name][i]),
+                    n=int(sizes[i]),
+                    small=bool(small[i]),
+                    reason=reasons[name] if math.isnan(values[name][i]) else None,
+                    ci=interval(boot[name][:, i], spec, table=False) if boot else None,
+                )
+                for i, label in enumerate(grouping.labels)
+            )
+            results.append(
+                MetricResult(
+                    key=f"fairness.{name}",
+                    scope=grouping.scope,
+                    value=None if math.isnan(overall[name]) else overall[name],
+                    reason=f"undefined overall ({reasons[name]})" if math.isnan(overall[name]) else None,
+                    ci=interval(boot[f"{name}_overall"], spec) if boot else None,
+                    by_group=by_group,
+                    n=int(sizes.sum()),
+                    higher_is_better=higher,
+                    details=common,
+                )
+            )
+            undefined = [grouping.labels[i] for i in np.flatnonzero(np.isnan(values[name]))]
+            why: str | None
+            gap = float(values[name].max() - values[name].min()) if not undefined and grouping.n_groups > 1 else math.nan
+            if undefined:
+                why = f"{name} undefined for group {', '.join(map(repr, undefined[:3]))} ({reasons[name]})"
+            else:
+                why = "fewer than two groups to compare" if grouping.n_groups < 2 else None
+            samples = boot[name].max(axis=1) - boot[name].min(axis=1) if boot and why is None else None
+            results.append(
+                MetricResult(
+                    key=f"fairness.{name}_difference",
+                    scope=grouping.scope,
+                    value=None if why else gap,
+                    reason=why,
+                    ci=interval(samples, spec) if samples is not None else None,
+                    by_group=by_group,
+                    n=int(sizes.sum()),
+                    higher_is_better=False,
+                    details={
+                        **common,
+                        "aggregation": "difference",
+                        "min_group": None if why else grouping.labels[int(np.argmin(values[name]))],
+                        "max_group": None if why else grouping.labels[int(np.argmax(values[name]))],
+                    },
                 )
             )
         return results
