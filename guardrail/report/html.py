@@ -133,6 +133,8 @@ class AuditView:
     params: tuple[tuple[str, str], ...]
     metrics: tuple[MetricRow, ...]
     scopes: tuple[ScopeView, ...]
+    tradeoff: Markup | None = None
+    note: str | None = None
 
 
 def render_html(record: RunRecord, fail_on: Severity = Severity.DENY) -> str:
@@ -219,7 +221,39 @@ def _audit_view(result: AuditResult) -> AuditView:
         params=tuple((str(k), _show(v)) for k, v in result.params.items()),
         metrics=tuple(_metric_row(m) for m in result.metrics),
         scopes=_scopes(result.metrics) if result.auditor == "fairness" else (),
+        tradeoff=_tradeoff_chart(result.metrics) if result.auditor == "mitigation" else None,
+        note=str(result.artifacts["note"]) if isinstance(result.artifacts.get("note"), str) else None,
     )
+
+
+TRADEOFF_SERIES = {
+    "accuracy": "Accuracy",
+    "demographic_parity_difference": "Demographic parity difference",
+    "equalized_odds_difference": "Equalized odds difference",
+}
+
+
+def _tradeoff_chart(metrics: Sequence[MetricResult]) -> Markup | None:
+    """Accuracy and disparities of the original model and of each mitigation, with intervals."""
+    methods: dict[str, dict[str, MetricResult]] = {}
+    for metric in metrics:
+        method, _, name = metric.key.removeprefix("mitigation.").rpartition(".")
+        if name in TRADEOFF_SERIES:
+            methods.setdefault(method, {})[name] = metric
+    if not methods:
+        return None
+    rows = [
+        charts.ChartRow(
+            label=method.replace("_", " "),
+            small=False,
+            bars=tuple(
+                charts.Bar(value=m.value, n=m.n, ci=m.ci, reason=m.reason) if (m := values.get(key)) else None
+                for key in TRADEOFF_SERIES
+            ),
+        )
+        for method, values in methods.items()
+    ]
+    return charts.bar_chart(rows, list(TRADEOFF_SERIES.values()), title="Fairness–accuracy trade-off by mitigation")
 
 
 def _metric_row(metric: MetricResult) -> MetricRow:

@@ -1,0 +1,241 @@
+"""Mitigation what-if: what fixing the disparity would cost, on the audit data.
+
+fairlearn's ThresholdOptimizer (per-group thresholds on the model's scores, under
+demographic parity or equalized odds) and ExponentiatedGradient (retraining a clone of the
+model under the same constraints) are fitted and evaluated **on the audit data itself**, so
+the trade-off they show is in-sample and optimistic; the report says so. Each method's
+accuracy and disparities come from the same count-table engine, with bootstrap intervals.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+import numpy as np
+from pydantic import Field, field_validator
+
+from guardrail.auditors.base import AuditContext, AuditorParams
+from guardrail.core.types import AuditResult, AuditStatus, GroupValue, MetricResult
+from guardrail.errors import AuditError, MissingExtraError
+from guardrail.fairness.metrics import HIGHER_IS_BETTER, DisparityName, RateName
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+Method = Literal[
+    "threshold_demographic_parity",
+    "threshold_equalized_odds",
+    "expgrad_demographic_parity",
+    "expgrad_equalized_odds",
+]
+REPORTED_RATES: tuple[RateName, ...] = ("accuracy", "selection_rate")
+REPORTED_DISPARITIES: tuple[DisparityName, ...] = ("demographic_parity_difference", "equalized_odds_difference")
+
+
+class MitigationParams(AuditorParams):
+    methods: tuple[Method, ...] = Field(
+        default=("threshold_demographic_parity", "threshold_equalized_odds"),
+        min_length=1,
+        description="Mitigations to fit; the expgrad_* ones retrain the model several times (slow).",
+    )
+    sensitive: tuple[str, ...] | None = Field(
+        default=None, description="Sensitive columns to mitigate for (their intersection); default data.sensitive."
+    )
+    max_iter: int = Field(default=20, ge=1, le=200, description="ExponentiatedGradient iterations.")
+    bootstrap: int = Field(default=500, ge=0, le=100_000, description="Bootstrap resamples for the intervals.")
+    confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
+
+    @field_validator("methods", "sensitive")
+    @classmethod
+    def _no_repeats(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError("list each name once")
+        return value
+
+
+def _score_model() -> Any:
+    """A pre-fitted 'model' whose input is the score column, so that ThresholdOptimizer can
+    post-process any model's stored scores (the predictions adapter). Built on demand: it
+    subclasses scikit-learn's ``BaseEstimator``, which is not imported until needed."""
+    from sklearn.base import BaseEstimator
+
+    class ScoreColumn(BaseEstimator):  # type: ignore[misc]
+        def fit(self, X: Any, y: Any) -> Any:
+            return self
+
+        def predict(self, X: Any) -> np.ndarray:
+            return np.asarray(X, dtype=float)[:, 0]
+
+    return ScoreColumn()
+
+
+class MitigationAuditor:
+    """Fits fairlearn mitigations on the audit data and reports the fairness–accuracy trade-off."""
+
+    name: ClassVar[str] = "mitigation"
+    extra: ClassVar[str] = "fairness"
+    Params: ClassVar[type[AuditorParams]] = MitigationParams
+
+    def __init__(self, params: AuditorParams | None = None) -> None:
+        self.params = params if isinstance(params, MitigationParams) else MitigationParams.model_validate(
+            params.model_dump() if params is not None else {}
+        )
+
+    def check_spec(self, data_sensitive: tuple[str, ...]) -> list[tuple[tuple[str | int, ...], str]]:
+        return [
+            (("sensitive", i), f"{name!r} is not one of data.sensitive ({', '.join(data_sensitive)})")
+            for i, name in enumerate(self.params.sensitive or ())
+            if name not in data_sensitive
+        ]
+
+    def run(self, ctx: AuditContext) -> AuditResult:
+        try:
+            import fairlearn  # noqa: F401
+        except ImportError:
+            raise MissingExtraError("fairlearn", "fairness") from None
+        from guardrail.fairness.groups import check_missing
+
+        started = time.perf_counter()
+        params = self.params
+        sensitive = params.sensitive or ctx.sensitive
+        for column in sensitive:
+            check_missing(ctx.data[column], column, where=ctx.where)
+        groups = ctx.data[list(sensitive)].astype(str)
+        decisions: dict[str, np.ndarray] = {"original": np.asarray(ctx.y_pred, dtype=bool)}
+        for method in params.methods:
+            decisions[method] = self._fit_predict(method, ctx, groups)
+        metrics: list[MetricResult] = []
+        tradeoff: list[dict[str, Any]] = []
+        rng = np.random.default_rng(ctx.seed)
+        for label, y_pred in decisions.items():
+            results = self._evaluate(label, ctx, list(sensitive), y_pred, rng)
+            metrics += results
+            tradeoff.append({"method": label, **{m.key.rsplit(".", 1)[1]: m.value for m in results}})
+        return AuditResult(
+            audit_id=ctx.audit_id,
+            auditor=self.name,
+            status=AuditStatus.OK,
+            metrics=tuple(metrics),
+            params=params.model_dump(mode="json"),
+            artifacts={
+                "tradeoff": tradeoff,
+                "in_sample": True,
+                "note": "Mitigations were fitted and evaluated on the audit data: the trade-off is optimistic.",
+            },
+            duration_s=time.perf_counter() - started,
+        )
+
+    def _fit_predict(self, method: str, ctx: AuditContext, groups: pd.DataFrame) -> np.ndarray:
+        family, constraint = method.split("_", 1)
+        if family == "threshold":
+            return self._threshold(constraint, ctx, groups)
+        return self._expgrad(constraint, ctx, groups)
+
+    def _inputs(self, ctx: AuditContext) -> tuple[Any, Any, str]:
+        """The model to post-process, its input, and how to score with it."""
+        estimator = getattr(ctx.model, "estimator", None)
+        if estimator is not None:
+            X = ctx.data.loc[:, list(ctx.features)]
+            method = "predict_proba" if hasattr(estimator, "predict_proba") else "auto"
+            return estimator, X, method
+        if ctx.y_score is None:
+            raise AuditError(
+                "the mitigation what-if needs a model it can score with, or a score column",
+                hint="use the sklearn adapter, or give model.score_column with the predictions adapter",
+            )
+        return _score_model(), np.asarray(ctx.y_score, dtype=float).reshape(-1, 1), "predict"
+
+    def _threshold(self, constraint: str, ctx: AuditContext, groups: pd.DataFrame) -> np.ndarray:
+        from fairlearn.postprocessing import ThresholdOptimizer
+
+        estimator, X, predict_method = self._inputs(ctx)
+        optimizer = ThresholdOptimizer(
+            estimator=estimator, constraints=constraint, prefit=True, predict_method=predict_method
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            optimizer.fit(X, ctx.y_true.astype(int), sensitive_features=groups)
+            predicted = optimizer.predict(X, sensitive_features=groups, random_state=ctx.seed)
+        return np.asarray(predicted, dtype=bool)
+
+    def _expgrad(self, constraint: str, ctx: AuditContext, groups: pd.DataFrame) -> np.ndarray:
+        from fairlearn.reductions import DemographicParity, EqualizedOdds, ExponentiatedGradient
+        from sklearn.base import clone
+        from sklearn.pipeline import Pipeline
+
+        estimator = getattr(ctx.model, "estimator", None)
+        if estimator is None:
+            raise AuditError(
+                "ExponentiatedGradient retrains the model: it needs the model itself, not stored predictions",
+                hint="use the sklearn adapter, or keep to the threshold_* methods",
+            )
+        X = ctx.data.loc[:, list(ctx.features)]
+        weight_name = f"{estimator.steps[-1][0]}__sample_weight" if isinstance(estimator, Pipeline) else "sample_weight"
+        moment = DemographicParity() if constraint == "demographic_parity" else EqualizedOdds()
+        reduction = ExponentiatedGradient(
+            clone(estimator), moment, max_iter=self.params.max_iter, sample_weight_name=weight_name
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            reduction.fit(X, ctx.y_true.astype(int), sensitive_features=groups)
+            predicted = reduction.predict(X, random_state=ctx.seed)
+        return np.asarray(predicted, dtype=bool)
+
+    def _evaluate(
+        self, method: str, ctx: AuditContext, sensitive: list[str], y_pred: np.ndarray, rng: np.random.Generator
+    ) -> list[MetricResult]:
+        from guardrail.fairness.bootstrap import BootstrapSpec, interval, resample_counts
+        from guardrail.fairness.groups import tabulate
+        from guardrail.fairness.metrics import disparity_array, rate_array
+
+        params = self.params
+        cells = 2 * np.asarray(ctx.y_true, dtype=np.int64) + y_pred.astype(np.int64)
+        grouping, flat = tabulate(ctx.data, sensitive, cells, 4, missing="error", where=ctx.where)
+        counts = flat.reshape(grouping.n_groups, 2, 2)
+        boot = resample_counts(counts, params.bootstrap, rng) if params.bootstrap else None
+        spec = BootstrapSpec(resamples=params.bootstrap, level=params.confidence)
+        needed: tuple[RateName, ...] = ("selection_rate", "tpr", "fpr", "accuracy")
+        rates = {r: rate_array(counts, r) for r in needed}
+        boot_rates = {r: rate_array(boot, r) for r in needed} if boot is not None else {}
+        sizes = counts.sum(axis=(1, 2))
+        evaluated: list[tuple[str, float, np.ndarray | None, tuple[GroupValue, ...]]] = []
+        for rate_name in REPORTED_RATES:
+            evaluated.append(
+                (
+                    rate_name,
+                    float(rate_array(counts.sum(axis=0), rate_name)),
+                    rate_array(boot.sum(axis=1), rate_name) if boot is not None else None,
+                    tuple(
+                        GroupValue(label, None if math.isnan(v) else float(v), int(n), reason="no rows" if math.isnan(v) else None)
+                        for label, v, n in zip(grouping.labels, rates[rate_name], sizes, strict=True)
+                    ),
+                )
+            )
+        for disparity_name in REPORTED_DISPARITIES:
+            evaluated.append(
+                (
+                    disparity_name,
+                    float(disparity_array(rates, disparity_name)),
+                    disparity_array(boot_rates, disparity_name) if boot_rates else None,
+                    (),
+                )
+            )
+        results = []
+        for name, point, samples, by_group in evaluated:
+            results.append(
+                MetricResult(
+                    key=f"mitigation.{method}.{name}",
+                    scope=grouping.scope,
+                    value=None if math.isnan(point) else point,
+                    reason="undefined for some group" if math.isnan(point) else None,
+                    ci=interval(samples, spec) if samples is not None and not math.isnan(point) else None,
+                    by_group=by_group,
+                    n=int(sizes.sum()),
+                    higher_is_better=HIGHER_IS_BETTER[name],
+                    details={"method": method, "in_sample": True},
+                )
+            )
+        return results
