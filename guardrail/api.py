@@ -68,6 +68,7 @@ def audit_fairness(
     y_pred_baseline: Any = None,
     y_score: Any = None,
     calibration_bins: int = 10,
+    task: str = "binary",
 ) -> AuditResult:
     """Fairness audit on arrays: rates per group and disparities, as in the ``fairness`` auditor.
 
@@ -82,6 +83,9 @@ def audit_fairness(
         The positive class.
     bootstrap, confidence, seed:
         Resamples, level and seed of the stratified bootstrap intervals (``bootstrap=0``: none).
+    task:
+        ``"binary"`` (rates for ``pos_label``), ``"multiclass"`` (one-vs-rest per class; scopes
+        ``feature/class=label``) or ``"regression"`` (per-group errors and mean predictions).
     y_score:
         Predicted probabilities of the positive class: adds ROC AUC and expected
         calibration error per group (``calibration_bins`` equal-width bins) and their gaps.
@@ -101,7 +105,6 @@ def audit_fairness(
     from guardrail.auditors.base import AuditContext
     from guardrail.auditors.fairness import FairnessAuditor, FairnessParams
     from guardrail.errors import DataError
-    from guardrail.runner import positive_label_of
 
     if isinstance(sensitive_features, pd.DataFrame):
         frame = sensitive_features.reset_index(drop=True)
@@ -117,23 +120,23 @@ def audit_fairness(
         raise DataError(
             f"y_true ({len(truth)}), y_pred ({len(predicted)}) and sensitive_features ({len(frame)}) differ in length"
         )
-    positive = positive_label_of(pd.Series(truth, name="y_true"), pos_label, where="y_true")
+    from guardrail.adapters.base import Predictions
+    from guardrail.outcomes import prepare_outcomes
+
     scores = None if y_score is None else np.asarray(y_score, dtype=float)
     if scores is not None and (len(scores) != len(truth) or not np.isfinite(scores).all() or (scores < 0).any() or (scores > 1).any()):
         raise DataError("y_score must hold one probability in [0, 1] per row", where="y_score")
     baseline = None if y_pred_baseline is None else np.asarray(y_pred_baseline)
-    for name, labels in (("y_pred", predicted), ("y_pred_baseline", baseline)):
-        if labels is None:
-            continue
-        if len(labels) != len(truth):
-            raise DataError(f"{name} ({len(labels)}) and y_true ({len(truth)}) differ in length")
-        foreign = set(np.unique(labels).tolist()) - set(np.unique(truth).tolist()) - {positive}
-        if foreign:
-            raise DataError(
-                f"{name} has label(s) {sorted(map(str, foreign))} that y_true never takes",
-                where=name,
-                hint="pass predicted labels of the same kind as y_true (not scores), and the right pos_label",
-            )
+    if baseline is not None and len(baseline) != len(truth):
+        raise DataError(f"y_pred_baseline ({len(baseline)}) and y_true ({len(truth)}) differ in length")
+    outcomes = prepare_outcomes(
+        task,
+        pd.Series(truth, name="y_true"),
+        lambda _positive: Predictions(labels=predicted, scores=scores),
+        (lambda _positive: Predictions(labels=baseline, scores=None)) if baseline is not None else None,
+        declared_positive=pos_label if task == "binary" else None,
+        where="y_pred",
+    )
     params: dict[str, Any] = {
         "groupings": groupings,
         "min_group_size": min_group_size,
@@ -146,14 +149,16 @@ def audit_fairness(
     ctx = AuditContext(
         audit_id="fairness",
         data=frame,
-        y_true=truth == positive,
-        y_pred=predicted == positive,
-        y_score=scores,
+        y_true=outcomes.y_true,
+        y_pred=outcomes.y_pred,
+        y_score=outcomes.y_score,
         sensitive=tuple(frame.columns),
         missing_sensitive=missing_sensitive,
-        positive_label=positive,
+        positive_label=outcomes.positive_label,
         seed=seed,
         where="sensitive_features",
-        y_pred_baseline=None if baseline is None else baseline == positive,
+        y_pred_baseline=outcomes.y_pred_baseline,
+        task=task,
+        class_labels=outcomes.class_labels,
     )
     return FairnessAuditor(FairnessParams.model_validate(params)).run(ctx)

@@ -211,42 +211,6 @@ def _load_model(loaded: LoadedSpec, *, baseline: bool = False) -> ModelAdapter:
     return PredictionsAdapter(model.column, model.score_column, where=display_path(loaded.data_path))
 
 
-def positive_label_of(target: pd.Series, declared: Any, *, where: str) -> Any:
-    """The positive class of a binary target: declared, or 1/True when the target is 0/1."""
-    if target.isna().any():
-        raise DataError(
-            f"target column {target.name!r} has {int(target.isna().sum())} missing value(s)",
-            where=where,
-            hint="drop rows without a label before auditing",
-        )
-    values = sorted(target.unique().tolist(), key=str)
-    if len(values) > 2:
-        shown = ", ".join(map(repr, values[:6])) + (", …" if len(values) > 6 else "")
-        raise DataError(
-            f"target column {target.name!r} has {len(values)} classes ({shown}); the fairness audit needs a binary target",
-            where=where,
-            hint="binarise the target (e.g. one class versus the rest) in the data file",
-        )
-    if declared is not None:
-        if declared not in values and len(values) > 1:
-            hint = None
-            if isinstance(declared, bool) and any(isinstance(v, str) for v in values):
-                hint = f"YAML reads yes/no/on/off as booleans; quote the label: positive_label: \"{values[-1]}\""
-            raise DataError(
-                f"data.positive_label {declared!r} does not occur in target column {target.name!r} (values: {values})",
-                where=where,
-                hint=hint,
-            )
-        return declared
-    if set(values) <= {0, 1}:
-        return True if target.dtype == bool else 1
-    raise DataError(
-        f"cannot tell the positive class of target {target.name!r} (values: {values})",
-        where=where,
-        hint="set data.positive_label in the spec",
-    )
-
-
 def _context_factory(
     loaded: LoadedSpec, data: pd.DataFrame, model: ModelAdapter, baseline: ModelAdapter | None = None
 ) -> Callable[[str], AuditContext]:
@@ -254,57 +218,41 @@ def _context_factory(
 
     from guardrail.auditors.base import AuditContext
 
+    from guardrail.outcomes import prepare_outcomes
+
     spec = loaded.spec
     where = display_path(loaded.data_path)
-    positive = positive_label_of(data[spec.data.target], spec.data.positive_label, where=where)
-    predictions = model.predict(data, positive)
-    y_true = (data[spec.data.target] == positive).to_numpy(dtype=bool)
-    label_space = {*data[spec.data.target].unique().tolist(), positive, *predictions.classes}
-    if spec.data.positive_label is None:
-        label_space |= {0, 1} if not isinstance(positive, bool) else {False, True}
-    y_pred = _as_positive(predictions.labels, label_space, positive, where=where)
-    y_pred_baseline = None
-    if baseline is not None:
-        baseline_predictions = baseline.predict(data, positive)
-        y_pred_baseline = _as_positive(
-            baseline_predictions.labels, label_space | set(baseline_predictions.classes), positive, where=where
-        )
+    target = data[spec.data.target]
+    outcomes = prepare_outcomes(
+        spec.data.task,
+        target,
+        lambda positive: model.predict(data, positive),
+        (lambda positive: baseline.predict(data, positive)) if baseline is not None else None,
+        declared_positive=spec.data.positive_label,
+        where=where,
+    )
     features = model.features or tuple(spec.data.features or ())
 
     def make(audit_id: str) -> AuditContext:
         return AuditContext(
             audit_id=audit_id,
             data=data,
-            y_true=y_true,
-            y_pred=y_pred,
-            y_score=None if predictions.scores is None else np.asarray(predictions.scores, dtype=float),
+            y_true=outcomes.y_true,
+            y_pred=outcomes.y_pred,
+            y_score=outcomes.y_score,
             sensitive=spec.data.sensitive,
             missing_sensitive=spec.data.missing_sensitive,
-            positive_label=positive,
+            positive_label=outcomes.positive_label,
             seed=spec.seed,
             where=where,
             model=model,
             features=features,
-            y_pred_baseline=y_pred_baseline,
+            y_pred_baseline=outcomes.y_pred_baseline,
+            task=spec.data.task,
+            class_labels=outcomes.class_labels,
         )
 
     return make
-
-
-def _as_positive(labels: np.ndarray, label_space: set[Any], positive: Any, *, where: str) -> np.ndarray:
-    """Predicted labels as booleans (is it the positive class); foreign labels are an error."""
-    import numpy as np
-
-    seen = set(np.unique(labels).tolist())
-    foreign = seen - label_space
-    if foreign:
-        raise ModelError(
-            f"the model predicts label(s) {sorted(map(str, foreign))} outside the target's labels "
-            f"({sorted(map(str, label_space))}): the model does not match its data",
-            where=where,
-            hint="check the target column and data.positive_label, or audit the model on its own kind of data",
-        )
-    return np.asarray(labels == positive, dtype=bool)
 
 
 def _run_one(plan: PlannedAudit, ctx_for: Callable[[str], AuditContext]) -> AuditResult:
@@ -329,4 +277,4 @@ def _run_one(plan: PlannedAudit, ctx_for: Callable[[str], AuditContext]) -> Audi
     )
 
 
-__all__ = ["run", "plan_audits", "positive_label_of", "PlannedAudit"]
+__all__ = ["run", "plan_audits", "PlannedAudit"]

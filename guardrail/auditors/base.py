@@ -24,8 +24,12 @@ class AuditorParams(BaseModel):
 class AuditContext:
     """What an auditor may look at: the audit data, labels, model outputs and the model.
 
-    ``y_true`` and ``y_pred`` are boolean arrays (is the label the positive class);
-    ``y_score`` is the predicted probability of the positive class when known.
+    What ``y_true`` and ``y_pred`` hold depends on ``task``:
+
+    * ``"binary"``: booleans (is the label the positive class); ``y_score`` is the
+      predicted probability of the positive class when known;
+    * ``"multiclass"``: integer indices into ``class_labels``;
+    * ``"regression"``: floats.
     """
 
     audit_id: str
@@ -42,6 +46,8 @@ class AuditContext:
     features: tuple[str, ...] = ()
     y_pred_baseline: np.ndarray | None = None
     """A baseline model's decisions on the same rows (booleans), when the spec has one."""
+    task: str = "binary"
+    class_labels: tuple[Any, ...] = ()
 
 
 class Auditor(Protocol):

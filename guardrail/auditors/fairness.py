@@ -17,6 +17,7 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from guardrail.auditors.base import AuditContext, AuditorParams
+from guardrail.errors import AuditError
 from guardrail.core.types import AuditResult, AuditStatus, GroupValue, Interval, MetricResult
 from guardrail.fairness.metrics import (
     DISPARITIES,
@@ -116,6 +117,18 @@ class FairnessAuditor:
         if len(sensitive) > 1 and params.groupings in ("intersection", "both"):
             feature_sets.append(tuple(sensitive))
 
+        rng = np.random.default_rng(ctx.seed)
+        if ctx.task == "regression":
+            regression = [m for features in feature_sets for m in self._regression_metrics(ctx, features, rng)]
+            return self._result(ctx, regression, started)
+        if ctx.task == "multiclass":
+            if ctx.y_pred_baseline is not None:
+                raise AuditError(
+                    "baseline comparison is available for binary targets only",
+                    hint="remove `baseline` from the spec, or audit one class versus the rest as a binary target",
+                )
+            return self._result(ctx, self._multiclass_metrics(ctx, sensitive, feature_sets, rng), started)
+
         # One table over the finest grouping: cells (y_true, y_pred), plus the baseline's
         # prediction when there is one, so that candidate and baseline share every resample.
         paired = ctx.y_pred_baseline is not None
@@ -126,7 +139,6 @@ class FairnessAuditor:
             ctx.data, sensitive, cells, 8 if paired else 4, missing=ctx.missing_sensitive, where=ctx.where
         )
         fine_table = flat.reshape(fine.n_groups, 2, 2, 2) if paired else flat.reshape(fine.n_groups, 2, 2)
-        rng = np.random.default_rng(ctx.seed)
         fine_boot = resample_counts(fine_table, params.bootstrap, rng) if params.bootstrap else None
         metrics: list[MetricResult] = []
         for features in feature_sets:
@@ -147,16 +159,131 @@ class FairnessAuditor:
         if ctx.y_score is not None and params.score_metrics:
             for features in feature_sets:
                 metrics += self._score_metrics(ctx, features, rng)
+        return self._result(ctx, metrics, started)
+
+    def _result(self, ctx: AuditContext, metrics: list[MetricResult], started: float) -> AuditResult:
         return AuditResult(
             audit_id=ctx.audit_id,
             auditor=self.name,
             status=AuditStatus.OK,
             metrics=tuple(metrics),
-            params=params.model_dump(mode="json"),
+            params=self.params.model_dump(mode="json"),
+            artifacts={"task": ctx.task, "classes": [str(c) for c in ctx.class_labels]} if ctx.task != "binary" else {},
             duration_s=time.perf_counter() - started,
         )
 
-    def _metrics_for(self, grouping: Grouping, counts: np.ndarray, boot: np.ndarray | None) -> list[MetricResult]:
+    def _multiclass_metrics(
+        self,
+        ctx: AuditContext,
+        sensitive: tuple[str, ...],
+        feature_sets: list[tuple[str, ...]],
+        rng: np.random.Generator,
+    ) -> list[MetricResult]:
+        """One-vs-rest per class: every binary metric for "class c versus the others", from one
+        (group, true class, predicted class) table resampled once for all classes."""
+        from guardrail.fairness.bootstrap import aggregate, resample_counts
+        from guardrail.fairness.groups import coarsen, tabulate
+
+        k = len(ctx.class_labels)
+        cells = np.asarray(ctx.y_true, dtype=np.int64) * k + np.asarray(ctx.y_pred, dtype=np.int64)
+        fine, flat = tabulate(ctx.data, sensitive, cells, k * k, missing=ctx.missing_sensitive, where=ctx.where)
+        fine_table = flat.reshape(fine.n_groups, k, k)
+        fine_boot = resample_counts(fine_table, self.params.bootstrap, rng) if self.params.bootstrap else None
+        metrics: list[MetricResult] = []
+        for features in feature_sets:
+            if features == fine.features:
+                grouping, mapping = fine, np.arange(fine.n_groups)
+            else:
+                grouping, mapping = coarsen(fine, features)
+            table = aggregate(fine_table, mapping, grouping.n_groups, group_axis=0)
+            boot = aggregate(fine_boot, mapping, grouping.n_groups, group_axis=1) if fine_boot is not None else None
+            for index, label in enumerate(ctx.class_labels):
+                metrics += self._metrics_for(
+                    grouping,
+                    one_vs_rest(table, index),
+                    one_vs_rest(boot, index) if boot is not None else None,
+                    scope=f"{grouping.scope}/class={label}",
+                )
+        return metrics
+
+    def _regression_metrics(
+        self, ctx: AuditContext, features: tuple[str, ...], rng: np.random.Generator
+    ) -> list[MetricResult]:
+        """Per group: mean error (prediction − truth), mean absolute error, mean prediction;
+        and the gap (max − min) of each between groups, with stratified row-bootstrap intervals."""
+        from guardrail.fairness.bootstrap import BootstrapSpec, interval
+        from guardrail.fairness.groups import encode
+        from guardrail.fairness.regression import bootstrap_group_means
+
+        params = self.params
+        grouping = encode(ctx.data, features, missing=ctx.missing_sensitive, where=ctx.where)
+        assert grouping.codes is not None
+        truth = np.asarray(ctx.y_true, dtype=float)
+        predicted = np.asarray(ctx.y_pred, dtype=float)
+        columns = {
+            "mean_error": predicted - truth,
+            "mean_absolute_error": np.abs(predicted - truth),
+            "mean_prediction": predicted,
+        }
+        sizes = np.bincount(grouping.codes, minlength=grouping.n_groups)
+        small = sizes < params.min_group_size
+        spec = BootstrapSpec(resamples=params.bootstrap, level=params.confidence)
+        common = {"sensitive_features": list(grouping.features), "min_group_size": params.min_group_size}
+        results: list[MetricResult] = []
+        for name, values in columns.items():
+            per_group = np.bincount(grouping.codes, weights=values, minlength=grouping.n_groups) / sizes
+            boot = (
+                bootstrap_group_means(values, grouping.codes, grouping.n_groups, params.bootstrap, rng)
+                if params.bootstrap
+                else None
+            )
+            by_group = tuple(
+                GroupValue(
+                    label,
+                    float(per_group[i]),
+                    int(sizes[i]),
+                    small=bool(small[i]),
+                    ci=interval(boot[0][:, i], spec, table=False) if boot is not None else None,
+                )
+                for i, label in enumerate(grouping.labels)
+            )
+            results.append(
+                MetricResult(
+                    key=f"fairness.{name}",
+                    scope=grouping.scope,
+                    value=float(values.mean()),
+                    ci=interval(boot[1], spec) if boot is not None else None,
+                    by_group=by_group,
+                    n=int(sizes.sum()),
+                    higher_is_better=False if name == "mean_absolute_error" else None,  # a signed error has no better side
+                    details=common,
+                )
+            )
+            two = grouping.n_groups > 1
+            results.append(
+                MetricResult(
+                    key=f"fairness.{name}_difference",
+                    scope=grouping.scope,
+                    value=float(per_group.max() - per_group.min()) if two else None,
+                    reason=None if two else "fewer than two groups to compare",
+                    ci=interval(boot[0].max(axis=1) - boot[0].min(axis=1), spec) if boot is not None and two else None,
+                    by_group=by_group,
+                    n=int(sizes.sum()),
+                    higher_is_better=False,
+                    details={
+                        **common,
+                        "aggregation": "difference",
+                        "min_group": grouping.labels[int(per_group.argmin())] if two else None,
+                        "max_group": grouping.labels[int(per_group.argmax())] if two else None,
+                    },
+                )
+            )
+        results.append(_min_group_size(grouping.scope, grouping.labels, sizes, small, common))
+        return results
+
+    def _metrics_for(
+        self, grouping: Grouping, counts: np.ndarray, boot: np.ndarray | None, scope: str | None = None
+    ) -> list[MetricResult]:
         from guardrail.fairness.bootstrap import BootstrapSpec, interval
         from guardrail.fairness.metrics import disparity, disparity_array, rate, rate_array
 
@@ -169,7 +296,7 @@ class FairnessAuditor:
         boot_rates = {name: rate_array(boot, name) for name in RATES if name in needed} if boot is not None else {}
         boot_overall = {name: rate_array(boot.sum(axis=1), name) for name in boot_rates} if boot is not None else {}
         labels = grouping.labels
-        scope = grouping.scope
+        scope = scope or grouping.scope
         common = {"sensitive_features": list(grouping.features), "min_group_size": params.min_group_size}
 
         def ci(samples: np.ndarray | None, name: str, table: bool = True) -> Interval | None:
@@ -231,19 +358,7 @@ class FairnessAuditor:
                     },
                 )
             )
-        results.append(
-            MetricResult(
-                key="fairness.min_group_size",
-                scope=scope,
-                value=float(sizes.min()),
-                by_group=tuple(
-                    GroupValue(label, float(sizes[i]), int(sizes[i]), bool(small[i])) for i, label in enumerate(labels)
-                ),
-                n=int(sizes.sum()),
-                higher_is_better=True,
-                details={**common, "smallest_group": labels[int(sizes.argmin())]},
-            )
-        )
+        results.append(_min_group_size(scope, labels, sizes, small, common))
         return results
 
     def _deltas(
@@ -436,3 +551,28 @@ class FairnessAuditor:
                 "rate": rate_name, "groups": [a, b], "n": [n_a, n_b], "power": 0.8, "alpha": 0.05,
             },
         }
+
+
+def one_vs_rest(table: np.ndarray, index: int) -> np.ndarray:
+    """The 2×2 "class ``index`` versus the rest" tables of ``(..., K, K)`` confusion tables
+    (rows: true class, columns: predicted class)."""
+    tp = table[..., index, index]
+    fn = table[..., index, :].sum(axis=-1) - tp
+    fp = table[..., :, index].sum(axis=-1) - tp
+    tn = table.sum(axis=(-1, -2)) - tp - fn - fp
+    return np.stack([np.stack([tn, fp], axis=-1), np.stack([fn, tp], axis=-1)], axis=-2)
+
+
+def _min_group_size(
+    scope: str, labels: tuple[str, ...], sizes: np.ndarray, small: np.ndarray, details: dict[str, object]
+) -> MetricResult:
+    """The smallest group's size, with every group's size."""
+    return MetricResult(
+        key="fairness.min_group_size",
+        scope=scope,
+        value=float(sizes.min()),
+        by_group=tuple(GroupValue(label, float(sizes[i]), int(sizes[i]), bool(small[i])) for i, label in enumerate(labels)),
+        n=int(sizes.sum()),
+        higher_is_better=True,
+        details={**details, "smallest_group": labels[int(sizes.argmin())]},
+    )

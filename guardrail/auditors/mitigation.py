@@ -99,6 +99,11 @@ class MitigationAuditor:
         from guardrail.fairness.groups import check_missing
 
         started = time.perf_counter()
+        if ctx.task != "binary":
+            raise AuditError(
+                f"the mitigation what-if needs a binary target (this audit's task is {ctx.task})",
+                hint="audit one class versus the rest as a binary target",
+            )
         params = self.params
         sensitive = params.sensitive or ctx.sensitive
         for column in sensitive:

@@ -57,6 +57,11 @@ class DataSpec(StrictModel):
         default=None,
         description="Label of the positive class; default 1 (or True) when the target is 0/1 or boolean.",
     )
+    task: Literal["binary", "multiclass", "regression"] = Field(
+        default="binary",
+        description="binary (rates for the positive class), multiclass (one-vs-rest per class) or "
+        "regression (per-group errors and mean predictions).",
+    )
     missing_sensitive: Literal["error", "group"] = Field(
         default="error",
         description="'error': a missing sensitive value is a data error; 'group': it forms an explicit 'missing' group.",
@@ -74,6 +79,12 @@ class DataSpec(StrictModel):
         if len(set(value)) != len(value):
             raise ValueError("sensitive columns must be unique")
         return value
+
+    @model_validator(mode="after")
+    def _positive_label_only_for_binary(self) -> DataSpec:
+        if self.positive_label is not None and self.task != "binary":
+            raise ValueError(f"positive_label applies to binary targets only (task is {self.task})")
+        return self
 
     @model_validator(mode="after")
     def _groups_name_sensitive_columns(self) -> DataSpec:

@@ -70,6 +70,7 @@ LAYERS = {
     "api": 1,
     "runner": 2,
     "provenance": 2,
+    "outcomes": 2,
     "auditors": 3,
     "policy": 3,
     "report": 3,

@@ -333,3 +333,24 @@ def test_baseline_model_gives_delta_metrics_that_rules_can_gate(tmp_path: Path) 
     assert outcome["metric"] == "fairness.delta.demographic_parity_difference[group]"
     assert outcome["status"] == "pass" and outcome["observed"] == 0.0
     assert {f["role"] for f in record["provenance"]["files"]} == {"spec", "data", "policy"}
+
+
+@pytest.mark.parametrize("task", ["multiclass", "regression"])
+def test_multiclass_and_regression_specs_run_end_to_end(tmp_path: Path, task: str) -> None:
+    rows = ["y,pred,group"] + [f"{i % 3},{(i * 7) % 3},{'ab'[i % 2]}" for i in range(60)]
+    (tmp_path / "data.csv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "policy.yaml").write_text(
+        "schema_version: 1\nkind: policy\nname: p\nrules:\n"
+        "  - {id: R, metric: fairness.min_group_size, op: ge, threshold: 30, rationale: r}\n"
+    )
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC.format(audits=FAIRNESS, name="t").replace("sensitive: [group]}", f"sensitive: [group], task: {task}}}"))
+    done = run_cli("audit", spec, "--quiet")
+    assert done.returncode == 0, done.stderr
+    record = json.loads((tmp_path / "out" / "run.json").read_text())
+    scopes = {m["scope"] for m in record["results"][0]["metrics"]}
+    if task == "multiclass":
+        assert scopes == {"group/class=0", "group/class=1", "group/class=2"}
+    else:
+        assert scopes == {"group"}
+        assert "fairness.mean_absolute_error" in {m["key"] for m in record["results"][0]["metrics"]}
