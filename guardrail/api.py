@@ -69,6 +69,7 @@ def audit_fairness(
     y_score: Any = None,
     calibration_bins: int = 10,
     task: str = "binary",
+    custom_metrics: dict[str, str] | None = None,
 ) -> AuditResult:
     """Fairness audit on arrays: rates per group and disparities, as in the ``fairness`` auditor.
 
@@ -83,6 +84,9 @@ def audit_fairness(
         The positive class.
     bootstrap, confidence, seed:
         Resamples, level and seed of the stratified bootstrap intervals (``bootstrap=0``: none).
+    custom_metrics:
+        Extra per-group metrics, ``{name: "module:function"}`` with ``function(y_true, y_pred)``,
+        computed through fairlearn's ``MetricFrame``.
     task:
         ``"binary"`` (rates for ``pos_label``), ``"multiclass"`` (one-vs-rest per class; scopes
         ``feature/class=label``) or ``"regression"`` (per-group errors and mean predictions).
@@ -143,6 +147,7 @@ def audit_fairness(
         "bootstrap": bootstrap,
         "confidence": confidence,
         "calibration_bins": calibration_bins,
+        "custom_metrics": dict(custom_metrics or {}),
     }
     if metrics is not None:
         params["metrics"] = tuple(metrics)

@@ -17,7 +17,7 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from guardrail.auditors.base import AuditContext, AuditorParams
-from guardrail.errors import AuditError
+from guardrail.errors import AuditError, MissingExtraError
 from guardrail.core.types import AuditResult, AuditStatus, GroupValue, Interval, MetricResult
 from guardrail.fairness.metrics import (
     DISPARITIES,
@@ -62,6 +62,21 @@ class FairnessParams(AuditorParams):
         "error per group, and their gaps between groups.",
     )
     calibration_bins: int = Field(default=10, ge=2, le=100, description="Equal-width bins for the calibration error.")
+    custom_metrics: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra per-group metrics, name → 'module:function' taking (y_true, y_pred) and "
+        "returning a number; computed through fairlearn's MetricFrame (with its bootstrap for "
+        "intervals). The function is imported and run: name only code you trust.",
+    )
+
+    @field_validator("custom_metrics")
+    @classmethod
+    def _import_strings(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, target in value.items():
+            module, _, attr = target.partition(":")
+            if not name.isidentifier() or not module or not attr:
+                raise ValueError(f"{name}: expected an identifier mapped to 'module:function', got {target!r}")
+        return value
 
     @field_validator("metrics", "disparities", "sensitive")
     @classmethod
@@ -159,7 +174,80 @@ class FairnessAuditor:
         if ctx.y_score is not None and params.score_metrics:
             for features in feature_sets:
                 metrics += self._score_metrics(ctx, features, rng)
+        for features in feature_sets if params.custom_metrics else ():
+            metrics += self._custom_metrics(ctx, features)
         return self._result(ctx, metrics, started)
+
+    def _custom_metrics(self, ctx: AuditContext, features: tuple[str, ...]) -> list[MetricResult]:
+        """User metric callables per group, through fairlearn's MetricFrame (the general path)."""
+        import importlib
+        import warnings
+
+        try:
+            from fairlearn.metrics import MetricFrame
+        except ImportError:
+            raise MissingExtraError("fairlearn", "fairness") from None
+        from guardrail.fairness.groups import encode
+
+        params = self.params
+        functions = {}
+        for name, target in params.custom_metrics.items():
+            module, _, attr = target.partition(":")
+            try:
+                functions[name] = getattr(importlib.import_module(module), attr)
+            except (ImportError, AttributeError) as exc:
+                raise AuditError(f"custom metric {name!r}: cannot import {target!r} ({exc})") from None
+        grouping = encode(ctx.data, features, missing=ctx.missing_sensitive, where=ctx.where)
+        assert grouping.codes is not None
+        labels = np.asarray(grouping.labels, dtype=object)[grouping.codes]
+        boot = min(params.bootstrap, 200)  # MetricFrame resamples rows: keep it affordable
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            frame = MetricFrame(
+                metrics=functions,
+                y_true=np.asarray(ctx.y_true).astype(int),
+                y_pred=np.asarray(ctx.y_pred).astype(int),
+                sensitive_features=labels,
+                n_boot=boot or None,
+                ci_quantiles=[(1 - params.confidence) / 2, (1 + params.confidence) / 2] if boot else None,
+                random_state=ctx.seed if boot else None,
+            )
+        sizes = np.bincount(grouping.codes, minlength=grouping.n_groups)
+        results = []
+        for name in functions:
+            overall = float(frame.overall[name])
+            per_group = frame.by_group[name]
+            ci_overall = ci_groups = None
+            if boot:
+                low, high = frame.overall_ci[0][name], frame.overall_ci[1][name]
+                ci_overall = Interval(float(low), float(high), params.confidence, f"percentile (fairlearn MetricFrame, {boot} resamples)")
+                ci_groups = (frame.by_group_ci[0][name], frame.by_group_ci[1][name])
+            by_group = tuple(
+                GroupValue(
+                    label,
+                    None if math.isnan(float(per_group[label])) else float(per_group[label]),
+                    int(sizes[i]),
+                    small=bool(sizes[i] < params.min_group_size),
+                    reason="undefined" if math.isnan(float(per_group[label])) else None,
+                    ci=Interval(float(ci_groups[0][label]), float(ci_groups[1][label]), params.confidence, "percentile (fairlearn MetricFrame)")
+                    if ci_groups is not None and not math.isnan(float(ci_groups[0][label]))
+                    else None,
+                )
+                for i, label in enumerate(grouping.labels)
+            )
+            results.append(
+                MetricResult(
+                    key=f"fairness.custom.{name}",
+                    scope=grouping.scope,
+                    value=None if math.isnan(overall) else overall,
+                    reason="undefined overall" if math.isnan(overall) else None,
+                    ci=ci_overall if ci_overall is not None and math.isfinite(ci_overall.low) else None,
+                    by_group=by_group,
+                    n=int(sizes.sum()),
+                    details={"function": params.custom_metrics[name], "engine": "fairlearn MetricFrame"},
+                )
+            )
+        return results
 
     def _result(self, ctx: AuditContext, metrics: list[MetricResult], started: float) -> AuditResult:
         return AuditResult(
@@ -168,7 +256,7 @@ class FairnessAuditor:
             status=AuditStatus.OK,
             metrics=tuple(metrics),
             params=self.params.model_dump(mode="json"),
-            artifacts={"task": ctx.task, "classes": [str(c) for c in ctx.class_labels]} if ctx.task != "binary" else {},
+            artifacts=_task_artifacts(ctx),
             duration_s=time.perf_counter() - started,
         )
 
@@ -576,3 +664,18 @@ def _min_group_size(
         higher_is_better=True,
         details={**details, "smallest_group": labels[int(sizes.argmin())]},
     )
+
+
+def _task_artifacts(ctx: AuditContext) -> dict[str, object]:
+    """What the report must say about how the target was read."""
+    if ctx.task == "multiclass":
+        classes = [str(c) for c in ctx.class_labels]
+        return {
+            "task": "multiclass",
+            "classes": classes,
+            "note": f"Multiclass target ({', '.join(classes)}): every metric is one class versus the rest, "
+            "in scopes named feature/class=label.",
+        }
+    if ctx.task == "regression":
+        return {"task": "regression", "note": "Regression target: errors are prediction − truth; gaps are max − min over groups."}
+    return {}

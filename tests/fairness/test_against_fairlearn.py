@@ -172,3 +172,24 @@ def test_group_order_follows_the_data_type() -> None:
     result = audit_fairness([1, 0, 1, 0], [1, 0, 0, 0], sensitive_features=frame, min_group_size=1)
     labels = {m.scope: [g.group for g in m.by_group] for m in result.metrics if m.key == "fairness.count"}
     assert labels == {"n": ["2", "9", "10"], "c": ["b", "a"], "n+c": ["2 × a", "9 × b", "10 × b"]}
+
+
+def test_custom_metric_callables_go_through_metricframe(adult_predictions) -> None:  # type: ignore[no-untyped-def]
+    from fairlearn.metrics import MetricFrame
+    from sklearn.metrics import balanced_accuracy_score
+
+    y_true, y_pred, sensitive = adult_predictions
+    result = audit_fairness(
+        y_true,
+        y_pred,
+        sensitive_features=sensitive[["sex"]],
+        custom_metrics={"balanced_accuracy": "sklearn.metrics:balanced_accuracy_score"},
+        bootstrap=20,
+    )
+    metric = next(m for m in result.metrics if m.key == "fairness.custom.balanced_accuracy")
+    frame = MetricFrame(metrics=balanced_accuracy_score, y_true=y_true, y_pred=y_pred, sensitive_features=sensitive["sex"])
+    assert metric.value == pytest.approx(frame.overall, abs=TOL)
+    for group in metric.by_group:
+        assert group.value == pytest.approx(frame.by_group[group.group], abs=TOL)
+        assert group.ci is not None
+    assert metric.ci is not None and "fairlearn MetricFrame" in metric.ci.method

@@ -22,7 +22,7 @@ def test_multiclass_one_vs_rest_matches_metricframe_per_class() -> None:
     y_true = rng.choice(["cat", "dog", "fish"], size=n, p=[0.5, 0.3, 0.2])
     y_pred = np.where(rng.random(n) < 0.7, y_true, rng.choice(["cat", "dog", "fish"], size=n))
     result = audit_fairness(y_true, y_pred, sensitive_features=pd.Series(groups, name="g"), task="multiclass")
-    assert result.artifacts == {"task": "multiclass", "classes": ["cat", "dog", "fish"]}
+    assert result.artifacts["classes"] == ["cat", "dog", "fish"] and "one class versus the rest" in result.artifacts["note"]
     for label in ("cat", "dog", "fish"):
         scope = f"g/class={label}"
         ours = {m.key: m for m in result.metrics if m.scope == scope}
