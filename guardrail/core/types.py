@@ -67,7 +67,12 @@ class Interval:
 
     def bound(self, tail: float, side: str) -> float:
         """The ``side`` ("low"/"high") bound leaving probability ``tail`` outside, read from
-        the quantile table (linear interpolation; clamped to the table's extremes)."""
+        the quantile table by linear interpolation.
+
+        Beyond the table's extreme levels (a tail the resamples cannot resolve), the bound is
+        extrapolated with a normal tail fitted to the central interval, and never drawn in
+        from the table's extreme: corrections may widen an interval, never narrow it.
+        """
         if not self.quantiles:
             if abs(tail - (1 - self.level) / 2) > 1e-12:
                 raise ValueError("this interval has no quantile table to read other levels from")
@@ -75,14 +80,27 @@ class Interval:
         level = tail if side == "low" else 1 - tail
         levels = [q.level for q in self.quantiles]
         values = [q.value for q in self.quantiles]
-        if level <= levels[0]:
+        if level < levels[0] or level > levels[-1]:
+            return self._normal_tail(level, values[0] if level < levels[0] else values[-1])
+        if level == levels[0]:
             return values[0]
-        if level >= levels[-1]:
+        if level == levels[-1]:
             return values[-1]
         for (l0, v0), (l1, v1) in zip(zip(levels, values), zip(levels[1:], values[1:]), strict=False):
             if l0 <= level <= l1:
                 return v0 + (v1 - v0) * (level - l0) / (l1 - l0)
         raise AssertionError("unreachable")
+
+    def _normal_tail(self, level: float, extreme: float) -> float:
+        from statistics import NormalDist
+
+        by_level = {q.level: q.value for q in self.quantiles}
+        center, low, high = by_level.get(0.5), by_level.get(0.025), by_level.get(0.975)
+        if center is None or low is None or high is None or high <= low:
+            return extreme
+        spread = (high - low) / (2 * NormalDist().inv_cdf(0.975))
+        extrapolated = center + NormalDist().inv_cdf(level) * spread
+        return min(extrapolated, extreme) if level < 0.5 else max(extrapolated, extreme)
 
 
 @dataclass(frozen=True)

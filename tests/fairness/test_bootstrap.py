@@ -130,3 +130,14 @@ def test_chunked_and_sorted_tabulation_agree(monkeypatch: pytest.MonkeyPatch) ->
     sparse, sparse_counts = groups.tabulate(frame, ["g", "n", "c"], cells, 4)
     assert dense.labels == sparse.labels == ("0 × 0 × 0", "1 × 1.5 × 1", "2 × 3 × 0")
     assert (dense_counts == sparse_counts).all() and dense_counts.sum() == 5000
+
+
+def test_bounds_beyond_the_table_are_extrapolated_never_clamped() -> None:
+    samples = np.random.default_rng(1).normal(size=1000)
+    ci = interval(samples, BootstrapSpec())
+    assert ci is not None
+    extreme_low = ci.quantiles[0].value
+    tiny_tail = 0.025 / 1000  # e.g. Bonferroni over 1,000 comparisons
+    assert ci.bound(tiny_tail, "low") < extreme_low
+    assert ci.bound(tiny_tail, "low") == pytest.approx(-4.06, abs=0.3)  # normal quantile at 2.5e-5
+    assert ci.bound(tiny_tail, "high") > ci.quantiles[-1].value
