@@ -15,12 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from guardrail.core.atomic import check_output_dir
 from guardrail.auditors.registry import AuditorRegistry, default_registry
 from guardrail.core.types import AuditResult, AuditStatus, ErrorInfo, RunRecord
-from guardrail.errors import DataError, GuardrailError, MissingExtraError, ModelError, SpecError
+from guardrail.errors import DataError, GuardrailError, MissingExtraError, SpecError
 from guardrail.policy.engine import Policy, evaluate
 from guardrail.provenance import collect, digest
 from guardrail.spec.loader import LoadedSpec, load_policy, load_spec, validate_params
@@ -28,7 +28,6 @@ from guardrail.spec.models import PredictionsModelSpec, SklearnModelSpec
 from guardrail.spec.yamlsource import display_path
 
 if TYPE_CHECKING:
-    import numpy as np
     import pandas as pd
 
     from guardrail.adapters.base import ModelAdapter
@@ -214,7 +213,6 @@ def _load_model(loaded: LoadedSpec, *, baseline: bool = False) -> ModelAdapter:
 def _context_factory(
     loaded: LoadedSpec, data: pd.DataFrame, model: ModelAdapter, baseline: ModelAdapter | None = None
 ) -> Callable[[str], AuditContext]:
-    import numpy as np
 
     from guardrail.auditors.base import AuditContext
 

@@ -113,8 +113,8 @@ class FairnessAuditor:
 
     def run(self, ctx: AuditContext) -> AuditResult:
         from guardrail.errors import DataError
-        from guardrail.fairness.bootstrap import aggregate, resample_counts
-        from guardrail.fairness.groups import coarsen, tabulate
+        from guardrail.fairness.bootstrap import resample_counts
+        from guardrail.fairness.groups import tabulate
 
         started = time.perf_counter()
         params = self.params
@@ -142,7 +142,7 @@ class FairnessAuditor:
                     "baseline comparison is available for binary targets only",
                     hint="remove `baseline` from the spec, or audit one class versus the rest as a binary target",
                 )
-            return self._result(ctx, self._multiclass_metrics(ctx, sensitive, feature_sets, rng), started)
+            return self._result(ctx, self._multiclass_metrics(ctx, feature_sets, rng), started)
 
         # One table over the finest grouping: cells (y_true, y_pred), plus the baseline's
         # prediction when there is one, so that candidate and baseline share every resample.
@@ -150,19 +150,17 @@ class FairnessAuditor:
         cells = 2 * np.asarray(ctx.y_true, dtype=np.int64) + np.asarray(ctx.y_pred, dtype=np.int64)
         if paired:
             cells = 2 * cells + np.asarray(ctx.y_pred_baseline, dtype=np.int64)
-        fine, flat = tabulate(
-            ctx.data, sensitive, cells, 8 if paired else 4, missing=ctx.missing_sensitive, where=ctx.where
-        )
-        fine_table = flat.reshape(fine.n_groups, 2, 2, 2) if paired else flat.reshape(fine.n_groups, 2, 2)
-        fine_boot = resample_counts(fine_table, params.bootstrap, rng) if params.bootstrap else None
+        # Each grouping is resampled on its own table, stratified by its own groups (summing
+        # the intersection's resamples would hold each group's mix fixed and narrow the
+        # intervals). The baseline's prediction shares the table, so candidate and baseline
+        # are judged on the same resamples.
         metrics: list[MetricResult] = []
         for features in feature_sets:
-            if features == fine.features:
-                grouping, mapping = fine, np.arange(fine.n_groups)
-            else:
-                grouping, mapping = coarsen(fine, features)
-            table = aggregate(fine_table, mapping, grouping.n_groups, group_axis=0)
-            boot = aggregate(fine_boot, mapping, grouping.n_groups, group_axis=1) if fine_boot is not None else None
+            grouping, flat = tabulate(
+                ctx.data, features, cells, 8 if paired else 4, missing=ctx.missing_sensitive, where=ctx.where
+            )
+            table = flat.reshape(grouping.n_groups, 2, 2, 2) if paired else flat.reshape(grouping.n_groups, 2, 2)
+            boot = resample_counts(table, params.bootstrap, rng) if params.bootstrap else None
             if not paired:
                 metrics += self._metrics_for(grouping, table, boot)
                 continue
@@ -263,28 +261,21 @@ class FairnessAuditor:
     def _multiclass_metrics(
         self,
         ctx: AuditContext,
-        sensitive: tuple[str, ...],
         feature_sets: list[tuple[str, ...]],
         rng: np.random.Generator,
     ) -> list[MetricResult]:
         """One-vs-rest per class: every binary metric for "class c versus the others", from one
-        (group, true class, predicted class) table resampled once for all classes."""
-        from guardrail.fairness.bootstrap import aggregate, resample_counts
-        from guardrail.fairness.groups import coarsen, tabulate
+        (group, true class, predicted class) table per grouping, resampled once for all classes."""
+        from guardrail.fairness.bootstrap import resample_counts
+        from guardrail.fairness.groups import tabulate
 
         k = len(ctx.class_labels)
         cells = np.asarray(ctx.y_true, dtype=np.int64) * k + np.asarray(ctx.y_pred, dtype=np.int64)
-        fine, flat = tabulate(ctx.data, sensitive, cells, k * k, missing=ctx.missing_sensitive, where=ctx.where)
-        fine_table = flat.reshape(fine.n_groups, k, k)
-        fine_boot = resample_counts(fine_table, self.params.bootstrap, rng) if self.params.bootstrap else None
         metrics: list[MetricResult] = []
         for features in feature_sets:
-            if features == fine.features:
-                grouping, mapping = fine, np.arange(fine.n_groups)
-            else:
-                grouping, mapping = coarsen(fine, features)
-            table = aggregate(fine_table, mapping, grouping.n_groups, group_axis=0)
-            boot = aggregate(fine_boot, mapping, grouping.n_groups, group_axis=1) if fine_boot is not None else None
+            grouping, flat = tabulate(ctx.data, features, cells, k * k, missing=ctx.missing_sensitive, where=ctx.where)
+            table = flat.reshape(grouping.n_groups, k, k)
+            boot = resample_counts(table, self.params.bootstrap, rng) if self.params.bootstrap else None
             for index, label in enumerate(ctx.class_labels):
                 metrics += self._metrics_for(
                     grouping,
@@ -299,7 +290,7 @@ class FairnessAuditor:
     ) -> list[MetricResult]:
         """Per group: mean error (prediction − truth), mean absolute error, mean prediction;
         and the gap (max − min) of each between groups, with stratified row-bootstrap intervals."""
-        from guardrail.fairness.bootstrap import BootstrapSpec, interval
+        from guardrail.fairness.bootstrap import BootstrapSpec, gap_interval, interval
         from guardrail.fairness.groups import encode
         from guardrail.fairness.regression import bootstrap_group_means
 
@@ -354,7 +345,9 @@ class FairnessAuditor:
                     scope=grouping.scope,
                     value=float(per_group.max() - per_group.min()) if two else None,
                     reason=None if two else "fewer than two groups to compare",
-                    ci=interval(boot[0].max(axis=1) - boot[0].min(axis=1), spec) if boot is not None and two else None,
+                    ci=gap_interval({name: per_group}, {name: boot[0]}, "difference", spec, limit=None)
+                    if boot is not None and two
+                    else None,
                     by_group=by_group,
                     n=int(sizes.sum()),
                     higher_is_better=False,
@@ -372,8 +365,8 @@ class FairnessAuditor:
     def _metrics_for(
         self, grouping: Grouping, counts: np.ndarray, boot: np.ndarray | None, scope: str | None = None
     ) -> list[MetricResult]:
-        from guardrail.fairness.bootstrap import BootstrapSpec, interval
-        from guardrail.fairness.metrics import disparity, disparity_array, rate, rate_array
+        from guardrail.fairness.bootstrap import BootstrapSpec, gap_interval, interval
+        from guardrail.fairness.metrics import disparity, rate, rate_array
 
         params = self.params
         spec = BootstrapSpec(resamples=params.bootstrap, level=params.confidence)
@@ -424,14 +417,21 @@ class FairnessAuditor:
         for disparity_name in params.disparities or ():
             result = disparity(rates, disparity_name, labels)
             shown_rate = result.worst_rate or result.based_on[0]
-            boot_value = disparity_array(boot_rates, disparity_name) if boot_rates else None
+            gap_ci = None
+            if boot_rates and result.reason is None:
+                gap_ci = gap_interval(
+                    {r: rates[r].by_group for r in result.based_on},
+                    {r: boot_rates[r] for r in result.based_on},
+                    result.kind,
+                    spec,
+                )
             results.append(
                 MetricResult(
                     key=f"fairness.{disparity_name}",
                     scope=scope,
                     value=None if math.isnan(result.value) else result.value,
                     reason=result.reason,
-                    ci=ci(boot_value, disparity_name) if result.reason is None else None,
+                    ci=gap_ci,
                     by_group=groups_of(shown_rate),
                     n=int(sizes.sum()),
                     higher_is_better=HIGHER_IS_BETTER[disparity_name],
@@ -534,7 +534,7 @@ class FairnessAuditor:
 
     def _score_metrics(self, ctx: AuditContext, features: tuple[str, ...], rng: np.random.Generator) -> list[MetricResult]:
         """ROC AUC and calibration error per group, their gaps, with stratified bootstrap intervals."""
-        from guardrail.fairness.bootstrap import BootstrapSpec, interval
+        from guardrail.fairness.bootstrap import BootstrapSpec, gap_interval, interval
         from guardrail.fairness.groups import encode
         from guardrail.fairness.scores import auc, bootstrap_score_metrics, ece, score_table
 
@@ -589,14 +589,16 @@ class FairnessAuditor:
                 why = f"{name} undefined for group {', '.join(map(repr, undefined[:3]))} ({reasons[name]})"
             else:
                 why = "fewer than two groups to compare" if grouping.n_groups < 2 else None
-            samples = boot[name].max(axis=1) - boot[name].min(axis=1) if boot and why is None else None
+            gap_ci = (
+                gap_interval({name: values[name]}, {name: boot[name]}, "difference", spec) if boot and why is None else None
+            )
             results.append(
                 MetricResult(
                     key=f"fairness.{name}_difference",
                     scope=grouping.scope,
                     value=None if why else gap,
                     reason=why,
-                    ci=interval(samples, spec) if samples is not None else None,
+                    ci=gap_ci,
                     by_group=by_group,
                     n=int(sizes.sum()),
                     higher_is_better=False,
@@ -610,25 +612,30 @@ class FairnessAuditor:
             )
         return results
 
-    @staticmethod
     def _power(
-        name: str, based_on: tuple[RateName, ...], counts: np.ndarray, rates: dict[RateName, Rate], labels: tuple[str, ...]
+        self, name: str, based_on: tuple[RateName, ...], counts: np.ndarray, rates: dict[RateName, Rate], labels: tuple[str, ...]
     ) -> dict[str, object]:
         """For a difference: the smallest gap the two smallest groups (by the rate's
-        denominator) can show at 80% power, two-sided 5% test."""
+        denominator) can show at 80% power with a two-sided test at 1 − confidence.
+
+        The pooled rate is shrunk as ``(x + ½) / (n + 1)``, so a rate of exactly 0 or 1 does
+        not claim that any gap is detectable.
+        """
         from guardrail.fairness.metrics import denominator_array
         from guardrail.fairness.power import detectable_gap
 
         if not name.endswith("difference") or len(labels) < 2:
             return {}
+        alpha = 1 - self.params.confidence
         gaps = []
         for rate_name in based_on:
             denominators = denominator_array(counts, rate_name)
             first, second = (int(i) for i in np.argsort(denominators, kind="stable")[:2])
-            overall = rates[rate_name].overall
+            overall, total = rates[rate_name].overall, int(denominators.sum())
             if math.isnan(overall):
                 continue
-            gap = detectable_gap(overall, int(denominators[first]), int(denominators[second]))
+            pooled = (overall * total + 0.5) / (total + 1)
+            gap = detectable_gap(pooled, int(denominators[first]), int(denominators[second]), alpha=alpha)
             gaps.append((gap, rate_name, labels[first], labels[second], int(denominators[first]), int(denominators[second])))
         if not gaps:
             return {}
@@ -636,7 +643,7 @@ class FairnessAuditor:
         return {
             "detectable_gap": None if math.isinf(gap) else gap,
             "detectable_gap_basis": {
-                "rate": rate_name, "groups": [a, b], "n": [n_a, n_b], "power": 0.8, "alpha": 0.05,
+                "rate": rate_name, "groups": [a, b], "n": [n_a, n_b], "power": 0.8, "alpha": alpha,
             },
         }
 

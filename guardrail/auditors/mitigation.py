@@ -140,18 +140,22 @@ class MitigationAuditor:
         return self._expgrad(constraint, ctx, groups)
 
     def _inputs(self, ctx: AuditContext) -> tuple[Any, Any, str]:
-        """The model to post-process, its input, and how to score with it."""
+        """What ThresholdOptimizer post-processes: the probability of the positive class.
+
+        ``ctx.y_score`` already is that probability (whichever column of ``predict_proba``
+        holds the positive class), so it is used whenever present; a model without scores is
+        thresholded on its own output only when its second class is the positive one.
+        """
+        if ctx.y_score is not None:
+            return _score_model(), np.asarray(ctx.y_score, dtype=float).reshape(-1, 1), "predict"
         estimator = getattr(ctx.model, "estimator", None)
-        if estimator is not None:
-            X = ctx.data.loc[:, list(ctx.features)]
-            method = "predict_proba" if hasattr(estimator, "predict_proba") else "auto"
-            return estimator, X, method
-        if ctx.y_score is None:
-            raise AuditError(
-                "the mitigation what-if needs a model it can score with, or a score column",
-                hint="use the sklearn adapter, or give model.score_column with the predictions adapter",
-            )
-        return _score_model(), np.asarray(ctx.y_score, dtype=float).reshape(-1, 1), "predict"
+        classes = list(getattr(estimator, "classes_", []))
+        if estimator is not None and len(classes) == 2 and classes[1] == ctx.positive_label:
+            return estimator, ctx.data.loc[:, list(ctx.features)], "auto"
+        raise AuditError(
+            "the mitigation what-if needs the probability of the positive class",
+            hint="use a model with predict_proba, or give model.score_column with the predictions adapter",
+        )
 
     def _threshold(self, constraint: str, ctx: AuditContext, groups: pd.DataFrame) -> np.ndarray:
         from fairlearn.postprocessing import ThresholdOptimizer
@@ -160,6 +164,7 @@ class MitigationAuditor:
         optimizer = ThresholdOptimizer(
             estimator=estimator, constraints=constraint, prefit=True, predict_method=predict_method
         )
+        _check_both_labels(ctx, groups)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             optimizer.fit(X, ctx.y_true.astype(int), sensitive_features=groups)
@@ -244,3 +249,16 @@ class MitigationAuditor:
                 )
             )
         return results
+
+
+def _check_both_labels(ctx: AuditContext, groups: pd.DataFrame) -> None:
+    """ThresholdOptimizer needs positives and negatives in every group; say which group lacks them."""
+    keys = groups.astype(str).agg(" × ".join, axis=1).to_numpy()
+    for key in np.unique(keys):
+        labels = np.unique(np.asarray(ctx.y_true)[keys == key])
+        if labels.size < 2:
+            raise AuditError(
+                f"group {key!r} has only {'positive' if labels[0] else 'negative'} labels: per-group "
+                "thresholds cannot be fitted for it",
+                hint="audit data where every group has both outcomes, or drop the threshold_* methods",
+            )

@@ -76,3 +76,84 @@ def interval(samples: np.ndarray, spec: BootstrapSpec, *, table: bool = True) ->
         if table
         else (),
     )
+
+
+SIMULTANEOUS = "simultaneous pairwise bootstrap (max |Δ| over group pairs)"
+
+
+def gap_interval(
+    point: dict[str, np.ndarray],
+    boot: dict[str, np.ndarray],
+    kind: str,
+    spec: BootstrapSpec,
+    *,
+    table: bool = True,
+    limit: float | None = 1.0,
+) -> Interval | None:
+    """Interval for a between-groups gap (max − min, or min / max) from per-group estimates.
+
+    The percentile bootstrap of a max − min is biased upwards (it is never below the
+    estimate's own upward bias), so near parity it would almost never cover the truth.
+    Instead every pairwise difference of group values is bounded simultaneously: with ``c``
+    the ``level`` quantile of the largest deviation ``|Δ*_ij − Δ̂_ij|`` over all pairs (and
+    over every rate the gap takes the worst of), the gap lies in
+    ``[max(0, D̂ − c), D̂ + c]``. Ratios use the same construction on log rates.
+
+    ``point`` maps each rate to its ``(G,)`` group values, ``boot`` to ``(B, G)`` resamples.
+    Rates that are 0 in every group are left out of a ratio (as the point estimate does).
+    ``limit`` is the largest possible difference (1 for rates; ``None`` when unbounded).
+    """
+    deviations = []
+    gaps = []
+    for name, values in point.items():
+        samples = boot[name]
+        if kind == "ratio":
+            if not np.any(values > 0):
+                continue
+            if np.any(values == 0):
+                return None  # a group at 0: the ratio is 0 and its log-scale spread is unbounded
+            with np.errstate(divide="ignore"):
+                values, samples = np.log(values), np.log(samples)
+        pairs = values[:, None] - values[None, :]
+        with np.errstate(invalid="ignore"):
+            # equal values (including two groups at 0 on the log scale) differ by exactly 0
+            boot_pairs = np.where(
+                samples[:, :, None] == samples[:, None, :], 0.0, samples[:, :, None] - samples[:, None, :]
+            )
+            deviation = np.abs(boot_pairs - pairs)
+        deviations.append(deviation.reshape(samples.shape[0], -1).max(axis=1))
+        gaps.append(float(np.max(pairs)))
+    if not gaps:
+        return None
+    worst = np.max(np.stack(deviations), axis=0)
+    defined = worst[~np.isnan(worst)]
+    if defined.size * 2 < worst.size or defined.size == 0:
+        return None
+    gap = max(gaps)
+
+    def bound(level: float, side: str) -> float:
+        c = float(np.quantile(defined, level, method="higher")) if level > 0 else 0.0  # never interpolates toward narrower
+        low, high = max(0.0, gap - c), gap + c
+        if limit is not None and kind == "difference":
+            high = min(high, limit)
+        if kind == "ratio":
+            low, high = float(np.exp(-high)), float(np.exp(-low))
+        return low if side == "low" else high
+
+    tail = (1 - spec.level) / 2
+    low, high = bound(1 - 2 * tail, "low"), bound(1 - 2 * tail, "high")
+    quantiles: tuple[Quantile, ...] = ()
+    if table:
+        # the bound leaving `level` outside, on each side: two-sided coverage 1 - 2·tail
+        quantiles = tuple(
+            Quantile(level, bound(abs(1 - 2 * level), "low" if level < 0.5 else "high")) for level in TABLE_LEVELS
+        )
+    return Interval(
+        low=low,
+        high=high,
+        level=spec.level,
+        method=SIMULTANEOUS,
+        resamples=int(worst.size),
+        undefined=int(worst.size - defined.size),
+        quantiles=quantiles,
+    )

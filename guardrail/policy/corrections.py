@@ -45,13 +45,24 @@ def sides(rule: RuleSpec) -> tuple[str, ...]:
 
 
 def p_value(rule: RuleSpec, ci: Interval) -> float:
-    """Bootstrap one-sided p-value of "the metric violates the rule", from the quantile table."""
+    """Bootstrap one-sided p-value of the test the rule's decision makes, from the quantile table.
+
+    A rule judged on its lower bound decides from the mass below the threshold: with ``ge``
+    it tests "the metric violates" (rejecting it passes the rule), with ``le`` it tests "the
+    metric complies" (rejecting it fails the rule). Symmetrically for the upper bound. A
+    ``worst`` rule is ordered by its test of violation.
+    """
     threshold = rule.threshold
     if rule.op == "between":
         assert isinstance(threshold, tuple)
         return min(1.0, cdf(ci, threshold[0]) + 1 - cdf(ci, threshold[1]))
     assert isinstance(threshold, float | int)
-    return cdf(ci, float(threshold)) if rule.op in ("ge", "gt") else 1 - cdf(ci, float(threshold))
+    if rule.on == "worst":
+        side = "low" if rule.op in ("ge", "gt") else "high"
+    else:
+        side = "low" if rule.on == "ci_low" else "high"
+    below = cdf(ci, float(threshold))
+    return below if side == "low" else 1 - below
 
 
 def cdf(ci: Interval, x: float) -> float:

@@ -71,7 +71,7 @@ def _adjustments(policy: PolicySpec, metrics: Sequence[MetricResult]) -> dict[tu
         for rule in policy.rules
         if rule.on != "value" and rule.op not in ("present", "eq")
         for metric in metrics
-        if matches(rule.metric, metric) and metric.value is not None and metric.ci is not None
+        if matches(rule.metric, metric) and metric.value is not None and metric.ci is not None and metric.ci.quantiles
     ]
     return {
         (rule.id, metric.ref): adjustment
@@ -199,9 +199,9 @@ def _judge_metric(
         return _missing(policy, rule, ref, f"{ref} is undefined ({metric.reason})")
     expected = requirement(rule.op, rule.threshold, rule.on, rule.tolerance)
     ci = metric.ci
+    if policy.correction != "none" and rule.on != "value" and ci is not None and not ci.quantiles:
+        return _missing(policy, rule, ref, f"{ref} keeps no bootstrap quantiles to apply the {policy.correction} correction to")
     if adjustment is not None and ci is not None:
-        if not ci.quantiles:
-            return _missing(policy, rule, ref, f"{ref} keeps no bootstrap quantiles to apply the {policy.correction} correction to")
         ci = Interval(
             low=ci.bound(adjustment.tail, "low"),
             high=ci.bound(adjustment.tail, "high"),
