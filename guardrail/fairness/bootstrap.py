@@ -43,16 +43,6 @@ def resample_counts(counts: np.ndarray, resamples: int, rng: np.random.Generator
     return out.reshape(resamples, groups, *cell_shape)
 
 
-def aggregate(counts: np.ndarray, mapping: np.ndarray, n_coarse: int, group_axis: int = -3) -> np.ndarray:
-    """Sum count tables over fine groups into coarse ones along ``group_axis``
-    (``(..., G_fine, 2, 2)`` → ``(..., n_coarse, 2, 2)`` by default)."""
-    onehot = np.zeros((mapping.size, n_coarse), dtype=counts.dtype)
-    onehot[np.arange(mapping.size), mapping] = 1
-    moved = np.moveaxis(counts, group_axis, -1)
-    summed: np.ndarray = np.moveaxis(moved @ onehot, -1, group_axis)
-    return summed
-
-
 def interval(samples: np.ndarray, spec: BootstrapSpec, *, table: bool = True) -> Interval | None:
     """Percentile interval of bootstrap ``samples`` (NaN = undefined in that resample).
 

@@ -3,7 +3,7 @@
 :func:`tabulate` builds the per-(group, y_true, y_pred) count table in chunks of rows, without
 materialising a code per row, so that memory stays a small multiple of the input columns
 even at tens of millions of rows; :func:`encode` gives each row's group when a caller needs
-it; :func:`coarsen` derives a grouping by fewer features from the groups alone.
+it.
 """
 
 from __future__ import annotations
@@ -129,22 +129,6 @@ def encode(frame: pd.DataFrame, features: Sequence[str], *, missing: str = "erro
     observed, codes = np.unique(combined, return_inverse=True)
     combos = np.stack(np.unravel_index(observed, shape), axis=1).astype(np.int64)
     return _grouping(features, tuple(t.values for t in tables), combos, codes.reshape(-1).astype(np.int64))
-
-
-def coarsen(fine: Grouping, features: Sequence[str]) -> tuple[Grouping, np.ndarray]:
-    """The grouping by a subset of ``fine``'s features, and the coarse group of each fine group.
-
-    Works on the groups, not the rows: ``counts_coarse = sum of counts_fine over mapping``.
-    """
-    positions = [fine.features.index(f) for f in features]
-    values = tuple(fine.feature_values[i] for i in positions)
-    shape = tuple(len(v) for v in values)
-    combined = np.ravel_multi_index(tuple(fine.combos[:, positions].T), shape)
-    observed, mapping = np.unique(combined, return_inverse=True)
-    combos = np.stack(np.unravel_index(observed, shape), axis=1).astype(np.int64)
-    mapping = mapping.reshape(-1).astype(np.int64)
-    codes = mapping[fine.codes] if fine.codes is not None else None
-    return _grouping(tuple(features), values, combos, codes), mapping
 
 
 def _grouping(
