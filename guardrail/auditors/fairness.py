@@ -147,18 +147,16 @@ class FairnessAuditor:
         # One table over the finest grouping: cells (y_true, y_pred), plus the baseline's
         # prediction when there is one, so that candidate and baseline share every resample.
         paired = ctx.y_pred_baseline is not None
-        cells = 2 * np.asarray(ctx.y_true, dtype=np.int64) + np.asarray(ctx.y_pred, dtype=np.int64)
-        if paired:
-            cells = 2 * cells + np.asarray(ctx.y_pred_baseline, dtype=np.int64)
+        digits = [(ctx.y_true, 2), (ctx.y_pred, 2)]
+        if ctx.y_pred_baseline is not None:
+            digits.append((ctx.y_pred_baseline, 2))
         # Each grouping is resampled on its own table, stratified by its own groups (summing
         # the intersection's resamples would hold each group's mix fixed and narrow the
         # intervals). The baseline's prediction shares the table, so candidate and baseline
         # are judged on the same resamples.
         metrics: list[MetricResult] = []
         for features in feature_sets:
-            grouping, flat = tabulate(
-                ctx.data, features, cells, 8 if paired else 4, missing=ctx.missing_sensitive, where=ctx.where
-            )
+            grouping, flat = tabulate(ctx.data, features, digits, missing=ctx.missing_sensitive, where=ctx.where)
             table = flat.reshape(grouping.n_groups, 2, 2, 2) if paired else flat.reshape(grouping.n_groups, 2, 2)
             boot = resample_counts(table, params.bootstrap, rng) if params.bootstrap else None
             if not paired:
@@ -270,10 +268,11 @@ class FairnessAuditor:
         from guardrail.fairness.groups import tabulate
 
         k = len(ctx.class_labels)
-        cells = np.asarray(ctx.y_true, dtype=np.int64) * k + np.asarray(ctx.y_pred, dtype=np.int64)
         metrics: list[MetricResult] = []
         for features in feature_sets:
-            grouping, flat = tabulate(ctx.data, features, cells, k * k, missing=ctx.missing_sensitive, where=ctx.where)
+            grouping, flat = tabulate(
+                ctx.data, features, [(ctx.y_true, k), (ctx.y_pred, k)], missing=ctx.missing_sensitive, where=ctx.where
+            )
             table = flat.reshape(grouping.n_groups, k, k)
             boot = resample_counts(table, self.params.bootstrap, rng) if self.params.bootstrap else None
             for index, label in enumerate(ctx.class_labels):

@@ -202,8 +202,7 @@ class MitigationAuditor:
         from guardrail.fairness.metrics import disparity_array, rate_array
 
         params = self.params
-        cells = 2 * np.asarray(ctx.y_true, dtype=np.int64) + y_pred.astype(np.int64)
-        grouping, flat = tabulate(ctx.data, sensitive, cells, 4, missing="error", where=ctx.where)
+        grouping, flat = tabulate(ctx.data, sensitive, [(ctx.y_true, 2), (y_pred, 2)], missing="error", where=ctx.where)
         counts = flat.reshape(grouping.n_groups, 2, 2)
         boot = resample_counts(counts, params.bootstrap, rng) if params.bootstrap else None
         spec = BootstrapSpec(resamples=params.bootstrap, level=params.confidence)

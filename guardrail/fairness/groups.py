@@ -87,33 +87,43 @@ def check_missing(column: pd.Series, name: str, *, where: str) -> None:
 def tabulate(
     frame: pd.DataFrame,
     features: Sequence[str],
-    cells: np.ndarray,
-    n_cells: int,
+    digits: Sequence[tuple[np.ndarray, int]],
     *,
     missing: str = "error",
     where: str = "data",
 ) -> tuple[Grouping, np.ndarray]:
-    """The grouping by ``features`` and its ``(G, n_cells)`` count table, in one pass.
+    """The grouping by ``features`` and its count table, in one pass over chunks of rows.
 
-    ``cells`` gives each row's cell in ``range(n_cells)``, e.g. ``2 * y_true + y_pred`` for
-    confusion counts. Groups are ordered by each feature's own order (categories as
-    declared, numbers numerically, text alphabetically); intersections that no row has are
-    not groups.
+    ``digits`` are per-row codes and their ranges, combined into one cell per row, most
+    significant first: ``[(y_true, 2), (y_pred, 2)]`` counts confusion cells
+    ``2 * y_true + y_pred``. Returns counts of shape ``(G, Π ranges)``. Cells are formed
+    chunk by chunk, so no row-sized integer array is ever allocated. Groups are ordered by
+    each feature's own order (categories as declared, numbers numerically, text
+    alphabetically); intersections that no row has are not groups.
     """
     features, tables = _tables(frame, features, missing=missing, where=where)
     shape = tuple(len(t.values) for t in tables)
     size = int(np.prod(shape))
+    n_cells = int(np.prod([width for _, width in digits]))
     rows = len(frame)
+
+    def cells(part: slice) -> np.ndarray:
+        combined = np.zeros(part.stop - part.start, dtype=np.int64)
+        for values, width in digits:
+            combined *= width
+            combined += np.asarray(values[part], dtype=np.int64)
+        return combined
+
     if size > _DENSE_LIMIT:
         grouping = encode(frame, features, missing=missing, where=where)
         assert grouping.codes is not None
-        flat = grouping.codes * n_cells + np.asarray(cells, dtype=np.int64)
+        flat = grouping.codes * n_cells + cells(slice(0, rows))
         return grouping, np.bincount(flat, minlength=grouping.n_groups * n_cells).reshape(grouping.n_groups, n_cells)
     counts = np.zeros(size * n_cells, dtype=np.int64)
     for start in range(0, rows, CHUNK_ROWS):
         part = slice(start, min(rows, start + CHUNK_ROWS))
         flat = _combined(tables, shape, part) * n_cells
-        flat += np.asarray(cells[part], dtype=np.int64)
+        flat += cells(part)
         counts += np.bincount(flat, minlength=size * n_cells)
     full = counts.reshape(size, n_cells)
     observed = np.flatnonzero(full.sum(axis=1) > 0)

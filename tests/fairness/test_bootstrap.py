@@ -121,10 +121,10 @@ def test_chunked_and_sorted_tabulation_agree(monkeypatch: pytest.MonkeyPatch) ->
     y_true, y_pred, codes = _data(seed=9, n=5000)
     frame = pd.DataFrame({"g": codes.astype(str), "n": (codes * 1.5).astype(float), "c": pd.Categorical(codes % 2)})
     monkeypatch.setattr(groups, "CHUNK_ROWS", 777)  # many chunks
-    cells = 2 * y_true.astype(int) + y_pred
-    dense, dense_counts = groups.tabulate(frame, ["g", "n", "c"], cells, 4)
+    digits = [(y_true, 2), (y_pred, 2)]
+    dense, dense_counts = groups.tabulate(frame, ["g", "n", "c"], digits)
     monkeypatch.setattr(groups, "_DENSE_LIMIT", 1)  # the sort-based path
-    sparse, sparse_counts = groups.tabulate(frame, ["g", "n", "c"], cells, 4)
+    sparse, sparse_counts = groups.tabulate(frame, ["g", "n", "c"], digits)
     assert dense.labels == sparse.labels == ("0 × 0 × 0", "1 × 1.5 × 1", "2 × 3 × 0")
     assert (dense_counts == sparse_counts).all() and dense_counts.sum() == 5000
 
