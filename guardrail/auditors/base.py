@@ -64,3 +64,15 @@ class Auditor(Protocol):
     def __init__(self, params: AuditorParams) -> None: ...
 
     def run(self, ctx: AuditContext) -> AuditResult: ...
+
+
+ParamProblem = tuple[tuple[str | int, ...], str]
+
+
+def undeclared_sensitive(names: tuple[str, ...] | None, declared: tuple[str, ...]) -> list[ParamProblem]:
+    """``params.sensitive`` entries that are not among the spec's ``data.sensitive``."""
+    return [
+        (("sensitive", i), f"{name!r} is not one of data.sensitive ({', '.join(declared)})")
+        for i, name in enumerate(names or ())
+        if name not in declared
+    ]

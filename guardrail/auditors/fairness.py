@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 import numpy as np
 from pydantic import Field, field_validator
 
-from guardrail.auditors.base import AuditContext, AuditorParams
+from guardrail.auditors.base import AuditContext, AuditorParams, ParamProblem, undeclared_sensitive
 from guardrail.errors import AuditError, MissingExtraError
 from guardrail.core.types import AuditResult, AuditStatus, GroupValue, Interval, MetricResult
 from guardrail.fairness.metrics import (
@@ -102,14 +102,9 @@ class FairnessAuditor:
             params.model_dump() if params is not None else {}
         )
 
-    def check_spec(self, data_sensitive: tuple[str, ...]) -> list[tuple[tuple[str | int, ...], str]]:
+    def check_spec(self, data_sensitive: tuple[str, ...]) -> list[ParamProblem]:
         """Problems with these params given the spec's sensitive columns, as (params location, message)."""
-        declared = set(data_sensitive)
-        return [
-            (("sensitive", i), f"{name!r} is not one of data.sensitive ({', '.join(data_sensitive)})")
-            for i, name in enumerate(self.params.sensitive or ())
-            if name not in declared
-        ]
+        return undeclared_sensitive(self.params.sensitive, data_sensitive)
 
     def run(self, ctx: AuditContext) -> AuditResult:
         from guardrail.errors import DataError

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field, field_validator
 
-from guardrail.auditors.base import AuditContext, AuditorParams
+from guardrail.auditors.base import AuditContext, AuditorParams, ParamProblem, undeclared_sensitive
 from guardrail.core.types import AuditResult, AuditStatus, GroupValue, MetricResult
 from guardrail.errors import AuditError, MissingExtraError
 from guardrail.fairness.metrics import HIGHER_IS_BETTER, DisparityName, RateName
@@ -84,12 +84,9 @@ class MitigationAuditor:
             params.model_dump() if params is not None else {}
         )
 
-    def check_spec(self, data_sensitive: tuple[str, ...]) -> list[tuple[tuple[str | int, ...], str]]:
-        return [
-            (("sensitive", i), f"{name!r} is not one of data.sensitive ({', '.join(data_sensitive)})")
-            for i, name in enumerate(self.params.sensitive or ())
-            if name not in data_sensitive
-        ]
+    def check_spec(self, data_sensitive: tuple[str, ...]) -> list[ParamProblem]:
+        """Problems with these params given the spec's sensitive columns, as (params location, message)."""
+        return undeclared_sensitive(self.params.sensitive, data_sensitive)
 
     def run(self, ctx: AuditContext) -> AuditResult:
         try:

@@ -14,31 +14,10 @@ def write_atomic(path: str | os.PathLike[str], data: str | bytes, encoding: str 
     """Write ``data`` to ``path`` through a temporary file in the same folder and a rename.
 
     Parent folders are created. On any failure the temporary file is removed and ``path``
-    is left as it was.
+    is left as it was (see :func:`write_all_atomic`).
     """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    payload = data.encode(encoding) if isinstance(data, str) else data
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        # mkstemp creates 0600; give the file the mode an ordinary open() would.
-        mode = target.stat().st_mode & 0o7777 if target.exists() else 0o666 & ~_current_umask()
-        os.chmod(tmp_name, mode)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, target)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    return target
-
-
-def _current_umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+    (written,) = write_all_atomic({Path(path): data}, encoding)
+    return written
 
 
 def write_all_atomic(files: Mapping[Path, str | bytes], encoding: str = "utf-8") -> list[Path]:
@@ -99,3 +78,9 @@ def check_output_dir(path: Path) -> None:
             where=str(path),
             hint="choose an output folder you can write to (--out DIR)",
         )
+
+
+def _current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
