@@ -46,9 +46,9 @@ def audit(
 
     record, loaded = run(spec, out=out)
     if write:
-        from guardrail.report import write_reports
+        from guardrail.report import publish
 
-        write_reports(record, loaded.out_dir, formats or loaded.spec.report.formats, fail_on=Severity(fail_on))
+        record, _paths = publish(record, loaded.out_dir, formats or loaded.spec.report.formats, fail_on=Severity(fail_on))
     return record
 
 

@@ -63,6 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--fail-on", choices=("deny", "warn"), default="deny")
     report.add_argument("--quiet", action="store_true")
 
+    verify = commands.add_parser(
+        "verify", help="recompute the SHA-256 of every file a run.json records; exit 1 if any changed"
+    )
+    verify.add_argument("record", type=Path, help="run.json written by `guardrail audit`")
+    verify.add_argument("--quiet", action="store_true")
+
     commands.add_parser("list", help="list auditors, report formats and the policy packs shipped with guardrail")
 
     schema = commands.add_parser("schema", help="print the JSON Schema of a spec or policy file")
@@ -100,12 +106,14 @@ def _dispatch(args: argparse.Namespace, argv: list[str]) -> ExitCode:
         return _report(args)
     if args.command == "list":
         return _list()
+    if args.command == "verify":
+        return _verify(args)
     return _schema(args.kind)
 
 
 def _audit(args: argparse.Namespace, argv: list[str]) -> ExitCode:
     from guardrail.core.types import Severity
-    from guardrail.report import write_reports
+    from guardrail.report import publish
     from guardrail.runner import run
 
     progress = None if args.quiet else (lambda message: _err(f"guardrail: {message}"))
@@ -113,7 +121,7 @@ def _audit(args: argparse.Namespace, argv: list[str]) -> ExitCode:
     record, loaded = run(args.spec, out=args.out, command=command, progress=progress)
     fail_on = Severity(args.fail_on)
     formats = tuple(args.formats or loaded.spec.report.formats)
-    written = write_reports(record, loaded.out_dir, formats, fail_on=fail_on)
+    record, written = publish(record, loaded.out_dir, formats, fail_on=fail_on)
     code = record.exit_code(fail_on)
     if not args.quiet:
         print(verdict_table(record, code, fail_on))
@@ -198,6 +206,27 @@ def _report(args: argparse.Namespace) -> ExitCode:
     written = write_reports(record, out, formats, fail_on=Severity(args.fail_on))
     if not args.quiet:
         print(f"reports: {', '.join(_display(p) for p in written.values())}")
+    return ExitCode.OK
+
+
+def _verify(args: argparse.Namespace) -> ExitCode:
+    from guardrail.report import load_record
+    from guardrail.report.verify import verify
+
+    record = load_record(args.record)
+    checks = verify(record, args.record)
+    bad = [c for c in checks if c.status != "ok"]
+    if not args.quiet:
+        for check in checks:
+            print(f"  {check.status:<8} {check.role:<9} {_display(Path(check.path))}")
+    if bad:
+        _err(
+            f"error: {len(bad)} of {len(checks)} file(s) recorded by {_display(args.record)} changed or are missing: "
+            + ", ".join(f"{c.role} {_display(Path(c.path))} ({c.status})" for c in bad)
+        )
+        return ExitCode.VIOLATION
+    if not args.quiet:
+        print(f"{_display(args.record)}: all {len(checks)} recorded file(s) match")
     return ExitCode.OK
 
 

@@ -261,6 +261,9 @@ class RunRecord:
     verdict: PolicyVerdict
     provenance: Provenance
     schema_version: int = SCHEMA_VERSION
+    outputs: tuple[FileDigest, ...] = ()
+    """Digests of the other reports written with this record (paths relative to its folder),
+    so that ``guardrail verify`` can tell whether any of them changed since."""
 
     def exit_code(self, fail_on: Severity = Severity.DENY) -> ExitCode:
         """The process exit code for this run: the one place it is computed.

@@ -7,12 +7,14 @@ standard library, Jinja2/MarkupSafe and :mod:`guardrail.core`.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from guardrail.core.atomic import check_output_dir, write_all_atomic
-from guardrail.core.types import RunRecord, Severity
+from guardrail.core.types import FileDigest, RunRecord, Severity
 from guardrail.errors import UsageError
 from guardrail.report.html import render_html
 from guardrail.report.json import parse_json, render_json
@@ -122,18 +124,32 @@ def write_reports(
 ) -> dict[str, Path]:
     """Render ``record`` in every format of ``formats`` and write the files into ``out_dir``.
 
-    All formats are rendered in memory before anything is written, so a rendering failure
-    leaves no report behind; the files are then replaced all together or not at all.
+    See :func:`publish`, which also returns the record as written (with its output digests).
 
     Returns
     -------
     dict[str, Path]
         The path written for each format, in the order of :data:`FORMATS`.
+    """
+    return publish(record, out_dir, formats, fail_on=fail_on)[1]
+
+
+def publish(
+    record: RunRecord,
+    out_dir: str | os.PathLike[str],
+    formats: Iterable[str],
+    *,
+    fail_on: Severity | str = Severity.DENY,
+) -> tuple[RunRecord, dict[str, Path]]:
+    """Render and write the reports; ``run.json`` records the SHA-256 of the others.
+
+    All formats are rendered in memory before anything is written, so a rendering failure
+    leaves no report behind; the files are then replaced all together or not at all.
 
     Raises
     ------
     UsageError
-        If a format or ``fail_on`` is not known.
+        If a format or ``fail_on`` is not known, or the folder cannot be written.
     """
     wanted = {formats} if isinstance(formats, str) else set(formats)
     unknown = sorted(wanted - set(FORMATS))
@@ -144,12 +160,19 @@ def write_reports(
             hint=f"use one of: {', '.join(FORMATS)}",
         )
     severity = _severity(fail_on)
-    ordered = sorted(wanted, key=lambda fmt: (fmt != "json", FORMATS.index(fmt)))
-    rendered = {fmt: render(record, fmt, fail_on=severity) for fmt in ordered}
+    rendered = {fmt: render(record, fmt, fail_on=severity) for fmt in FORMATS if fmt in wanted and fmt != "json"}
+    if "json" in wanted:
+        record = dataclasses.replace(record, outputs=tuple(_digest(fmt, text) for fmt, text in rendered.items()))
+        rendered["json"] = render(record, "json", fail_on=severity)
     target = Path(out_dir)
     check_output_dir(target)
     write_all_atomic({target / FILE_NAMES[fmt]: text for fmt, text in rendered.items()})
-    return {fmt: target / FILE_NAMES[fmt] for fmt in FORMATS if fmt in rendered}
+    return record, {fmt: target / FILE_NAMES[fmt] for fmt in FORMATS if fmt in rendered}
+
+
+def _digest(fmt: str, text: str) -> FileDigest:
+    data = text.encode("utf-8")
+    return FileDigest(role=fmt, path=FILE_NAMES[fmt], sha256=hashlib.sha256(data).hexdigest(), bytes=len(data))
 
 
 def _severity(value: Severity | str) -> Severity:

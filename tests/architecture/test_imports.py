@@ -61,6 +61,8 @@ def test_report_rerender_imports_no_ml_library(tmp_path: Path) -> None:
     record_path.write_text(render(make_record(), "json"))
     code, loaded, _ = _loaded_after(["report", str(record_path), "--format", "html", "--quiet"], ML)
     assert code == 0 and loaded == []
+    code, loaded, _ = _loaded_after(["verify", str(record_path), "--quiet"], ML)
+    assert code == 0 and loaded == []  # the hand-made record lists no files, so nothing can differ
     assert (tmp_path / "report.html").exists()
 
 

@@ -354,3 +354,31 @@ def test_multiclass_and_regression_specs_run_end_to_end(tmp_path: Path, task: st
     else:
         assert scopes == {"group"}
         assert "fairness.mean_absolute_error" in {m["key"] for m in record["results"][0]["metrics"]}
+
+
+def test_verify_detects_a_one_byte_change_in_the_model(demo_root: Path, tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    shutil.copytree(demo_root, repo)
+    assert run_cli("audit", "audits/adult-income.yaml", "--quiet", cwd=repo).returncode == 1
+    record = repo / "reports" / "adult-income" / "run.json"
+    done = run_cli("verify", record, cwd=repo)
+    assert done.returncode == 0, done.stderr
+    assert "all 7 recorded file(s) match" in done.stdout
+    model = repo / "models" / "adult-gbm.skops"
+    data = bytearray(model.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    model.write_bytes(bytes(data))
+    done = run_cli("verify", record, cwd=repo)
+    assert done.returncode == 1
+    assert "changed     model" not in done.stdout and "changed  model" in done.stdout
+    assert "1 of 7 file(s)" in done.stderr and "model models/adult-gbm.skops (changed)" in done.stderr
+
+
+def test_verify_detects_an_edited_report_and_rejects_a_broken_record(tmp_path: Path) -> None:
+    assert run_cli("audit", _folder(tmp_path), "--quiet").returncode == 0
+    summary = tmp_path / "out" / "summary.md"
+    summary.write_text(summary.read_text().replace("PASS", "FAIL"))
+    done = run_cli("verify", tmp_path / "out" / "run.json")
+    assert done.returncode == 1 and "markdown" in done.stderr
+    (tmp_path / "out" / "run.json").write_text("{")
+    assert run_cli("verify", tmp_path / "out" / "run.json").returncode == 3

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -250,11 +251,16 @@ def test_markdown_stays_short_with_many_outcomes(
 
 def test_write_reports_writes_every_format(record: RunRecord, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    paths = report.write_reports(record, out, report.FORMATS)
+    written, paths = report.publish(record, out, report.FORMATS)
     assert list(paths) == list(report.FORMATS)
     assert sorted(p.name for p in out.iterdir()) == sorted(report.FILE_NAMES.values())
     for fmt, path in paths.items():
-        assert path.read_text(encoding="utf-8") == report.render(record, fmt)
+        assert path.read_text(encoding="utf-8") == report.render(written, fmt)
+    # run.json records the digest of every other report, and is otherwise the record given
+    assert written == dataclasses.replace(record, outputs=written.outputs)
+    digests = {d.path: d.sha256 for d in written.outputs}
+    assert set(digests) == {"report.html", "junit.xml", "summary.md"}
+    assert digests["summary.md"] == hashlib.sha256((out / "summary.md").read_bytes()).hexdigest()
 
 
 def test_write_reports_rejects_unknown_format_before_writing(record: RunRecord, tmp_path: Path) -> None:
