@@ -8,8 +8,10 @@ smaller than the rule's ``min_group_n``, yields ``inconclusive``.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 
 from guardrail.core.types import (
     AuditResult,
@@ -40,7 +42,7 @@ class Policy:
         return PolicyInfo(name=self.spec.name, path=self.path, sha256=self.sha256, rules=len(self.spec.rules))
 
 
-def evaluate(policies: Sequence[Policy], results: Sequence[AuditResult]) -> PolicyVerdict:
+def evaluate(policies: Sequence[Policy], results: Sequence[AuditResult], *, today: date | None = None) -> PolicyVerdict:
     """Judge every rule of every policy against the metrics in ``results``.
 
     Examples
@@ -54,11 +56,13 @@ def evaluate(policies: Sequence[Policy], results: Sequence[AuditResult]) -> Poli
     """
     metrics = [metric for result in results for metric in result.metrics]
     errored = [result for result in results if result.status is AuditStatus.ERROR]
+    day = today or date.today()
     outcomes: list[RuleOutcome] = []
     for policy in policies:
         adjustments = _adjustments(policy.spec, metrics)
         for rule in policy.spec.rules:
-            outcomes += _judge_rule(policy.spec, rule, metrics, errored, adjustments)
+            judged = _judge_rule(policy.spec, rule, metrics, errored, adjustments)
+            outcomes += [_apply_waiver(rule, outcome, day) for outcome in judged]
     return PolicyVerdict(outcomes=tuple(outcomes), policies=tuple(p.info for p in policies))
 
 
@@ -113,6 +117,25 @@ def _judge_rule(
                 ref = f"{rule.metric}[{scope}]"
                 outcomes.append(_missing(policy, rule, ref, f"no audit produced {ref}, though scope {scope!r} was audited"))
     return outcomes
+
+
+def _apply_waiver(rule: RuleSpec, outcome: RuleOutcome, today: date) -> RuleOutcome:
+    """A running waiver turns a non-passing outcome into ``waived``; an expired one only
+    adds that it expired, and the outcome stands."""
+    waiver = rule.waiver
+    if waiver is None or outcome.status in (OutcomeStatus.PASS, OutcomeStatus.SKIPPED) or outcome.rule_id != rule.id:
+        return outcome
+    if today < waiver.expires:
+        return dataclasses.replace(
+            outcome,
+            status=OutcomeStatus.WAIVED,
+            reason=f"waived:{outcome.reason}",
+            message=f"{outcome.message} Waived by {waiver.owner} until {waiver.expires.isoformat()}: {waiver.reason}",
+        )
+    return dataclasses.replace(
+        outcome,
+        message=f"{outcome.message} (A waiver by {waiver.owner} expired on {waiver.expires.isoformat()} and no longer applies.)",
+    )
 
 
 def _underpowered(policy: PolicySpec, rule: RuleSpec, metric: MetricResult) -> RuleOutcome | None:

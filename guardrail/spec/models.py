@@ -6,6 +6,7 @@ spec file's folder and checks they exist.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -132,6 +133,15 @@ Operator = Literal["le", "ge", "lt", "gt", "between", "eq", "present"]
 Bound = Literal["value", "ci_low", "ci_high", "worst"]
 
 
+class WaiverSpec(StrictModel):
+    """A time-limited, accountable exception to a rule: while it runs, a rule that does not
+    pass is reported as waived (and does not block); from ``expires`` on it no longer applies."""
+
+    owner: str = Field(min_length=1, description="Who answers for the exception.")
+    reason: str = Field(min_length=1, description="Why the rule may be set aside for now.")
+    expires: date = Field(description="First day on which the waiver no longer applies (YYYY-MM-DD).")
+
+
 class RuleSpec(StrictModel):
     id: Name
     metric: str = Field(
@@ -150,6 +160,7 @@ class RuleSpec(StrictModel):
     min_group_n: int | None = Field(default=None, ge=1)
     rationale: str = Field(min_length=1, description="Why the rule exists; shown in every report.")
     reference: str | None = Field(default=None, description="Regulation clause or document the rule serves.")
+    waiver: WaiverSpec | None = None
 
     @model_validator(mode="after")
     def _threshold_matches_op(self) -> RuleSpec:

@@ -382,3 +382,20 @@ def test_verify_detects_an_edited_report_and_rejects_a_broken_record(tmp_path: P
     assert done.returncode == 1 and "markdown" in done.stderr
     (tmp_path / "out" / "run.json").write_text("{")
     assert run_cli("verify", tmp_path / "out" / "run.json").returncode == 3
+
+
+def test_a_running_waiver_lets_the_build_pass_and_is_reported(tmp_path: Path) -> None:
+    spec = _folder(tmp_path, threshold=0.1)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        policy.read_text()
+        + "    waiver: {owner: ml-lead, reason: fix in next release, expires: 2999-01-01}\n"
+    )
+    done = run_cli("audit", spec)
+    assert done.returncode == 0, done.stderr
+    assert "waived" in done.stdout
+    assert "Waived by ml-lead until 2999-01-01: fix in next release" in (tmp_path / "out" / "report.html").read_text()
+    policy.write_text(policy.read_text().replace("2999-01-01", "2020-01-01"))
+    done = run_cli("audit", spec)
+    assert done.returncode == 1
+    assert "expired on 2020-01-01" in (tmp_path / "out" / "summary.md").read_text()

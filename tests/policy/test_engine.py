@@ -159,3 +159,23 @@ def test_observed_value_never_reads_as_the_threshold() -> None:
 def test_eq_holds_at_the_edge_of_its_tolerance() -> None:
     outcome = _judge({"metric": "m.x", "op": "eq", "threshold": 0.3, "tolerance": 0.1}, MetricResult("m.x", 0.4))
     assert outcome.status is OutcomeStatus.PASS
+
+
+def test_waiver_applies_until_it_expires_and_the_report_says_so() -> None:
+    from datetime import date
+
+    rule = {
+        "metric": "m.x",
+        "op": "ge",
+        "threshold": 0.8,
+        "waiver": {"owner": "dr.lee@hospital.example", "reason": "retraining scheduled", "expires": "2027-01-01"},
+    }
+    result = [_result(MetricResult("m.x", 0.7))]
+    (before,) = evaluate([_policy(rule)], result, today=date(2026, 12, 31)).outcomes
+    assert before.status is OutcomeStatus.WAIVED  # does not block: see test_exit_codes
+    assert "Waived by dr.lee@hospital.example until 2027-01-01: retraining scheduled" in before.message
+    (after,) = evaluate([_policy(rule)], result, today=date(2027, 1, 1)).outcomes
+    assert after.status is OutcomeStatus.FAIL
+    assert "expired on 2027-01-01 and no longer applies" in after.message
+    passing = evaluate([_policy(rule)], [_result(MetricResult("m.x", 0.9))], today=date(2026, 12, 31)).outcomes
+    assert passing[0].status is OutcomeStatus.PASS  # a waiver never hides a pass
