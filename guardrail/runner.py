@@ -62,7 +62,8 @@ def run(
     loaded = load_spec(spec_path, out=out)
     check_output_dir(loaded.out_dir)
     spec = loaded.spec
-    policies = [_policy(path) for path in loaded.policy_paths]
+    loaded_policies = [load_policy(path) for path in loaded.policy_paths]
+    policies = [Policy(spec=p.policy, path=str(p.path), sha256=p.sha256) for p in loaded_policies]
     planned = plan_audits(loaded, registry or default_registry())
 
     say(f"reading {loaded.data_path.name}")
@@ -88,7 +89,8 @@ def run(
     if loaded.baseline_path is not None:
         files.append(digest("baseline", loaded.baseline_path))
     files.append(digest("data", loaded.data_path))
-    files += [digest("policy", path) for path in loaded.policy_paths]
+    sources = dict.fromkeys(source for policy in loaded_policies for source in policy.sources)
+    files += [digest("policy", path) for path in sources]
     provenance = collect(
         files=files,
         seeds={"seed": spec.seed},
@@ -108,11 +110,6 @@ def run(
         provenance=provenance,
     )
     return record, loaded
-
-
-def _policy(path: Path) -> Policy:
-    loaded = load_policy(path)
-    return Policy(spec=loaded.policy, path=str(loaded.path), sha256=loaded.sha256)
 
 
 def plan_audits(loaded: LoadedSpec, registry: AuditorRegistry) -> list[PlannedAudit]:

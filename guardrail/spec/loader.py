@@ -37,10 +37,14 @@ class LoadedSpec:
 
 @dataclass(frozen=True)
 class LoadedPolicy:
+    """A policy with its inherited rules resolved (``policy.rules`` is the flattened set)."""
+
     path: Path
     policy: PolicySpec
     sha256: str
     document: YamlDocument
+    sources: tuple[Path, ...] = ()
+    """This file and every file it extends, directly or not."""
 
 
 def sha256_file(path: Path) -> str:
@@ -90,12 +94,25 @@ def load_spec(path: str | Path, *, out: str | Path | None = None) -> LoadedSpec:
     )
 
 
-def load_policy(path: str | Path) -> LoadedPolicy:
-    """Read and validate a policy file."""
+def load_policy(path: str | Path, *, _chain: tuple[Path, ...] = ()) -> LoadedPolicy:
+    """Read and validate a policy file, resolving ``extends:`` (see :mod:`guardrail.spec.compose`)."""
+    from guardrail.spec.compose import compose
+
     policy_path = Path(path).resolve()
+    if policy_path in _chain:
+        cycle = " → ".join(display_path(p) for p in (*_chain, policy_path))
+        raise SpecError(f"policies extend each other in a cycle: {cycle}", where=display_path(policy_path))
     document = read_yaml(policy_path)
     policy = _validate(PolicySpec, document, kind="policy")
-    return LoadedPolicy(path=policy_path, policy=policy, sha256=sha256_file(policy_path), document=document)
+    parents = [
+        load_policy(_existing(document, policy_path.parent, parent, ("extends", i), "policy file"), _chain=(*_chain, policy_path))
+        for i, parent in enumerate(policy.extends)
+    ]
+    flattened = compose(policy, parents, document)
+    sources = tuple(dict.fromkeys([policy_path, *(source for parent in parents for source in parent.sources)]))
+    return LoadedPolicy(
+        path=policy_path, policy=flattened, sha256=sha256_file(policy_path), document=document, sources=sources
+    )
 
 
 def validate_params(model: type[M], params: dict[str, Any], document: YamlDocument, loc: Location) -> M:

@@ -161,6 +161,11 @@ class RuleSpec(StrictModel):
     rationale: str = Field(min_length=1, description="Why the rule exists; shown in every report.")
     reference: str | None = Field(default=None, description="Regulation clause or document the rule serves.")
     waiver: WaiverSpec | None = None
+    overrides: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Required when this rule replaces an inherited rule of the same id: the reason.",
+    )
 
     @model_validator(mode="after")
     def _threshold_matches_op(self) -> RuleSpec:
@@ -175,11 +180,22 @@ class RuleSpec(StrictModel):
         return self
 
 
+class DisableSpec(StrictModel):
+    id: Name
+    reason: str = Field(min_length=1, description="Why the inherited rule does not apply here.")
+
+
 class PolicySpec(StrictModel):
     schema_version: Literal[1]
     kind: Literal["policy"]
     name: Name
     description: str | None = None
+    extends: tuple[str, ...] = Field(
+        default=(),
+        description="Policy files this one builds on (organisation → project → model), relative to this file. "
+        "Their rules apply unless disabled here or replaced by a rule with `overrides: <reason>`.",
+    )
+    disable: tuple[DisableSpec, ...] = Field(default=(), description="Inherited rules that do not apply, each with a reason.")
     inconclusive: Literal["block", "warn"] = Field(
         default="block", description="Whether an inconclusive deny rule blocks (exit 1) or only warns."
     )
@@ -188,11 +204,13 @@ class PolicySpec(StrictModel):
         description="Multiple-comparison correction across the rules judged on interval bounds: "
         "family-wise (bonferroni, holm) or false discovery / coverage rate (bh).",
     )
-    rules: tuple[RuleSpec, ...] = Field(min_length=1)
+    rules: tuple[RuleSpec, ...] = ()
 
     @model_validator(mode="after")
     def _unique_ids(self) -> PolicySpec:
         _require_unique("rule ids", [rule.id for rule in self.rules])
+        if not self.rules and not self.extends:
+            raise ValueError("a policy needs rules, or `extends:` to inherit them")
         return self
 
 
