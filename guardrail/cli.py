@@ -21,7 +21,7 @@ from guardrail.errors import GuardrailError, UsageError
 if TYPE_CHECKING:
     from guardrail.core.types import RunRecord
 
-REPORT_FORMATS = ("html", "json", "junit", "markdown")
+REPORT_FORMATS = ("html", "json", "junit", "markdown", "card-md", "card-json")
 INTERRUPTED = 130  # the shell's convention for SIGINT; not a guardrail verdict
 INTERNAL_ERROR = "internal error ({kind}: {message}); this is a bug in guardrail, please report it with the command you ran"
 

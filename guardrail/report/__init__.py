@@ -20,6 +20,7 @@ from guardrail.report.html import render_html
 from guardrail.report.json import parse_json, render_json
 from guardrail.report.junit import render_junit
 from guardrail.report.markdown import render_markdown
+from guardrail.report.modelcard import render_model_card_json, render_model_card_markdown
 
 __all__ = [
     "FILE_NAMES",
@@ -36,7 +37,7 @@ __all__ = [
 
 Renderer = Callable[[RunRecord, Severity], str]
 
-FORMATS: tuple[str, ...] = ("html", "json", "junit", "markdown")
+FORMATS: tuple[str, ...] = ("html", "json", "junit", "markdown", "card-md", "card-json")
 """The report formats, in the order they are listed to users."""
 
 FILE_NAMES: dict[str, str] = {
@@ -44,6 +45,8 @@ FILE_NAMES: dict[str, str] = {
     "json": "run.json",
     "junit": "junit.xml",
     "markdown": "summary.md",
+    "card-md": "model_card.md",
+    "card-json": "model_card.json",
 }
 """The file each format writes in the output folder."""
 
@@ -52,6 +55,8 @@ _RENDERERS: dict[str, Renderer] = {
     "json": lambda record, fail_on: render_json(record),
     "junit": render_junit,
     "markdown": render_markdown,
+    "card-md": render_model_card_markdown,
+    "card-json": render_model_card_json,
 }
 
 

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
-ReportFormat = Literal["html", "json", "junit", "markdown"]
+ReportFormat = Literal["html", "json", "junit", "markdown", "card-md", "card-json"]
 ALL_FORMATS: tuple[ReportFormat, ...] = ("html", "json", "junit", "markdown")
 
 
