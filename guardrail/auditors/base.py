@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -76,3 +76,27 @@ def undeclared_sensitive(names: tuple[str, ...] | None, declared: tuple[str, ...
         for i, name in enumerate(names or ())
         if name not in declared
     ]
+
+
+P = TypeVar("P", bound=AuditorParams)
+
+
+def coerce_params(model: type[P], params: AuditorParams | None) -> P:
+    """``params`` as ``model`` (validated again if it is another params type; defaults if None)."""
+    if isinstance(params, model):
+        return params
+    return model.model_validate(params.model_dump() if params is not None else {})
+
+
+def audited_sensitive(names: tuple[str, ...] | None, ctx: AuditContext) -> tuple[str, ...]:
+    """The sensitive columns an auditor audits: its ``params.sensitive``, else all declared.
+
+    Raises :class:`DataError` for a name the spec does not declare (the runner finds this at
+    plan time; this guards direct calls).
+    """
+    from guardrail.errors import DataError
+
+    problems = undeclared_sensitive(names, ctx.sensitive)
+    if problems:
+        raise DataError(f"params.{problems[0][0][0]}: {problems[0][1]}", where=ctx.audit_id)
+    return names or ctx.sensitive

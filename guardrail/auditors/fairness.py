@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 import numpy as np
 from pydantic import Field, field_validator
 
-from guardrail.auditors.base import AuditContext, AuditorParams, ParamProblem, undeclared_sensitive
+from guardrail.auditors.base import (
+    AuditContext,
+    AuditorParams,
+    ParamProblem,
+    audited_sensitive,
+    coerce_params,
+    undeclared_sensitive,
+)
 from guardrail.errors import AuditError, MissingExtraError
 from guardrail.core.types import AuditResult, AuditStatus, GroupValue, Interval, MetricResult
 from guardrail.fairness.metrics import (
@@ -98,29 +105,19 @@ class FairnessAuditor:
     Params: ClassVar[type[AuditorParams]] = FairnessParams
 
     def __init__(self, params: AuditorParams | None = None) -> None:
-        self.params = params if isinstance(params, FairnessParams) else FairnessParams.model_validate(
-            params.model_dump() if params is not None else {}
-        )
+        self.params = coerce_params(FairnessParams, params)
 
     def check_spec(self, data_sensitive: tuple[str, ...]) -> list[ParamProblem]:
         """Problems with these params given the spec's sensitive columns, as (params location, message)."""
         return undeclared_sensitive(self.params.sensitive, data_sensitive)
 
     def run(self, ctx: AuditContext) -> AuditResult:
-        from guardrail.errors import DataError
         from guardrail.fairness.bootstrap import resample_counts
         from guardrail.fairness.groups import tabulate
 
         started = time.perf_counter()
         params = self.params
-        sensitive = params.sensitive or ctx.sensitive
-        unknown = [s for s in sensitive if s not in ctx.sensitive]
-        if unknown:
-            raise DataError(
-                f"params.sensitive names {', '.join(map(repr, unknown))}, not declared in data.sensitive",
-                where=ctx.audit_id,
-                hint=f"declared sensitive columns: {', '.join(ctx.sensitive)}",
-            )
+        sensitive = audited_sensitive(params.sensitive, ctx)
         feature_sets: list[tuple[str, ...]] = []
         if len(sensitive) == 1 or params.groupings in ("each", "both"):
             feature_sets += [(feature,) for feature in sensitive]

@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field, field_validator
 
-from guardrail.auditors.base import AuditContext, AuditorParams, ParamProblem, undeclared_sensitive
+from guardrail.auditors.base import (
+    AuditContext,
+    AuditorParams,
+    ParamProblem,
+    audited_sensitive,
+    coerce_params,
+    undeclared_sensitive,
+)
 from guardrail.core.types import AuditResult, AuditStatus, GroupValue, MetricResult
 from guardrail.errors import AuditError, MissingExtraError
 from guardrail.fairness.metrics import HIGHER_IS_BETTER, DisparityName, RateName
@@ -80,9 +87,7 @@ class MitigationAuditor:
     Params: ClassVar[type[AuditorParams]] = MitigationParams
 
     def __init__(self, params: AuditorParams | None = None) -> None:
-        self.params = params if isinstance(params, MitigationParams) else MitigationParams.model_validate(
-            params.model_dump() if params is not None else {}
-        )
+        self.params = coerce_params(MitigationParams, params)
 
     def check_spec(self, data_sensitive: tuple[str, ...]) -> list[ParamProblem]:
         """Problems with these params given the spec's sensitive columns, as (params location, message)."""
@@ -102,7 +107,7 @@ class MitigationAuditor:
                 hint="audit one class versus the rest as a binary target",
             )
         params = self.params
-        sensitive = params.sensitive or ctx.sensitive
+        sensitive = audited_sensitive(params.sensitive, ctx)
         for column in sensitive:
             check_missing(ctx.data[column], column, where=ctx.where)
         groups = ctx.data[list(sensitive)].astype(str)

@@ -75,3 +75,12 @@ def test_expgrad_retrains_a_clone_and_stored_scores_serve_threshold_methods() ->
     assert _table(scores_only)["threshold_demographic_parity"]["demographic_parity_difference"] < 0.05
     with pytest.raises(AuditError, match="needs the model itself"):
         MitigationAuditor(params).run(_context(with_model=False))
+
+
+def test_an_undeclared_sensitive_column_is_refused_when_called_directly() -> None:
+    from guardrail.auditors.fairness import FairnessAuditor, FairnessParams
+    from guardrail.errors import DataError
+
+    for auditor in (MitigationAuditor(MitigationParams(sensitive=("race",))), FairnessAuditor(FairnessParams(sensitive=("race",)))):
+        with pytest.raises(DataError, match=r"params.sensitive: 'race' is not one of data.sensitive \(sex\)"):
+            auditor.run(_context())
