@@ -7,8 +7,15 @@ import pytest
 
 from guardrail.api import audit_fairness
 from guardrail.fairness.bootstrap import BootstrapSpec, interval, resample_counts
-from guardrail.fairness.counts import confusion_counts
 from guardrail.fairness.metrics import RATES, disparity_array, rate_array
+
+
+def confusion_counts(y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray:
+    """Brute-force oracle: count rows per (group, y_true, y_pred) with a Python loop."""
+    out = np.zeros((n_groups, 2, 2), dtype=np.int64)
+    for g, t, p in zip(groups.tolist(), np.asarray(y_true, dtype=int).tolist(), np.asarray(y_pred, dtype=int).tolist(), strict=True):
+        out[g, t, p] += 1
+    return out
 
 
 def _data(seed: int, n: int = 600) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
