@@ -81,6 +81,7 @@ LAYERS = {
     "adapters": 4,
     "datasets": 4,
     "fairness": 4,
+    "privacy": 4,
     "core": 5,
     "errors": 5,
 }
