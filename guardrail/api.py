@@ -16,6 +16,7 @@ def audit(
     formats: Sequence[str] | None = None,
     write: bool = True,
     fail_on: Severity | str = Severity.DENY,
+    history: str | Path | bool | None = None,
 ) -> RunRecord:
     """Run the audit described by the spec file and write its reports.
 
@@ -28,7 +29,11 @@ def audit(
     formats:
         Report formats to write; default: the spec's ``report.formats``.
     write:
-        Write the reports (``run.json`` and the others); ``False`` only returns the record.
+        Write the reports (``run.json`` and the others) and record the run in the audit
+        history; ``False`` only returns the record.
+    history:
+        Audit history database (or ``False`` for none); default: the spec's
+        ``report.history`` (``history.sqlite`` in the output folder).
 
     Returns
     -------
@@ -42,13 +47,11 @@ def audit(
         record = guardrail.audit("audits/adult-income.yaml")
         record.exit_code()          # ExitCode.VIOLATION: the demo model fails the baseline policy
     """
-    from guardrail.runner import run
+    from guardrail.runner import publish_run, run
 
-    record, loaded = run(spec, out=out)
+    record, loaded = run(spec, out=out, history=history)
     if write:
-        from guardrail.report import publish
-
-        record, _paths = publish(record, loaded.out_dir, formats or loaded.spec.report.formats, fail_on=Severity(fail_on))
+        record, _paths = publish_run(record, loaded, formats or loaded.spec.report.formats, fail_on=Severity(fail_on))
     return record
 
 

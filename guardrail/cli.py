@@ -8,6 +8,7 @@ Heavy libraries are imported inside the commands, so ``guardrail --help`` stays 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Sequence
@@ -21,7 +22,8 @@ from guardrail.errors import GuardrailError, UsageError
 if TYPE_CHECKING:
     from guardrail.core.types import RunRecord
 
-REPORT_FORMATS = ("html", "json", "junit", "markdown", "card-md", "card-json")
+REPORT_FORMATS = ("html", "json", "junit", "markdown", "sarif", "card-md", "card-json")
+WHERE_HELP = "the history database, a report folder holding history.sqlite, or an audit spec (its report.history)"
 INTERRUPTED = 130  # the shell's convention for SIGINT; not a guardrail verdict
 INTERNAL_ERROR = "internal error ({kind}: {message}); this is a bug in guardrail, please report it with the command you ran"
 
@@ -51,6 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     audit.add_argument("--fail-on", choices=("deny", "warn"), default="deny", help="lowest severity that fails the run")
     audit.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    recording = audit.add_mutually_exclusive_group()
+    recording.add_argument(
+        "--history", type=Path, metavar="PATH",
+        help="audit history database to record the run in (default: the spec's report.history, "
+        "history.sqlite in the output folder)",
+    )
+    recording.add_argument("--no-history", action="store_true", help="record nothing in the audit history")
 
     validate = commands.add_parser("validate", help="check specs and policy files without running anything")
     validate.add_argument("files", type=Path, nargs="+", help="audit specs or policy files")
@@ -68,6 +77,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("record", type=Path, help="run.json written by `guardrail audit`")
     verify.add_argument("--quiet", action="store_true")
+
+    history = commands.add_parser("history", help="list the runs recorded in an audit history, newest first")
+    history.add_argument("where", type=Path, help=WHERE_HELP)
+    history.add_argument("--name", help="only runs of this spec name")
+    history.add_argument("--limit", type=int, default=20, help="at most this many runs (default 20; 0 for all)")
+    history.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    diff = commands.add_parser("diff", help="compare two runs: metrics with intervals on each change, and rule outcomes")
+    diff.add_argument("before", help="run.json path, or a run id (prefix), 'latest' or 'approved' in --history")
+    diff.add_argument("after", help="the run to compare with BEFORE, given the same way")
+    diff.add_argument("--history", type=Path, metavar="WHERE", help=WHERE_HELP)
+    diff.add_argument("--all", action="store_true", help="show unchanged metrics too")
+    diff.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    diff.add_argument(
+        "--fail-on-worse", action="store_true",
+        help="exit 1 when a directed metric got worse beyond its interval (a regression gate for CI)",
+    )
+
+    approve = commands.add_parser(
+        "approve", help="mark a recorded run as the approved baseline that later runs must not regress from"
+    )
+    approve.add_argument("run", help="run id (or a unique prefix, or 'latest')")
+    approve.add_argument("--history", type=Path, metavar="WHERE", required=True, help=WHERE_HELP)
+    approve.add_argument("--by", required=True, help="who approves (recorded with the approval)")
+    approve.add_argument("--note", help="why, e.g. a ticket or review reference")
 
     commands.add_parser("list", help="list auditors, report formats and the policy packs shipped with guardrail")
 
@@ -108,24 +142,32 @@ def _dispatch(args: argparse.Namespace, argv: list[str]) -> ExitCode:
         return _list()
     if args.command == "verify":
         return _verify(args)
+    if args.command == "history":
+        return _history(args)
+    if args.command == "diff":
+        return _diff(args)
+    if args.command == "approve":
+        return _approve(args)
     return _schema(args.kind)
 
 
 def _audit(args: argparse.Namespace, argv: list[str]) -> ExitCode:
     from guardrail.core.types import Severity
-    from guardrail.report import publish
-    from guardrail.runner import run
+    from guardrail.runner import publish_run, run
 
     progress = None if args.quiet else (lambda message: _err(f"guardrail: {message}"))
     command = "guardrail " + " ".join(_quote(a) for a in argv)
-    record, loaded = run(args.spec, out=args.out, command=command, progress=progress)
+    history = False if args.no_history else args.history
+    record, loaded = run(args.spec, out=args.out, history=history, command=command, progress=progress)
     fail_on = Severity(args.fail_on)
     formats = tuple(args.formats or loaded.spec.report.formats)
-    record, written = publish(record, loaded.out_dir, formats, fail_on=fail_on)
+    record, written = publish_run(record, loaded, formats, fail_on=fail_on)
     code = record.exit_code(fail_on)
     if not args.quiet:
         print(verdict_table(record, code, fail_on))
         print(f"reports: {', '.join(_display(p) for p in written.values())}")
+        if loaded.history_path is not None:
+            print(f"history: run recorded in {_display(loaded.history_path)}")
     return code
 
 
@@ -227,6 +269,76 @@ def _verify(args: argparse.Namespace) -> ExitCode:
         return ExitCode.VIOLATION
     if not args.quiet:
         print(f"{_display(args.record)}: all {len(checks)} recorded file(s) match")
+    return ExitCode.OK
+
+
+def _history_at(where: Path) -> Path:
+    """The history database named by a file, a report folder, or an audit spec."""
+    from guardrail.history import history_path
+
+    if where.suffix in (".yaml", ".yml") and where.is_file():
+        from guardrail.spec.loader import load_spec
+
+        loaded = load_spec(where)
+        if loaded.history_path is None:
+            raise UsageError("this spec records no history (report.history: false)", where=_display(where))
+        return loaded.history_path
+    return history_path(where)
+
+
+def _history(args: argparse.Namespace) -> ExitCode:
+    from guardrail.history import HistoryStore
+    from guardrail.history.views import history_table
+
+    with HistoryStore(_history_at(args.where), create=False) as store:
+        runs = store.runs(name=args.name, limit=args.limit or None)
+    if args.json:
+        print(json.dumps([dataclasses.asdict(run) for run in runs], indent=2))
+    else:
+        print(history_table(runs))
+    return ExitCode.OK
+
+
+def _diff(args: argparse.Namespace) -> ExitCode:
+    from guardrail.history import compare_runs
+    from guardrail.history.views import diff_json, diff_table
+
+    before, after = (_run_record(ref, args.history) for ref in (args.before, args.after))
+    difference = compare_runs(before, after)
+    print(json.dumps(diff_json(difference), indent=2) if args.json else diff_table(difference, show_all=args.all))
+    return ExitCode.VIOLATION if args.fail_on_worse and difference.worse() else ExitCode.OK
+
+
+def _run_record(ref: str, where: Path | None) -> RunRecord:
+    """A run given as a run.json path, or as a reference into the history at ``where``."""
+    candidate = Path(ref)
+    if candidate.suffix == ".json" or candidate.is_file():
+        from guardrail.report import load_record
+
+        return load_record(candidate)
+    if where is None:
+        raise UsageError(
+            f"{ref!r} is not a run.json file, and no history was given to look it up in",
+            where="guardrail diff",
+            hint="pass --history (a history.sqlite, its report folder, or the audit spec), or paths to run.json files",
+        )
+    from guardrail.history import HistoryStore
+
+    with HistoryStore(_history_at(where), create=False) as store:
+        return store.get(ref)
+
+
+def _approve(args: argparse.Namespace) -> ExitCode:
+    from guardrail.core.types import Severity
+    from guardrail.history import HistoryStore
+
+    with HistoryStore(_history_at(args.history), create=False) as store:
+        approved = store.approve(args.run, by=args.by, note=args.note)
+    record = approved.record
+    verdict = VERDICT_WORDS[record.exit_code(Severity.DENY)].split(":", 1)[0]
+    print(f"approved run {record.run_id} ({record.name}, {verdict}) by {approved.approved_by} at {approved.approved_at}")
+    if verdict != "PASS":
+        print(f"note: this run did not pass its blocking rules ({verdict}); later runs are held to it as approved")
     return ExitCode.OK
 
 

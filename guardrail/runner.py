@@ -11,7 +11,7 @@ import shlex
 import time
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from guardrail.core.atomic import check_output_dir
 from guardrail.auditors.registry import AuditorRegistry, default_registry
-from guardrail.core.types import AuditResult, AuditStatus, ErrorInfo, RunRecord
+from guardrail.core.types import AuditResult, AuditStatus, ErrorInfo, RunRecord, Severity, SourceLocation
 from guardrail.errors import DataError, GuardrailError, MissingExtraError, SpecError
 from guardrail.policy.engine import Policy, evaluate
 from guardrail.provenance import collect, digest
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
     from guardrail.adapters.base import ModelAdapter
     from guardrail.auditors.base import AuditContext, Auditor
+    from guardrail.history import ApprovedRun
 
 ProgressFn = Callable[[str], None]
 
@@ -48,6 +49,7 @@ def run(
     spec_path: str | Path,
     *,
     out: str | Path | None = None,
+    history: str | Path | bool | None = None,
     registry: AuditorRegistry | None = None,
     command: str | None = None,
     progress: ProgressFn | None = None,
@@ -56,14 +58,27 @@ def run(
 
     Returns the record and the loaded spec (for the output folder and formats).
     Raises :class:`GuardrailError` subclasses for invalid inputs.
+
+    ``history`` replaces the spec's ``report.history`` (a database path, or ``False``).
+    When the history holds an approved run of this spec's name, the record gains the
+    ``regression.*`` metrics against it (see :mod:`guardrail.history.regression`).
     """
     say = progress or (lambda _message: None)
     started = datetime.now(timezone.utc)
-    loaded = load_spec(spec_path, out=out)
+    loaded = load_spec(spec_path, out=out, history=history)
     check_output_dir(loaded.out_dir)
+    approved = _approved_run(loaded)
     spec = loaded.spec
     loaded_policies = [load_policy(path) for path in loaded.policy_paths]
-    policies = [Policy(spec=p.policy, path=str(p.path), sha256=p.sha256) for p in loaded_policies]
+    policies = [
+        Policy(
+            spec=p.policy,
+            path=str(p.path),
+            sha256=p.sha256,
+            locations={rule_id: SourceLocation(str(path), line) for rule_id, (path, line) in p.rule_lines.items()},
+        )
+        for p in loaded_policies
+    ]
     planned = plan_audits(loaded, registry or default_registry())
 
     say(f"reading {loaded.data_path.name}")
@@ -81,6 +96,11 @@ def run(
     for plan in planned:
         say(f"running audit {plan.audit_id!r} ({plan.use})")
         results.append(_run_one(plan, ctx_for))
+    if approved is not None:
+        from guardrail.history import regression_result
+
+        say(f"comparing with approved run {approved.record.run_id}")
+        results.append(regression_result(approved, results))
     verdict = evaluate(policies, results)
 
     files = [digest("spec", loaded.path)]
@@ -110,6 +130,47 @@ def run(
         provenance=provenance,
     )
     return record, loaded
+
+
+def publish_run(
+    record: RunRecord, loaded: LoadedSpec, formats: Sequence[str], *, fail_on: Severity = Severity.DENY
+) -> tuple[RunRecord, dict[str, Path]]:
+    """Write the reports of ``record`` and record the run in the audit history, all or nothing.
+
+    The history's write lock is taken first; the run is committed to the history only once
+    every report file is in place, so a failure leaves neither a half-written report folder
+    nor a history entry without its reports.
+    """
+    from guardrail.core.atomic import write_all_atomic
+    from guardrail.report import FILE_NAMES, prepare_reports
+
+    record, files = prepare_reports(record, loaded.out_dir, formats, fail_on=fail_on)
+    written = {fmt: loaded.out_dir / name for fmt, name in FILE_NAMES.items() if loaded.out_dir / name in files}
+    if loaded.history_path is None:
+        write_all_atomic(files)
+        return record, written
+    from guardrail.history import HistoryStore
+
+    created = not loaded.history_path.exists()
+    try:
+        with HistoryStore(loaded.history_path) as store, store.recording(record, record.exit_code(fail_on)):
+            write_all_atomic(files)
+    except BaseException:
+        if created:  # the history this run would have started holds no run: leave nothing behind
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                Path(f"{loaded.history_path}{suffix}").unlink(missing_ok=True)
+        raise
+    return record, written
+
+
+def _approved_run(loaded: LoadedSpec) -> ApprovedRun | None:
+    """The approved run of this spec's name in its history, if there is a history and one."""
+    if loaded.history_path is None or not loaded.history_path.is_file():
+        return None
+    from guardrail.history import HistoryStore
+
+    with HistoryStore(loaded.history_path, create=False) as store:
+        return store.approved(loaded.spec.name)
 
 
 def plan_audits(loaded: LoadedSpec, registry: AuditorRegistry) -> list[PlannedAudit]:
@@ -272,4 +333,4 @@ def _run_one(plan: PlannedAudit, ctx_for: Callable[[str], AuditContext]) -> Audi
     )
 
 
-__all__ = ["run", "plan_audits", "PlannedAudit"]
+__all__ = ["run", "plan_audits", "publish_run", "PlannedAudit"]

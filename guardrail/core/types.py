@@ -181,6 +181,14 @@ class AuditResult:
 
 
 @dataclass(frozen=True)
+class SourceLocation:
+    """Where something is written: a file (absolute path) and a 1-based line."""
+
+    path: str
+    line: int
+
+
+@dataclass(frozen=True)
 class RuleOutcome:
     """The verdict of one rule on one metric (one outcome per matched scope)."""
 
@@ -197,6 +205,8 @@ class RuleOutcome:
     """The interval the rule was judged on (corrected, if the policy corrects), if any."""
     rationale: str | None = None
     reference: str | None = None
+    location: SourceLocation | None = None
+    """Where the rule is written (the policy file and the line of its ``id``)."""
 
     def blocks(self, fail_on: Severity = Severity.DENY) -> bool:
         """Whether this outcome, if not a pass, stops a build under ``fail_on``."""

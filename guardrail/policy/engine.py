@@ -9,7 +9,7 @@ smaller than the rule's ``min_group_n``, yields ``inconclusive``.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -23,6 +23,7 @@ from guardrail.core.types import (
     PolicyVerdict,
     RuleOutcome,
     Severity,
+    SourceLocation,
 )
 from guardrail.policy.corrections import Adjustment, adjust
 from guardrail.policy.sentences import constraint, fmt, observation, requirement
@@ -36,6 +37,8 @@ class Policy:
     spec: PolicySpec
     path: str
     sha256: str
+    locations: Mapping[str, SourceLocation] = dataclasses.field(default_factory=dict)
+    """Where each rule (by id) is written; inherited rules point into the file that defines them."""
 
     @property
     def info(self) -> PolicyInfo:
@@ -62,7 +65,8 @@ def evaluate(policies: Sequence[Policy], results: Sequence[AuditResult], *, toda
         adjustments = _adjustments(policy.spec, metrics)
         for rule in policy.spec.rules:
             judged = _judge_rule(policy.spec, rule, metrics, errored, adjustments)
-            outcomes += [_apply_waiver(rule, outcome, day) for outcome in judged]
+            location = policy.locations.get(rule.id)
+            outcomes += [dataclasses.replace(_apply_waiver(rule, o, day), location=location) for o in judged]
     return PolicyVerdict(outcomes=tuple(outcomes), policies=tuple(p.info for p in policies))
 
 

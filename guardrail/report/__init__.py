@@ -20,6 +20,7 @@ from guardrail.report.html import render_html
 from guardrail.report.json import parse_json, render_json
 from guardrail.report.junit import render_junit
 from guardrail.report.markdown import render_markdown
+from guardrail.report.sarif import render_sarif
 from guardrail.report.modelcard import render_model_card_json, render_model_card_markdown
 
 __all__ = [
@@ -27,17 +28,20 @@ __all__ = [
     "FORMATS",
     "load_record",
     "parse_json",
+    "prepare_reports",
+    "publish",
     "render",
     "render_html",
     "render_json",
     "render_junit",
     "render_markdown",
+    "render_sarif",
     "write_reports",
 ]
 
 Renderer = Callable[[RunRecord, Severity], str]
 
-FORMATS: tuple[str, ...] = ("html", "json", "junit", "markdown", "card-md", "card-json")
+FORMATS: tuple[str, ...] = ("html", "json", "junit", "markdown", "sarif", "card-md", "card-json")
 """The report formats, in the order they are listed to users."""
 
 FILE_NAMES: dict[str, str] = {
@@ -45,6 +49,7 @@ FILE_NAMES: dict[str, str] = {
     "json": "run.json",
     "junit": "junit.xml",
     "markdown": "summary.md",
+    "sarif": "results.sarif",
     "card-md": "model_card.md",
     "card-json": "model_card.json",
 }
@@ -55,6 +60,7 @@ _RENDERERS: dict[str, Renderer] = {
     "json": lambda record, fail_on: render_json(record),
     "junit": render_junit,
     "markdown": render_markdown,
+    "sarif": render_sarif,
     "card-md": render_model_card_markdown,
     "card-json": render_model_card_json,
 }
@@ -156,6 +162,23 @@ def publish(
     UsageError
         If a format or ``fail_on`` is not known, or the folder cannot be written.
     """
+    record, files = prepare_reports(record, out_dir, formats, fail_on=fail_on)
+    write_all_atomic(files)
+    return record, {fmt: Path(out_dir) / FILE_NAMES[fmt] for fmt in FORMATS if Path(out_dir) / FILE_NAMES[fmt] in files}
+
+
+def prepare_reports(
+    record: RunRecord,
+    out_dir: str | os.PathLike[str],
+    formats: Iterable[str],
+    *,
+    fail_on: Severity | str = Severity.DENY,
+) -> tuple[RunRecord, dict[Path, str]]:
+    """Render every format in memory and check the folder: the files :func:`publish` writes.
+
+    Returns the record as it will be written (with the digests of the other reports) and
+    the text of each file by its path, ready for :func:`~guardrail.core.atomic.write_all_atomic`.
+    """
     wanted = {formats} if isinstance(formats, str) else set(formats)
     unknown = sorted(wanted - set(FORMATS))
     if unknown:
@@ -171,8 +194,7 @@ def publish(
         rendered["json"] = render(record, "json", fail_on=severity)
     target = Path(out_dir)
     check_output_dir(target)
-    write_all_atomic({target / FILE_NAMES[fmt]: text for fmt, text in rendered.items()})
-    return record, {fmt: target / FILE_NAMES[fmt] for fmt in FORMATS if fmt in rendered}
+    return record, {target / FILE_NAMES[fmt]: rendered[fmt] for fmt in FORMATS if fmt in rendered}
 
 
 def _digest(fmt: str, text: str) -> FileDigest:

@@ -6,7 +6,8 @@ import difflib
 import hashlib
 import types
 import typing
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -33,6 +34,8 @@ class LoadedSpec:
     data_path: Path
     policy_paths: tuple[Path, ...]
     out_dir: Path
+    history_path: Path | None = None
+    """The audit history database that records the run (None: no history)."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,8 @@ class LoadedPolicy:
     document: YamlDocument
     sources: tuple[Path, ...] = ()
     """This file and every file it extends, directly or not."""
+    rule_lines: Mapping[str, tuple[Path, int]] = field(default_factory=dict)
+    """For each rule id of the flattened policy, the file and line where that rule is written."""
 
 
 def sha256_file(path: Path) -> str:
@@ -55,8 +60,13 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def load_spec(path: str | Path, *, out: str | Path | None = None) -> LoadedSpec:
+def load_spec(
+    path: str | Path, *, out: str | Path | None = None, history: str | Path | bool | None = None
+) -> LoadedSpec:
     """Read, validate and resolve an audit spec.
+
+    ``out`` replaces the spec's ``report.out``; ``history`` replaces ``report.history``
+    (a database path, or ``False`` for none).
 
     Raises
     ------
@@ -80,6 +90,14 @@ def load_spec(path: str | Path, *, out: str | Path | None = None) -> LoadedSpec:
         _existing(document, base, p, ("policies", i), "policy file") for i, p in enumerate(spec.policies)
     )
     out_dir = Path(out).resolve() if out is not None else (base / spec.report.out).resolve()
+    wanted = spec.report.history if history is None else history
+    history_path = None
+    if wanted is True:
+        history_path = out_dir / "history.sqlite"
+    elif wanted is not False:
+        history_path = Path(wanted).resolve() if history is not None else (base / str(wanted)).resolve()
+        if history_path.is_dir():
+            history_path = history_path / "history.sqlite"
     return LoadedSpec(
         path=spec_path,
         spec=spec,
@@ -91,6 +109,7 @@ def load_spec(path: str | Path, *, out: str | Path | None = None) -> LoadedSpec:
         data_path=data_path,
         policy_paths=policy_paths,
         out_dir=out_dir,
+        history_path=history_path,
     )
 
 
@@ -110,8 +129,16 @@ def load_policy(path: str | Path, *, _chain: tuple[Path, ...] = ()) -> LoadedPol
     ]
     flattened = compose(policy, parents, document)
     sources = tuple(dict.fromkeys([policy_path, *(source for parent in parents for source in parent.sources)]))
+    own = {rule.id: (policy_path, document.line_of(("rules", i, "id"))) for i, rule in enumerate(policy.rules)}
+    inherited = {rule_id: at for parent in reversed(parents) for rule_id, at in parent.rule_lines.items()}
+    rule_lines = {rule.id: own.get(rule.id) or inherited[rule.id] for rule in flattened.rules}
     return LoadedPolicy(
-        path=policy_path, policy=flattened, sha256=sha256_file(policy_path), document=document, sources=sources
+        path=policy_path,
+        policy=flattened,
+        sha256=sha256_file(policy_path),
+        document=document,
+        sources=sources,
+        rule_lines=rule_lines,
     )
 
 

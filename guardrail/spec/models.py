@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
-ReportFormat = Literal["html", "json", "junit", "markdown", "card-md", "card-json"]
+ReportFormat = Literal["html", "json", "junit", "markdown", "sarif", "card-md", "card-json"]
 ALL_FORMATS: tuple[ReportFormat, ...] = ("html", "json", "junit", "markdown")
 
 
@@ -104,6 +104,11 @@ class AuditEntry(StrictModel):
 class ReportSpec(StrictModel):
     out: str = Field(description="Output folder, relative to the spec file.")
     formats: tuple[ReportFormat, ...] = Field(default=ALL_FORMATS, min_length=1)
+    history: str | bool = Field(
+        default=True,
+        description="Audit history (SQLite) that records every run: true for history.sqlite in the output "
+        "folder, a path relative to the spec file, or false to record nothing.",
+    )
 
 
 class AuditSpec(StrictModel):

@@ -20,7 +20,7 @@ def test_audit_returns_the_record_it_writes(demo_root: Path, tmp_path: Path) -> 
     assert isinstance(record, RunRecord)
     assert record.exit_code() is ExitCode.VIOLATION
     assert load_record(tmp_path / "out" / "run.json") == record
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["junit.xml", "report.html", "run.json", "summary.md"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["history.sqlite", "junit.xml", "report.html", "run.json", "summary.md"]
     digests = {f.role: f.sha256 for f in record.provenance.files}
     assert set(digests) == {"spec", "model", "data", "policy"}
 

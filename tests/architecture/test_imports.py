@@ -77,6 +77,7 @@ LAYERS = {
     "policy": 3,
     "report": 3,
     "training": 3,
+    "history": 3,
     "spec": 4,
     "adapters": 4,
     "datasets": 4,
@@ -85,7 +86,7 @@ LAYERS = {
     "core": 5,
     "errors": 5,
 }
-SIBLINGS_MAY_NOT_MIX = {"auditors", "policy", "report", "training"}
+SIBLINGS_MAY_NOT_MIX = {"auditors", "policy", "report", "training", "history"}
 # Jupyter's display hook (_repr_html_) on the core result types renders through the report
 # layer, imported only when a notebook displays a result: the one sanctioned upward import.
 DISPLAY_HOOKS = {("core/types.py", "report")}

@@ -3,6 +3,7 @@ fail the job on the demo's violations, and leave the files the CI system collect
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -40,6 +41,9 @@ def test_github_actions_workflow_commands(checkout: Path, tmp_path: Path) -> Non
     assert "guardrail: adult-income" in summary.read_text()
     uploaded = next(s for s in workflow["jobs"]["audit"]["steps"] if s.get("uses", "").startswith("actions/upload-artifact"))
     assert (checkout / uploaded["with"]["path"] / "report.html").is_file()
+    sarif = next(s for s in workflow["jobs"]["audit"]["steps"] if s.get("uses", "").startswith("github/codeql-action/upload-sarif"))
+    log = json.loads((checkout / sarif["with"]["sarif_file"]).read_text())
+    assert {r["ruleId"] for r in log["runs"][0]["results"]} >= {"FAIR-001", "FAIR-002"}
 
 
 def test_gitlab_job_commands(checkout: Path) -> None:

@@ -56,7 +56,7 @@ def _assert_one_clear_line(stderr: str) -> None:
 def test_passing_spec_exits_0_and_writes_every_report(tmp_path: Path) -> None:
     done = run_cli("audit", _folder(tmp_path, threshold=0.3), "--quiet")
     assert done.returncode == 0, done.stderr
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["junit.xml", "report.html", "run.json", "summary.md"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["history.sqlite", "junit.xml", "report.html", "run.json", "summary.md"]
     record = json.loads((tmp_path / "out" / "run.json").read_text())
     assert record["verdict"]["outcomes"][0]["status"] == "pass"
 

@@ -37,6 +37,7 @@ def test_file_names_cover_formats() -> None:
         "json": "run.json",
         "junit": "junit.xml",
         "markdown": "summary.md",
+        "sarif": "results.sarif",
         "card-md": "model_card.md",
         "card-json": "model_card.json",
     }
@@ -261,7 +262,7 @@ def test_write_reports_writes_every_format(record: RunRecord, tmp_path: Path) ->
     # run.json records the digest of every other report, and is otherwise the record given
     assert written == dataclasses.replace(record, outputs=written.outputs)
     digests = {d.path: d.sha256 for d in written.outputs}
-    assert set(digests) == {"report.html", "junit.xml", "summary.md", "model_card.md", "model_card.json"}
+    assert set(digests) == {"report.html", "junit.xml", "summary.md", "results.sarif", "model_card.md", "model_card.json"}
     assert digests["summary.md"] == hashlib.sha256((out / "summary.md").read_bytes()).hexdigest()
 
 
