@@ -15,14 +15,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["audit", "audit_fairness", "__version__"]
+_API = ("audit", "audit_fairness", "open_history", "load_run", "diff_runs")
+__all__ = [*_API, "__version__"]
 
 if TYPE_CHECKING:
-    from guardrail.api import audit, audit_fairness
+    from guardrail.api import audit, audit_fairness, diff_runs, load_run, open_history
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("audit", "audit_fairness"):
+    if name in _API:
         from guardrail import api
 
         return getattr(api, name)

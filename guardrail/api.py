@@ -6,7 +6,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from typing import TYPE_CHECKING
+
 from guardrail.core.types import AuditResult, RunRecord, Severity
+from guardrail.errors import UsageError
+
+if TYPE_CHECKING:
+    from guardrail.history import HistoryStore, RunDiff
 
 
 def audit(
@@ -170,3 +176,70 @@ def audit_fairness(
         class_labels=outcomes.class_labels,
     )
     return FairnessAuditor(FairnessParams.model_validate(params)).run(ctx)
+
+
+def history_database(where: str | Path) -> Path:
+    """The audit history database that ``where`` names: the file, a report folder holding
+    ``history.sqlite``, or an audit spec (its ``report.history``)."""
+    from guardrail.history import history_path
+
+    path = Path(where)
+    if path.suffix in (".yaml", ".yml") and path.is_file():
+        from guardrail.spec.loader import load_spec
+
+        loaded = load_spec(path)
+        if loaded.history_path is None:
+            raise UsageError("this spec records no history (report.history: false)", where=str(path))
+        return loaded.history_path
+    return history_path(path)
+
+
+def open_history(where: str | Path) -> HistoryStore:
+    """Open an existing audit history (see :func:`history_database` for ``where``).
+
+    Examples
+    --------
+    ::
+
+        with guardrail.open_history("reports/adult-income") as history:
+            history.runs()[:3]                      # newest first
+            history.approve("latest", by="Dr. A. Reviewer", note="REV-112")
+    """
+    from guardrail.history import HistoryStore
+
+    return HistoryStore(history_database(where), create=False)
+
+
+def load_run(ref: str | Path, *, history: str | Path | None = None) -> RunRecord:
+    """A run given as a ``run.json`` path, or as a reference (run id or unique prefix,
+    ``latest``, ``approved``) into the audit history at ``history``."""
+    candidate = Path(ref)
+    if candidate.suffix == ".json" or candidate.is_file():
+        from guardrail.report import load_record
+
+        return load_record(candidate)
+    if history is None:
+        raise UsageError(
+            f"{str(ref)!r} is not a run.json file, and no history was given to look it up in",
+            where="guardrail diff",
+            hint="pass --history (a history.sqlite, its report folder, or the audit spec), or paths to run.json files",
+        )
+    with open_history(history) as store:
+        return store.get(str(ref))
+
+
+def diff_runs(before: str | Path | RunRecord, after: str | Path | RunRecord, *, history: str | Path | None = None) -> RunDiff:
+    """Compare two runs (records, ``run.json`` paths, or references into ``history``):
+    rule outcomes that changed and every metric's change with an interval.
+
+    Examples
+    --------
+    ::
+
+        diff = guardrail.diff_runs("approved", "latest", history="reports/adult-income")
+        diff.worse()        # directed metrics that got worse beyond their interval
+    """
+    from guardrail.history import compare_runs
+
+    first, second = (run if isinstance(run, RunRecord) else load_run(run, history=history) for run in (before, after))
+    return compare_runs(first, second)

@@ -273,17 +273,9 @@ def _verify(args: argparse.Namespace) -> ExitCode:
 
 
 def _history_at(where: Path) -> Path:
-    """The history database named by a file, a report folder, or an audit spec."""
-    from guardrail.history import history_path
+    from guardrail.api import history_database
 
-    if where.suffix in (".yaml", ".yml") and where.is_file():
-        from guardrail.spec.loader import load_spec
-
-        loaded = load_spec(where)
-        if loaded.history_path is None:
-            raise UsageError("this spec records no history (report.history: false)", where=_display(where))
-        return loaded.history_path
-    return history_path(where)
+    return history_database(where)
 
 
 def _history(args: argparse.Namespace) -> ExitCode:
@@ -310,22 +302,9 @@ def _diff(args: argparse.Namespace) -> ExitCode:
 
 
 def _run_record(ref: str, where: Path | None) -> RunRecord:
-    """A run given as a run.json path, or as a reference into the history at ``where``."""
-    candidate = Path(ref)
-    if candidate.suffix == ".json" or candidate.is_file():
-        from guardrail.report import load_record
+    from guardrail.api import load_run
 
-        return load_record(candidate)
-    if where is None:
-        raise UsageError(
-            f"{ref!r} is not a run.json file, and no history was given to look it up in",
-            where="guardrail diff",
-            hint="pass --history (a history.sqlite, its report folder, or the audit spec), or paths to run.json files",
-        )
-    from guardrail.history import HistoryStore
-
-    with HistoryStore(_history_at(where), create=False) as store:
-        return store.get(ref)
+    return load_run(ref, history=where)
 
 
 def _approve(args: argparse.Namespace) -> ExitCode:

@@ -76,6 +76,14 @@ class RunDiff:
         """Directed metrics that got worse by more than their interval allows."""
         return tuple(c for c in self.metrics if c.direction == "worse" and c.significant)
 
+    def _repr_html_(self) -> str:
+        """Jupyter display: the same table as ``guardrail diff``, escaped."""
+        import html
+
+        from guardrail.history.views import diff_table
+
+        return f"<pre>{html.escape(diff_table(self))}</pre>"
+
 
 def compare_runs(before: RunRecord, after: RunRecord) -> RunDiff:
     """Compare run ``before`` with run ``after`` (metric by metric and rule by rule)."""
