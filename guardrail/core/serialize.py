@@ -60,6 +60,10 @@ def _convert(tp: Any, data: Any, path: str = "$") -> Any:
         return data
     if tp is Any:
         return data
+    if origin is typing.Literal:
+        if data not in typing.get_args(tp):
+            raise ValueError(f"{path}: expected one of {typing.get_args(tp)}, got {data!r}")
+        return data
     if isinstance(tp, type) and issubclass(tp, Enum):
         return tp(data)
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):

@@ -63,6 +63,23 @@ _HEART_COLUMNS = {
 }
 
 
+SOURCE_FILES: dict[str, tuple[str, ...]] = {
+    "adult": ("adult.data.gz", "adult.test.gz"),
+    "heart_disease": ("heart_disease_uci.csv.gz",),
+}
+"""The shipped files each data set is read from."""
+
+
+def source_sha256(dataset: str) -> str:
+    """SHA-256 of a shipped data set's files (gzipped, as shipped, in order): its provenance digest."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name in SOURCE_FILES[dataset]:
+        digest.update(resources.files(__name__).joinpath("data", name).read_bytes())
+    return digest.hexdigest()
+
+
 def _read_bytes(name: str) -> bytes:
     """The decompressed content of a shipped file."""
     return gzip.decompress(resources.files(__name__).joinpath("data", name).read_bytes())

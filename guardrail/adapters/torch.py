@@ -1,0 +1,272 @@
+"""Torch models written by ``guardrail train``: an MLP (safetensors + its JSON description) or a
+Hugging Face sequence classifier folder, loaded without running code from the files.
+
+* Weights are read only from ``.safetensors`` files; a pickle-based ``.pt``/``.pth``/``.bin``
+  in the folder is refused (:mod:`guardrail.adapters.safety`) before anything is loaded.
+* Hugging Face folders load with ``local_files_only=True``, ``use_safetensors=True`` and
+  ``trust_remote_code=False``.
+* Prediction runs in batches under ``torch.no_grad()`` in eval mode, on CPU unless a
+  device is given.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from guardrail.adapters.base import Predictions
+from guardrail.adapters.safety import PICKLE_SUFFIXES, refuse_pickle
+from guardrail.errors import MissingExtraError, ModelError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+    import torch
+
+MODEL_FILE = "guardrail-model.json"
+MODEL_KIND = "guardrail-torch-model"
+
+
+class TorchAdapter:
+    """A model folder from ``guardrail train``; ``predict_proba`` and per-example ``loss`` for audits."""
+
+    kind = "torch"
+
+    def __init__(
+        self,
+        model: Any,
+        description: dict[str, Any],
+        tokenizer: Any = None,
+        device: str = "cpu",
+    ) -> None:
+        self.model = model
+        self.description = description
+        self.tokenizer = tokenizer
+        self.device = device
+        self.classes: tuple[Any, ...] = tuple(description["classes"])
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        return tuple(self.description["features"])
+
+    @classmethod
+    def load(cls, path: str | Path, *, device: str = "cpu") -> TorchAdapter:
+        """Load the folder ``path`` (or the folder of a ``guardrail-model.json`` given as ``path``)."""
+        import json
+
+        folder = Path(path)
+        if folder.is_file():
+            refuse_pickle(folder)
+            folder = folder.parent
+        if not folder.is_dir():
+            raise ModelError(
+                "the model folder does not exist",
+                where=str(folder),
+                hint="train it with `guardrail train`",
+            )
+        for item in folder.iterdir():
+            if item.is_file() and item.suffix.lower() in PICKLE_SUFFIXES:
+                refuse_pickle(item)
+        try:
+            description = json.loads((folder / MODEL_FILE).read_text())
+        except (OSError, ValueError) as exc:
+            raise ModelError(
+                f"not a guardrail torch model folder: cannot read {MODEL_FILE} ({exc})",
+                where=str(folder),
+                hint="point model.path to a folder written by `guardrail train`",
+            ) from None
+        if not isinstance(description, dict) or description.get("kind") != MODEL_KIND:
+            raise ModelError(
+                f"{MODEL_FILE} does not describe a guardrail torch model",
+                where=str(folder),
+            )
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            raise MissingExtraError("torch", "privacy") from None
+        architecture = description.get("architecture")
+        if architecture == "mlp":
+            from safetensors.torch import load_file
+
+            model = build_mlp_from_description(description)
+            try:
+                model.load_state_dict(load_file(str(folder / description["weights"])))
+            except (OSError, RuntimeError, KeyError) as exc:
+                raise ModelError(
+                    f"cannot load the MLP weights ({exc})", where=str(folder)
+                ) from None
+            return cls(model.to(device).eval(), description, None, device)
+        if architecture == "hf-sequence-classification":
+            try:
+                from transformers import (
+                    AutoModelForSequenceClassification,
+                    AutoTokenizer,
+                )
+            except ImportError:
+                raise MissingExtraError("transformers", "privacy") from None
+            try:
+                tokenizer = AutoTokenizer.from_pretrained(
+                    folder, local_files_only=True, trust_remote_code=False
+                )
+                with quiet_transformers():
+                    model = AutoModelForSequenceClassification.from_pretrained(
+                        folder,
+                        local_files_only=True,
+                        use_safetensors=True,
+                        trust_remote_code=False,
+                    )
+            except (OSError, ValueError) as exc:
+                raise ModelError(
+                    f"cannot load the Hugging Face model ({exc})", where=str(folder)
+                ) from None
+            return cls(model.to(device).eval(), description, tokenizer, device)
+        raise ModelError(
+            f"unknown architecture {architecture!r} in {MODEL_FILE}", where=str(folder)
+        )
+
+    # -- inference -------------------------------------------------------------------
+    def _inputs(self, data: pd.DataFrame) -> list[Any]:
+        import torch
+
+        missing = [f for f in self.features if f not in data.columns]
+        if missing:
+            raise ModelError(
+                f"the model needs column(s) {', '.join(map(repr, missing))}, which the data does not have",
+                hint="audit the model on data with the columns it was trained on",
+            )
+        if self.tokenizer is None:
+            return [torch.tensor(encode_table(self.description["encoder"], data))]
+        texts = [str(t) for t in data[self.description["text_column"]].fillna("")]
+        enc = self.tokenizer(
+            texts,
+            padding="max_length",
+            truncation=True,
+            max_length=int(self.description["max_length"]),
+            return_tensors="pt",
+        )
+        return [enc["input_ids"], enc["attention_mask"]]
+
+    def _logits(self, inputs: Sequence[Any], batch_size: int) -> Any:
+        import torch
+
+        outputs = []
+        with torch.no_grad():
+            for start in range(0, len(inputs[0]), batch_size):
+                chunk = [t[start : start + batch_size].to(self.device) for t in inputs]
+                if self.tokenizer is None:
+                    outputs.append(self.model(chunk[0]))
+                else:
+                    length = chunk[0].shape[1]
+                    position_ids = torch.arange(length, device=self.device).repeat(
+                        len(chunk[0]), 1
+                    )
+                    outputs.append(
+                        self.model(
+                            input_ids=chunk[0],
+                            attention_mask=chunk[1],
+                            position_ids=position_ids,
+                        ).logits
+                    )
+        return torch.cat(outputs) if outputs else torch.zeros((0, len(self.classes)))
+
+    def predict_proba(self, data: pd.DataFrame, *, batch_size: int = 256) -> np.ndarray:
+        """Class probabilities, one column per entry of :attr:`classes`."""
+        import numpy as np
+
+        logits = self._logits(self._inputs(data), batch_size)
+        return np.asarray(logits.softmax(-1).cpu().numpy(), dtype=np.float64)
+
+    def loss(
+        self, data: pd.DataFrame, labels: Sequence[Any], *, batch_size: int = 256
+    ) -> np.ndarray:
+        """Per-example cross-entropy of the true ``labels`` (for membership-inference audits)."""
+        import numpy as np
+        import torch
+
+        index = {c: i for i, c in enumerate(self.classes)}
+        plain = [v.item() if hasattr(v, "item") else v for v in labels]
+        unknown = sorted({str(v) for v in plain if v not in index})
+        if unknown:
+            raise ModelError(
+                f"labels not among the model's classes {list(self.classes)}: {', '.join(unknown)}"
+            )
+        logits = self._logits(self._inputs(data), batch_size)
+        target = torch.tensor([index[v] for v in plain], dtype=torch.long)
+        losses = torch.nn.functional.cross_entropy(
+            logits.cpu(), target, reduction="none"
+        )
+        return np.asarray(losses.numpy(), dtype=np.float64)
+
+    def predict(self, data: pd.DataFrame, positive_label: object) -> Predictions:
+        import numpy as np
+
+        proba = self.predict_proba(data)
+        labels = (
+            np.asarray(self.classes, dtype=object)[proba.argmax(axis=1)]
+            if len(proba)
+            else np.asarray([])
+        )
+        labels = np.asarray(labels.tolist())
+        scores = (
+            proba[:, self.classes.index(positive_label)]
+            if positive_label in self.classes and len(self.classes) == 2
+            else None
+        )
+        return Predictions(labels=labels, scores=scores, classes=self.classes)
+
+
+def build_mlp_from_description(description: dict[str, Any]) -> torch.nn.Module:
+    """``Linear → ReLU → … → Linear`` with the sizes in ``description["mlp"]``."""
+    from torch import nn
+
+    spec = description["mlp"]
+    layers: list[nn.Module] = []
+    width = int(spec["in_features"])
+    for hidden in spec["hidden"]:
+        layers += [nn.Linear(width, int(hidden)), nn.ReLU()]
+        width = int(hidden)
+    layers.append(nn.Linear(width, int(spec["n_classes"])))
+    return nn.Sequential(*layers)
+
+
+def encode_table(encoder: dict[str, Any], frame: pd.DataFrame) -> np.ndarray:
+    """Standardised numeric columns (missing → 0) then one-hot categorical columns (missing → all 0)."""
+    import numpy as np
+    import pandas as pd
+
+    parts = []
+    for name, mean, std in zip(
+        encoder["numeric"], encoder["means"], encoder["stds"], strict=True
+    ):
+        values = (
+            pd.to_numeric(frame[name], errors="coerce").astype("float64").to_numpy()
+        )
+        parts.append(np.nan_to_num((values - mean) / std, nan=0.0)[:, None])
+    for name, levels in encoder["categorical"]:
+        text = (
+            frame[name].astype("object").map(lambda v: None if pd.isna(v) else str(v))
+        )
+        parts.append(
+            np.stack([(text == level).to_numpy() for level in levels], axis=1).astype(
+                "float64"
+            )
+        )
+    if not parts:
+        return np.zeros((len(frame), 0), dtype=np.float32)
+    return np.concatenate(parts, axis=1).astype(np.float32)
+
+
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Hide transformers' progress bars (weight loading/saving) while inside; restores the setting."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]

@@ -1,0 +1,74 @@
+"""ε from a history equals Opacus' own accountants (the independent oracle) and pinned values."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from guardrail.errors import DataError
+from guardrail.privacy.accounting import (
+    epsilon,
+    max_steps_within,
+    merge_history,
+    noise_for_epsilon,
+)
+
+pytest.importorskip("opacus")
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:opacus.*")
+
+DELTA = 1e-5
+
+
+@pytest.mark.parametrize(
+    ("steps", "rdp", "prv"),
+    [
+        (128, 1.11, 0.61),
+        (1000, 1.68, 1.41),
+    ],  # measured in ENVIRONMENT.md (σ=1, q=1/128)
+)
+def test_pinned_values(steps: int, rdp: float, prv: float) -> None:
+    history = [(1.0, 1 / 128, steps)]
+    assert epsilon(history, DELTA, "rdp") == pytest.approx(rdp, abs=0.01)
+    assert epsilon(history, DELTA, "prv") == pytest.approx(prv, abs=0.01)
+
+
+def test_equals_opacus_accountants_stepped_one_step_at_a_time() -> None:
+    from opacus.accountants import PRVAccountant, RDPAccountant
+
+    schedule = [(1.1, 0.02, 30), (0.8, 0.05, 12), (1.1, 0.02, 7)]
+    rdp, prv = RDPAccountant(), PRVAccountant()
+    for sigma, rate, steps in schedule:
+        for _ in range(steps):
+            rdp.step(noise_multiplier=sigma, sample_rate=rate)
+            prv.step(noise_multiplier=sigma, sample_rate=rate)
+    assert epsilon(schedule, DELTA, "rdp") == rdp.get_epsilon(DELTA)
+    assert epsilon(schedule, DELTA, "prv") == prv.get_epsilon(DELTA)
+
+
+def test_merge_is_the_same_composition() -> None:
+    split = [(1.0, 0.01, 50), (1.0, 0.01, 50)]
+    assert merge_history(split) == [(1.0, 0.01, 100)]
+    assert epsilon(split, DELTA) == epsilon([(1.0, 0.01, 100)], DELTA)
+
+
+def test_edge_cases() -> None:
+    assert epsilon([], DELTA) == 0.0
+    assert epsilon([(0.0, 0.1, 1)], DELTA) == math.inf
+    with pytest.raises(DataError, match="delta"):
+        epsilon([(1.0, 0.1, 1)], 1.5)
+
+
+def test_max_steps_within_is_the_boundary() -> None:
+    k = max_steps_within([], 1.5, DELTA, 1.0, 1 / 128)
+    assert (
+        epsilon([(1.0, 1 / 128, k)], DELTA)
+        <= 1.5
+        < epsilon([(1.0, 1 / 128, k + 1)], DELTA)
+    )
+    assert max_steps_within([(1.0, 1 / 128, 1000)], 1.5, DELTA, 1.0, 1 / 128) == 0
+
+
+def test_noise_for_epsilon_hits_the_target() -> None:
+    sigma = noise_for_epsilon(2.0, DELTA, 0.05, 200)
+    assert epsilon([(sigma, 0.05, 200)], DELTA) == pytest.approx(2.0, abs=0.02)

@@ -1,0 +1,81 @@
+"""The ``train:`` spec section validates strictly."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from guardrail.spec.training import TrainSpec
+
+BASE = {"target": "y", "features": ["a"], "model": {"kind": "mlp"}, "out": "m"}
+
+
+def test_minimal_and_defaults() -> None:
+    spec = TrainSpec.model_validate(BASE)
+    assert (
+        spec.privacy.dp is None and spec.model.kind == "mlp" and spec.batch_size == 64
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {"privacy": {"dp": {"delta": 1e-5}}},
+            "exactly one of target_epsilon and noise_multiplier",
+        ),
+        (
+            {
+                "privacy": {
+                    "dp": {"delta": 1e-5, "noise_multiplier": 1, "target_epsilon": 1}
+                }
+            },
+            "exactly one",
+        ),
+        ({"privacy": {"dp": {"delta": 1.5, "noise_multiplier": 1}}}, "less than 1"),
+        (
+            {
+                "privacy": {
+                    "dp": {"delta": 1e-5, "noise_multiplier": 1, "accountant": "gdp"}
+                }
+            },
+            "'prv' or 'rdp'",
+        ),
+        (
+            {
+                "privacy": {
+                    "dp": {
+                        "delta": 1e-5,
+                        "noise_multiplier": 1,
+                        "grad_sample_mode": "fast",
+                    }
+                }
+            },
+            "hooks",
+        ),
+        (
+            {"privacy": {"dp": {"delta": 1e-5, "target_epsilon": 3, "max_epsilon": 2}}},
+            "max_epsilon is below",
+        ),
+        ({"epochs": 0}, "greater than or equal to 1"),
+        ({"model": {"kind": "bert-tiny"}}, "needs `text_column`"),
+        ({"features": None}, "needs `features`"),
+        ({"features": ["y"]}, "also listed as a feature"),
+        ({"modle": {}}, "Extra inputs are not permitted"),
+    ],
+)
+def test_invalid(change: dict[str, object], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        TrainSpec.model_validate({**BASE, **change})
+
+
+def test_text_model() -> None:
+    spec = TrainSpec.model_validate(
+        {
+            "target": "y",
+            "text_column": "t",
+            "model": {"kind": "pretrained", "path": "minilm"},
+            "out": "m",
+        }
+    )
+    assert spec.model.kind == "pretrained"
