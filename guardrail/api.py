@@ -13,6 +13,7 @@ from guardrail.errors import UsageError
 
 if TYPE_CHECKING:
     from guardrail.history import HistoryStore, RunDiff
+    from guardrail.train_runner import TrainRun
 
 
 def audit(
@@ -243,3 +244,23 @@ def diff_runs(before: str | Path | RunRecord, after: str | Path | RunRecord, *, 
 
     first, second = (run if isinstance(run, RunRecord) else load_run(run, history=history) for run in (before, after))
     return compare_runs(first, second)
+
+
+def train(spec: str | Path, *, resume: bool = False) -> TrainRun:
+    """Train the model an audit spec's ``train:`` section describes (``guardrail train SPEC``).
+
+    Writes the model folder (safetensors, description, privacy ledger when DP-SGD is on,
+    training history) and the audit table with its membership column; audit it next with
+    :func:`audit`.
+
+    Examples
+    --------
+    ::
+
+        run = guardrail.train("audits/heart-dp.yaml")
+        run.result.epsilon, run.result.ledger     # the privacy spent, from Opacus' accountant
+        guardrail.audit("audits/heart-dp.yaml")
+    """
+    from guardrail.train_runner import train as run_training
+
+    return run_training(spec, resume=resume)

@@ -21,6 +21,7 @@ from guardrail.errors import GuardrailError, UsageError
 
 if TYPE_CHECKING:
     from guardrail.core.types import RunRecord
+    from guardrail.train_runner import TrainRun
 
 REPORT_FORMATS = ("html", "json", "junit", "markdown", "sarif", "card-md", "card-json")
 WHERE_HELP = "the history database, a report folder holding history.sqlite, or an audit spec (its report.history)"
@@ -60,6 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
         "history.sqlite in the output folder)",
     )
     recording.add_argument("--no-history", action="store_true", help="record nothing in the audit history")
+
+    train = commands.add_parser(
+        "train", help="train the model of a spec's train: section (DP-SGD with a privacy ledger when configured)"
+    )
+    train.add_argument("spec", type=Path, help="audit spec with a train: section")
+    train.add_argument("--resume", action="store_true", help="continue from the checkpoint in train.out")
+    train.add_argument("--quiet", action="store_true", help="print nothing but errors")
 
     validate = commands.add_parser("validate", help="check specs and policy files without running anything")
     validate.add_argument("files", type=Path, nargs="+", help="audit specs or policy files")
@@ -136,6 +144,8 @@ def _dispatch(args: argparse.Namespace, argv: list[str]) -> ExitCode:
         return _audit(args, argv)
     if args.command == "validate":
         return _validate(args)
+    if args.command == "train":
+        return _train(args)
     if args.command == "report":
         return _report(args)
     if args.command == "list":
@@ -169,6 +179,38 @@ def _audit(args: argparse.Namespace, argv: list[str]) -> ExitCode:
         if loaded.history_path is not None:
             print(f"history: run recorded in {_display(loaded.history_path)}")
     return code
+
+
+def _train(args: argparse.Namespace) -> ExitCode:
+    from guardrail.train_runner import train
+
+    progress = None if args.quiet else (lambda message: _err(f"guardrail: {message}"))
+    run = train(args.spec, resume=args.resume, progress=progress)
+    if not args.quiet:
+        print(train_summary(run))
+    return ExitCode.OK
+
+
+def train_summary(run: TrainRun) -> str:
+    """What ``guardrail train`` prints: the model, the privacy spent, where the files are."""
+    result = run.result
+    accuracy = "—" if run.held_out_accuracy is None else f"{run.held_out_accuracy:.3f}"
+    lines = [
+        f"trained {result.architecture} for {result.epochs_done} epoch(s), {result.steps_done} step(s) "
+        f"on {run.members:,} rows in {result.seconds:.1f} s; held-out accuracy {accuracy} on {run.held_out:,} rows"
+    ]
+    if result.private:
+        lines.append(
+            f"privacy: DP-SGD, noise multiplier {result.noise_multiplier:.3g}, sample rate {result.sample_rate:.3g}, "
+            f"epsilon {result.epsilon_rdp:.3g} (RDP) / {result.epsilon_prv:.3g} (PRV) at delta {result.delta:g}"
+            + (f"; sampling {result.sampling}" if result.sampling != "poisson" else "")
+        )
+        if result.stopped_reason:
+            lines.append(f"stopped early: {result.stopped_reason}")
+    else:
+        lines.append("privacy: none (no train.privacy.dp); the privacy audit will report no epsilon")
+    lines.append(f"model: {_display(result.out)}; audit table: {_display(run.audit_table)}")
+    return "\n".join(lines)
 
 
 VERDICT_WORDS = {

@@ -47,6 +47,13 @@ def digest(role: str, path: Path) -> FileDigest:
     return FileDigest(role=role, path=str(path), sha256=sha256_file(path), bytes=path.stat().st_size)
 
 
+def digests(role: str, path: Path) -> list[FileDigest]:
+    """The digest of a file, or of every file inside a folder (a torch model folder), by name."""
+    if path.is_dir():
+        return [digest(role, item) for item in sorted(path.rglob("*")) if item.is_file()]
+    return [digest(role, path)]
+
+
 def git_commit(folder: Path) -> str | None:
     """The commit checked out in ``folder``'s repository, if any (never fails the run)."""
     try:

@@ -22,12 +22,13 @@ from guardrail.auditors.registry import AuditorRegistry, default_registry
 from guardrail.core.types import AuditResult, AuditStatus, ErrorInfo, RunRecord, Severity, SourceLocation
 from guardrail.errors import DataError, GuardrailError, MissingExtraError, SpecError
 from guardrail.policy.engine import Policy, evaluate
-from guardrail.provenance import collect, digest
+from guardrail.provenance import collect, digest, digests
 from guardrail.spec.loader import LoadedSpec, load_policy, load_spec, validate_params
-from guardrail.spec.models import PredictionsModelSpec, SklearnModelSpec
+from guardrail.spec.models import PredictionsModelSpec, SklearnModelSpec, TorchModelSpec
 from guardrail.spec.yamlsource import display_path
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
     from guardrail.adapters.base import ModelAdapter
@@ -105,9 +106,9 @@ def run(
 
     files = [digest("spec", loaded.path)]
     if loaded.model_path is not None:
-        files.append(digest("model", loaded.model_path))
+        files += digests("model", loaded.model_path)
     if loaded.baseline_path is not None:
-        files.append(digest("baseline", loaded.baseline_path))
+        files += digests("baseline", loaded.baseline_path)
     files.append(digest("data", loaded.data_path))
     sources = dict.fromkeys(source for policy in loaded_policies for source in policy.sources)
     files += [digest("policy", path) for path in sources]
@@ -262,6 +263,12 @@ def _load_model(loaded: LoadedSpec, *, baseline: bool = False) -> ModelAdapter:
 
         assert path is not None
         return SklearnAdapter.load(path, trusted_types=model.trusted_types, features=loaded.spec.data.features)
+    if isinstance(model, TorchModelSpec):
+        from guardrail.adapters.torch import TorchAdapter
+        from guardrail.training.loop import pick_device
+
+        assert path is not None
+        return TorchAdapter.load(path, device=pick_device(None if model.device == "auto" else model.device))
     assert isinstance(model, PredictionsModelSpec)
     from guardrail.adapters.predictions import PredictionsAdapter
 
@@ -306,9 +313,56 @@ def _context_factory(
             y_pred_baseline=outcomes.y_pred_baseline,
             task=spec.data.task,
             class_labels=outcomes.class_labels,
+            retrain=retrain,
+            model_path=loaded.model_path,
         )
 
+    retrain = _retrainer(loaded, model, outcomes.positive_label)
     return make
+
+
+def _retrainer(
+    loaded: LoadedSpec, model: ModelAdapter, positive_label: object
+) -> Callable[[pd.DataFrame], Callable[[pd.DataFrame], np.ndarray]] | None:
+    """Retraining by the audited model's recipe (for attacks that need reference models)."""
+    from guardrail.adapters.sklearn import SklearnAdapter
+
+    target = loaded.spec.data.target
+    if isinstance(model, SklearnAdapter):
+
+        def retrain_sklearn(rows: pd.DataFrame) -> Callable[[pd.DataFrame], np.ndarray]:
+            from sklearn.base import clone
+
+            estimator = clone(model.estimator).fit(rows.loc[:, list(model.features)], rows[target])
+            fresh = SklearnAdapter(estimator, model.features)
+            return lambda frame: _scores(fresh.predict(frame, positive_label).scores)
+
+        return retrain_sklearn
+    from guardrail.adapters.torch import TorchAdapter
+
+    section = loaded.spec.train
+    if isinstance(model, TorchAdapter) and section is not None:
+
+        def retrain_torch(rows: pd.DataFrame) -> Callable[[pd.DataFrame], np.ndarray]:
+            """The spec's own train: recipe (DP included) on ``rows``, in a scratch folder."""
+            import tempfile
+
+            from guardrail.training import train_from_spec
+
+            with tempfile.TemporaryDirectory(prefix="guardrail-reference-") as scratch:
+                recipe = section.model_copy(update={"out": scratch, "resume": False})
+                train_from_spec(recipe, rows.reset_index(drop=True), Path(scratch))
+                fresh = TorchAdapter.load(scratch, device=model.device)
+            return lambda frame: _scores(fresh.predict(frame, positive_label).scores)
+
+        return retrain_torch
+    return None
+
+
+def _scores(scores: np.ndarray | None) -> np.ndarray:
+    if scores is None:
+        raise DataError("the retrained model gives no probability for the positive class")
+    return scores
 
 
 def _run_one(plan: PlannedAudit, ctx_for: Callable[[str], AuditContext]) -> AuditResult:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
@@ -48,6 +50,11 @@ class AuditContext:
     """A baseline model's decisions on the same rows (booleans), when the spec has one."""
     task: str = "binary"
     class_labels: tuple[Any, ...] = ()
+    model_path: Path | None = None
+    """The model file or folder (a torch model folder holds its privacy ledger)."""
+    retrain: Callable[[pd.DataFrame], Callable[[pd.DataFrame], np.ndarray]] | None = None
+    """Trains a fresh model by the audited model's recipe on the given rows (their target
+    column) and returns its ``P(positive)`` on any rows; None when the adapter cannot."""
 
 
 class Auditor(Protocol):

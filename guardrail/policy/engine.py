@@ -111,9 +111,10 @@ def _judge_rule(
         return [_missing(policy, rule, rule.metric, why)]
     outcomes = [_judge_metric(policy, rule, metric, adjustments.get((rule.id, metric.ref))) for metric in matched]
     outcomes += [warning for metric in matched if (warning := _underpowered(policy, rule, metric)) is not None]
-    if "[" not in rule.metric:
-        # A rule on every scope: a scope whose sibling metrics exist but this one is absent
-        # is missing evidence, not a silent pass.
+    if "[" not in rule.metric and any(metric.scope for metric in matched):
+        # A rule on every scope of a per-scope metric: a scope whose sibling metrics exist
+        # but this one is absent is missing evidence, not a silent pass. (A metric that is
+        # only ever reported unscoped, such as a model-wide epsilon, has no scopes to miss.)
         namespace = rule.metric.split(".", 1)[0] + "."
         judged = {metric.scope for metric in matched}
         for scope in dict.fromkeys(m.scope for m in metrics if m.key.startswith(namespace) and m.scope):

@@ -163,4 +163,30 @@ def _privacy(record: RunRecord) -> str:
     privacy = [r for r in record.results if r.auditor == "privacy"]
     if not privacy:
         return "No privacy audit was run: nothing is claimed about membership inference or differential privacy."
-    return "; ".join(f"{m.ref} = {_format.number(m.value)}" for r in privacy for m in r.metrics)
+    metrics = {m.ref: m for r in privacy for m in r.metrics}
+    parts = []
+    epsilon, delta = metrics.get("privacy.dp.epsilon"), metrics.get("privacy.dp.delta")
+    if epsilon is not None and epsilon.value is not None and delta is not None:
+        accountant = str(epsilon.details.get("accountant", "")).upper()
+        parts.append(
+            f"Trained with DP-SGD: ε = {_format.number(epsilon.value)} ({accountant}) at δ = {_format.number(delta.value)}, "
+            f"clipping norm {epsilon.details.get('max_grad_norm')}, sampling {epsilon.details.get('sampling')}."
+        )
+    elif epsilon is not None:
+        parts.append(f"No differential-privacy guarantee: {epsilon.reason}.")
+    for attack, name in (("lira", "LiRA"), ("loss", "loss-threshold")):
+        auc = metrics.get(f"privacy.mia.{attack}.auc")
+        if auc is not None:
+            interval = f" [{_format.interval(auc.ci)}]" if auc.ci is not None else ""
+            worst = [m for ref, m in metrics.items() if ref.startswith(f"privacy.mia.{attack}.auc[")]
+            by_group = "; most exposed group per grouping: " + ", ".join(
+                f"{m.scope} {_format.number(m.value)}" for m in worst
+            ) if worst else ""
+            parts.append(f"Membership inference ({name} attack): ROC AUC {_format.number(auc.value)}{interval}{by_group}.")
+    claim = metrics.get("privacy.dp_audit.epsilon_lower")
+    if claim is not None and claim.value is not None:
+        parts.append(
+            f"DP-claim check (one-run canary audit): ε lower bound {_format.number(claim.value)} against "
+            f"the claimed {_format.number(claim.details.get('epsilon_claimed'))}: {claim.details.get('verdict')}."
+        )
+    return " ".join(parts) or "The privacy audit produced no metrics."

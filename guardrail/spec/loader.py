@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from guardrail.errors import SpecError
-from guardrail.spec.models import AuditSpec, PolicySpec, SklearnModelSpec
+from guardrail.spec.models import AuditSpec, PolicySpec, SklearnModelSpec, TorchModelSpec
 from guardrail.spec.yamlsource import Location, YamlDocument, display_path, read_yaml
 
 M = TypeVar("M", bound=BaseModel)
@@ -61,12 +61,17 @@ def sha256_file(path: Path) -> str:
 
 
 def load_spec(
-    path: str | Path, *, out: str | Path | None = None, history: str | Path | bool | None = None
+    path: str | Path,
+    *,
+    out: str | Path | None = None,
+    history: str | Path | bool | None = None,
+    inputs_must_exist: bool = True,
 ) -> LoadedSpec:
     """Read, validate and resolve an audit spec.
 
     ``out`` replaces the spec's ``report.out``; ``history`` replaces ``report.history``
-    (a database path, or ``False`` for none).
+    (a database path, or ``False`` for none). ``inputs_must_exist=False`` resolves the
+    model and data paths without requiring them (``guardrail train`` writes them).
 
     Raises
     ------
@@ -80,12 +85,21 @@ def load_spec(
     base = spec_path.parent
 
     model_path = None
-    if isinstance(spec.model, SklearnModelSpec):
+    if not inputs_must_exist:
+        model_path = (base / spec.model.path).resolve() if hasattr(spec.model, "path") else None
+    elif isinstance(spec.model, SklearnModelSpec):
         model_path = _existing(document, base, spec.model.path, ("model", "path"), "model file")
+    elif isinstance(spec.model, TorchModelSpec):
+        model_path = _existing_folder(document, base, spec.model.path, ("model", "path"), "model folder")
     baseline_path = None
     if isinstance(spec.baseline, SklearnModelSpec):
         baseline_path = _existing(document, base, spec.baseline.path, ("baseline", "path"), "baseline model file")
-    data_path = _existing(document, base, spec.data.path, ("data", "path"), "data file")
+    elif isinstance(spec.baseline, TorchModelSpec):
+        baseline_path = _existing_folder(document, base, spec.baseline.path, ("baseline", "path"), "baseline model folder")
+    if inputs_must_exist:
+        data_path = _existing(document, base, spec.data.path, ("data", "path"), "data file")
+    else:
+        data_path = (base / spec.data.path).resolve()
     policy_paths = tuple(
         _existing(document, base, p, ("policies", i), "policy file") for i, p in enumerate(spec.policies)
     )
@@ -293,6 +307,17 @@ def _dotted(loc: Location) -> str:
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
+
+
+def _existing_folder(document: YamlDocument, base: Path, relative: str, loc: Location, what: str) -> Path:
+    path = (base / relative).resolve()
+    if not path.is_dir():
+        raise SpecError(
+            f"{_dotted(loc)}: {what} not found: {display_path(path)}",
+            where=document.where(loc),
+            hint="train it first (`guardrail train SPEC`); paths in a spec are relative to the spec file's folder",
+        )
+    return path
 
 
 def _existing(document: YamlDocument, base: Path, relative: str, loc: Location, what: str) -> Path:

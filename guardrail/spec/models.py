@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from guardrail.spec.training import TrainSpec
+
 Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
 ReportFormat = Literal["html", "json", "junit", "markdown", "sarif", "card-md", "card-json"]
 ALL_FORMATS: tuple[ReportFormat, ...] = ("html", "json", "junit", "markdown")
@@ -42,7 +44,18 @@ class PredictionsModelSpec(StrictModel):
     )
 
 
-ModelSpec = Annotated[SklearnModelSpec | PredictionsModelSpec, Field(discriminator="adapter")]
+class TorchModelSpec(StrictModel):
+    """A torch model folder written by ``guardrail train`` (an MLP, or a Hugging Face
+    classifier with its tokenizer): safetensors weights only, no code from the files."""
+
+    adapter: Literal["torch"]
+    path: str = Field(description="The model folder, relative to the spec file.")
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        default="auto", description="Where to run the model: 'auto' uses CUDA when present."
+    )
+
+
+ModelSpec = Annotated[SklearnModelSpec | PredictionsModelSpec | TorchModelSpec, Field(discriminator="adapter")]
 
 
 class DataSpec(StrictModel):
@@ -111,6 +124,38 @@ class ReportSpec(StrictModel):
     )
 
 
+class TrainDataSpec(StrictModel):
+    """Where ``guardrail train`` reads its rows, and how it holds some out."""
+
+    path: str | None = Field(default=None, description="CSV (optionally .gz) or Parquet table, relative to the spec file.")
+    dataset: Literal["heart_disease", "adult"] | None = Field(
+        default=None, description="A data set shipped with guardrail, instead of a path."
+    )
+    holdout: float = Field(
+        default=0.3, gt=0, lt=1,
+        description="Share of rows held out of training (stratified by the target, seeded by train.seed); "
+        "they are the non-members of the privacy audit.",
+    )
+    audit_table: str = Field(
+        default="audit-data.csv.gz",
+        description="File written into train.out: every row with the membership column, for the audit's data.path.",
+    )
+    membership_column: str = Field(default="member", min_length=1, description="Column that marks training rows.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> TrainDataSpec:
+        if (self.path is None) == (self.dataset is None):
+            raise ValueError("give exactly one of path and dataset")
+        return self
+
+
+class TrainSection(TrainSpec):
+    """The ``train:`` section of an audit spec: what ``guardrail train`` trains (see
+    :class:`guardrail.spec.training.TrainSpec`) and on which rows."""
+
+    data: TrainDataSpec
+
+
 class AuditSpec(StrictModel):
     schema_version: Literal[1]
     kind: Literal["audit"]
@@ -122,6 +167,9 @@ class AuditSpec(StrictModel):
         default=None,
         description="A baseline model (e.g. the one in production) audited on the same rows; "
         "fairness.delta.* metrics give candidate − baseline with paired-bootstrap intervals.",
+    )
+    train: TrainSection | None = Field(
+        default=None, description="What `guardrail train` trains before the audit (a torch model, optionally with DP-SGD)."
     )
     data: DataSpec
     audits: tuple[AuditEntry, ...] = Field(min_length=1)

@@ -71,6 +71,7 @@ LAYERS = {
     "cli": 1,
     "api": 1,
     "runner": 2,
+    "train_runner": 2,
     "provenance": 2,
     "outcomes": 2,
     "auditors": 3,

@@ -1,0 +1,148 @@
+"""``guardrail train SPEC``: train the model an audit spec's ``train:`` section describes.
+
+Orchestration only (layer 2): read the rows (a table, or a data set guardrail ships), hold a
+stratified, seeded share out, train on the rest through :mod:`guardrail.training` (DP-SGD
+when ``train.privacy.dp`` is set, with the privacy ledger beside the model), then write the
+**audit table**: every row with a membership column (true for training rows), so that the
+spec's audits, the privacy audit first, can tell members from held-out rows.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from guardrail.core.atomic import write_atomic
+from guardrail.errors import DataError, SpecError
+from guardrail.spec.loader import LoadedSpec, load_spec, sha256_file
+from guardrail.spec.models import TrainDataSpec, TrainSection
+from guardrail.spec.yamlsource import display_path
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from guardrail.training import TrainResult
+
+ProgressFn = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class TrainRun:
+    """A finished ``guardrail train``: what the trainer produced and the audit table."""
+
+    result: TrainResult
+    audit_table: Path
+    members: int
+    held_out: int
+    held_out_accuracy: float | None
+
+
+def train(spec_path: str | Path, *, resume: bool = False, progress: ProgressFn | None = None) -> TrainRun:
+    """Train what the spec's ``train:`` section describes; see the module docstring.
+
+    Raises
+    ------
+    SpecError
+        If the spec has no ``train:`` section, or is invalid.
+    DataError
+        If the rows lack a named column, or the target has missing values.
+    """
+    say = progress or (lambda _message: None)
+    loaded = load_spec(spec_path, inputs_must_exist=False)
+    section = loaded.spec.train
+    if section is None:
+        raise SpecError(
+            "this spec has no `train:` section, so there is nothing to train",
+            where=display_path(loaded.path),
+            hint="add a train: section (see `guardrail schema audit`), or audit an existing model with `guardrail audit`",
+        )
+    if resume:
+        section = section.model_copy(update={"resume": True})
+    frame, data_sha256 = _read_rows(section.data, loaded)
+    _check_columns(section, frame, section.data)
+    member = _members(frame[section.target], section.data.holdout, section.seed)
+    say(f"training on {int(member.sum()):,} rows, {int((~member).sum()):,} held out")
+    from guardrail.training import train_from_spec
+
+    result = train_from_spec(
+        section, frame[member].reset_index(drop=True), loaded.path.parent, data_file_sha256=data_sha256
+    )
+    table = frame.assign(**{section.data.membership_column: member})
+    audit_table = write_atomic(result.out / section.data.audit_table, _table_bytes(table, section.data.audit_table))
+    accuracy = _held_out_accuracy(result.out, frame[~member], section.target)
+    return TrainRun(result, audit_table, int(member.sum()), int((~member).sum()), accuracy)
+
+
+def _read_rows(data: TrainDataSpec, loaded: LoadedSpec) -> tuple[pd.DataFrame, str]:
+    if data.dataset is not None:
+        from guardrail import datasets
+
+        frame = datasets.load_heart_disease() if data.dataset == "heart_disease" else datasets.load_adult()
+        return frame, datasets.source_sha256(data.dataset)
+    assert data.path is not None
+    path = (loaded.path.parent / data.path).resolve()
+    if not path.is_file():
+        where = loaded.document.where(("train", "data", "path"))
+        raise SpecError(f"train.data.path: data file not found: {display_path(path)}", where=where)
+    from guardrail.adapters.tables import read_table
+
+    return read_table(path, where=display_path(path)), sha256_file(path)
+
+
+def _check_columns(section: TrainSection, frame: pd.DataFrame, data: TrainDataSpec) -> None:
+    wanted = [section.target, *(section.features or ()), *([section.text_column] if section.text_column else [])]
+    absent = [column for column in wanted if column not in frame.columns]
+    if absent:
+        raise DataError(
+            f"train names column(s) {', '.join(map(repr, absent))} that the training data does not have",
+            hint=f"available columns: {', '.join(map(str, frame.columns))}",
+        )
+    if data.membership_column in frame.columns:
+        raise DataError(
+            f"the training data already has a column {data.membership_column!r}, which the audit table would overwrite",
+            hint="rename it, or set train.data.membership_column to another name",
+        )
+    if frame[section.target].isna().any():
+        raise DataError(
+            f"the target column {section.target!r} has {int(frame[section.target].isna().sum())} missing value(s)",
+            hint="drop those rows or fill the label before training",
+        )
+
+
+def _members(target: pd.Series, holdout: float, seed: int) -> np.ndarray:
+    """A seeded split stratified by the target: ``True`` for training rows."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    member = np.ones(len(target), dtype=bool)
+    for label in sorted(target.unique(), key=str):
+        rows = np.flatnonzero((target == label).to_numpy())
+        held = rng.choice(rows, size=round(holdout * rows.size), replace=False)
+        member[held] = False
+    if member.all() or not member.any():
+        raise DataError(f"holding out {holdout:.0%} of {len(target)} rows leaves no rows on one side")
+    return member
+
+
+def _table_bytes(frame: pd.DataFrame, name: str) -> bytes:
+    buffer = io.BytesIO()
+    frame.to_csv(buffer, index=False, compression={"method": "gzip", "mtime": 0} if name.endswith(".gz") else None)
+    return buffer.getvalue()
+
+
+def _held_out_accuracy(folder: Path, held_out: pd.DataFrame, target: str) -> float | None:
+    """Accuracy of the saved model on the held-out rows (as the audit will load it)."""
+    from guardrail.adapters.torch import TorchAdapter
+
+    model = TorchAdapter.load(folder)
+    predicted = model.predict(held_out, model.classes[-1]).labels
+    if len(held_out) == 0:
+        return None
+    return float((predicted == held_out[target].to_numpy()).mean())
+
+
+__all__ = ["TrainRun", "train"]
