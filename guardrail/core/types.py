@@ -150,6 +150,12 @@ class MetricResult:
         """The key with its scope, e.g. ``fairness.demographic_parity_ratio[sex]``."""
         return f"{self.key}[{self.scope}]" if self.scope else self.key
 
+    def _repr_html_(self) -> str:
+        """Jupyter display. The one import from an upper layer, deferred to display time."""
+        from guardrail.report.notebook import metric_html
+
+        return metric_html(self)
+
 
 @dataclass(frozen=True)
 class ErrorInfo:
@@ -214,6 +220,12 @@ class RuleOutcome:
             return True
         return self.severity is Severity.WARN and fail_on is Severity.WARN
 
+    def _repr_html_(self) -> str:
+        """Jupyter display. The one import from an upper layer, deferred to display time."""
+        from guardrail.report.notebook import outcome_html
+
+        return outcome_html(self)
+
 
 @dataclass(frozen=True)
 class PolicyInfo:
@@ -234,6 +246,12 @@ class PolicyVerdict:
         for outcome in self.outcomes:
             counts[outcome.status.value] += 1
         return counts
+
+    def _repr_html_(self) -> str:
+        """Jupyter display. The one import from an upper layer, deferred to display time."""
+        from guardrail.report.notebook import verdict_html
+
+        return verdict_html(self)
 
 
 @dataclass(frozen=True)

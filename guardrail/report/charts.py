@@ -131,10 +131,11 @@ def _group(row: ChartRow, series: Sequence[str], scale: _Scale, y: int, block: i
         Markup('<g class="group"><title>{full}</title>').format(
             full=row.label + (" (below minimum size)" if row.small else "")
         ),
-        Markup('<text x="{x}" y="{y}" text-anchor="end"{weight}>{label}</text>').format(
+        Markup('<text x="{x}" y="{y}" text-anchor="end"{weight}{fit}>{label}</text>').format(
             x=LABEL_WIDTH - 8,
             y=y + 11,
             weight=Markup(' font-style="italic"') if row.small else Markup(""),
+            fit=_fit(label, LABEL_WIDTH - 12),
             label=label,
         ),
     ]
@@ -189,6 +190,19 @@ def _whisker(scale: _Scale, ci: Interval, mid: float) -> Markup:
         '<line x1="{l}" x2="{l}" y1="{t}" y2="{b}"/>'
         '<line x1="{h}" x2="{h}" y1="{t}" y2="{b}"/></g>'
     ).format(l=f"{low:.1f}", h=f"{high:.1f}", m=f"{mid:.1f}", t=f"{mid - 4:.1f}", b=f"{mid + 4:.1f}")
+
+
+def _text_width(text: str) -> float:
+    """A generous estimate of ``text``'s width in pixels at the chart's 12 px sans-serif font."""
+    return sum(8.0 if c.isupper() or c.isdigit() else 6.6 if c.isalpha() else 4.5 for c in text)
+
+
+def _fit(label: str, width: int) -> Markup:
+    """Squeeze a label that might not fit ``width`` pixels (e.g. a long run of capitals), so
+    that it is never cut off at the chart's left edge; labels that fit are left alone."""
+    if _text_width(label) <= width:
+        return Markup("")
+    return Markup(' textLength="{w}" lengthAdjust="spacingAndGlyphs"').format(w=width)
 
 
 def _shorten_middle(text: str, limit: int) -> str:

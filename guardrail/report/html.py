@@ -1,12 +1,15 @@
 """The self-contained HTML report: verdict first, then one section per audit, then provenance.
 
 The page holds no script and loads nothing: CSS and SVG are inline and a
-Content-Security-Policy forbids everything else. Every value from the record is escaped,
+Content-Security-Policy forbids everything else. A scope with more than
+:data:`FOCUS_ABOVE` groups opens with a short table (and chart) of the groups that matter
+most; its complete table follows, collapsed on screen and expanded in print. Every value from the record is escaped,
 by Jinja2's autoescape in the template and by :mod:`markupsafe` in :mod:`.charts`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -23,6 +26,7 @@ from guardrail.core.types import (
     AuditStatus,
     GroupValue,
     MetricResult,
+    PolicyVerdict,
     RuleOutcome,
     RunRecord,
     Severity,
@@ -49,6 +53,14 @@ CHART_SERIES: dict[str, str] = {
 
 VALUE_LIMIT = 300
 """Longest parameter value shown, in characters; the full value is in run.json."""
+
+FOCUS_ABOVE = 24
+"""A scope with more groups than this opens with a short table of the groups that matter
+most (extremes, smallest, named in a disparity) and a chart of those; the complete table
+follows, collapsed on screen and expanded in print."""
+
+FOCUS_EACH = 5
+"""How many of the lowest, the highest and the smallest groups the short table shows."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +103,8 @@ class GroupRow:
     small: bool
     n: str
     cells: tuple[Cell, ...]
+    why: str = ""
+    """Why a group is in the short table of a scope with many groups."""
 
 
 @dataclass(frozen=True)
@@ -114,6 +128,10 @@ class ScopeView:
     chart: Markup | None
     disparities: tuple[DisparityRow, ...]
     min_group_size: str | None
+    focus: tuple[GroupRow, ...] = ()
+    """For a scope with many groups: the few shown first (the complete table follows)."""
+    focus_on: str = ""
+    """The rate the short table is sorted by."""
 
 
 @dataclass(frozen=True)
@@ -151,6 +169,53 @@ def render_html(record: RunRecord, fail_on: Severity = Severity.DENY) -> str:
     return template.render(**_page(record, fail_on))
 
 
+@dataclass(frozen=True)
+class GroupValueRow:
+    group: str
+    small: bool
+    n: str
+    value: str
+    ci: str
+    reason: str
+
+
+def render_metric_fragment(metric: MetricResult) -> str:
+    """A small self-contained page showing one metric and its value for every group
+    (for notebooks; same stylesheet, escaping and Content-Security-Policy as the report)."""
+    groups = tuple(
+        GroupValueRow(
+            group=v.group,
+            small=v.small,
+            n=_format.integer(v.n),
+            value=_format.metric_value(metric.key, v.value),
+            ci=_format.interval(v.ci),
+            reason=(v.reason or "") if v.value is None else "",
+        )
+        for v in metric.by_group
+    )
+    template = _environment().get_template("fragment.html.j2")
+    return template.render(
+        title=metric.ref, kind="metric", metric=_metric_row(metric), groups=groups, verdict=None
+    )
+
+
+def render_verdict_fragment(verdict: PolicyVerdict, word: str, fail_on: Severity = Severity.DENY) -> str:
+    """A small self-contained page showing policy outcomes: ``word`` (PASS, FAIL, ...), the
+    count per status and one row per outcome (for notebooks)."""
+    template = _environment().get_template("fragment.html.j2")
+    return template.render(
+        title=f"{word} · guardrail policy verdict",
+        kind="policy verdict",
+        metric=None,
+        groups=(),
+        verdict=word,
+        fail_on=fail_on.value,
+        counts=tuple(verdict.counts().items()),
+        outcomes=tuple(_outcome_row(o, fail_on) for o in verdict.outcomes),
+        policies=verdict.policies,
+    )
+
+
 @cache
 def _environment() -> Environment:
     env = Environment(
@@ -162,7 +227,17 @@ def _environment() -> Environment:
         keep_trailing_newline=True,
     )
     env.filters["breakable"] = breakable
+    env.filters["interval"] = interval_markup
     return env
+
+
+def interval_markup(text: str) -> Markup:
+    """An interval as :func:`._format.interval` writes it, the range kept on one line and
+    the level and method free to wrap (some methods have long names)."""
+    bounds, space, rest = text.partition(" (")
+    if not space:
+        return escape(text)
+    return Markup('<span class="nw">{}</span> ({}').format(bounds, rest)
 
 
 _BREAK_AFTER = re.compile(r"(?<=[._+/\[,=])")
@@ -289,16 +364,70 @@ def _scope_view(scope: str, metrics: Sequence[MetricResult]) -> ScopeView:
         n=_format.integer(next((m.n for m in ordered if m.n is not None), None)),
         cells=tuple(_overall_cell(m, notes) for m in ordered),
     )
+    disparities = [m for m in metrics if m.key not in rates or rates[m.key] is not m]
+    focus: tuple[GroupRow, ...] = ()
+    focus_on = ""
+    chart_groups: Mapping[str, Mapping[str, GroupValue]] = groups
+    if len(groups) > FOCUS_ABOVE:
+        focus_on, why = _focus(groups, ordered, disparities)
+        by_label = {row.group: row for row in rows}
+        focus = tuple(dataclasses.replace(by_label[label], why=reasons) for label, reasons in why.items())
+        chart_groups = {label: groups[label] for label in why}
     return ScopeView(
         scope=scope,
         columns=tuple((m.key, RATE_COLUMNS[m.key]) for m in ordered),
         rows=rows,
         overall=overall,
         footnotes=tuple(notes.reasons),
-        chart=_chart(scope, rates, groups),
-        disparities=tuple(_disparity_row(m) for m in metrics if m.key not in rates or rates[m.key] is not m),
+        chart=_chart(scope, rates, chart_groups, of=len(groups)),
+        disparities=tuple(_disparity_row(m) for m in disparities),
         min_group_size=_min_group_size(metrics),
+        focus=focus,
+        focus_on=focus_on,
     )
+
+
+def _focus(
+    groups: Mapping[str, Mapping[str, GroupValue]],
+    columns: Sequence[MetricResult],
+    disparities: Sequence[MetricResult],
+) -> tuple[str, dict[str, str]]:
+    """The groups a reader of a scope with many groups needs first, each with why.
+
+    The lowest and highest groups on the first rate column (selection rate when there is
+    one), the smallest groups, and any group a disparity names as its lowest or highest.
+    Returns the name of the rate and the chosen groups, sorted by that rate (undefined last).
+    """
+    why: dict[str, list[str]] = {}
+
+    def add(label: str, reason: str) -> None:
+        if label in groups and reason not in why.setdefault(label, []):
+            why[label].append(reason)
+
+    rate = next((m for m in columns if m.key != "fairness.count"), None)
+    rate_name = RATE_COLUMNS[rate.key].lower() if rate else ""
+    defined: list[tuple[float, str]] = []
+    if rate is not None:
+        for label, values in groups.items():
+            value = values.get(rate.key)
+            if value is not None and value.value is not None:
+                defined.append((value.value, label))
+        defined.sort()
+        for _, label in defined[:FOCUS_EACH]:
+            add(label, f"lowest {rate_name}")
+        for _, label in defined[::-1][:FOCUS_EACH]:
+            add(label, f"highest {rate_name}")
+    sizes = sorted(groups, key=lambda label: (next(iter(groups[label].values())).n, label))
+    for label in sizes[:FOCUS_EACH]:
+        add(label, "smallest")
+    for metric in disparities:
+        for side in ("min_group", "max_group"):
+            named = metric.details.get(side)
+            if isinstance(named, str):
+                add(named, "named by a disparity")
+    position = {label: index for index, (_, label) in enumerate(defined)}
+    order = sorted(why, key=lambda label: (position.get(label, len(position)), label))
+    return rate_name, {label: ", ".join(why[label]) for label in order}
 
 
 def _redundant_count(metric: MetricResult) -> bool:
@@ -373,7 +502,9 @@ def _min_group_size(metrics: Sequence[MetricResult]) -> str | None:
     return None
 
 
-def _chart(scope: str, rates: Mapping[str, MetricResult], groups: Mapping[str, Mapping[str, GroupValue]]) -> Markup | None:
+def _chart(
+    scope: str, rates: Mapping[str, MetricResult], groups: Mapping[str, Mapping[str, GroupValue]], *, of: int
+) -> Markup | None:
     keys = [key for key in CHART_SERIES if key in rates]
     if not keys or not groups:
         return None
@@ -386,7 +517,8 @@ def _chart(scope: str, rates: Mapping[str, MetricResult], groups: Mapping[str, M
         for label, values in groups.items()
     ]
     series = [CHART_SERIES[key] for key in keys]
-    return charts.bar_chart(rows, series, title=f"{', '.join(series)} by group for {scope}")
+    which = "by group" if len(rows) == of else f"for the {len(rows)} groups of the short table (of {of})"
+    return charts.bar_chart(rows, series, title=f"{', '.join(series)} {which} for {scope}")
 
 
 def _bar(value: GroupValue | None) -> charts.Bar | None:
