@@ -207,6 +207,8 @@ def train_summary(run: TrainRun) -> str:
         )
         if result.stopped_reason:
             lines.append(f"stopped early: {result.stopped_reason}")
+        if run.dp_audit is not None:
+            lines.append(run.dp_audit.message)
     else:
         lines.append("privacy: none (no train.privacy.dp); the privacy audit will report no epsilon")
     lines.append(f"model: {_display(result.out)}; audit table: {_display(run.audit_table)}")

@@ -5,6 +5,11 @@ stratified, seeded share out, train on the rest through :mod:`guardrail.training
 when ``train.privacy.dp`` is set, with the privacy ledger beside the model), then write the
 **audit table**: every row with a membership column (true for training rows), so that the
 spec's audits, the privacy audit first, can tell members from held-out rows.
+
+For an MLP trained with DP-SGD it then checks the DP claim: the one-run canary audit
+(:mod:`guardrail.training.canary_audit`) trains the recipe once more with gradient canaries
+and writes ``dp_audit.json`` (ε_lower next to the ledger's ε) beside the model, where the
+privacy audit reads it. ``train.privacy.canary_audit`` turns it off or requires it.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from guardrail.core.atomic import write_atomic
 from guardrail.errors import DataError, SpecError
+from guardrail.privacy.canary import DP_AUDIT_FILE, CanaryAuditReport, save_canary_report
 from guardrail.spec.loader import LoadedSpec, load_spec, sha256_file
 from guardrail.spec.models import TrainDataSpec, TrainSection
 from guardrail.spec.yamlsource import display_path
@@ -39,6 +45,8 @@ class TrainRun:
     members: int
     held_out: int
     held_out_accuracy: float | None
+    dp_audit: CanaryAuditReport | None = None
+    """The canary audit of the DP claim, when it ran."""
 
 
 def train(spec_path: str | Path, *, resume: bool = False, progress: ProgressFn | None = None) -> TrainRun:
@@ -74,7 +82,30 @@ def train(spec_path: str | Path, *, resume: bool = False, progress: ProgressFn |
     table = frame.assign(**{section.data.membership_column: member})
     audit_table = write_atomic(result.out / section.data.audit_table, _table_bytes(table, section.data.audit_table))
     accuracy = _held_out_accuracy(result.out, frame[~member], section.target)
-    return TrainRun(result, audit_table, int(member.sum()), int((~member).sum()), accuracy)
+    dp_audit = _check_dp_claim(section, frame[member].reset_index(drop=True), result.out, say)
+    return TrainRun(result, audit_table, int(member.sum()), int((~member).sum()), accuracy, dp_audit)
+
+
+def _check_dp_claim(
+    section: TrainSection, members: pd.DataFrame, out: Path, say: ProgressFn
+) -> CanaryAuditReport | None:
+    """Run the canary audit when the section asks for it (or by default when supported), and
+    write its report beside the model; remove a stale report otherwise, so that the privacy
+    audit never reads a check of an earlier model."""
+    settings = section.privacy.canary_audit
+    report_file = out / DP_AUDIT_FILE
+    supported = section.model.kind == "mlp" and section.privacy.dp is not None
+    if not supported or settings.enabled is False:
+        report_file.unlink(missing_ok=True)
+        return None
+    say(f"checking the DP claim: training once more with {settings.canaries:,} canaries")
+    from guardrail.training.canary_audit import canary_audit_from_spec
+
+    report = canary_audit_from_spec(
+        section, members, canaries=settings.canaries, seed=section.seed, confidence=settings.confidence
+    )
+    save_canary_report(report, report_file)
+    return report
 
 
 def _read_rows(data: TrainDataSpec, loaded: LoadedSpec) -> tuple[pd.DataFrame, str]:

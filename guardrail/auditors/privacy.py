@@ -27,6 +27,7 @@ from guardrail.auditors.base import AuditContext, AuditorParams, coerce_params
 from guardrail.core.serialize import to_jsonable
 from guardrail.core.types import AuditResult, AuditStatus, MetricResult
 from guardrail.errors import AuditError, DataError
+from guardrail.privacy.canary import DP_AUDIT_FILE, load_canary_report
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -141,8 +142,6 @@ class PrivacyAuditor:
             artifacts["ledger"] = ledger_view
         audit_file = None if ctx.model_path is None else ctx.model_path / DP_AUDIT_FILE
         if audit_file is not None and audit_file.is_file():
-            from guardrail.privacy.canary import load_canary_report
-
             canary = load_canary_report(audit_file)
             metrics += canary.to_metrics()
             artifacts["dp_audit"] = {"message": canary.message, **to_jsonable(canary)}
@@ -163,7 +162,6 @@ class PrivacyAuditor:
 
 
 LEDGER_FILE = "ledger.json"
-DP_AUDIT_FILE = "dp_audit.json"
 NO_LEDGER = "the model folder has no privacy ledger (ledger.json): it was not trained with DP-SGD by `guardrail train`"
 
 

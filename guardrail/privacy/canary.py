@@ -37,6 +37,7 @@ from guardrail.core.types import MetricResult
 from guardrail.errors import DataError
 
 __all__ = [
+    "DP_AUDIT_FILE",
     "CanaryAuditReport",
     "CanaryRun",
     "GuessOutcome",
@@ -48,6 +49,10 @@ __all__ = [
 ]
 
 Verdict = Literal["claim holds", "claim violated"]
+
+DP_AUDIT_FILE = "dp_audit.json"
+"""Where ``guardrail train`` writes a model's canary audit, beside the model; the privacy
+audit reads it from there."""
 
 GUESS_FRACTIONS = (0.05, 0.1, 0.2)
 """Default ``k+ = k−`` as fractions of the number of canaries (see :func:`default_guess_grid`)."""

@@ -32,6 +32,7 @@ from guardrail.core.types import (
     Severity,
 )
 from guardrail.report import _format
+from guardrail.report.privacy_view import PrivacyView, privacy_view
 
 RATE_COLUMNS: dict[str, str] = {
     "fairness.count": "Count",
@@ -152,6 +153,7 @@ class AuditView:
     metrics: tuple[MetricRow, ...]
     scopes: tuple[ScopeView, ...]
     tradeoff: Markup | None = None
+    privacy: PrivacyView | None = None
     note: str | None = None
 
 
@@ -298,6 +300,7 @@ def _audit_view(result: AuditResult) -> AuditView:
         scopes=_scopes(result.metrics) if result.auditor == "fairness" else (),
         tradeoff=_tradeoff_chart(result.metrics) if result.auditor == "mitigation" else None,
         note=str(result.artifacts["note"]) if isinstance(result.artifacts.get("note"), str) else None,
+        privacy=privacy_view(result) if result.auditor == "privacy" and result.error is None else None,
     )
 
 

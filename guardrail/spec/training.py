@@ -104,8 +104,25 @@ class DPSpec(_Strict):
         return self
 
 
+class CanaryAuditSpec(_Strict):
+    """The one-run canary audit of the DP claim that ``guardrail train`` runs after training.
+
+    It trains the recipe once more with 1,000 gradient canaries and bounds ε from below
+    (see :mod:`guardrail.training.canary_audit`); the report sits beside the model as
+    ``dp_audit.json``, where the privacy audit reads it.
+    """
+
+    enabled: bool | None = Field(
+        default=None,
+        description="null: run it when supported (mlp with dp); true: require it; false: skip it.",
+    )
+    canaries: int = Field(default=1000, ge=100, le=100_000)
+    confidence: float = Field(default=0.95, gt=0.5, lt=1)
+
+
 class PrivacySpec(_Strict):
     dp: DPSpec | None = None
+    canary_audit: CanaryAuditSpec = Field(default_factory=CanaryAuditSpec)
 
 
 class TrainSpec(_Strict):
@@ -147,7 +164,16 @@ class TrainSpec(_Strict):
                 raise ValueError(
                     f"the target {self.target!r} is also listed as a feature"
                 )
+            if self.privacy.canary_audit.enabled and self.privacy.dp is None:
+                raise ValueError(
+                    "privacy.canary_audit.enabled checks a DP claim, but there is no privacy.dp"
+                )
         else:
+            if self.privacy.canary_audit.enabled:
+                raise ValueError(
+                    f"the DP canary audit supports mlp models, not {self.model.kind}; "
+                    "remove privacy.canary_audit.enabled"
+                )
             if self.text_column is None:
                 raise ValueError(f"a {self.model.kind} model needs `text_column`")
             if self.features:

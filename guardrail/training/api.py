@@ -341,7 +341,10 @@ def _run(
             data_sha256=data_sha,
             model=f"{description['architecture']}:{out.name}",
             notes=notes,
-            extra={"data_file_sha256": data_file_sha256} if data_file_sha256 else {},
+            extra={
+                "accountant": dp.accountant,
+                **({"data_file_sha256": data_file_sha256} if data_file_sha256 else {}),
+            },
         )
     trainer = Trainer(
         model, tensors, forward, config, ledger=ledger, loader=loader, state=state

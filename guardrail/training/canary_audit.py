@@ -295,6 +295,7 @@ def canary_audit_from_spec(
     *,
     canaries: int = DEFAULT_CANARIES,
     seed: int | None = None,
+    confidence: float = 0.95,
 ) -> CanaryAuditReport:
     """:func:`run_canary_audit` for a validated ``train:`` section (mlp models with DP only)."""
     from guardrail.training.api import config_from_spec
@@ -314,6 +315,7 @@ def canary_audit_from_spec(
         hidden=spec.model.hidden,
         canaries=canaries,
         seed=seed,
+        confidence=confidence,
     )
 
 

@@ -68,6 +68,28 @@ def test_train_then_audit_reports_the_ledgers_epsilon(spec: Path, tmp_path: Path
     model_files = {f["path"] for f in record["provenance"]["files"] if f["role"] == "model"}
     assert str(tmp_path / "model" / "model.safetensors") in model_files and str(tmp_path / "model" / "ledger.json") in model_files
 
+    # the canary audit ran after training, and its claim is the ledger's ε (same recipe)
+    assert "DP claim holds: ε_lower = " in trained.stdout
+    dp_audit = json.loads((tmp_path / "model" / "dp_audit.json").read_text())
+    claimed = metrics[("privacy.dp_audit.epsilon_claimed", None)]["value"]
+    assert claimed == pytest.approx(dp_audit["epsilon_claimed"]) and claimed == pytest.approx(epsilon["value"], rel=0.05)
+    assert metrics[("privacy.dp_audit.claim_excess", None)]["value"] < 0
+    page = (tmp_path / "out" / "report.html").read_text()
+    for heading in ("Does the DP claim hold?", "Privacy ledger", "Membership-inference attacks",
+                    "Membership-inference risk by <code>sex</code>", "Membership-inference risk by <code>site</code>"):
+        assert heading in page
+    assert page.count("<polyline") == 2, "one ROC curve per attack"
+
+
+def test_canary_audit_can_be_switched_off_and_a_stale_report_goes(spec: Path, tmp_path: Path) -> None:
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "dp_audit.json").write_text("{}")
+    spec.write_text(spec.read_text().replace("accountant: rdp}", "accountant: rdp}\n    canary_audit: {enabled: false}"))
+    trained = run_cli("train", spec, cwd=tmp_path)
+    assert trained.returncode == 0, trained.stderr
+    assert "DP claim" not in trained.stdout
+    assert not (tmp_path / "model" / "dp_audit.json").exists(), "a report of an earlier model must not survive"
+
 
 def test_train_errors_are_one_line_with_exit_3(tmp_path: Path) -> None:
     no_train = tmp_path / "plain.yaml"
