@@ -21,6 +21,7 @@ ENTRY_POINT_GROUP = "guardrail.auditors"
 BUILTIN: dict[str, str] = {
     "fairness": "guardrail.auditors.fairness:FairnessAuditor",
     "mitigation": "guardrail.auditors.mitigation:MitigationAuditor",
+    "explainability": "guardrail.auditors.explainability:ExplainabilityAuditor",
     "privacy": "guardrail.auditors.privacy:PrivacyAuditor",
 }
 

@@ -32,6 +32,7 @@ from guardrail.core.types import (
     Severity,
 )
 from guardrail.report import _format
+from guardrail.report.explain_view import ExplainView, explain_view
 from guardrail.report.privacy_view import PrivacyView, privacy_view
 
 RATE_COLUMNS: dict[str, str] = {
@@ -154,6 +155,7 @@ class AuditView:
     scopes: tuple[ScopeView, ...]
     tradeoff: Markup | None = None
     privacy: PrivacyView | None = None
+    explain: ExplainView | None = None
     note: str | None = None
 
 
@@ -301,6 +303,7 @@ def _audit_view(result: AuditResult) -> AuditView:
         tradeoff=_tradeoff_chart(result.metrics) if result.auditor == "mitigation" else None,
         note=str(result.artifacts["note"]) if isinstance(result.artifacts.get("note"), str) else None,
         privacy=privacy_view(result) if result.auditor == "privacy" and result.error is None else None,
+        explain=explain_view(result) if result.auditor == "explainability" and result.error is None else None,
     )
 
 

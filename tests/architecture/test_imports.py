@@ -78,16 +78,18 @@ LAYERS = {
     "policy": 3,
     "report": 3,
     "training": 3,
+    "federated": 3,
     "history": 3,
     "spec": 4,
     "adapters": 4,
     "datasets": 4,
     "fairness": 4,
     "privacy": 4,
+    "explain": 4,
     "core": 5,
     "errors": 5,
 }
-SIBLINGS_MAY_NOT_MIX = {"auditors", "policy", "report", "training", "history"}
+SIBLINGS_MAY_NOT_MIX = {"auditors", "policy", "report", "training", "federated", "history"}
 # Jupyter's display hook (_repr_html_) on the core result types renders through the report
 # layer, imported only when a notebook displays a result: the one sanctioned upward import.
 DISPLAY_HOOKS = {("core/types.py", "report")}

@@ -1,0 +1,232 @@
+"""Explainability audit of a tabular binary classifier: attributions, their quality, and proxies.
+
+Methods (``params.methods``; default ``[integrated_gradients, lime]`` for a torch MLP,
+``[feature_ablation, lime]`` otherwise): ``integrated_gradients`` and ``gradient_shap``
+(Captum, torch MLPs from ``guardrail train`` only), ``feature_ablation`` and
+``shapley_sampling`` (through ``predict_proba``, any model), ``lime`` (batched, see
+:mod:`guardrail.explain.lime_batch`). Every method attributes the probability of the positive
+class to the source features (one-hot columns summed back to their feature).
+
+The rows explained are ``params.samples`` rows drawn round-robin over outcome (TP, FP, FN,
+TN) × sensitive groups. Work stops between chunks once ``params.max_seconds`` is spent; the
+metrics then describe the rows explained so far, ``explain.coverage`` says how many, and the
+``note`` artifact says the budget stopped it.
+
+Metric keys (``<m>`` is a method):
+
+* ``explain.<m>.importance`` [scope: feature] — mean ``|attribution|``, bootstrap interval
+  over instances, ``by_group`` per ``column=group``;
+* ``explain.<m>.deletion_auc`` (lower is better) and ``explain.<m>.insertion_auc`` (higher
+  is better) — faithfulness curves, features removed/inserted in attribution order;
+* ``explain.<m>.faithfulness`` — insertion − deletion AUC per instance, mean, by group;
+* ``explain.<m>.faithfulness_gap`` [scope: sensitive column] — largest difference of the
+  group means of ``faithfulness`` among groups of at least ``min_group_size`` explained rows;
+* ``explain.<m>.stability`` — mean top-k Jaccard across ``stability_seeds`` seeds (1.0 for
+  deterministic methods);
+* ``explain.<m>.infidelity`` and ``explain.<m>.sensitivity`` (gradient methods; lower is
+  better) — Captum's ``infidelity`` (normalised) and ``sensitivity_max``;
+* ``explain.integrated_gradients.max_relative_delta`` (lower is better) and
+  ``explain.integrated_gradients.converged`` (share within ``ig_tolerance``) — completeness:
+  ``|Σ attributions − (f(x) − f(baseline))| / max(|f(x) − f(baseline)|, 0.01)``;
+* ``explain.agreement.spearman`` and ``explain.agreement.top_k_overlap`` [scope: ``a~b``]
+  — rank correlation of two methods' global importance, mean per-instance top-k Jaccard;
+* ``explain.proxy.sensitive_in_top_k`` / ``explain.proxy.proxy_in_top_k`` (1 when a
+  sensitive feature / a sensitive feature or a proxy is among the top-k of any method; the
+  details name them), ``explain.proxy.sensitive_share`` / ``explain.proxy.proxy_share``
+  (largest share of total importance they hold, over methods);
+* ``explain.coverage`` — explained rows / requested rows.
+
+Artifacts: ``ranking`` (features by importance, per method), ``local`` (per-instance top-k
+attributions of a stratified sample, false positives and negatives included), ``proxy``
+(associations with sensitive columns), ``integrated_gradients`` (steps used), ``budget``,
+``seeds`` and, when the budget stopped the run, ``note``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, ClassVar
+
+import numpy as np
+from pydantic import Field, field_validator, model_validator
+
+from guardrail.auditors.base import (
+    AuditContext,
+    AuditorParams,
+    ParamProblem,
+    audited_sensitive,
+    coerce_params,
+    undeclared_sensitive,
+)
+from guardrail.core.types import AuditResult, AuditStatus, MetricResult
+from guardrail.errors import AuditError
+from guardrail.explain.methods import GRADIENT_METHODS, Method
+
+TEXT_NOT_WIRED = "this auditor explains tabular models; it does not run the token explanations of text models"
+BUDGET_NOTE = "the time budget (max_seconds = {budget:g} s) stopped the audit: {done} of {requested} instances explained"
+
+
+class ExplainabilityParams(AuditorParams):
+    methods: tuple[Method, ...] | None = Field(
+        default=None,
+        min_length=1,
+        description="Attribution methods; default: integrated_gradients and lime for a torch MLP, feature_ablation and lime otherwise.",
+    )
+    samples: int = Field(default=200, ge=1, le=1_000_000, description="Instances to explain (stratified by outcome and group).")
+    max_seconds: float = Field(default=600.0, gt=0, description="Time budget; the audit stops between chunks when spent.")
+    batch_size: int = Field(default=65536, ge=1, description="Most rows per model call (LIME samples are stacked up to this).")
+    background: int = Field(default=1000, ge=10, description="Rows for LIME's statistics and GradientShap's baselines.")
+    lime_samples: int = Field(default=1000, ge=10, le=100_000, description="LIME neighbourhood size (num_samples).")
+    ig_steps: int = Field(default=50, ge=2, description="Initial integrated-gradients steps.")
+    ig_max_steps: int = Field(default=800, ge=2, description="Cap on the steps when the tolerance is not met.")
+    ig_tolerance: float = Field(
+        default=0.05, gt=0, description="Largest |delta| relative to |f(x) − f(baseline)| (floor 0.01) for IG to count as converged."
+    )
+    gradient_shap_samples: int = Field(default=20, ge=1)
+    shapley_permutations: int = Field(default=20, ge=1)
+    top_k: int = Field(default=5, ge=1, description="Size of the top sets for stability, agreement and the proxy check.")
+    stability_seeds: int = Field(default=3, ge=3, le=20)
+    stability_instances: int = Field(default=16, ge=1)
+    quality_instances: int = Field(default=16, ge=1, description="Instances for Captum's infidelity and sensitivity.")
+    bootstrap: int = Field(default=200, ge=0, le=100_000)
+    confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
+    min_group_size: int = Field(default=30, ge=1)
+    proxy_threshold: float = Field(
+        default=0.1, gt=0, le=1, description="Normalised mutual information at which a feature is a proxy of a sensitive column."
+    )
+    proxy_bins: int = Field(default=10, ge=2, le=100)
+    local_per_stratum: int = Field(default=2, ge=0, le=100)
+    sensitive: tuple[str, ...] | None = None
+
+    @field_validator("methods", "sensitive")
+    @classmethod
+    def _no_repeats(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError("list each name once")
+        return value
+
+    @model_validator(mode="after")
+    def _steps(self) -> ExplainabilityParams:
+        if self.ig_max_steps < self.ig_steps:
+            raise ValueError(f"ig_max_steps ({self.ig_max_steps}) must be at least ig_steps ({self.ig_steps})")
+        return self
+
+
+class ExplainabilityAuditor:
+    name: ClassVar[str] = "explainability"
+    extra: ClassVar[str] = "explain"
+    Params: ClassVar[type[AuditorParams]] = ExplainabilityParams
+
+    def __init__(self, params: AuditorParams | None = None) -> None:
+        self.params = coerce_params(ExplainabilityParams, params)
+
+    def check_spec(self, data_sensitive: tuple[str, ...]) -> list[ParamProblem]:
+        """``params.sensitive`` entries the spec does not declare."""
+        return undeclared_sensitive(self.params.sensitive, data_sensitive)
+
+    def run(self, ctx: AuditContext) -> AuditResult:
+        from guardrail.explain.budget import Budget, Progress
+        from guardrail.explain.engine import ExplainConfig, Explainer
+        from guardrail.explain.results import (
+            agreement_metrics,
+            captum_metrics,
+            faithfulness_metrics,
+            ig_metrics,
+            importance_metrics,
+            local_explanations,
+            proxy_metrics,
+            stability_metric,
+        )
+        from guardrail.explain.sampling import outcome_labels, stratified_order
+        from guardrail.explain.tabular import TabularView, gradient_model, proba_function
+        from guardrail.fairness.groups import group_label
+
+        started = time.perf_counter()
+        p = self.params
+        if getattr(ctx.model, "tokenizer", None) is not None:
+            raise AuditError(
+                TEXT_NOT_WIRED,
+                hint="explain text models with guardrail.explain.text.explain_text (Layer IG and LIME over tokens)",
+            )
+        if ctx.task != "binary":
+            raise AuditError(f"the explainability audit supports binary targets; this spec's task is {ctx.task}")
+        if ctx.model is None or not ctx.features:
+            raise AuditError("the explainability audit needs the model and its feature columns")
+        budget = Budget(p.max_seconds)
+        sensitive = audited_sensitive(p.sensitive, ctx)
+        view = TabularView.from_frame(ctx.data, tuple(ctx.features))
+        proba = proba_function(ctx.model, view, ctx.positive_label, p.batch_size)
+        is_torch = getattr(ctx.model, "kind", "") == "torch"
+        methods: tuple[Method, ...] = p.methods or (
+            ("integrated_gradients", "lime") if is_torch else ("feature_ablation", "lime")
+        )
+        wants_gradients = any(m in GRADIENT_METHODS for m in methods)
+        gradient = gradient_model(ctx.model, view, ctx.positive_label) if wants_gradients else None
+
+        rng = np.random.default_rng(ctx.seed)
+        groups = {c: np.asarray([group_label(v) if v == v else "(missing)" for v in ctx.data[c]]) for c in sensitive}
+        outcomes = outcome_labels(ctx.y_true, ctx.y_pred)
+        strata = outcomes.astype(object)
+        for column in sensitive:
+            strata = strata + "|" + groups[column].astype(object)
+        order = stratified_order(strata.astype(str), p.samples, rng)
+        background = np.sort(rng.choice(len(ctx.data), size=min(p.background, len(ctx.data)), replace=False))
+        predicted = np.zeros(len(ctx.data), dtype=bool)
+        predicted[order] = proba(view.codes[order]) >= 0.5
+
+        config = ExplainConfig(
+            methods=methods,
+            seed=ctx.seed,
+            batch_size=p.batch_size,
+            lime_samples=p.lime_samples,
+            ig_steps=p.ig_steps,
+            ig_max_steps=p.ig_max_steps,
+            ig_tolerance=p.ig_tolerance,
+            gradient_shap_samples=p.gradient_shap_samples,
+            shapley_permutations=p.shapley_permutations,
+        )
+        explainer = Explainer(view, proba, gradient, background, config)
+        found = explainer.run(order, predicted, budget, Progress(f"explain {ctx.audit_id}", len(order)))
+        explained_groups = {c: g[found.rows] for c, g in groups.items()}
+
+        metrics: list[MetricResult] = []
+        artifacts: dict[str, Any] = {}
+        importance: dict[str, np.ndarray] = {}
+        for method in methods:
+            ranked, values = importance_metrics(method, found, view, explained_groups, p, ctx.seed)
+            metrics += ranked
+            importance[method] = values
+            metrics += faithfulness_metrics(method, found, explained_groups, p, ctx.seed)
+            metrics.append(stability_metric(method, explainer, found, p, ctx.seed, budget))
+            if method in GRADIENT_METHODS:
+                metrics += captum_metrics(method, explainer, found, p, ctx.seed, budget)
+        if "integrated_gradients" in methods:
+            convergence, artifacts["integrated_gradients"] = ig_metrics(found, p)
+            metrics += convergence
+        metrics += agreement_metrics(found, importance, p)
+        proxy, artifacts["proxy"] = proxy_metrics(view, importance, groups, sensitive, p)
+        metrics += proxy
+        done, requested = len(found.rows), found.requested
+        coverage_details = {"explained": done, "requested": requested, "stopped_by_budget": found.stopped_by_budget}
+        metrics.append(
+            MetricResult("explain.coverage", done / max(requested, 1), n=done, higher_is_better=True, details=coverage_details)
+        )
+        artifacts["ranking"] = {m: [view.features[j] for j in np.argsort(-v, kind="stable")] for m, v in importance.items()}
+        artifacts["local"] = local_explanations(view, found, outcomes, groups, proba, p)
+        artifacts["budget"] = {**coverage_details, "max_seconds": p.max_seconds}
+        artifacts["seeds"] = {
+            "seed": ctx.seed,
+            "chunks": f"chunk i of the run uses seed {ctx.seed} + i",
+            "stability": [ctx.seed + 1000 * (i + 1) for i in range(p.stability_seeds)],
+        }
+        if found.stopped_by_budget:
+            artifacts["note"] = BUDGET_NOTE.format(budget=p.max_seconds, done=done, requested=requested)
+        return AuditResult(
+            audit_id=ctx.audit_id,
+            auditor=self.name,
+            status=AuditStatus.OK,
+            metrics=tuple(metrics),
+            params=p.model_dump(mode="json"),
+            artifacts=artifacts,
+            duration_s=time.perf_counter() - started,
+        )

@@ -1,0 +1,323 @@
+"""The explainability audit's metrics and artifacts, built from :class:`~guardrail.explain.engine.Explanations`.
+
+The keys are documented in :mod:`guardrail.auditors.explainability`. Each function reads
+the settings it needs from ``p`` (the auditor's params, or anything with those attributes).
+"""
+
+from __future__ import annotations
+
+from itertools import combinations
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from guardrail.core.types import GroupValue, MetricResult
+from guardrail.explain.methods import STOCHASTIC_METHODS, Method
+
+if TYPE_CHECKING:
+    from guardrail.explain.budget import Budget
+    from guardrail.explain.engine import Explainer, Explanations
+    from guardrail.explain.tabular import ProbaFn, TabularView
+
+
+class Settings(Protocol):
+    """What these functions read from the auditor's params."""
+
+    @property
+    def bootstrap(self) -> int: ...
+    @property
+    def confidence(self) -> float: ...
+    @property
+    def min_group_size(self) -> int: ...
+    @property
+    def top_k(self) -> int: ...
+    @property
+    def stability_seeds(self) -> int: ...
+    @property
+    def stability_instances(self) -> int: ...
+    @property
+    def quality_instances(self) -> int: ...
+    @property
+    def ig_steps(self) -> int: ...
+    @property
+    def ig_max_steps(self) -> int: ...
+    @property
+    def ig_tolerance(self) -> float: ...
+    @property
+    def gradient_shap_samples(self) -> int: ...
+    @property
+    def proxy_threshold(self) -> float: ...
+    @property
+    def proxy_bins(self) -> int: ...
+    @property
+    def local_per_stratum(self) -> int: ...
+
+
+BUDGET_SPENT = "the time budget (max_seconds) was spent before this check"
+
+
+def importance_metrics(
+    method: str,
+    found: Explanations,
+    view: TabularView,
+    groups: dict[str, np.ndarray],
+    p: Settings,
+    seed: int,
+) -> tuple[list[MetricResult], np.ndarray]:
+    from guardrail.explain.importance import global_importance
+    from guardrail.fairness.bootstrap import BootstrapSpec
+
+    spec = BootstrapSpec(resamples=p.bootstrap, level=p.confidence, seed=seed)
+    rows = global_importance(found.attributions[method], view.features, groups, spec, min_group_size=p.min_group_size)
+    n = len(found.rows)
+    metrics = [
+        MetricResult(f"explain.{method}.importance", r.value, scope=r.feature, ci=r.ci, by_group=r.by_group, n=n)
+        for r in rows
+    ]
+    return metrics, np.asarray([r.value for r in rows])
+
+
+def mean_ci(values: np.ndarray, p: Settings, seed: int) -> Any:
+    from guardrail.explain.importance import bootstrap_means
+    from guardrail.fairness.bootstrap import BootstrapSpec, interval
+
+    if not p.bootstrap:
+        return None
+    spec = BootstrapSpec(resamples=p.bootstrap, level=p.confidence, seed=seed)
+    boot = bootstrap_means(values[:, None], p.bootstrap, np.random.default_rng(seed))[:, 0]
+    return interval(boot, spec, table=False)
+
+
+def faithfulness_metrics(
+    method: str, found: Explanations, groups: dict[str, np.ndarray], p: Settings, seed: int
+) -> list[MetricResult]:
+    deletion, insertion = found.deletion[method], found.insertion[method]
+    score = insertion - deletion
+    n = len(score)
+    out = [
+        MetricResult(f"explain.{method}.deletion_auc", float(deletion.mean()), ci=mean_ci(deletion, p, seed), n=n, higher_is_better=False),
+        MetricResult(f"explain.{method}.insertion_auc", float(insertion.mean()), ci=mean_ci(insertion, p, seed), n=n, higher_is_better=True),
+        MetricResult(f"explain.{method}.faithfulness", float(score.mean()), ci=mean_ci(score, p, seed), n=n, higher_is_better=True),
+    ]
+    for column, labels in groups.items():
+        by_group = []
+        for group in sorted(set(labels.tolist())):
+            rows = labels == group
+            size = int(rows.sum())
+            by_group.append(GroupValue(group, float(score[rows].mean()), size, small=size < p.min_group_size))
+        judged = [g.value for g in by_group if not g.small and g.value is not None]
+        key = f"explain.{method}.faithfulness_gap"
+        if len(judged) < 2:
+            reason = f"fewer than two groups of {column!r} have {p.min_group_size} explained instances (min_group_size)"
+            out.append(MetricResult(key, None, scope=column, reason=reason, by_group=tuple(by_group), n=n, higher_is_better=False))
+        else:
+            gap = float(max(judged) - min(judged))
+            out.append(MetricResult(key, gap, scope=column, by_group=tuple(by_group), n=n, higher_is_better=False))
+    return out
+
+
+def stability_metric(
+    method: Method, explainer: Explainer, found: Explanations, p: Settings, seed: int, budget: Budget
+) -> MetricResult:
+    from guardrail.explain.quality import stability
+
+    key = f"explain.{method}.stability"
+    if method not in STOCHASTIC_METHODS:
+        return MetricResult(key, 1.0, n=len(found.rows), higher_is_better=True, details={"deterministic": True})
+    if budget.expired():
+        return MetricResult(key, None, reason=BUDGET_SPENT, higher_is_better=True)
+    rows = found.rows[: p.stability_instances]
+    seeds = [seed + 1000 * (i + 1) for i in range(p.stability_seeds)]
+    runs = [explainer.attribute(method, explainer.view.codes[rows], s)[0] for s in seeds]
+    value = stability(runs, p.top_k)
+    details = {"seeds": seeds, "instances": len(rows), "top_k": p.top_k, "deterministic": False}
+    return MetricResult(key, value, n=len(rows), higher_is_better=True, details=details)
+
+
+def captum_metrics(
+    method: Method, explainer: Explainer, found: Explanations, p: Settings, seed: int, budget: Budget
+) -> list[MetricResult]:
+    import torch
+
+    from guardrail.explain.quality import captum_quality
+
+    keys = (f"explain.{method}.infidelity", f"explain.{method}.sensitivity")
+    if budget.expired():
+        return [MetricResult(k, None, reason=BUDGET_SPENT, higher_is_better=False) for k in keys]
+    assert explainer.gradient is not None
+    rows = found.rows[: p.quality_instances]
+    inputs = explainer.gradient.encode(explainer.view.codes[rows])
+    attributions = torch.tensor(found.encoded[method][: len(rows)], dtype=inputs.dtype)
+    steps = p.ig_steps if method == "integrated_gradients" else p.gradient_shap_samples
+    inf, sens = captum_quality(
+        method,
+        explainer.gradient,
+        inputs,
+        explainer.baseline_encoded,
+        explainer.background_encoded,
+        attributions,
+        n_steps=steps,
+        seed=seed,
+    )
+    details = {"instances": len(rows)}
+    return [
+        MetricResult(keys[0], inf, n=len(rows), higher_is_better=False, details={**details, "normalize": True}),
+        MetricResult(keys[1], sens, n=len(rows), higher_is_better=False, details=details),
+    ]
+
+
+def ig_metrics(found: Explanations, p: Settings) -> tuple[list[MetricResult], dict[str, Any]]:
+    assert found.ig_relative is not None and found.ig_delta is not None and found.ig_steps is not None
+    relative, steps = found.ig_relative, found.ig_steps
+    within = relative <= p.ig_tolerance
+    reached = bool(within.all())
+    details = {
+        "tolerance": p.ig_tolerance,
+        "reached": reached,
+        "unconverged": int((~within).sum()),
+        "max_abs_delta": float(np.abs(found.ig_delta).max()),
+        "max_steps": int(steps.max()),
+        "message": "every instance converged within the tolerance"
+        if reached
+        else f"{int((~within).sum())} instance(s) did not converge within ig_tolerance at ig_max_steps = {p.ig_max_steps}",
+    }
+    n = len(relative)
+    metrics = [
+        MetricResult("explain.integrated_gradients.max_relative_delta", float(relative.max()), n=n, higher_is_better=False, details=details),
+        MetricResult("explain.integrated_gradients.converged", float(within.mean()), n=n, higher_is_better=True),
+    ]
+    values, counts = np.unique(steps, return_counts=True)
+    artifact = {"steps": {str(int(v)): int(c) for v, c in zip(values, counts, strict=True)}, **details}
+    return metrics, artifact
+
+
+def agreement_metrics(found: Explanations, importance: dict[str, np.ndarray], p: Settings) -> list[MetricResult]:
+    from guardrail.explain.quality import spearman, top_k_overlap
+
+    out = []
+    for a, b in combinations(importance, 2):
+        scope = f"{a}~{b}"
+        rho = spearman(importance[a], importance[b])
+        if rho is None:
+            out.append(MetricResult("explain.agreement.spearman", None, scope=scope, reason="a global importance is constant"))
+        else:
+            out.append(MetricResult("explain.agreement.spearman", rho, scope=scope, higher_is_better=True))
+        overlap = top_k_overlap(found.attributions[a], found.attributions[b], p.top_k)
+        out.append(
+            MetricResult(
+                "explain.agreement.top_k_overlap",
+                float(overlap.mean()),
+                scope=scope,
+                n=len(overlap),
+                higher_is_better=True,
+                details={"top_k": p.top_k},
+            )
+        )
+    return out
+
+
+def proxy_metrics(
+    view: TabularView,
+    importance: dict[str, np.ndarray],
+    groups: dict[str, np.ndarray],
+    sensitive: tuple[str, ...],
+    p: Settings,
+) -> tuple[list[MetricResult], dict[str, Any]]:
+    from guardrail.explain.proxy import associations, proxies
+
+    found = associations(view, groups, p.proxy_bins)
+    proxy_of = proxies(found, p.proxy_threshold)
+    direct = [f for f in view.features if f in sensitive]
+    flagged = [*direct, *(f for f in view.features if f in proxy_of and f not in direct)]
+    per_method: dict[str, Any] = {}
+    sensitive_top: set[str] = set()
+    proxy_top: set[str] = set()
+    sensitive_share = proxy_share = 0.0
+    for method, values in importance.items():
+        order = [view.features[j] for j in np.argsort(-values, kind="stable")]
+        rank = {f: i + 1 for i, f in enumerate(order)}
+        total = float(values.sum())
+        share = {f: float(values[view.features.index(f)]) / total if total > 0 else 0.0 for f in flagged}
+        top = set(order[: p.top_k])
+        sensitive_top |= top & set(direct)
+        proxy_top |= top & set(flagged)
+        sensitive_share = max(sensitive_share, sum(share[f] for f in direct))
+        proxy_share = max(proxy_share, sum(share.values()))
+        per_method[method] = {f: {"rank": rank[f], "share": share[f]} for f in flagged}
+    details = {
+        "sensitive_features": direct,
+        "proxies": {f: proxy_of[f] for f in flagged if f in proxy_of},
+        "top_k": p.top_k,
+        "threshold": p.proxy_threshold,
+        "by_method": per_method,
+    }
+    metrics = [
+        MetricResult(
+            "explain.proxy.sensitive_in_top_k",
+            float(bool(sensitive_top)),
+            higher_is_better=False,
+            details={**details, "in_top_k": sorted(sensitive_top)},
+        ),
+        MetricResult(
+            "explain.proxy.proxy_in_top_k",
+            float(bool(proxy_top)),
+            higher_is_better=False,
+            details={**details, "in_top_k": sorted(proxy_top)},
+        ),
+        MetricResult("explain.proxy.sensitive_share", sensitive_share, higher_is_better=False, details=details),
+        MetricResult("explain.proxy.proxy_share", proxy_share, higher_is_better=False, details=details),
+    ]
+    artifact = {
+        "threshold": p.proxy_threshold,
+        "bins": p.proxy_bins,
+        "proxies": {f: v for f, v in proxy_of.items()},
+        "associations": [
+            {"feature": a.feature, "sensitive": a.sensitive, "nmi": a.nmi, "mi": a.mi}
+            for a in sorted(found, key=lambda a: -a.nmi)
+            if a.nmi >= p.proxy_threshold / 2
+        ],
+    }
+    return metrics, artifact
+
+
+def local_explanations(
+    view: TabularView,
+    found: Explanations,
+    outcomes: np.ndarray,
+    groups: dict[str, np.ndarray],
+    proba: ProbaFn,
+    p: Settings,
+) -> list[dict[str, Any]]:
+    """Top-k attributions of up to ``local_per_stratum`` explained rows per outcome × group stratum."""
+    from guardrail.explain.quality import top_k
+
+    taken: dict[str, int] = {}
+    picked: list[int] = []
+    for i, row in enumerate(found.rows):
+        stratum = "|".join([str(outcomes[row]), *(str(g[row]) for g in groups.values())])
+        if taken.get(stratum, 0) < p.local_per_stratum:
+            taken[stratum] = taken.get(stratum, 0) + 1
+            picked.append(i)
+    if not picked:
+        return []
+    rows = found.rows[picked]
+    scores = proba(view.codes[rows])
+    out = []
+    for position, i in enumerate(picked):
+        row = int(found.rows[i])
+        values = view.describe(view.codes[row])
+        explanation: dict[str, Any] = {
+            "row": row,
+            "outcome": str(outcomes[row]),
+            "groups": {c: str(g[row]) for c, g in groups.items()},
+            "score": float(scores[position]),
+            "top": {},
+        }
+        for method, attributions in found.attributions.items():
+            best = top_k(attributions[i : i + 1], p.top_k)[0]
+            explanation["top"][method] = [
+                {"feature": view.features[j], "value": values[view.features[j]], "attribution": float(attributions[i, j])}
+                for j in best
+            ]
+        out.append(explanation)
+    return out

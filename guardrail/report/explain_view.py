@@ -1,0 +1,373 @@
+"""What the HTML report shows for an explainability audit: what drives the model (global
+importance with intervals, by method), whether the explanations can be trusted (quality
+and agreement), whether a protected attribute or a proxy drives it, sampled local
+explanations and, for text models, token heatmaps.
+
+Built only from the audit's metrics and artifacts in the run record, so a report
+re-rendered from ``run.json`` shows the same. Every string is plain text here; the
+template and :mod:`.charts` escape it (token and feature names included).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from markupsafe import Markup
+
+from guardrail.core.types import AuditResult, MetricResult
+from guardrail.report import _format, charts
+
+CHART_FEATURES = 15
+"""Most features (or tokens) in the importance chart; the full ranking is in run.json."""
+
+GROUP_FEATURES = 8
+"""Features shown in the importance-by-group table."""
+
+HEATMAP_DOCUMENTS = 12
+"""Most documents shown as token heatmaps."""
+
+METHOD_NAMES = {
+    "integrated_gradients": "Integrated Gradients",
+    "gradient_shap": "GradientShap",
+    "feature_ablation": "Feature ablation",
+    "shapley_sampling": "Shapley value sampling",
+    "lime": "LIME",
+    "layer_ig": "Layer Integrated Gradients",
+}
+
+QUALITY_COLUMNS = (
+    ("deletion_auc", "Deletion AUC ↓"),
+    ("insertion_auc", "Insertion AUC ↑"),
+    ("faithfulness", "Faithfulness ↑"),
+    ("stability", "Stability (top-k Jaccard) ↑"),
+    ("infidelity", "Infidelity ↓"),
+    ("sensitivity", "Sensitivity ↓"),
+)
+
+
+@dataclass(frozen=True)
+class ValueCell:
+    text: str
+    ci: str = ""
+
+
+@dataclass(frozen=True)
+class QualityRow:
+    method: str
+    cells: tuple[ValueCell, ...]
+
+
+@dataclass(frozen=True)
+class GroupImportanceTable:
+    """Importance of the top features for each group of one sensitive column (one method)."""
+
+    column: str
+    method: str
+    groups: tuple[str, ...]
+    rows: tuple[tuple[str, tuple[str, ...]], ...]
+
+
+@dataclass(frozen=True)
+class LocalRow:
+    """One explained row: who, what happened, and its strongest drivers (signed)."""
+
+    row: str
+    outcome: str
+    groups: str
+    score: str
+    drivers: tuple[tuple[str, str, str], ...]
+    """(feature = value, signed attribution text, 'up'|'down')."""
+
+
+@dataclass(frozen=True)
+class HeatToken:
+    gap: str
+    token: str
+    style: str
+    title: str
+
+
+@dataclass(frozen=True)
+class Heatmap:
+    caption: str
+    tokens: tuple[HeatToken, ...]
+
+
+@dataclass(frozen=True)
+class ExplainView:
+    """The explainability section of one audit."""
+
+    chart: Markup | None
+    ranking_note: str
+    quality: tuple[QualityRow, ...]
+    quality_columns: tuple[str, ...]
+    completeness: tuple[tuple[str, str], ...]
+    agreement: tuple[tuple[str, ValueCell, ValueCell], ...]
+    proxy: tuple[str, ...]
+    proxy_associations: tuple[tuple[str, str, str], ...]
+    by_group: tuple[GroupImportanceTable, ...]
+    local_method: str
+    local: tuple[LocalRow, ...]
+    heatmaps: tuple[Heatmap, ...]
+    coverage: str
+
+
+def method_name(method: str) -> str:
+    return METHOD_NAMES.get(method, method)
+
+
+def explain_view(result: AuditResult) -> ExplainView:
+    """The explainability section of ``result`` (an audit by the ``explainability`` auditor)."""
+    metrics = result.metrics
+    artifacts = result.artifacts
+    methods = _methods(metrics, artifacts)
+    overall = {m.key: m for m in metrics if m.scope is None}
+    quality_keys = [key for key, _ in QUALITY_COLUMNS if any(f"explain.{m}.{key}" in overall for m in methods)]
+    quality = tuple(
+        QualityRow(
+            method=method_name(method),
+            cells=tuple(_cell(overall.get(f"explain.{method}.{key}")) for key in quality_keys),
+        )
+        for method in methods
+    )
+    local_method, local = _local(artifacts.get("local"), methods)
+    return ExplainView(
+        chart=_importance_chart(metrics, methods),
+        ranking_note=_ranking_note(artifacts.get("ranking")),
+        quality=quality if quality_keys else (),
+        quality_columns=tuple(title for key, title in QUALITY_COLUMNS if key in quality_keys),
+        completeness=_completeness(overall),
+        agreement=tuple(
+            (
+                " vs ".join(method_name(part) for part in (m.scope or "").split("~")),
+                _cell(m),
+                _cell(next((o for o in metrics if o.key == "explain.agreement.top_k_overlap" and o.scope == m.scope), None)),
+            )
+            for m in metrics
+            if m.key == "explain.agreement.spearman"
+        ),
+        proxy=_proxy_sentences(overall),
+        proxy_associations=_associations(artifacts.get("proxy")),
+        by_group=_by_group(metrics, methods),
+        local_method=method_name(local_method) if local_method else "",
+        local=local,
+        heatmaps=_heatmaps(artifacts.get("heatmap")),
+        coverage=_coverage(overall.get("explain.coverage")),
+    )
+
+
+def _methods(metrics: Sequence[MetricResult], artifacts: Mapping[str, Any]) -> list[str]:
+    ranking = artifacts.get("ranking")
+    if isinstance(ranking, Mapping) and ranking:
+        return [str(m) for m in ranking]
+    found: list[str] = []
+    for m in metrics:
+        parts = m.key.split(".")
+        if len(parts) == 3 and parts[2] == "importance" and parts[1] not in found:
+            found.append(parts[1])
+    return found
+
+
+def _cell(metric: MetricResult | None) -> ValueCell:
+    if metric is None:
+        return ValueCell(_format.DASH)
+    if metric.value is None:
+        return ValueCell(_format.DASH, metric.reason or "")
+    return ValueCell(_format.number(metric.value), _format.interval(metric.ci))
+
+
+def _importance_chart(metrics: Sequence[MetricResult], methods: Sequence[str]) -> Markup | None:
+    by_method: dict[str, dict[str, MetricResult]] = {}
+    for m in metrics:
+        for method in methods:
+            if m.key == f"explain.{method}.importance" and m.scope is not None:
+                by_method.setdefault(method, {})[m.scope] = m
+    if not by_method:
+        return None
+    lead = next(iter(by_method.values()))
+    features = sorted(lead, key=lambda f: -(lead[f].value or 0.0))[:CHART_FEATURES]
+    rows = [
+        charts.ChartRow(
+            label=feature,
+            small=False,
+            bars=tuple(_bar(by_method.get(method, {}).get(feature)) for method in methods),
+        )
+        for feature in features
+    ]
+    names = [method_name(m) for m in methods]
+    more = len(lead) - len(features)
+    title = "Mean |attribution| by feature" + (f" (the {len(features)} strongest of {len(lead)})" if more > 0 else "")
+    return charts.bar_chart(rows, names, title=title)
+
+
+def _bar(metric: MetricResult | None) -> charts.Bar | None:
+    if metric is None:
+        return None
+    return charts.Bar(value=metric.value, n=metric.n, ci=metric.ci, reason=metric.reason)
+
+
+def _ranking_note(ranking: object) -> str:
+    if not isinstance(ranking, Mapping) or not ranking:
+        return ""
+    parts = [f"{method_name(str(m))}: {', '.join(map(str, list(order)[:5]))}" for m, order in ranking.items()]
+    return "Strongest drivers, in order. " + "; ".join(parts) + "."
+
+
+def _completeness(overall: Mapping[str, MetricResult]) -> tuple[tuple[str, str], ...]:
+    rows = []
+    delta = overall.get("explain.integrated_gradients.max_relative_delta")
+    converged = overall.get("explain.integrated_gradients.converged")
+    if delta is not None:
+        rows.append(("Largest relative completeness gap |Σ attributions − (f(x) − f(baseline))|", _format.number(delta.value)))
+    if converged is not None:
+        tolerance = converged.details.get("tolerance")
+        within = f" within {tolerance:g}" if isinstance(tolerance, int | float) else ""
+        rows.append((f"Share of rows whose Integrated Gradients converged{within}", _format.number(converged.value)))
+    return tuple(rows)
+
+
+def _proxy_sentences(overall: Mapping[str, MetricResult]) -> tuple[str, ...]:
+    sentences = []
+    for key, what in (
+        ("explain.proxy.sensitive_in_top_k", "A protected attribute"),
+        ("explain.proxy.proxy_in_top_k", "A protected attribute or a proxy of one"),
+    ):
+        metric = overall.get(key)
+        if metric is None or metric.value is None:
+            continue
+        named = metric.details.get("in_top_k") or []
+        k = metric.details.get("top_k", "k")
+        if metric.value:
+            sentences.append(f"{what} is among the top {k} drivers: {', '.join(map(str, named))}.")
+        else:
+            sentences.append(f"{what} is not among the top {k} drivers of any method.")
+    for key, what in (("explain.proxy.sensitive_share", "protected attributes"), ("explain.proxy.proxy_share", "protected attributes and their proxies")):
+        metric = overall.get(key)
+        if metric is not None and metric.value is not None:
+            sentences.append(f"Share of total importance held by {what}: {metric.value:.1%} (largest over methods).")
+    return tuple(sentences)
+
+
+def _associations(proxy: object) -> tuple[tuple[str, str, str], ...]:
+    if not isinstance(proxy, Mapping):
+        return ()
+    rows = proxy.get("associations")
+    if not isinstance(rows, Sequence):
+        return ()
+    out = []
+    for row in rows:
+        if isinstance(row, Mapping):
+            nmi = row.get("nmi")
+            out.append((str(row.get("feature")), str(row.get("sensitive")), _format.number(nmi if isinstance(nmi, int | float) else None)))
+    return tuple(out)
+
+
+def _by_group(metrics: Sequence[MetricResult], methods: Sequence[str]) -> tuple[GroupImportanceTable, ...]:
+    if not methods:
+        return ()
+    method = methods[0]
+    scoped = [m for m in metrics if m.key == f"explain.{method}.importance" and m.scope is not None]
+    scoped.sort(key=lambda m: -(m.value or 0.0))
+    top = scoped[:GROUP_FEATURES]
+    columns: dict[str, list[str]] = {}
+    for m in top:
+        for value in m.by_group:
+            column, _, group = value.group.partition("=")
+            if group and group not in columns.setdefault(column, []):
+                columns[column].append(group)
+    tables = []
+    for column, groups in columns.items():
+        rows = []
+        for m in top:
+            values = {v.group: v for v in m.by_group}
+            cells = []
+            for group in groups:
+                found = values.get(f"{column}={group}")
+                text = _format.DASH if found is None or found.value is None else _format.number(found.value)
+                if found is not None and found.small:
+                    text += " (small)"
+                cells.append(text)
+            rows.append((m.scope or "", tuple(cells)))
+        tables.append(GroupImportanceTable(column=column, method=method_name(method), groups=tuple(groups), rows=tuple(rows)))
+    return tuple(tables)
+
+
+def _local(local: object, methods: Sequence[str]) -> tuple[str, tuple[LocalRow, ...]]:
+    if not isinstance(local, Sequence) or not local or not methods:
+        return "", ()
+    method = methods[0]
+    rows = []
+    for item in local:
+        if not isinstance(item, Mapping):
+            continue
+        top = item.get("top", {})
+        drivers = top.get(method, []) if isinstance(top, Mapping) else []
+        groups = item.get("groups", {})
+        rows.append(
+            LocalRow(
+                row=str(item.get("row", "")),
+                outcome=str(item.get("outcome", "")),
+                groups=", ".join(f"{k}={v}" for k, v in groups.items()) if isinstance(groups, Mapping) else "",
+                score=_format.number(item.get("score")) if isinstance(item.get("score"), int | float) else _format.DASH,
+                drivers=tuple(
+                    (
+                        f"{d.get('feature')} = {d.get('value')}",
+                        f"{float(d.get('attribution', 0.0)):+.4f}",
+                        "up" if float(d.get("attribution", 0.0)) >= 0 else "down",
+                    )
+                    for d in drivers
+                    if isinstance(d, Mapping)
+                ),
+            )
+        )
+    return method, tuple(rows)
+
+
+def _heatmaps(heatmap: object) -> tuple[Heatmap, ...]:
+    """Token heatmaps from the ``heatmap`` artifact: ``{"method": m, "documents": [{"caption":
+    str, "tokens": [{"gap": str, "token": str, "weight": float in [-1, 1]}]}]}``."""
+    if not isinstance(heatmap, Mapping):
+        return ()
+    documents = heatmap.get("documents")
+    if not isinstance(documents, Sequence):
+        return ()
+    maps = []
+    for document in list(documents)[:HEATMAP_DOCUMENTS]:
+        if not isinstance(document, Mapping):
+            continue
+        tokens = tuple(
+            HeatToken(
+                gap=str(t.get("gap", "")),
+                token=str(t.get("token", "")),
+                style=_heat_style(float(t.get("weight", 0.0))),
+                title=f"{float(t.get('weight', 0.0)):+.2f}",
+            )
+            for t in document.get("tokens", ())
+            if isinstance(t, Mapping)
+        )
+        maps.append(Heatmap(caption=str(document.get("caption", "")), tokens=tokens))
+    return tuple(maps)
+
+
+def _heat_style(weight: float) -> str:
+    """A background whose opacity grows with |weight|: blue pushes towards the predicted class,
+    orange away from it. Text stays dark on every shade (opacity ≤ 0.55 on white)."""
+    strength = min(abs(weight), 1.0) * 0.55
+    colour = "47,109,181" if weight >= 0 else "217,98,43"
+    return f"background: rgba({colour},{strength:.2f})"
+
+
+def _coverage(metric: MetricResult | None) -> str:
+    if metric is None:
+        return ""
+    details = metric.details
+    explained, requested = details.get("explained"), details.get("requested")
+    if explained is None or requested is None:
+        return ""
+    text = f"Explained {explained} of {requested} requested rows"
+    return text + (" (the time budget stopped the audit)." if details.get("stopped_by_budget") else ".")
+
+
+__all__ = ["ExplainView", "explain_view"]

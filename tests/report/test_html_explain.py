@@ -1,0 +1,69 @@
+"""The explainability section of the HTML report, rendered from a real explainability audit
+of the demo's Adult model: drivers, proxies, quality, agreement, importance by group and
+local explanations; feature and token names stay text."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+import guardrail
+from guardrail.core.types import AuditResult, RunRecord
+from guardrail.report import render
+from guardrail.report.explain_view import explain_view
+
+SCRIPT = "<script>window.__pwned=1</script>"
+
+
+@pytest.fixture(scope="module")
+def golden(demo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> RunRecord:
+    out = tmp_path_factory.mktemp("explain-report")
+    return guardrail.audit(demo_root / "audits" / "adult-income.yaml", out=out / "out", write=False)
+
+
+def _explain(record: RunRecord) -> AuditResult:
+    return next(r for r in record.results if r.auditor == "explainability")
+
+
+def test_sections_are_shown(golden: RunRecord) -> None:
+    page = render(golden, "html")
+    for heading in ("What drives the model", "Protected attributes and proxies", "Can the explanations be trusted?",
+                    "Importance by <code>sex</code>", "Local explanations: "):
+        assert heading in page
+    assert "Feature ablation vs LIME" in page
+
+
+def test_view_follows_the_metrics(golden: RunRecord) -> None:
+    result = _explain(golden)
+    view = explain_view(result)
+    ranking = result.artifacts["ranking"]
+    assert view.ranking_note.startswith("Strongest drivers, in order. Feature ablation: " + ", ".join(ranking["feature_ablation"][:5]))
+    metrics = {m.ref: m for m in result.metrics}
+    (ablation, _lime) = view.quality
+    assert ablation.cells[0].text == f"{metrics['explain.feature_ablation.deletion_auc'].value:.4f}"
+    proxy = metrics["explain.proxy.proxy_in_top_k"]
+    named = ", ".join(proxy.details["in_top_k"])
+    assert any(named in sentence for sentence in view.proxy) == bool(proxy.value)
+    assert len(view.local) == len(result.artifacts["local"])
+
+
+def test_feature_names_stay_text(golden: RunRecord) -> None:
+    result = _explain(golden)
+    hostile = dataclasses.replace(
+        result,
+        metrics=tuple(dataclasses.replace(m, scope=SCRIPT) if m.scope == "age" else m for m in result.metrics),
+        artifacts={**result.artifacts, "ranking": {k: [SCRIPT, *v] for k, v in result.artifacts["ranking"].items()}},
+    )
+    page = render(dataclasses.replace(golden, results=(hostile,)), "html")
+    assert SCRIPT not in page and "&lt;script&gt;" in page
+
+
+def test_token_heatmap_escapes_tokens(golden: RunRecord) -> None:
+    result = _explain(golden)
+    heatmap = {"method": "layer_ig", "documents": [{"caption": "review 3", "tokens": [
+        {"gap": "", "token": SCRIPT, "weight": 0.9}, {"gap": " ", "token": "fine", "weight": -0.4}]}]}
+    page = render(dataclasses.replace(golden, results=(dataclasses.replace(result, artifacts={**result.artifacts, "heatmap": heatmap}),)), "html")
+    assert "Token heatmaps" in page and SCRIPT not in page
+    assert 'style="background: rgba(47,109,181,0.50)" title="+0.90">&lt;script&gt;' in page
