@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from guardrail.core.atomic import check_output_dir
-from guardrail.auditors.registry import AuditorRegistry, default_registry
+from guardrail.auditors.registry import BUILTIN_EXTRAS, AuditorRegistry, default_registry
 from guardrail.core.types import AuditResult, AuditStatus, ErrorInfo, RunRecord, Severity, SourceLocation
 from guardrail.errors import DataError, GuardrailError, MissingExtraError, SpecError
 from guardrail.policy.engine import Policy, evaluate
@@ -189,7 +189,7 @@ def plan_audits(loaded: LoadedSpec, registry: AuditorRegistry) -> list[PlannedAu
         try:
             cls = registry.resolve(entry.use)
         except ImportError as exc:
-            missing = MissingExtraError(exc.name or str(exc), entry.use)
+            missing = MissingExtraError(exc.name or str(exc), BUILTIN_EXTRAS.get(entry.use, entry.use))
             info = ErrorInfo(type="MissingExtraError", message=missing.message, hint=missing.hint)
             planned.append(PlannedAudit(entry.id, entry.use, None, info))
             continue

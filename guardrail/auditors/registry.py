@@ -25,6 +25,15 @@ BUILTIN: dict[str, str] = {
     "privacy": "guardrail.auditors.privacy:PrivacyAuditor",
 }
 
+BUILTIN_EXTRAS: dict[str, str] = {
+    "fairness": "fairness",
+    "mitigation": "fairness",
+    "explainability": "explain",
+    "privacy": "privacy",
+}
+"""The pip extra (``guardrail[...]``) each built-in auditor's dependencies come from, for the
+hint when its module cannot be imported."""
+
 
 class AuditorRegistry:
     """Maps auditor names to ``module:Class`` import strings."""
