@@ -109,6 +109,10 @@ def _check_dp_claim(
 
 
 def _read_rows(data: TrainDataSpec, loaded: LoadedSpec) -> tuple[pd.DataFrame, str]:
+    if data.dataset == "drug_reviews":
+        from guardrail.datasets.drug_reviews import DRUG_REVIEWS_SHA256, load_drug_reviews
+
+        return load_drug_reviews(), DRUG_REVIEWS_SHA256
     if data.dataset is not None:
         from guardrail import datasets
 

@@ -62,7 +62,6 @@ from guardrail.core.types import AuditResult, AuditStatus, MetricResult
 from guardrail.errors import AuditError
 from guardrail.explain.methods import GRADIENT_METHODS, Method
 
-TEXT_NOT_WIRED = "this auditor explains tabular models; it does not run the token explanations of text models"
 BUDGET_NOTE = "the time budget (max_seconds = {budget:g} s) stopped the audit: {done} of {requested} instances explained"
 
 
@@ -144,10 +143,7 @@ class ExplainabilityAuditor:
         started = time.perf_counter()
         p = self.params
         if getattr(ctx.model, "tokenizer", None) is not None:
-            raise AuditError(
-                TEXT_NOT_WIRED,
-                hint="explain text models with guardrail.explain.text.explain_text (Layer IG and LIME over tokens)",
-            )
+            return self._run_text(ctx, started)
         if ctx.task != "binary":
             raise AuditError(f"the explainability audit supports binary targets; this spec's task is {ctx.task}")
         if ctx.model is None or not ctx.features:
@@ -221,6 +217,47 @@ class ExplainabilityAuditor:
         }
         if found.stopped_by_budget:
             artifacts["note"] = BUDGET_NOTE.format(budget=p.max_seconds, done=done, requested=requested)
+        return AuditResult(
+            audit_id=ctx.audit_id,
+            auditor=self.name,
+            status=AuditStatus.OK,
+            metrics=tuple(metrics),
+            params=p.model_dump(mode="json"),
+            artifacts=artifacts,
+            duration_s=time.perf_counter() - started,
+        )
+
+    def _run_text(self, ctx: AuditContext, started: float) -> AuditResult:
+        """Token explanations of a text classifier (see :mod:`guardrail.explain.text_results`)."""
+        from guardrail.explain.text import explain_text
+        from guardrail.explain.text_results import sample_documents, text_methods, text_results
+        from guardrail.fairness.groups import group_label
+
+        p = self.params
+        methods = text_methods(p.methods)
+        column = str(ctx.model.description.get("text_column", ""))
+        if column not in ctx.data.columns:
+            raise AuditError(f"the model reads text column {column!r}, which the audit data does not have")
+        sensitive = audited_sensitive(p.sensitive, ctx)
+        groups = {c: np.asarray([group_label(v) if v == v else "(missing)" for v in ctx.data[c]]) for c in sensitive}
+        y_true = np.asarray(ctx.y_true).astype(int)
+        y_pred = np.asarray(ctx.y_pred).astype(int)
+        class_labels = ctx.class_labels or tuple(ctx.model.classes)
+        rows = sample_documents(y_true, y_pred, groups, p.samples, ctx.seed)
+        texts = [str(t) for t in ctx.data[column].iloc[rows].fillna("")]
+        explanations = explain_text(
+            ctx.model,
+            texts,
+            methods=methods,
+            n_steps=p.ig_steps,
+            max_n_steps=p.ig_max_steps,
+            ig_tolerance=p.ig_tolerance,
+            lime_samples=p.lime_samples,
+            batch_size=min(p.batch_size, 64),
+            seed=ctx.seed,
+            max_seconds=p.max_seconds,
+        )
+        metrics, artifacts = text_results(explanations, rows, y_true, class_labels, p.top_k)
         return AuditResult(
             audit_id=ctx.audit_id,
             auditor=self.name,

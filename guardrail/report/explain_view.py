@@ -37,6 +37,16 @@ METHOD_NAMES = {
     "layer_ig": "Layer Integrated Gradients",
 }
 
+TABULAR_IMPORTANCE = (
+    "Mean |attribution| of the probability of the positive class over the explained rows, "
+    "with a bootstrap interval over rows."
+)
+TEXT_IMPORTANCE = (
+    "Mean |attribution| of the explained class's probability over every occurrence of the word "
+    "in the explained documents (words seen in at least two of them); a method's bar is missing "
+    "where the word is outside that method's strongest words."
+)
+
 QUALITY_COLUMNS = (
     ("deletion_auc", "Deletion AUC ↓"),
     ("insertion_auc", "Insertion AUC ↑"),
@@ -101,6 +111,7 @@ class ExplainView:
 
     chart: Markup | None
     ranking_note: str
+    importance_note: str
     quality: tuple[QualityRow, ...]
     quality_columns: tuple[str, ...]
     completeness: tuple[tuple[str, str], ...]
@@ -136,6 +147,7 @@ def explain_view(result: AuditResult) -> ExplainView:
     return ExplainView(
         chart=_importance_chart(metrics, methods),
         ranking_note=_ranking_note(artifacts.get("ranking")),
+        importance_note=TEXT_IMPORTANCE if "heatmap" in artifacts else TABULAR_IMPORTANCE,
         quality=quality if quality_keys else (),
         quality_columns=tuple(title for key, title in QUALITY_COLUMNS if key in quality_keys),
         completeness=_completeness(overall),

@@ -128,7 +128,7 @@ class TrainDataSpec(StrictModel):
     """Where ``guardrail train`` reads its rows, and how it holds some out."""
 
     path: str | None = Field(default=None, description="CSV (optionally .gz) or Parquet table, relative to the spec file.")
-    dataset: Literal["heart_disease", "adult"] | None = Field(
+    dataset: Literal["heart_disease", "adult", "drug_reviews"] | None = Field(
         default=None, description="A data set shipped with guardrail, instead of a path."
     )
     holdout: float = Field(
