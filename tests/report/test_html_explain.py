@@ -67,3 +67,37 @@ def test_token_heatmap_escapes_tokens(golden: RunRecord) -> None:
     page = render(dataclasses.replace(golden, results=(dataclasses.replace(result, artifacts={**result.artifacts, "heatmap": heatmap}),)), "html")
     assert "Token heatmaps" in page and SCRIPT not in page
     assert 'style="background: rgba(47,109,181,0.50)" title="+0.90">&lt;script&gt;' in page
+
+
+@pytest.mark.browser
+def test_feature_and_token_payloads_run_nothing_in_chromium(golden: RunRecord, tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    from tests.report.test_html_browser import CHROMIUM_ARGS, IMG, SVG, _chromium
+
+    result = _explain(golden)
+    metrics = tuple(dataclasses.replace(m, scope=IMG) if m.scope == "age" else m for m in result.metrics)
+    local = [dict(item, top={k: [dict(d, feature=SVG) for d in v] for k, v in item["top"].items()}) for item in result.artifacts["local"]]
+    heatmap = {"method": "layer_ig", "documents": [{"caption": SVG, "tokens": [
+        {"gap": IMG, "token": SCRIPT, "weight": 0.9}, {"gap": " ", "token": SVG, "weight": -0.4}]}]}
+    hostile = dataclasses.replace(result, metrics=metrics, artifacts={**result.artifacts, "local": local, "heatmap": heatmap})
+    page_file = tmp_path / "report.html"
+    page_file.write_text(render(dataclasses.replace(golden, results=(hostile,)), "html"), encoding="utf-8")
+    dialogs: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+            page.goto(page_file.as_uri(), wait_until="load")
+            page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
+            page.wait_for_timeout(200)
+            pwned = page.evaluate("typeof window.__pwned")
+            scripts = page.evaluate("document.querySelectorAll('script').length")
+            images = page.evaluate("document.images.length")
+            text = page.inner_text("body")
+        finally:
+            browser.close()
+    assert (pwned, scripts, images, dialogs) == ("undefined", 0, 0, [])
+    for payload in (SCRIPT, IMG, SVG):
+        assert payload in text, f"{payload!r} must show literally"
