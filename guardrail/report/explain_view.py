@@ -229,8 +229,9 @@ def _ranking_note(ranking: object) -> str:
 
 def _completeness(overall: Mapping[str, MetricResult]) -> tuple[tuple[str, str], ...]:
     rows = []
-    delta = overall.get("explain.integrated_gradients.max_relative_delta")
-    converged = overall.get("explain.integrated_gradients.converged")
+    method = "layer_ig" if "explain.layer_ig.converged" in overall else "integrated_gradients"
+    delta = overall.get(f"explain.{method}.max_relative_delta")
+    converged = overall.get(f"explain.{method}.converged")
     if delta is not None:
         rows.append(("Largest relative completeness gap |Σ attributions − (f(x) − f(baseline))|", _format.number(delta.value)))
     if converged is not None:

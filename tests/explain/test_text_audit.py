@@ -64,6 +64,15 @@ def test_text_audit_reports_tokens_completeness_and_agreement(context: AuditCont
         assert text == context.data["text"][row][: len(text)], "the heatmap rebuilds the document's text"
 
 
+def test_text_report_shows_completeness_and_heatmaps(context: AuditContext) -> None:
+    from guardrail.report.explain_view import explain_view
+
+    result = ExplainabilityAuditor(ExplainabilityParams(samples=4, lime_samples=100, ig_steps=20, top_k=3)).run(context)
+    view = explain_view(result)
+    assert dict(view.completeness)["Share of rows whose Integrated Gradients converged within 0.05"] == "1.0000"
+    assert len(view.heatmaps) == 4 and view.importance_note.startswith("Mean |attribution| of the explained class")
+
+
 def test_tabular_only_methods_are_refused_for_text(context: AuditContext) -> None:
     with pytest.raises(AuditError, match="do not apply to text models"):
         ExplainabilityAuditor(ExplainabilityParams(methods=("feature_ablation",), samples=2)).run(context)
