@@ -29,6 +29,27 @@ MODEL_FILE = "guardrail-model.json"
 MODEL_KIND = "guardrail-torch-model"
 
 
+def load_hf_classifier(
+    folder: Path, *, num_labels: int | None = None, what: str = "Hugging Face model"
+) -> tuple[Any, Any]:
+    """A sequence classifier and its tokenizer from a local folder: safetensors weights only,
+    never remote code, nothing downloaded. ``num_labels`` re-heads a pretrained encoder."""
+    try:
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    except ImportError:
+        raise MissingExtraError("transformers", "privacy") from None
+    kwargs: dict[str, Any] = {"num_labels": num_labels} if num_labels is not None else {}
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True, trust_remote_code=False)
+        with quiet_transformers():
+            model = AutoModelForSequenceClassification.from_pretrained(
+                folder, local_files_only=True, use_safetensors=True, trust_remote_code=False, **kwargs
+            )
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot load the {what} ({exc})", where=str(folder)) from None
+    return model, tokenizer
+
+
 class TorchAdapter:
     """A model folder from ``guardrail train``; ``predict_proba`` and per-example ``loss`` for audits."""
 
@@ -99,28 +120,7 @@ class TorchAdapter:
                 ) from None
             return cls(model.to(device).eval(), description, None, device)
         if architecture == "hf-sequence-classification":
-            try:
-                from transformers import (
-                    AutoModelForSequenceClassification,
-                    AutoTokenizer,
-                )
-            except ImportError:
-                raise MissingExtraError("transformers", "privacy") from None
-            try:
-                tokenizer = AutoTokenizer.from_pretrained(
-                    folder, local_files_only=True, trust_remote_code=False
-                )
-                with quiet_transformers():
-                    model = AutoModelForSequenceClassification.from_pretrained(
-                        folder,
-                        local_files_only=True,
-                        use_safetensors=True,
-                        trust_remote_code=False,
-                    )
-            except (OSError, ValueError) as exc:
-                raise ModelError(
-                    f"cannot load the Hugging Face model ({exc})", where=str(folder)
-                ) from None
+            model, tokenizer = load_hf_classifier(folder)
             return cls(model.to(device).eval(), description, tokenizer, device)
         raise ModelError(
             f"unknown architecture {architecture!r} in {MODEL_FILE}", where=str(folder)

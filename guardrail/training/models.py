@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from guardrail.adapters.safety import refuse_pickle
-from guardrail.adapters.torch import build_mlp_from_description, quiet_transformers
+from guardrail.adapters.torch import build_mlp_from_description, load_hf_classifier
 from guardrail.errors import MissingExtraError, ModelError
 
 if TYPE_CHECKING:
@@ -157,28 +157,7 @@ def load_pretrained(folder: Path, n_classes: int | None = None) -> tuple[Any, An
             where=str(folder),
             hint="save the model with `model.save_pretrained(folder)` (safetensors is the default)",
         )
-    try:
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
-    except ImportError:
-        raise MissingExtraError("transformers", "privacy") from None
-    kwargs: dict[str, Any] = {"num_labels": n_classes} if n_classes is not None else {}
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(
-            folder, local_files_only=True, trust_remote_code=False
-        )
-        with quiet_transformers():
-            model = AutoModelForSequenceClassification.from_pretrained(
-                folder,
-                local_files_only=True,
-                use_safetensors=True,
-                trust_remote_code=False,
-                **kwargs,
-            )
-    except (OSError, ValueError) as exc:
-        raise ModelError(
-            f"cannot load the pretrained model ({exc})", where=str(folder)
-        ) from None
-    return model, tokenizer
+    return load_hf_classifier(folder, num_labels=n_classes, what="pretrained model")
 
 
 def text_forward(
