@@ -47,6 +47,12 @@ def load_hf_classifier(
             )
     except (OSError, ValueError) as exc:
         raise ModelError(f"cannot load the {what} ({exc})", where=str(folder)) from None
+    except RuntimeError as exc:  # transformers: a checkpoint whose classifier head has another size
+        raise ModelError(
+            f"cannot load the {what}: {str(exc).splitlines()[0]}",
+            where=str(folder),
+            hint="start from an encoder without a classification head, or keep its number of classes",
+        ) from None
     return model, tokenizer
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -79,3 +81,17 @@ def test_text_model() -> None:
         }
     )
     assert spec.model.kind == "pretrained"
+
+
+def test_a_pretrained_head_of_another_size_is_a_clear_model_error(tmp_path: Path) -> None:
+    from guardrail.errors import ModelError
+    from guardrail.training.models import TinyBertConfig, build_tiny_bert, load_pretrained
+
+    config = TinyBertConfig(vocab_size=60, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32, max_length=16)
+    model, tokenizer = build_tiny_bert(["a b c", "d e f"] * 10, 2, config)
+    model.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    assert load_pretrained(tmp_path, 2)[0].config.num_labels == 2
+    with pytest.raises(ModelError, match="cannot load the pretrained model") as caught:
+        load_pretrained(tmp_path, 3)
+    assert caught.value.hint and "number of classes" in caught.value.hint
