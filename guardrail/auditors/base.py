@@ -22,6 +22,14 @@ class AuditorParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def no_repeats(value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    """Params validator for lists of names: each name at most once. Use it as
+    ``_no_repeats = field_validator("methods", "sensitive")(no_repeats)``."""
+    if value is not None and len(set(value)) != len(value):
+        raise ValueError("list each name once")
+    return value
+
+
 @dataclass(frozen=True)
 class AuditContext:
     """What an auditor may look at: the audit data, labels, model outputs and the model.

@@ -56,6 +56,7 @@ from guardrail.auditors.base import (
     ParamProblem,
     audited_sensitive,
     coerce_params,
+    no_repeats,
     undeclared_sensitive,
 )
 from guardrail.core.types import AuditResult, AuditStatus, MetricResult
@@ -97,12 +98,7 @@ class ExplainabilityParams(AuditorParams):
     local_per_stratum: int = Field(default=2, ge=0, le=100)
     sensitive: tuple[str, ...] | None = None
 
-    @field_validator("methods", "sensitive")
-    @classmethod
-    def _no_repeats(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
-        if value is not None and len(set(value)) != len(value):
-            raise ValueError("list each name once")
-        return value
+    _no_repeats = field_validator("methods", "sensitive")(no_repeats)
 
     @model_validator(mode="after")
     def _steps(self) -> ExplainabilityParams:

@@ -23,6 +23,7 @@ from guardrail.auditors.base import (
     ParamProblem,
     audited_sensitive,
     coerce_params,
+    no_repeats,
     undeclared_sensitive,
 )
 from guardrail.core.types import AuditResult, AuditStatus, GroupValue, MetricResult
@@ -55,12 +56,7 @@ class MitigationParams(AuditorParams):
     bootstrap: int = Field(default=500, ge=0, le=100_000, description="Bootstrap resamples for the intervals.")
     confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
 
-    @field_validator("methods", "sensitive")
-    @classmethod
-    def _no_repeats(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
-        if value is not None and len(set(value)) != len(value):
-            raise ValueError("list each name once")
-        return value
+    _no_repeats = field_validator("methods", "sensitive")(no_repeats)
 
 
 def _score_model() -> Any:

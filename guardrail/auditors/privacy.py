@@ -23,7 +23,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field, field_validator
 
-from guardrail.auditors.base import AuditContext, AuditorParams, coerce_params
+from guardrail.auditors.base import (
+    AuditContext,
+    AuditorParams,
+    coerce_params,
+    no_repeats,
+)
 from guardrail.core.serialize import to_jsonable
 from guardrail.core.types import AuditResult, AuditStatus, MetricResult
 from guardrail.errors import AuditError, DataError
@@ -55,12 +60,7 @@ class PrivacyParams(AuditorParams):
     confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
     min_group_size: int = Field(default=30, ge=1)
 
-    @field_validator("attacks", "groupings")
-    @classmethod
-    def _no_repeats(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
-        if value is not None and len(set(value)) != len(value):
-            raise ValueError("list each name once")
-        return value
+    _no_repeats = field_validator("attacks", "groupings")(no_repeats)
 
 
 class PrivacyAuditor:
