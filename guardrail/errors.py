@@ -9,7 +9,8 @@
     ├── UnsafeModelError           (exit 3) model file in an unsafe format (pickle) or with untrusted types
     ├── ModelError                 (exit 3) model cannot be loaded or does not match its data
     ├── MissingExtraError          (exit 2) an optional dependency is not installed
-    └── AuditError                 (exit 2) an auditor could not evaluate (becomes an AuditResult)
+    ├── AuditError                 (exit 2) an auditor could not evaluate (becomes an AuditResult)
+    └── FederationError            (exit 2) federated training failed or ran past its time limit
 
 Violations of policies are data (:class:`guardrail.core.types.RuleOutcome`), never exceptions.
 """
@@ -87,4 +88,10 @@ class MissingExtraError(GuardrailError):
 
 
 class AuditError(GuardrailError):
+    exit_code = ExitCode.INCOMPLETE
+
+
+class FederationError(GuardrailError):
+    """Federated training failed (the simulation backend crashed) or ran past its time limit."""
+
     exit_code = ExitCode.INCOMPLETE

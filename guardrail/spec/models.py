@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from guardrail.spec.federate import FederateSpec
 from guardrail.spec.training import TrainSpec
 
 Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
@@ -170,6 +171,11 @@ class AuditSpec(StrictModel):
     )
     train: TrainSection | None = Field(
         default=None, description="What `guardrail train` trains before the audit (a torch model, optionally with DP-SGD)."
+    )
+    federate: FederateSpec | None = Field(
+        default=None,
+        description="What `guardrail federate` trains before the audit: a Transformer across simulated hospital "
+        "nodes on Flower, with DP-SGD and a privacy ledger per hospital.",
     )
     data: DataSpec
     audits: tuple[AuditEntry, ...] = Field(min_length=1)

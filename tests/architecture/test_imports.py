@@ -72,6 +72,8 @@ LAYERS = {
     "api": 1,
     "runner": 2,
     "train_runner": 2,
+    "federate_runner": 2,
+    "federation": 2,
     "provenance": 2,
     "outcomes": 2,
     "auditors": 3,

@@ -1,0 +1,386 @@
+"""``guardrail federate SPEC``: federated training across simulated hospital nodes on Flower.
+
+Orchestration only (layer 2): turn the spec's ``federate:`` section into a job, build the
+initial global model (a tiny BERT whose tokenizer is fitted on a template corpus, or a
+local pretrained folder), run the job on Flower's simulation engine in a subprocess with a
+hard timeout (:mod:`guardrail.federation.simulate`), and write the output folder:
+
+``<out>/``
+    the global model (``model.safetensors``, config, tokenizer, ``guardrail-model.json``)
+    that ``model: {adapter: torch, path: <out>}`` loads; ``ledger.json``, the ledger of the
+    hospital with the largest ε (each patient's records sit at one hospital, so each
+    patient's guarantee is that hospital's ε, and the largest bounds them all);
+    ``ledgers/<hospital>.json``, one ledger per hospital with the round of every spend;
+    ``federated.json``, the per-round history (per-hospital status, loss, accuracy, ε,
+    fairness metrics, policy findings); ``audit-data.csv.gz``, every node's rows as notes
+    with ``hospital``, ``age_group`` and ``member``, for the standard audit of the global
+    model; and ``federation/``, the job, the initial model and the checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from guardrail.core.atomic import write_all_atomic
+from guardrail.errors import SpecError, UsageError
+from guardrail.federation.job import (
+    CHECKPOINT_STATE,
+    CHECKPOINT_WEIGHTS,
+    INITIAL_MODEL,
+    JOB_FILE,
+    DPSettings,
+    Fault,
+    Job,
+)
+from guardrail.spec.loader import load_spec
+from guardrail.spec.yamlsource import display_path
+
+if TYPE_CHECKING:
+    from guardrail.spec.federate import FederateSpec
+    from guardrail.spec.loader import LoadedSpec
+
+ProgressFn = Callable[[str], None]
+FEDERATED_FILE = "federated.json"
+LEDGERS_DIR = "ledgers"
+AUDIT_TABLE = "audit-data.csv.gz"
+WORK_DIR = "federation"
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class HospitalSummary:
+    name: str
+    sites: tuple[str, ...]
+    train_rows: int
+    test_rows: int
+    epsilon: float | None
+    accuracy: float | None
+    status: str
+    """Status in the last round (ok, failed, refused-budget, …)."""
+
+
+@dataclass(frozen=True)
+class FederateRun:
+    """A finished ``guardrail federate``."""
+
+    out: Path
+    rounds_done: int
+    rounds_planned: int
+    stopped_reason: str | None
+    hospitals: tuple[HospitalSummary, ...]
+    epsilon_max: float | None
+    delta: float | None
+    seconds: float
+    files: tuple[Path, ...]
+    federated_file: Path
+    audit_table: Path
+
+    @property
+    def failures(self) -> int:
+        return sum(1 for r in self._rounds() for h in r["hospitals"].values() if h.get("status") == "failed")
+
+    def _rounds(self) -> list[dict[str, Any]]:
+        return list(json.loads(self.federated_file.read_text())["rounds"])
+
+
+def federate(spec_path: str | Path, *, resume: bool = False, progress: ProgressFn | None = None) -> FederateRun:
+    """Run what the spec's ``federate:`` section describes; see the module docstring.
+
+    Raises
+    ------
+    SpecError
+        If the spec has no ``federate:`` section, is invalid, or names unknown hospitals.
+    UsageError
+        If ``resume`` meets a checkpoint of a different federation.
+    FederationError
+        If the simulation fails or runs past ``federate.timeout``.
+    """
+    say = progress or (lambda _message: None)
+    started = time.perf_counter()
+    loaded = load_spec(spec_path, inputs_must_exist=False)
+    section = loaded.spec.federate
+    if section is None:
+        raise SpecError(
+            "this spec has no `federate:` section, so there is nothing to train",
+            where=display_path(loaded.path),
+            hint="add a federate: section (see `guardrail schema audit` and audits/heart-federated.yaml)",
+        )
+    out = (loaded.path.parent / section.out).resolve()
+    job = _job(section, loaded, out, resume or section.resume)
+    saved_job = job.work / JOB_FILE
+    continuing = job.resume and (job.checkpoint_dir / CHECKPOINT_STATE).is_file()
+    if continuing:
+        _check_same_federation(Job.from_json(saved_job.read_text()), job)
+    else:
+        say("building the initial global model")
+        _write_initial_model(job, section)
+    job.save()
+    nodes = ", ".join(job.hospital_names)
+    say(f"federated training on Flower's simulation engine: {len(job.hospital_names)} hospitals ({nodes}), {job.rounds} round(s)")
+    from guardrail.federation.simulate import run_simulation
+
+    result_file = run_simulation(job, section.timeout)
+    say("writing the global model, ledgers and history")
+    return _write_output(job, section, json.loads(result_file.read_text()), out, time.perf_counter() - started)
+
+
+def _job(section: FederateSpec, loaded: LoadedSpec, out: Path, resume: bool) -> Job:
+    from guardrail.federated.hospitals import build_hospitals
+
+    hospitals = section.hospitals
+    nodes = build_hospitals(
+        merge={str(k): str(v) for k, v in hospitals.merge.items()}, split={str(k): v for k, v in hospitals.split.items()}, test_size=hospitals.test_size, seed=section.seed
+    )
+    names = tuple(node.name for node in nodes)
+    if hospitals.only is not None:
+        unknown = [name for name in hospitals.only if name not in names]
+        if unknown:
+            raise SpecError(
+                f"federate.hospitals.only names unknown node(s) {', '.join(map(repr, unknown))}",
+                where=loaded.document.where(("federate", "hospitals", "only")),
+                hint=f"this layout's nodes are {', '.join(names)}",
+            )
+        names = tuple(name for name in names if name in hospitals.only)
+    for fault in section.faults:
+        if fault.hospital not in names:
+            raise SpecError(
+                f"federate.faults names unknown node {fault.hospital!r}",
+                where=loaded.document.where(("federate", "faults")),
+                hint=f"the nodes are {', '.join(names)}",
+            )
+    if section.min_nodes > len(names):
+        raise SpecError(
+            f"federate.min_nodes is {section.min_nodes} but the federation has {len(names)} node(s)",
+            where=loaded.document.where(("federate", "min_nodes")),
+            hint=f"set min_nodes to at most {len(names)}",
+        )
+    dp = section.privacy.dp
+    model = section.model
+    source = "bert-tiny" if model.kind == "bert-tiny" else str((loaded.path.parent / model.path).resolve())
+    base = loaded.path.parent
+    return Job(
+        work_dir=str(out / WORK_DIR),
+        hospital_names=names,
+        merge={str(k): str(v) for k, v in hospitals.merge.items()},
+        split={str(k): int(v) for k, v in hospitals.split.items()},
+        test_size=hospitals.test_size,
+        model_source=source,
+        max_length=model.max_length,
+        rounds=section.rounds,
+        local_epochs=section.local_epochs,
+        batch_size=section.batch_size,
+        lr=section.lr,
+        optimizer=section.optimizer,
+        seed=section.seed,
+        strategy=section.strategy.name,
+        proximal_mu=section.strategy.proximal_mu,
+        fraction_train=section.fraction_train,
+        min_nodes=section.min_nodes,
+        round_timeout=section.round_timeout,
+        dp=None
+        if dp is None
+        else DPSettings(dp.noise_multiplier, dp.delta, dp.max_grad_norm, dp.accountant, dp.grad_sample_mode),
+        max_epsilon=section.privacy.max_epsilon,
+        min_group_size=section.fairness.min_group_size,
+        bootstrap=section.fairness.bootstrap,
+        confidence=section.fairness.confidence,
+        round_policies=tuple(str((base / p).resolve()) for p in section.round_policies),
+        faults=tuple(Fault(f.hospital, f.round, f.stage) for f in section.faults),
+        device=section.device,
+        resume=resume,
+    )
+
+
+COMPATIBLE_FIELDS = ("hospital_names", "merge", "split", "test_size", "model_source", "max_length", "seed", "dp")
+
+
+def _check_same_federation(saved: Job, job: Job) -> None:
+    differ = [name for name in COMPATIBLE_FIELDS if getattr(saved, name) != getattr(job, name)]
+    if differ:
+        raise UsageError(
+            f"cannot resume: the checkpoint is of a different federation ({', '.join(differ)} changed)",
+            where=str(job.work),
+            hint="resume with the same hospitals, model and DP settings, or train into a new `out` folder",
+        )
+
+
+def _write_initial_model(job: Job, section: FederateSpec) -> None:
+    import torch
+
+    from guardrail.federation.data import template_corpus
+    from guardrail.training.io import model_files
+    from guardrail.training.models import (
+        TinyBertConfig,
+        build_tiny_bert,
+        load_pretrained,
+    )
+
+    torch.manual_seed(job.seed)
+    if job.model_source == "bert-tiny":
+        module, tokenizer = build_tiny_bert(template_corpus(seed=job.seed), 2, TinyBertConfig(max_length=job.max_length))
+    else:
+        module, tokenizer = load_pretrained(Path(job.model_source), 2)
+    files = model_files(module, _description(job), tokenizer)
+    folder = job.work / INITIAL_MODEL
+    (job.checkpoint_dir / CHECKPOINT_STATE).unlink(missing_ok=True)
+    write_all_atomic({folder / name: data for name, data in files.items()})
+
+
+def _description(job: Job) -> dict[str, Any]:
+    from guardrail.federation.data import TEXT_COLUMN
+
+    return {
+        "architecture": "hf-sequence-classification",
+        "source": "bert-tiny" if job.model_source == "bert-tiny" else Path(job.model_source).name,
+        "text_column": TEXT_COLUMN,
+        "max_length": job.max_length,
+        "features": [TEXT_COLUMN],
+        "target": "heart_disease",
+        "classes": [0, 1],
+        "private": job.dp is not None,
+        "federated": True,
+    }
+
+
+def _write_output(job: Job, section: FederateSpec, result: dict[str, Any], out: Path, seconds: float) -> FederateRun:
+    from guardrail.federated import ledgers
+    from guardrail.federated.notes import PROVENANCE
+    from guardrail.federation.data import audit_table, hospitals_of
+    from guardrail.federation.local import load_node, model_with
+    from guardrail.federation.server_app import load_weights
+    from guardrail.training.io import LEDGER_FILE, model_files
+
+    nodes = [load_node(job, index) for index in range(len(job.hospital_names))]
+    weights = load_weights(job.checkpoint_dir / CHECKPOINT_WEIGHTS)
+    module = model_with(nodes[0], weights)
+    files: dict[Path, str | bytes] = {
+        out / name: data for name, data in model_files(module, _description(job), nodes[0].tokenizer).items()
+    }
+    records: dict[str, dict[str, Any]] = result["records"]
+    epsilon_by_round: dict[str, dict[int, float]] = {}
+    ledger_of: dict[str, Any] = {}
+    if job.dp is not None:
+        accountant: Literal["rdp", "prv"] = "prv" if job.dp.accountant == "prv" else "rdp"
+        for node in nodes:
+            record = records[node.name]
+            epsilon_by_round[node.name] = ledgers.epsilon_by_round(record, job.dp.delta, accountant)
+            ledger = ledgers.hospital_ledger(
+                record,
+                delta=job.dp.delta,
+                max_grad_norm=job.dp.max_grad_norm,
+                data_sha256=node.data.data_sha256,
+                model=f"federated:{out.name}",
+                hospital=node.name,
+                stopped_reason=result.get("stopped_reason"),
+            )
+            ledger = dataclasses.replace(ledger, extra={**ledger.extra, "accountant": accountant})
+            ledger_of[node.name] = ledger
+            files[out / LEDGERS_DIR / f"{node.name}.json"] = ledger.to_json()
+        worst = max(ledger_of, key=lambda name: ledger_of[name].epsilon(accountant=accountant) if ledger_of[name].steps else 0.0)
+        worst_ledger = ledger_of[worst]
+        files[out / LEDGER_FILE] = dataclasses.replace(
+            worst_ledger,
+            notes=(
+                *worst_ledger.notes,
+                (
+                    f"federated: the ledger of {worst}, the hospital with the largest ε; each patient's records "
+                    "are at one hospital, so every patient's guarantee is at least this strong"
+                ),
+            ),
+        ).to_json()
+    else:
+        (out / LEDGER_FILE).unlink(missing_ok=True)
+    rounds = result["rounds"]
+    last = rounds[-1]["hospitals"] if rounds else {}
+    hospitals = []
+    for node, hospital in zip(nodes, hospitals_of(job.to_json()), strict=True):
+        per_round = epsilon_by_round.get(node.name, {})
+        final = last.get(node.name, {})
+        hospitals.append(
+            HospitalSummary(
+                node.name,
+                hospital.sites,
+                len(hospital.train),
+                len(hospital.test),
+                list(per_round.values())[-1] if per_round else (0.0 if job.dp else None),
+                final.get("accuracy"),
+                final.get("status", "not-run"),
+            )
+        )
+    epsilon_max = max((h.epsilon for h in hospitals if h.epsilon is not None), default=None)
+    document = {
+        "schema_version": SCHEMA_VERSION,
+        "kind": "guardrail-federated-history",
+        "provenance": PROVENANCE,
+        "engine": "simulation",
+        "strategy": job.strategy,
+        "settings": {
+            "rounds": job.rounds,
+            "local_epochs": job.local_epochs,
+            "batch_size": job.batch_size,
+            "lr": job.lr,
+            "optimizer": job.optimizer,
+            "proximal_mu": job.proximal_mu,
+            "fraction_train": job.fraction_train,
+            "min_nodes": job.min_nodes,
+            "round_timeout": job.round_timeout,
+            "model": _description(job)["source"],
+            "max_length": job.max_length,
+            "dp": None if job.dp is None else dataclasses.asdict(job.dp),
+            "max_epsilon": job.max_epsilon,
+            "min_group_size": job.min_group_size,
+            "faults": [dataclasses.asdict(f) for f in job.faults],
+            "round_policies": [Path(p).name for p in job.round_policies],
+        },
+        "hospitals": [
+            {
+                "name": h.name,
+                "sites": list(h.sites),
+                "train_rows": h.train_rows,
+                "test_rows": h.test_rows,
+                "epsilon": h.epsilon,
+                "epsilon_by_round": {str(r): e for r, e in epsilon_by_round.get(h.name, {}).items()},
+                "history": records[h.name],
+            }
+            for h in hospitals
+        ],
+        "rounds": rounds,
+        "rounds_done": result["rounds_done"],
+        "stopped_reason": result.get("stopped_reason"),
+        "epsilon_max": epsilon_max,
+        "delta": None if job.dp is None else job.dp.delta,
+        "seconds": seconds,
+        "simulation_seconds": result.get("seconds"),
+    }
+    files[out / FEDERATED_FILE] = json.dumps(document, indent=1, sort_keys=False)
+    files[out / AUDIT_TABLE] = _gzip_csv(audit_table(job))
+    written = write_all_atomic(files)
+    return FederateRun(
+        out=out,
+        rounds_done=int(result["rounds_done"]),
+        rounds_planned=job.rounds,
+        stopped_reason=result.get("stopped_reason"),
+        hospitals=tuple(hospitals),
+        epsilon_max=epsilon_max,
+        delta=None if job.dp is None else job.dp.delta,
+        seconds=seconds,
+        files=tuple(written),
+        federated_file=out / FEDERATED_FILE,
+        audit_table=out / AUDIT_TABLE,
+    )
+
+
+def _gzip_csv(frame: Any) -> bytes:
+    buffer = io.BytesIO()
+    frame.to_csv(buffer, index=False, compression={"method": "gzip", "mtime": 0})
+    return buffer.getvalue()
+
+
+__all__ = ["FederateRun", "HospitalSummary", "federate"]

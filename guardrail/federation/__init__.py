@@ -1,0 +1,10 @@
+"""Federated training on Flower (layer 2: orchestrates training and the federated groundwork).
+
+- :mod:`~guardrail.federation.job` — the job file the apps read;
+- :mod:`~guardrail.federation.data` — a node's notes and tensors, the template corpus;
+- :mod:`~guardrail.federation.local` — one hospital's round without Flower, and the plain loop;
+- :mod:`~guardrail.federation.client_app` / :mod:`~guardrail.federation.server_app` — the Flower apps;
+- :mod:`~guardrail.federation.simulate` — the simulation engine in a subprocess with a hard timeout.
+
+Flower is imported only by the app modules and the simulation entry point.
+"""

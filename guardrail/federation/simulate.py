@@ -1,0 +1,172 @@
+"""Run a federated job on Flower's simulation engine (Ray), in a subprocess with a hard timeout.
+
+A backend crash can leave Flower's ServerApp thread blocked for ever, so the simulation
+never runs in the caller's process: :func:`run_simulation` starts ``python -m
+guardrail.federation.simulate JOB`` in its own session and kills the whole process group
+(Ray's workers included) when the job's ``timeout`` passes.
+
+Hygiene is set here, not left to the user: Flower telemetry and update checks off, Ray's
+usage stats and dashboard off, Ray bound to loopback, no runtime dependency installation,
+and a short ``RAY_TMPDIR`` (Ray's AF_UNIX socket paths must stay under 107 bytes).
+Each client gets one CPU and, when CUDA is present, an equal share of the GPUs
+(``num_gpus`` = GPUs / nodes, at most 1); asking Ray for a GPU on a host without one leaves
+an empty actor pool and a hang, so ``num_gpus`` is 0 there.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from guardrail.errors import FederationError, UsageError
+from guardrail.federation.job import JOB_ENV, JOB_FILE, RESULT_FILE, Job
+
+LOG_FILE = "simulation.log"
+HYGIENE = {
+    "FLWR_TELEMETRY_ENABLED": "0",
+    "FLWR_DISABLE_UPDATE_CHECK": "1",
+    "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION": "1",
+    "RAY_DISABLE_USAGE_STATS": "1",
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "RAY_DEDUP_LOGS": "0",
+    "RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO": "0",
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+}
+"""Environment every federated process runs with: nothing phones home."""
+
+
+@dataclass(frozen=True)
+class Resources:
+    num_cpus: float
+    num_gpus: float
+    gpus_available: int
+
+
+def client_resources(nodes: int, *, cuda_devices: int | None = None) -> Resources:
+    """One CPU per client; a GPU share per client only when CUDA is present.
+
+    >>> client_resources(4, cuda_devices=0)
+    Resources(num_cpus=1.0, num_gpus=0.0, gpus_available=0)
+    >>> client_resources(4, cuda_devices=1)
+    Resources(num_cpus=1.0, num_gpus=0.25, gpus_available=1)
+    """
+    if cuda_devices is None:
+        import torch
+
+        cuda_devices = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    share = min(1.0, cuda_devices / nodes) if cuda_devices else 0.0
+    return Resources(1.0, share, cuda_devices)
+
+
+def environment(job: Job, ray_tmp: str) -> dict[str, str]:
+    env = {**os.environ, **HYGIENE, JOB_ENV: str(job.work / JOB_FILE), "RAY_TMPDIR": ray_tmp}
+    env["FLWR_HOME"] = str(job.work / "flwr-home")
+    return env
+
+
+def run_simulation(job: Job, timeout: float) -> Path:
+    """Run the job's simulation to its end; returns the result file. Raises :class:`FederationError`."""
+    if not (job.work / JOB_FILE).is_file():
+        raise UsageError("the job file is missing", where=str(job.work / JOB_FILE), hint="save the job first (Job.save)")
+    (job.work / RESULT_FILE).unlink(missing_ok=True)
+    ray_tmp = tempfile.mkdtemp(dir="/tmp", prefix="gr")
+    log_path = job.work / LOG_FILE
+    try:
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "guardrail.federation.simulate", str(job.work / JOB_FILE)],
+                env=environment(job, ray_tmp),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            try:
+                code = process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                _kill_group(process)
+                raise _error(
+                    f"the federated simulation ran past its time limit of {timeout:g} s and was stopped",
+                    log_path,
+                    "raise federate.timeout, or train fewer rounds; the checkpoint of the last finished round is kept "
+                    "(rerun with --resume)",
+                ) from None
+            _kill_group(process)  # Ray leaves helpers behind on some failures
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+    result = job.work / RESULT_FILE
+    if code != 0 or not result.is_file():
+        raise _error(
+            f"the federated simulation failed (exit code {code})",
+            log_path,
+            "see the log; the checkpoint of the last finished round is kept (rerun with --resume)",
+        )
+    return result
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _error(message: str, log_path: Path, hint: str) -> FederationError:
+    tail = ""
+    if log_path.is_file():
+        lines = [line for line in log_path.read_text(errors="replace").splitlines() if line.strip()]
+        errors = [line for line in lines if "Error" in line or "error" in line]
+        tail = (errors or lines)[-1][:300] if (errors or lines) else ""
+    return FederationError(message + (f"; last error: {tail}" if tail else ""), where=str(log_path), hint=hint)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Subprocess entry: run the job in ``argv[0]`` on the simulation engine."""
+    args = sys.argv[1:] if argv is None else argv
+    job = Job.from_json(Path(args[0]).read_text())
+    for name, value in HYGIENE.items():
+        os.environ.setdefault(name, value)
+    os.environ[JOB_ENV] = args[0]
+    import logging
+
+    from flwr.simulation import run_simulation as flower_simulation
+
+    from guardrail.federation.client_app import app as client_app
+    from guardrail.federation.server_app import app as server_app
+
+    nodes = len(job.hospital_names)
+    resources = client_resources(nodes)
+    backend_config: dict[str, dict[str, float | int | str | bool]] = {
+        "client_resources": {"num_cpus": resources.num_cpus, "num_gpus": resources.num_gpus},
+        "init_args": {
+            "include_dashboard": False,
+            "num_cpus": max(1, min(nodes, os.cpu_count() or 1)),
+            "num_gpus": resources.gpus_available,
+            "_node_ip_address": "127.0.0.1",
+            "logging_level": logging.WARNING,
+            "log_to_driver": True,
+        },
+    }
+    flower_simulation(
+        server_app=server_app,
+        client_app=client_app,
+        num_supernodes=nodes,
+        backend_config=backend_config,  # type: ignore[arg-type]
+    )
+    return 0 if (job.work / RESULT_FILE).is_file() else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
