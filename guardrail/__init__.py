@@ -15,13 +15,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-_API = ("audit", "audit_fairness", "train", "open_history", "load_run", "diff_runs")
+_API = ("audit", "audit_fairness", "train", "federate", "open_history", "load_run", "diff_runs")
 __all__ = [*_API, "__version__"]
 
 if TYPE_CHECKING:
     from guardrail.api import audit as audit
     from guardrail.api import audit_fairness as audit_fairness
     from guardrail.api import diff_runs as diff_runs
+    from guardrail.api import federate as federate
     from guardrail.api import load_run as load_run
     from guardrail.api import open_history as open_history
     from guardrail.api import train as train

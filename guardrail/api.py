@@ -13,6 +13,7 @@ from guardrail.errors import UsageError
 
 if TYPE_CHECKING:
     from guardrail.history import HistoryStore, RunDiff
+    from guardrail.federate_runner import FederateRun
     from guardrail.train_runner import TrainRun
 
 
@@ -264,3 +265,25 @@ def train(spec: str | Path, *, resume: bool = False) -> TrainRun:
     from guardrail.train_runner import train as run_training
 
     return run_training(spec, resume=resume)
+
+
+def federate(spec: str | Path, *, resume: bool = False) -> FederateRun:
+    """Federated training of the spec's ``federate:`` section on Flower (``guardrail federate SPEC``).
+
+    The UCI Heart Disease sites become hospital nodes whose records are written as clinical
+    notes in each site's style; a Transformer is trained across them with FedAvg or FedProx
+    on Flower's simulation engine, each hospital running DP-SGD with its own privacy ledger.
+    Writes the global model, the per-hospital ledgers, the per-round history
+    (``federated.json``) and the audit table; audit the global model next with :func:`audit`.
+
+    Examples
+    --------
+    ::
+
+        run = guardrail.federate("audits/heart-federated.yaml")
+        run.epsilon_max, [(h.name, h.epsilon, h.accuracy) for h in run.hospitals]
+        guardrail.audit("audits/heart-federated.yaml")
+    """
+    from guardrail.federate_runner import federate as run_federation
+
+    return run_federation(spec, resume=resume)

@@ -21,6 +21,7 @@ from guardrail.errors import GuardrailError, UsageError
 
 if TYPE_CHECKING:
     from guardrail.core.types import RunRecord
+    from guardrail.federate_runner import FederateRun
     from guardrail.train_runner import TrainRun
 
 REPORT_FORMATS = ("html", "json", "junit", "markdown", "sarif", "card-md", "card-json")
@@ -68,6 +69,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("spec", type=Path, help="audit spec with a train: section")
     train.add_argument("--resume", action="store_true", help="continue from the checkpoint in train.out")
     train.add_argument("--quiet", action="store_true", help="print nothing but errors")
+
+    federate = commands.add_parser(
+        "federate",
+        help="train the spec's federate: section across simulated hospital nodes on Flower (DP-SGD per hospital)",
+    )
+    federate.add_argument("spec", type=Path, help="audit spec with a federate: section")
+    federate.add_argument("--resume", action="store_true", help="continue from the checkpoint in federate.out")
+    federate.add_argument("--quiet", action="store_true", help="print nothing but errors")
 
     validate = commands.add_parser("validate", help="check specs and policy files without running anything")
     validate.add_argument("files", type=Path, nargs="+", help="audit specs or policy files")
@@ -146,6 +155,8 @@ def _dispatch(args: argparse.Namespace, argv: list[str]) -> ExitCode:
         return _validate(args)
     if args.command == "train":
         return _train(args)
+    if args.command == "federate":
+        return _federate(args)
     if args.command == "report":
         return _report(args)
     if args.command == "list":
@@ -189,6 +200,37 @@ def _train(args: argparse.Namespace) -> ExitCode:
     if not args.quiet:
         print(train_summary(run))
     return ExitCode.OK
+
+
+def _federate(args: argparse.Namespace) -> ExitCode:
+    from guardrail.federate_runner import federate
+
+    progress = None if args.quiet else (lambda message: _err(f"guardrail: {message}"))
+    run = federate(args.spec, resume=args.resume, progress=progress)
+    if not args.quiet:
+        print(federate_summary(run))
+    return ExitCode.OK
+
+
+def federate_summary(run: FederateRun) -> str:
+    """What ``guardrail federate`` prints: rounds, each hospital's ε and accuracy, where the files are."""
+    lines = [f"federated training: {run.rounds_done} of {run.rounds_planned} round(s) in {run.seconds:.1f} s"]
+    if run.stopped_reason:
+        lines.append(f"stopped early: {run.stopped_reason}")
+    width = max(len(h.name) for h in run.hospitals)
+    for h in run.hospitals:
+        epsilon = "no DP" if h.epsilon is None else f"epsilon {h.epsilon:.3g}"
+        accuracy = "—" if h.accuracy is None else f"{h.accuracy:.3f}"
+        lines.append(
+            f"  {h.name:<{width}}  {h.train_rows:>4} train / {h.test_rows:>3} held out  "
+            f"held-out accuracy {accuracy}  {epsilon}  last round: {h.status}"
+        )
+    if run.epsilon_max is not None:
+        lines.append(f"privacy: DP-SGD at every hospital; largest epsilon {run.epsilon_max:.3g} at delta {run.delta:g}")
+    else:
+        lines.append("privacy: none (no federate.privacy.dp)")
+    lines.append(f"model: {_display(run.out)}; history: {_display(run.federated_file)}; audit table: {_display(run.audit_table)}")
+    return "\n".join(lines)
 
 
 def train_summary(run: TrainRun) -> str:

@@ -51,6 +51,7 @@ FEDERATED_FILE = "federated.json"
 LEDGERS_DIR = "ledgers"
 AUDIT_TABLE = "audit-data.csv.gz"
 WORK_DIR = "federation"
+PRETRAIN_FILE = "pretraining.json"
 SCHEMA_VERSION = 1
 
 
@@ -173,6 +174,9 @@ def _job(section: FederateSpec, loaded: LoadedSpec, out: Path, resume: bool) -> 
         test_size=hospitals.test_size,
         model_source=source,
         max_length=model.max_length,
+        tiny=model.config() if model.kind == "bert-tiny" else {},
+        pretrain_notes=section.pretrain.notes if model.kind == "bert-tiny" and section.pretrain.enabled else 0,
+        pretrain_epochs=section.pretrain.epochs if model.kind == "bert-tiny" and section.pretrain.enabled else 0,
         rounds=section.rounds,
         local_epochs=section.local_epochs,
         batch_size=section.batch_size,
@@ -198,7 +202,10 @@ def _job(section: FederateSpec, loaded: LoadedSpec, out: Path, resume: bool) -> 
     )
 
 
-COMPATIBLE_FIELDS = ("hospital_names", "merge", "split", "test_size", "model_source", "max_length", "seed", "dp")
+COMPATIBLE_FIELDS = (
+    "hospital_names", "merge", "split", "test_size", "model_source", "max_length", "tiny", "pretrain_notes",
+    "pretrain_epochs", "seed", "dp",
+)
 
 
 def _check_same_federation(saved: Job, job: Job) -> None:
@@ -211,10 +218,16 @@ def _check_same_federation(saved: Job, job: Job) -> None:
         )
 
 
-def _write_initial_model(job: Job, section: FederateSpec) -> None:
+def _write_initial_model(job: Job, section: FederateSpec) -> dict[str, float]:
+    """Build (and, for bert-tiny, pretrain on template notes) the initial global model; returns pretraining stats."""
     import torch
 
-    from guardrail.federation.data import template_corpus
+    from guardrail.federation.data import template_corpus, template_records
+    from guardrail.federation.pretrain import (
+        FINDINGS,
+        pretrain_reader,
+        with_binary_head,
+    )
     from guardrail.training.io import model_files
     from guardrail.training.models import (
         TinyBertConfig,
@@ -223,14 +236,25 @@ def _write_initial_model(job: Job, section: FederateSpec) -> None:
     )
 
     torch.manual_seed(job.seed)
-    if job.model_source == "bert-tiny":
-        module, tokenizer = build_tiny_bert(template_corpus(seed=job.seed), 2, TinyBertConfig(max_length=job.max_length))
-    else:
+    stats: dict[str, float] = {}
+    if job.model_source != "bert-tiny":
         module, tokenizer = load_pretrained(Path(job.model_source), 2)
+    elif job.pretrain_notes:
+        records = template_records(job.pretrain_notes, seed=job.seed)
+        notes = template_corpus(job.pretrain_notes, seed=job.seed)
+        module, tokenizer = build_tiny_bert(notes, len(FINDINGS), TinyBertConfig(**job.tiny))
+        stats = pretrain_reader(
+            module, tokenizer, records, notes, max_length=job.max_length, epochs=job.pretrain_epochs, seed=job.seed
+        )
+        module = with_binary_head(module, seed=job.seed)
+    else:
+        module, tokenizer = build_tiny_bert(template_corpus(seed=job.seed), 2, TinyBertConfig(**job.tiny))
     files = model_files(module, _description(job), tokenizer)
+    files[PRETRAIN_FILE] = json.dumps(stats, indent=1)
     folder = job.work / INITIAL_MODEL
     (job.checkpoint_dir / CHECKPOINT_STATE).unlink(missing_ok=True)
     write_all_atomic({folder / name: data for name, data in files.items()})
+    return stats
 
 
 def _description(job: Job) -> dict[str, Any]:
@@ -338,6 +362,7 @@ def _write_output(job: Job, section: FederateSpec, result: dict[str, Any], out: 
             "min_group_size": job.min_group_size,
             "faults": [dataclasses.asdict(f) for f in job.faults],
             "round_policies": [Path(p).name for p in job.round_policies],
+            "pretraining": _pretraining(job),
         },
         "hospitals": [
             {
@@ -375,6 +400,21 @@ def _write_output(job: Job, section: FederateSpec, result: dict[str, Any], out: 
         federated_file=out / FEDERATED_FILE,
         audit_table=out / AUDIT_TABLE,
     )
+
+
+def _pretraining(job: Job) -> dict[str, Any] | None:
+    """How the initial reader was pretrained (public template notes), with its training accuracy per finding."""
+    if not job.pretrain_notes:
+        return None
+    stats_file = job.work / INITIAL_MODEL / PRETRAIN_FILE
+    stats = json.loads(stats_file.read_text()) if stats_file.is_file() else {}
+    return {
+        "notes": job.pretrain_notes,
+        "epochs": job.pretrain_epochs,
+        "data": "template notes from random records (no patient data)",
+        "loss": stats.get("loss"),
+        "finding_accuracy": {k.split("/", 1)[1]: v for k, v in stats.items() if k.startswith("accuracy/")},
+    }
 
 
 def _gzip_csv(frame: Any) -> bytes:

@@ -51,11 +51,11 @@ RANGES: dict[str, tuple[float, float, int]] = {
 """Clinical ranges (low, high, decimals) the template corpus draws numbers from."""
 
 
-def template_corpus(size: int = 2000, seed: int = 0, missing_rate: float = 0.1) -> list[str]:
-    """Notes in every site style from random records (no patient data): the tokenizer's corpus."""
+def template_records(size: int = 2000, seed: int = 0, missing_rate: float = 0.1) -> list[dict[str, object]]:
+    """Random records: each field drawn from its codebook or clinical range (no patient data)."""
     rng = np.random.default_rng([seed, 1729])
-    notes = []
-    for number in range(size):
+    records = []
+    for _ in range(size):
         record: dict[str, object] = {}
         for column, values in CODEBOOK.items():
             record[column] = values[int(rng.integers(len(values)))]
@@ -64,8 +64,14 @@ def template_corpus(size: int = 2000, seed: int = 0, missing_rate: float = 0.1) 
         for column in list(record):
             if column not in ("age", "sex") and rng.random() < missing_rate:
                 record[column] = None
-        notes.append(write_note(record, STYLE_NAMES[number % len(STYLE_NAMES)]))
-    return notes
+        records.append(record)
+    return records
+
+
+def template_corpus(size: int = 2000, seed: int = 0, missing_rate: float = 0.1) -> list[str]:
+    """Notes in every site style (in turn) from :func:`template_records`: the tokenizer's corpus."""
+    records = template_records(size, seed, missing_rate)
+    return [write_note(record, STYLE_NAMES[number % len(STYLE_NAMES)]) for number, record in enumerate(records)]
 
 
 def age_group(ages: pd.Series) -> pd.Series:

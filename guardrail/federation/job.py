@@ -56,6 +56,11 @@ class Job:
     test_size: float = 0.25
     model_source: str = "bert-tiny"
     max_length: int = 96
+    tiny: dict[str, int] = field(default_factory=dict)
+    """TinyBertConfig keyword arguments (``model_source == "bert-tiny"``)."""
+    pretrain_notes: int = 0
+    """Template notes the tiny BERT reader is pretrained on (0: no pretraining)."""
+    pretrain_epochs: int = 0
     rounds: int = 5
     local_epochs: int = 1
     batch_size: int = 16

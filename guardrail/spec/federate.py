@@ -102,6 +102,18 @@ class FederatedFairnessSpec(_Strict):
     confidence: float = Field(default=0.95, gt=0.5, lt=1)
 
 
+class PretrainSpec(_Strict):
+    """Public pretraining of a bert-tiny reader on template notes from random records (no patient data)."""
+
+    enabled: bool = Field(
+        default=True,
+        description="Pretrain the tiny BERT to read the note templates before federated DP-SGD "
+        "(without it, DP noise keeps a randomly initialised reader at the majority class).",
+    )
+    notes: int = Field(default=4000, ge=100, le=100_000, description="Template notes to pretrain on.")
+    epochs: int = Field(default=10, ge=1, le=100)
+
+
 class FaultSpec(_Strict):
     """An injected failure, for resilience drills: the node fails in that round."""
 
@@ -118,6 +130,7 @@ class FederateSpec(_Strict):
 
     hospitals: HospitalsSpec = Field(default_factory=HospitalsSpec)
     model: Annotated[TinyBertModelSpec | PretrainedModelSpec, Field(discriminator="kind")]
+    pretrain: PretrainSpec = Field(default_factory=PretrainSpec)
     rounds: int = Field(default=5, ge=1, le=1000)
     local_epochs: int = Field(default=1, ge=1, le=100)
     batch_size: int = Field(default=16, ge=1)
@@ -142,3 +155,9 @@ class FederateSpec(_Strict):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     out: str = Field(min_length=1, description="Output folder: global model, ledgers, history, audit table.")
     resume: bool = Field(default=False, description="Continue from the checkpoint in `out` if there is one.")
+
+    @model_validator(mode="after")
+    def _pretrain_for_tiny_bert(self) -> FederateSpec:
+        if self.model.kind == "pretrained" and "pretrain" in self.model_fields_set and self.pretrain.enabled:
+            raise ValueError("pretrain applies to bert-tiny; a pretrained model is already pretrained (set pretrain.enabled: false)")
+        return self

@@ -40,10 +40,32 @@ class MLPModelSpec(_Strict):
 
 
 class TinyBertModelSpec(_Strict):
-    """A ~0.7M-parameter BERT trained from scratch with a WordPiece tokenizer fitted locally."""
+    """A small BERT trained from scratch with a WordPiece tokenizer fitted locally (~0.7M parameters by default)."""
 
     kind: Literal["bert-tiny"]
     max_length: int = Field(default=64, ge=8, le=512)
+    hidden_size: int = Field(default=128, ge=8, le=1024, description="Width; a multiple of attention_heads.")
+    layers: int = Field(default=2, ge=1, le=12)
+    attention_heads: int = Field(default=2, ge=1, le=16)
+    intermediate_size: int = Field(default=512, ge=8, le=4096)
+    vocab_size: int = Field(default=2000, ge=100, le=50_000, description="WordPiece vocabulary size to fit.")
+
+    @model_validator(mode="after")
+    def _heads_divide_width(self) -> TinyBertModelSpec:
+        if self.hidden_size % self.attention_heads:
+            raise ValueError(f"hidden_size {self.hidden_size} is not a multiple of attention_heads {self.attention_heads}")
+        return self
+
+    def config(self) -> dict[str, int]:
+        """Keyword arguments of :class:`guardrail.training.models.TinyBertConfig`."""
+        return {
+            "vocab_size": self.vocab_size,
+            "hidden_size": self.hidden_size,
+            "num_hidden_layers": self.layers,
+            "num_attention_heads": self.attention_heads,
+            "intermediate_size": self.intermediate_size,
+            "max_length": self.max_length,
+        }
 
 
 class PretrainedModelSpec(_Strict):

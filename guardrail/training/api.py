@@ -253,6 +253,7 @@ def train_from_spec(
         config,
         model=source,
         max_length=spec.model.max_length,
+        tiny=TinyBertConfig(**spec.model.config()) if spec.model.kind == "bert-tiny" else None,
         resume=spec.resume,
         data_file_sha256=data_file_sha256,
     )
