@@ -2,8 +2,9 @@
 
 A pure function: no I/O, no printing. Missing evidence never passes: a metric that is
 absent, undefined, or from an errored audit yields an ``error`` outcome (or ``skipped`` /
-a warning when the rule says so); an interval that straddles the threshold, or a group
-smaller than the rule's ``min_group_n``, yields ``inconclusive``.
+a warning when the rule says so); an interval that straddles the threshold, a group
+smaller than the rule's ``min_group_n``, or a metric left undefined because a group was
+below the auditor's minimum size (reason ``small_group...``), yields ``inconclusive``.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from datetime import date
 
 from guardrail.core.types import (
     AuditResult,
-    Interval,
     AuditStatus,
+    Interval,
     MetricResult,
     OutcomeStatus,
     PolicyInfo,
@@ -28,6 +29,11 @@ from guardrail.core.types import (
 from guardrail.policy.corrections import Adjustment, adjust
 from guardrail.policy.sentences import constraint, fmt, observation, requirement
 from guardrail.spec.models import PolicySpec, RuleSpec
+
+SMALL_GROUP = "small_group"
+"""Reason code of an outcome left inconclusive by groups too small to judge; a metric whose
+``reason`` starts with it is undefined for that cause (e.g. a federated fairness gap over a
+group below the minimum size), which makes its outcome inconclusive rather than an error."""
 
 
 @dataclass(frozen=True)
@@ -115,9 +121,12 @@ def _judge_rule(
         # A rule on every scope of a per-scope metric: a scope whose sibling metrics exist
         # but this one is absent is missing evidence, not a silent pass. (A metric that is
         # only ever reported unscoped, such as a model-wide epsilon, has no scopes to miss.)
-        namespace = rule.metric.split(".", 1)[0] + "."
+        # Siblings share the key up to its last dot: fairness.* for fairness.dp, but
+        # federated.fairness.* (scoped by hospital and attribute) are not siblings of
+        # federated.epsilon (scoped by hospital), whose scopes they would never have.
+        family = rule.metric.rpartition(".")[0]
         judged = {metric.scope for metric in matched}
-        for scope in dict.fromkeys(m.scope for m in metrics if m.key.startswith(namespace) and m.scope):
+        for scope in dict.fromkeys(m.scope for m in metrics if m.key.rpartition(".")[0] == family and m.scope):
             if scope not in judged:
                 ref = f"{rule.metric}[{scope}]"
                 outcomes.append(_missing(policy, rule, ref, f"no audit produced {ref}, though scope {scope!r} was audited"))
@@ -223,6 +232,15 @@ def _judge_metric(
     policy: PolicySpec, rule: RuleSpec, metric: MetricResult, adjustment: Adjustment | None = None
 ) -> RuleOutcome:
     ref = metric.ref
+    if metric.value is None and rule.op != "present" and (metric.reason or "").startswith(SMALL_GROUP):
+        # undefined because a group is below the auditor's minimum size: too small to judge,
+        # like a group below min_group_n; never a pass, and not an error either
+        return _inconclusive(
+            policy, rule, ref, None,
+            f"{rule.id} inconclusive: {ref} has no value ({metric.reason}); required "
+            f"{requirement(rule.op, rule.threshold, rule.on, rule.tolerance)}.",
+            SMALL_GROUP,
+        )
     if metric.value is None:
         return _missing(policy, rule, ref, f"{ref} is undefined ({metric.reason})")
     expected = requirement(rule.op, rule.threshold, rule.on, rule.tolerance)
@@ -257,7 +275,7 @@ def _judge_metric(
                 policy, rule, ref, metric.value,
                 f"{rule.id} inconclusive: {seen}, but group(s) {names} are below the minimum of "
                 f"{rule.min_group_n}; required {expected}.",
-                "small_group",
+                SMALL_GROUP,
                 ci,
             )
 
@@ -295,7 +313,7 @@ def _inconclusive(
     policy: PolicySpec,
     rule: RuleSpec,
     ref: str,
-    observed: float,
+    observed: float | None,
     message: str,
     reason: str,
     ci: Interval | None = None,
@@ -350,4 +368,4 @@ def _satisfies(rule: RuleSpec, x: float) -> bool:
     }[rule.op]
 
 
-__all__ = ["Policy", "evaluate", "matches", "fmt"]
+__all__ = ["Policy", "evaluate", "fmt", "matches"]

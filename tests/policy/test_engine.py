@@ -140,6 +140,42 @@ def test_a_scope_missing_one_metric_is_missing_evidence() -> None:
     assert [(o.metric, o.status.value) for o in outcomes] == [("fairness.dp[race]", "pass"), ("fairness.dp[sex]", "error")]
 
 
+def test_a_deeper_family_of_keys_is_not_a_sibling() -> None:
+    # federated.fairness.* are scoped by hospital and attribute, federated.epsilon by hospital:
+    # neither rule may call the other's scopes missing
+    metrics = [
+        MetricResult("federated.epsilon", 3.0, scope="hospital=a"),
+        MetricResult("federated.accuracy", 0.8, scope="hospital=b"),  # b was audited, its epsilon was not
+        MetricResult("federated.fairness.eod", 0.1, scope="hospital=a/sex"),
+        MetricResult("federated.fairness.tpr", 0.5, scope="federation/sex"),  # pooled, eod missing
+    ]
+    epsilon = evaluate([_policy({"metric": "federated.epsilon", "op": "le", "threshold": 8})], [_result(*metrics)])
+    assert [(o.metric, o.status.value) for o in epsilon.outcomes] == [
+        ("federated.epsilon[hospital=a]", "pass"),
+        ("federated.epsilon[hospital=b]", "error"),
+    ]
+    eod = evaluate([_policy({"metric": "federated.fairness.eod", "op": "le", "threshold": 0.2})], [_result(*metrics)])
+    assert [(o.metric, o.status.value) for o in eod.outcomes] == [
+        ("federated.fairness.eod[hospital=a/sex]", "pass"),
+        ("federated.fairness.eod[federation/sex]", "error"),
+    ]
+
+
+@pytest.mark.parametrize(("severity", "blocks"), [("deny", True), ("warn", False)])
+def test_a_metric_undefined_for_a_small_group_is_inconclusive(severity: str, blocks: bool) -> None:
+    reason = "small_group: group(s) 'Female' (n=24) below min_group_size 30; inconclusive"
+    metric = MetricResult(
+        "federated.fairness.eod", None, scope="hospital=a/sex", reason=reason,
+        by_group=(GroupValue("Female", None, 24, small=True, reason="small_group: n=24 below 30"), GroupValue("Male", 0.1, 52)),
+    )
+    outcome = _judge({"metric": "federated.fairness.eod", "op": "le", "threshold": 0.2, "severity": severity}, metric)
+    assert (outcome.status, outcome.reason, outcome.observed) == (OutcomeStatus.INCONCLUSIVE, "small_group", None)
+    assert outcome.message == f"R1 inconclusive: federated.fairness.eod[hospital=a/sex] has no value ({reason}); required ≤ 0.2."
+    assert outcome.blocks() is blocks
+    other = _judge({"metric": "m.x", "op": "le", "threshold": 0.2}, MetricResult("m.x", None, reason="no positive labels"))
+    assert other.status is OutcomeStatus.ERROR  # undefined for any other reason is still missing evidence
+
+
 def test_small_group_cannot_hide_a_failure_among_the_large_groups() -> None:
     by_group = (GroupValue("a", 0.1, 1000), GroupValue("b", 1.0, 1000), GroupValue("c", 0.5, 3))
     ratio = MetricResult("m.ratio", 0.1, by_group=by_group, details={"aggregation": "ratio"})
