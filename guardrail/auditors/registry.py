@@ -23,6 +23,7 @@ BUILTIN: dict[str, str] = {
     "mitigation": "guardrail.auditors.mitigation:MitigationAuditor",
     "explainability": "guardrail.auditors.explainability:ExplainabilityAuditor",
     "privacy": "guardrail.auditors.privacy:PrivacyAuditor",
+    "federated": "guardrail.auditors.federated:FederatedAuditor",
 }
 
 BUILTIN_EXTRAS: dict[str, str] = {
@@ -30,6 +31,7 @@ BUILTIN_EXTRAS: dict[str, str] = {
     "mitigation": "fairness",
     "explainability": "explain",
     "privacy": "privacy",
+    "federated": "privacy",
 }
 """The pip extra (``guardrail[...]``) each built-in auditor's dependencies come from, for the
 hint when its module cannot be imported."""
