@@ -91,8 +91,18 @@ class FederateRun:
         return list(json.loads(self.federated_file.read_text())["rounds"])
 
 
+@dataclass(frozen=True)
+class PreparedFederation:
+    """A job ready to run: saved in its work folder with its initial model (or checkpoint)."""
+
+    job: Job
+    section: FederateSpec
+    out: Path
+    started: float
+
+
 def federate(spec_path: str | Path, *, resume: bool = False, progress: ProgressFn | None = None) -> FederateRun:
-    """Run what the spec's ``federate:`` section describes; see the module docstring.
+    """Run what the spec's ``federate:`` section describes on Flower's simulation engine; see the module docstring.
 
     Raises
     ------
@@ -103,6 +113,20 @@ def federate(spec_path: str | Path, *, resume: bool = False, progress: ProgressF
     FederationError
         If the simulation fails or runs past ``federate.timeout``.
     """
+    say = progress or (lambda _message: None)
+    prepared = prepare(spec_path, resume=resume, progress=say)
+    job = prepared.job
+    nodes = ", ".join(job.hospital_names)
+    say(f"federated training on Flower's simulation engine: {len(job.hospital_names)} hospitals ({nodes}), {job.rounds} round(s)")
+    from guardrail.federation.simulate import run_simulation
+
+    result_file = run_simulation(job, prepared.section.timeout)
+    say("writing the global model, ledgers and history")
+    return finish(prepared, json.loads(result_file.read_text()), engine="simulation")
+
+
+def prepare(spec_path: str | Path, *, resume: bool = False, progress: ProgressFn | None = None) -> PreparedFederation:
+    """Validate the ``federate:`` section and write the job and the initial model (or check the checkpoint)."""
     say = progress or (lambda _message: None)
     started = time.perf_counter()
     loaded = load_spec(spec_path, inputs_must_exist=False)
@@ -123,13 +147,14 @@ def federate(spec_path: str | Path, *, resume: bool = False, progress: ProgressF
         say("building the initial global model")
         _write_initial_model(job, section)
     job.save()
-    nodes = ", ".join(job.hospital_names)
-    say(f"federated training on Flower's simulation engine: {len(job.hospital_names)} hospitals ({nodes}), {job.rounds} round(s)")
-    from guardrail.federation.simulate import run_simulation
+    return PreparedFederation(job, section, out, started)
 
-    result_file = run_simulation(job, section.timeout)
-    say("writing the global model, ledgers and history")
-    return _write_output(job, section, json.loads(result_file.read_text()), out, time.perf_counter() - started)
+
+def finish(prepared: PreparedFederation, result: dict[str, Any], *, engine: str) -> FederateRun:
+    """Write the output folder from the ServerApp's result (``result.json``)."""
+    return _write_output(
+        prepared.job, prepared.section, result, prepared.out, time.perf_counter() - prepared.started, engine
+    )
 
 
 def _job(section: FederateSpec, loaded: LoadedSpec, out: Path, resume: bool) -> Job:
@@ -273,7 +298,9 @@ def _description(job: Job) -> dict[str, Any]:
     }
 
 
-def _write_output(job: Job, section: FederateSpec, result: dict[str, Any], out: Path, seconds: float) -> FederateRun:
+def _write_output(
+    job: Job, section: FederateSpec, result: dict[str, Any], out: Path, seconds: float, engine: str
+) -> FederateRun:
     from guardrail.federated import ledgers
     from guardrail.federated.notes import PROVENANCE
     from guardrail.federation.data import audit_table, hospitals_of
@@ -343,7 +370,7 @@ def _write_output(job: Job, section: FederateSpec, result: dict[str, Any], out: 
         "schema_version": SCHEMA_VERSION,
         "kind": "guardrail-federated-history",
         "provenance": PROVENANCE,
-        "engine": "simulation",
+        "engine": engine,
         "strategy": job.strategy,
         "settings": {
             "rounds": job.rounds,
@@ -423,4 +450,4 @@ def _gzip_csv(frame: Any) -> bytes:
     return buffer.getvalue()
 
 
-__all__ = ["FederateRun", "HospitalSummary", "federate"]
+__all__ = ["FederateRun", "HospitalSummary", "PreparedFederation", "federate", "finish", "prepare"]

@@ -86,7 +86,7 @@ def pretrain_reader(
             optimizer.step()
             correct += ((logits.detach() > 0).float() == targets[rows]).sum(0)
     accuracy = (correct / len(notes)).tolist()
-    return {"loss": float(loss), **{f"accuracy/{name}": a for name, a in zip(FINDINGS, accuracy, strict=True)}}
+    return {"loss": float(loss.detach()), **{f"accuracy/{name}": a for name, a in zip(FINDINGS, accuracy, strict=True)}}
 
 
 def with_binary_head(model: Any, seed: int = 0) -> Any:
