@@ -1,13 +1,17 @@
-"""Inline SVG ROC curves, built as strings with every text value escaped.
+"""Inline SVG line charts, built as strings with every text value escaped.
 
-Used for the membership-inference attacks of the privacy audit: one curve per attack (or
-per group), the chance diagonal, and axes in ``[0, 1]``. As in :mod:`.charts`, text from
-data goes through :meth:`markupsafe.Markup.format`, so a label such as ``<script>`` stays text.
+:func:`roc_chart` draws the ROC curves of the privacy audit's membership-inference attacks:
+one curve per attack (or per group), the chance diagonal, and axes in ``[0, 1]``.
+:func:`line_chart` draws values by round (federated training: ε, accuracy, a fairness gap
+per hospital), leaving a gap where a value is undefined instead of drawing it as a number.
+As in :mod:`.charts`, text from data goes through :meth:`markupsafe.Markup.format`, so a
+label such as ``<script>`` stays text.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from markupsafe import Markup
@@ -124,9 +128,9 @@ def _polyline(curve: Curve, index: int) -> Markup:
     )
 
 
-def _legend_entry(label: str, index: int) -> Markup:
-    y = TOP + 12 + index * 20
-    x = LEFT + SIZE + 16
+def _legend_entry(label: str, index: int, *, top: int = TOP, left: int = LEFT + SIZE) -> Markup:
+    y = top + 12 + index * 20
+    x = left + 16
     dash = DASHES[index % len(DASHES)]
     shown = label if len(label) <= 38 else label[:37] + "…"
     return Markup(
@@ -145,4 +149,148 @@ def _legend_entry(label: str, index: int) -> Markup:
     )
 
 
-__all__ = ["Curve", "roc_chart"]
+LINE_WIDTH = 440
+"""Width of a line chart's plot area, in SVG units."""
+LINE_HEIGHT = 220
+MAX_X_TICKS = 12
+
+
+@dataclass(frozen=True)
+class Line:
+    """One series of a line chart: its legend label, x positions (e.g. rounds) and values.
+
+    A value of ``None`` is undefined (e.g. a fairness gap over a group below the minimum
+    size): the line breaks there and a ``?`` at the top of the plot says why (``why``).
+    """
+
+    label: str
+    x: Sequence[float]
+    y: Sequence[float | None]
+    why: Sequence[str | None] = ()
+
+
+def line_chart(
+    lines: Sequence[Line],
+    *,
+    title: str,
+    x_label: str,
+    y_label: str,
+    y_max: float | None = None,
+    reference: tuple[float, str] | None = None,
+) -> Markup:
+    """Lines of values against x (integers such as rounds), with a legend.
+
+    ``y_max`` fixes the top of the axis (default: a round number above the largest value);
+    ``reference`` draws a dashed horizontal line at a value with its label (e.g. a budget).
+    """
+    xs = sorted({float(x) for line in lines for x in line.x}) or [1.0]
+    x_min, x_max = (xs[0], xs[-1]) if len(xs) > 1 else (xs[0] - 0.5, xs[0] + 0.5)
+    values = [v for line in lines for v in line.y if v is not None]
+    top = y_max if y_max is not None else _nice_ceiling(max([*values, reference[0] if reference else 0.0], default=0.0))
+
+    def px(x: float) -> float:
+        return LEFT + (x - x_min) / (x_max - x_min) * LINE_WIDTH
+
+    def py(y: float) -> float:
+        return TOP + (1.0 - min(max(y, 0.0), top) / top) * LINE_HEIGHT
+
+    width, height = LEFT + LINE_WIDTH + RIGHT, TOP + LINE_HEIGHT + BOTTOM
+    parts: list[Markup] = [
+        Markup(
+            '<svg class="chart line" viewBox="0 0 {w} {h}" role="img" aria-label="{t}" '
+            'font-family="system-ui, -apple-system, Segoe UI, sans-serif" font-size="12">'
+            "<title>{t}</title>"
+            '<rect x="{x}" y="{y}" width="{pw}" height="{ph}" fill="none" stroke="#595959"/>'
+        ).format(w=width, h=height, t=title, x=LEFT, y=TOP, pw=LINE_WIDTH, ph=LINE_HEIGHT)
+    ]
+    for step in range(5):
+        tick = top * step / 4
+        parts.append(
+            Markup(
+                '<line x1="{l}" y1="{y}" x2="{r}" y2="{y}" stroke="#e3e3e3"/>'
+                '<text x="{tx}" y="{ty}" text-anchor="end" fill="#333">{t}</text>'
+            ).format(l=LEFT, r=LEFT + LINE_WIDTH, y=f"{py(tick):.1f}", tx=LEFT - 6, ty=f"{py(tick) + 4:.1f}", t=f"{tick:.4g}")
+        )
+    every = max(1, -(-len(xs) // MAX_X_TICKS))
+    for x in xs[::every]:
+        parts.append(
+            Markup('<text x="{x}" y="{y}" text-anchor="middle" fill="#333">{t}</text>').format(
+                x=f"{px(x):.1f}", y=TOP + LINE_HEIGHT + 16, t=f"{x:g}"
+            )
+        )
+    parts.append(
+        Markup(
+            '<text x="{cx}" y="{by}" text-anchor="middle" fill="#333">{xl}</text>'
+            '<text transform="translate(14 {cy}) rotate(-90)" text-anchor="middle" fill="#333">{yl}</text>'
+        ).format(cx=LEFT + LINE_WIDTH / 2, by=TOP + LINE_HEIGHT + 36, cy=TOP + LINE_HEIGHT / 2, xl=x_label, yl=y_label)
+    )
+    if reference is not None:
+        value, label = reference
+        parts.append(
+            Markup(
+                '<line x1="{l}" y1="{y}" x2="{r}" y2="{y}" stroke="#b3182b" stroke-width="1.5" stroke-dasharray="6 4">'
+                "<title>{label}</title></line>"
+                '<text x="{tx}" y="{ty}" text-anchor="end" fill="#8a1020" font-size="11">{label}</text>'
+            ).format(l=LEFT, r=LEFT + LINE_WIDTH, y=f"{py(value):.1f}", tx=LEFT + LINE_WIDTH - 4, ty=f"{py(value) - 4:.1f}", label=label)
+        )
+    for index, line in enumerate(lines):
+        parts.append(_line(line, index, px, py))
+        parts.append(_legend_entry(line.label, index, top=TOP, left=LEFT + LINE_WIDTH))
+    parts.append(Markup("</svg>"))
+    return Markup("").join(parts)
+
+
+def _nice_ceiling(value: float) -> float:
+    """The smallest of 1, 2, 2.5, 5 times a power of ten at or above ``value`` (1 for none)."""
+    if value <= 0 or not math.isfinite(value):
+        return 1.0
+    power = 10 ** math.floor(math.log10(value))
+    return float(next(step * power for step in (1, 2, 2.5, 5, 10) if step * power >= value * (1 - 1e-12)))
+
+
+def _line(line: Line, index: int, px: Callable[[float], float], py: Callable[[float], float]) -> Markup:
+    colour = PALETTE[index % len(PALETTE)]
+    dash = DASHES[index % len(DASHES)]
+    why = list(line.why) + [None] * (len(line.x) - len(line.why))
+    parts: list[Markup] = []
+    run: list[str] = []
+    for x, y, reason in [*zip(line.x, line.y, why, strict=True), (None, None, None)]:
+        if y is not None and x is not None:
+            run.append(f"{px(x):.1f},{py(y):.1f}")
+            parts.append(
+                Markup('<circle cx="{cx}" cy="{cy}" r="3.5" fill="{c}"><title>{label}, {x}: {v}</title></circle>').format(
+                    cx=f"{px(x):.1f}", cy=f"{py(y):.1f}", c=colour, label=line.label, x=f"{x:g}", v=f"{y:.4g}"
+                )
+            )
+            continue
+        if len(run) > 1:
+            parts.insert(
+                0,
+                Markup('<polyline points="{p}" fill="none" stroke="{c}" stroke-width="2"{d}><title>{label}</title></polyline>').format(
+                    p=" ".join(run),
+                    c=colour,
+                    d=Markup(' stroke-dasharray="{}"').format(dash) if dash else Markup(""),
+                    label=line.label,
+                ),
+            )
+        run = []
+        if x is not None:
+            parts.append(
+                Markup(
+                    '<text x="{x}" y="{y}" text-anchor="middle" fill="{c}" font-weight="700">?'
+                    "<title>{label}, {xv}: no value ({why})</title></text>"
+                ).format(
+                    x=f"{px(x):.1f}", y=TOP + 14 + 13 * (index % 8), c=_dark(colour), label=line.label, xv=f"{x:g}",
+                    why=reason or "undefined",
+                )
+            )
+    return Markup("").join(parts)
+
+
+def _dark(colour: str) -> str:
+    """A darker shade of a palette colour, for small text that must stay readable (WCAG AA)."""
+    channels = [int(colour[i : i + 2], 16) for i in (1, 3, 5)]
+    return "#" + "".join(f"{int(c * 0.7):02x}" for c in channels)
+
+
+__all__ = ["Curve", "Line", "line_chart", "roc_chart"]

@@ -33,6 +33,7 @@ from guardrail.core.types import (
 )
 from guardrail.report import _format
 from guardrail.report.explain_view import ExplainView, explain_view
+from guardrail.report.federated_view import FederatedView, federated_view
 from guardrail.report.privacy_view import PrivacyView, privacy_view
 
 RATE_COLUMNS: dict[str, str] = {
@@ -156,6 +157,7 @@ class AuditView:
     tradeoff: Markup | None = None
     privacy: PrivacyView | None = None
     explain: ExplainView | None = None
+    federated: FederatedView | None = None
     note: str | None = None
 
 
@@ -304,6 +306,7 @@ def _audit_view(result: AuditResult) -> AuditView:
         note=str(result.artifacts["note"]) if isinstance(result.artifacts.get("note"), str) else None,
         privacy=privacy_view(result) if result.auditor == "privacy" and result.error is None else None,
         explain=explain_view(result) if result.auditor == "explainability" and result.error is None else None,
+        federated=federated_view(result) if result.auditor == "federated" and result.error is None else None,
     )
 
 
