@@ -259,7 +259,9 @@ def _charts(
     gap: Mapping[str, Any],
     privacy: Mapping[str, Any],
 ) -> tuple[ChartView, ...]:
-    charts = []
+    charts: list[ChartView] = []
+    if not any(series.get(name, {}).get("round") for name in names):
+        return ()  # no round was recorded: nothing to draw
     if privacy.get("delta") is not None:
         budget = privacy.get("max_epsilon")
         lines = [_line(name, series.get(name, {}), "epsilon") for name in names]

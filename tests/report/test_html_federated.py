@@ -132,6 +132,17 @@ def test_without_dp_there_is_no_epsilon_chart(tmp_path: Path) -> None:
     assert "Trained without DP-SGD: no hospital has a privacy guarantee" in page
 
 
+def test_a_run_stopped_before_any_round_draws_no_chart(tmp_path: Path) -> None:
+    history = sample()
+    history.update(rounds=[], rounds_done=0, epsilon_max=0.0, stopped_reason="stopped before training: 1 node(s) connected")
+    for hospital in history["hospitals"]:
+        hospital.update(epsilon=0.0, epsilon_by_round={}, history={key: [] for key in hospital["history"]})
+    page = _page(_result(tmp_path, history))
+    assert "<svg" not in page.split("<h4>Federated training</h4>")[1].split("<h4>Metrics</h4>")[0]
+    assert "Training stopped early after 0 of 2 planned rounds: stopped before training" in page
+    assert "never evaluated" in page
+
+
 def test_hospital_names_stay_text(tmp_path: Path) -> None:
     page = _page(_result(tmp_path, _renamed(sample(), "cleveland", SCRIPT)))
     assert SCRIPT not in page
