@@ -305,7 +305,7 @@ def _write_output(
     from guardrail.federated.notes import PROVENANCE
     from guardrail.federation.data import audit_table, hospitals_of
     from guardrail.federation.local import load_node, model_with
-    from guardrail.federation.server_app import load_weights
+    from guardrail.federation.local import load_weights
     from guardrail.training.io import LEDGER_FILE, model_files
 
     nodes = [load_node(job, index) for index in range(len(job.hospital_names))]

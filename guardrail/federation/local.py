@@ -64,6 +64,19 @@ def load_node(job: Job, index: int) -> Node:
     return _node(job.to_json(), index)
 
 
+def load_weights(path: Any) -> Weights:
+    """Model weights from a safetensors file (numpy; no torch needed)."""
+    from safetensors.numpy import load_file
+
+    return dict(load_file(str(path)))
+
+
+def save_weights(weights: Mapping[str, np.ndarray]) -> bytes:
+    from safetensors.numpy import save
+
+    return save({k: np.ascontiguousarray(v) for k, v in weights.items()})
+
+
 def round_seed(job: Job, hospital: str, server_round: int) -> int:
     """Seed of a hospital's local training in a round: the same in Flower and in the plain loop."""
     return job.seed * 1_000_003 + zlib.crc32(f"{hospital}:{server_round}".encode()) % 1_000_000
@@ -132,7 +145,11 @@ def train_round(job: Job, node: Node, weights: Mapping[str, np.ndarray], server_
     """
     from guardrail.training.loop import DPConfig, TrainConfig, Trainer
 
+    import torch
+
     started = time.perf_counter()
+    seed = round_seed(job, node.name, server_round)
+    torch.manual_seed(seed)  # dropout draws from the global generator: the same masks in any process
     model = model_with(node, weights)
     dp = job.dp
     config = TrainConfig(
@@ -140,7 +157,7 @@ def train_round(job: Job, node: Node, weights: Mapping[str, np.ndarray], server_
         batch_size=job.batch_size,
         lr=job.lr,
         optimizer="adam" if job.optimizer == "adam" else "sgd",
-        seed=round_seed(job, node.name, server_round),
+        seed=seed,
         device=None if job.device == "auto" else job.device,
         dp=None
         if dp is None

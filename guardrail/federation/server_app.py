@@ -61,6 +61,7 @@ from guardrail.federation.job import (
     Job,
     load_job,
 )
+from guardrail.federation.local import load_weights, save_weights
 
 app = ServerApp()
 log = logging.getLogger("guardrail.federate")
@@ -73,18 +74,6 @@ def main(grid: Grid, context: Context) -> None:
     path = context.run_config.get("job") if context.run_config else None
     job = load_job(str(path) if path else None)
     FederatedServer(job, grid).run()
-
-
-def load_weights(path: Any) -> dict[str, np.ndarray]:
-    from safetensors.numpy import load_file
-
-    return dict(load_file(str(path)))
-
-
-def save_weights(weights: Mapping[str, np.ndarray]) -> bytes:
-    from safetensors.numpy import save
-
-    return save({k: np.ascontiguousarray(v) for k, v in weights.items()})
 
 
 class FederatedServer:
@@ -117,12 +106,28 @@ class FederatedServer:
                 carried.update({f"{RESUME_PREFIX}{name}/{key}": value for key, value in record.items()})
         return ConfigRecord(carried)
 
-    def _query_all(self) -> dict[str, dict[str, Any]]:
+    def _wait_for_nodes(self) -> None:
+        """Wait (up to one round timeout) until every hospital's node is connected, or at least ``min_nodes``."""
+        deadline = time.monotonic() + self.job.round_timeout
+        wanted = len(self.job.hospital_names)
+        while len(list(self.grid.get_node_ids())) < wanted and time.monotonic() < deadline:
+            time.sleep(0.2)
+        connected = len(list(self.grid.get_node_ids()))
+        if connected < self.job.min_nodes:
+            self.stopped_reason = (
+                f"stopped before training: {connected} node(s) connected within {self.job.round_timeout:g} s, "
+                f"fewer than min_nodes={self.job.min_nodes}"
+            )
+
+    def _query_all(self, only_unknown: bool = False) -> dict[str, dict[str, Any]]:
         config = self._carried_histories()
         messages = [
             Message(RecordDict({"config": config}), dst_node_id=node_id, message_type=MessageType.QUERY)
             for node_id in self.grid.get_node_ids()
+            if not (only_unknown and node_id in self.node_hospital)
         ]
+        if not messages:
+            return {}
         found: dict[str, dict[str, Any]] = {}
         for reply in self.grid.send_and_receive(messages, timeout=self.job.round_timeout):
             if reply.has_error():
@@ -134,6 +139,17 @@ class FederatedServer:
             found[name] = metrics
         return found
 
+    def _discover(self, *, only_unknown: bool) -> None:
+        """Ask nodes which hospital they serve, their privacy history and what a round costs them."""
+        for name, metrics in self._query_all(only_unknown=only_unknown).items():
+            self._update_records(name, metrics)
+            if metrics.get("planned-steps"):
+                self.round_spend[name] = (
+                    float(metrics["planned-noise-multiplier"]),
+                    float(metrics["planned-sample-rate"]),
+                    int(metrics["planned-steps"]),
+                )
+
     def _update_records(self, name: str, metrics: Mapping[str, Any]) -> None:
         record = ledgers.without_prefix(metrics)
         if len(record["round"]) >= len(self.records[name]["round"]):
@@ -142,18 +158,13 @@ class FederatedServer:
     # -- the loop --------------------------------------------------------------------
     def run(self) -> None:
         job = self.job
-        for name, metrics in self._query_all().items():
-            self._update_records(name, metrics)
-            if metrics.get("planned-steps"):
-                self.round_spend[name] = (
-                    float(metrics["planned-noise-multiplier"]),
-                    float(metrics["planned-sample-rate"]),
-                    int(metrics["planned-steps"]),
-                )
+        self._wait_for_nodes()
+        self._discover(only_unknown=False)
         arrays = ArrayRecord({k: _array(v) for k, v in self.weights.items()})
         for server_round in range(self.start_round, job.rounds + 1):
             if self.stopped_reason:
                 break
+            self._discover(only_unknown=True)  # nodes that joined (or came back) since
             arrays = self._round(server_round, arrays)
             self._checkpoint(server_round, arrays)
         for name, metrics in self._query_all().items():
@@ -212,6 +223,8 @@ class FederatedServer:
                 entry["hospitals"][name] = {"status": status, "reason": reason}
                 continue
             metrics: dict[str, Any] = dict(reply.content["metrics"])
+            name = self.job.hospital_names[int(metrics["hospital-index"])]
+            self.node_hospital[reply.metadata.src_node_id] = name
             self._update_records(name, metrics)
             entry["hospitals"][name] = {
                 "status": "ok",
