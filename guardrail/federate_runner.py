@@ -35,6 +35,7 @@ from guardrail.federation.job import (
     CHECKPOINT_WEIGHTS,
     INITIAL_MODEL,
     JOB_FILE,
+    RESULT_FILE,
     DPSettings,
     Fault,
     Job,
@@ -116,13 +117,31 @@ def federate(spec_path: str | Path, *, resume: bool = False, progress: ProgressF
     say = progress or (lambda _message: None)
     prepared = prepare(spec_path, resume=resume, progress=say)
     job = prepared.job
-    nodes = ", ".join(job.hospital_names)
-    say(f"federated training on Flower's simulation engine: {len(job.hospital_names)} hospitals ({nodes}), {job.rounds} round(s)")
     from guardrail.federation.simulate import run_simulation
 
+    finished = _finished_result(job)
+    if finished is not None:
+        say("the checkpoint has finished every planned round (or stopped); rewriting the outputs from it")
+        return finish(prepared, finished, engine="simulation")
+    nodes = ", ".join(job.hospital_names)
+    say(f"federated training on Flower's simulation engine: {len(job.hospital_names)} hospitals ({nodes}), {job.rounds} round(s)")
     result_file = run_simulation(job, prepared.section.timeout)
     say("writing the global model, ledgers and history")
     return finish(prepared, json.loads(result_file.read_text()), engine="simulation")
+
+
+def _finished_result(job: Job) -> dict[str, Any] | None:
+    """The last result when resuming a federation that has nothing left to do (no simulation needed)."""
+    result_file = job.work / RESULT_FILE
+    if not job.resume or not result_file.is_file() or not (job.checkpoint_dir / CHECKPOINT_STATE).is_file():
+        return None
+    result: dict[str, Any] = json.loads(result_file.read_text())
+    checkpoint = json.loads((job.checkpoint_dir / CHECKPOINT_STATE).read_text())
+    if checkpoint["rounds_done"] != result["rounds_done"]:
+        return None
+    if result["rounds_done"] >= job.rounds or result.get("stopped_reason"):
+        return result
+    return None
 
 
 def prepare(spec_path: str | Path, *, resume: bool = False, progress: ProgressFn | None = None) -> PreparedFederation:
@@ -304,8 +323,7 @@ def _write_output(
     from guardrail.federated import ledgers
     from guardrail.federated.notes import PROVENANCE
     from guardrail.federation.data import audit_table, hospitals_of
-    from guardrail.federation.local import load_node, model_with
-    from guardrail.federation.local import load_weights
+    from guardrail.federation.local import load_node, load_weights, model_with
     from guardrail.training.io import LEDGER_FILE, model_files
 
     nodes = [load_node(job, index) for index in range(len(job.hospital_names))]
