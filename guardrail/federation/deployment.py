@@ -29,6 +29,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -41,7 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from guardrail.core.atomic import write_atomic
-from guardrail.errors import FederationError, UsageError
+from guardrail.errors import FederationError, MissingExtraError, UsageError
 from guardrail.federation.job import JOB_FILE, RESULT_FILE, Job
 from guardrail.federation.simulate import HYGIENE
 
@@ -285,7 +286,7 @@ def plan_steps(
         steps.append(
             Step(
                 f"{server}, after copying {key}.pub from hospital {name}",
-                shlex.join(["env", f"FLWR_HOME={home}", "flwr", "supernode", "register", f"{key}.pub", CONNECTION]),
+                _with_env(["flwr", "supernode", "register", f"{key}.pub", CONNECTION], FLWR_HOME=home),
             )
         )
     for index, name in enumerate(hospitals):
@@ -377,6 +378,7 @@ def deployment_plan(
 
     prepared = prepare(Path(spec_path), resume=resume, progress=progress)
     job = prepared.job
+    (job.work / RESULT_FILE).unlink(missing_ok=True)  # collect_deployment must read this run's result
     base = Path(folder).absolute()
     app = write_app(prepared, base / APP_DIR)
     tls = tls or TLSFiles()
@@ -418,8 +420,10 @@ def run_local_deployment(
     ------
     UsageError
         If the job file is missing.
+    MissingExtraError
+        If Flower's commands are not installed beside this interpreter or on ``PATH``.
     FederationError
-        If a process fails, ``flwr run`` fails, no result is written, or ``timeout`` seconds
+        If a process exits early, no result is written (the ServerApp failed), or ``timeout`` seconds
         pass (the checkpoint of the last finished round is kept).
     """
     say = progress or (lambda _message: None)
@@ -435,9 +439,11 @@ def run_local_deployment(
     link_port, *node_ports = _free_ports(nodes + 1)
     address = f"127.0.0.1:{link_port}"
     write_connection(folder / CLI_HOME, address, insecure=True)
-    argv = plan_argv(app, nodes, link_port, node_ports)
+    argv = _local_argv(app, nodes, link_port, node_ports)
     marker = uuid.uuid4().hex
     env = _environment(marker)
+    if shutil.which(argv[0][0], path=env["PATH"]) is None:
+        raise MissingExtraError("flwr", "federated")
     processes: list[_Process] = []
     try:
         say(f"starting a SuperLink on {address} and {nodes} SuperNodes (deployment engine, localhost, insecure)")
@@ -454,8 +460,8 @@ def run_local_deployment(
         code = _wait_for_exit(runner, processes, deadline, timeout)
         finished = time.monotonic()
         result = job.work / RESULT_FILE
-        if code != 0 or not result.is_file():
-            raise _failure(f"the deployment run failed (flwr run exit code {code}, result {'written' if result.is_file() else 'missing'})", processes)
+        if not result.is_file():  # flwr run exits 0 even when the ServerApp fails: the result decides
+            raise _failure(f"the deployment run wrote no result (flwr run exit code {code})", processes)
     finally:
         _stop(processes, marker)
     document: dict[str, Any] = json.loads(result.read_text())
@@ -468,7 +474,7 @@ def run_local_deployment(
     return document
 
 
-def plan_argv(app: Path, nodes: int, link_port: int, node_ports: Sequence[int]) -> list[list[str]]:
+def _local_argv(app: Path, nodes: int, link_port: int, node_ports: Sequence[int]) -> list[list[str]]:
     """The argument vectors of a localhost run: SuperLink, each SuperNode, ``flwr run`` (those of :func:`commands`)."""
     address = f"127.0.0.1:{link_port}"
     tls = TLSFiles()
@@ -614,6 +620,10 @@ def _marked(marker: str) -> Iterator[int]:
 
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
+PYTHON_ERROR = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b:")
+"""A Python traceback's last line (``FileNotFoundError: ...``), the most telling line of a log."""
+FLOWER_ERROR = re.compile(r"^(ERROR|CRITICAL)\b|\b(ERROR|CRITICAL)\s*:")
+"""A Flower log line at level ERROR (not uvicorn's ``[uvicorn.error] INFO`` lines)."""
 
 
 def _failure(
@@ -627,7 +637,8 @@ def _failure(
             continue
         lines = [ANSI.sub("", line).strip() for line in process.log.read_text(errors="replace").splitlines()]
         lines = [line for line in lines if line]
-        errors = [line for line in lines if "error" in line.lower() or "exception" in line.lower()]
+        errors = [line for line in lines if PYTHON_ERROR.match(line)]
+        errors = errors or [line for line in lines if FLOWER_ERROR.search(line)]
         if errors or (first is not None and process is first and lines):
             tail, where = (errors or lines)[-1][:300], str(process.log)
             break
@@ -678,11 +689,40 @@ def federate_deployment(
     return finish(prepared, result, engine="deployment")
 
 
+def collect_deployment(spec_path: str | os.PathLike[str], *, progress: ProgressFn | None = None) -> FederateRun:
+    """Write the output folder of a run on real machines from the ServerApp's ``result.json``; run it on the server.
+
+    After :func:`deployment_plan`'s commands have run, ``<out>/federation/result.json``
+    holds the result; this turns it into the output folder (``engine: deployment``) as
+    ``guardrail federate`` does. The job is reloaded with ``resume`` so that the initial
+    model and the checkpoint are kept, and must be the spec's (else :class:`UsageError`).
+
+    Raises
+    ------
+    FederationError
+        If there is no result (the run has not finished, or its ServerApp failed).
+    """
+    from guardrail.federate_runner import finish, prepare
+
+    say = progress or (lambda _message: None)
+    prepared = prepare(Path(spec_path), resume=True, progress=say)
+    result = prepared.job.work / RESULT_FILE
+    if not result.is_file():
+        raise FederationError(
+            "there is no result of a deployment run to collect",
+            where=str(result),
+            hint="run the plan's commands first; the ServerApp writes the result when its last round ends",
+        )
+    say("writing the global model, ledgers and history")
+    return finish(prepared, json.loads(result.read_text()), engine="deployment")
+
+
 __all__ = [
     "CONNECTION",
     "DeploymentPlan",
     "Step",
     "TLSFiles",
+    "collect_deployment",
     "commands",
     "deployment_plan",
     "federate_deployment",
