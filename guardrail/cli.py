@@ -301,7 +301,10 @@ def _validate(args: argparse.Namespace) -> ExitCode:
             policy = load_policy(path)
             summary = f"policy {policy.policy.name!r}, {len(policy.policy.rules)} rule(s)"
         else:
-            loaded = load_spec(path)
+            data = read_yaml(path.resolve()).data
+            trains = isinstance(data, dict) and bool(data.get("train") or data.get("federate"))
+            # a spec that trains its own model may be validated before the model exists
+            loaded = load_spec(path, inputs_must_exist=not trains)
             for policy_path in loaded.policy_paths:
                 load_policy(policy_path)
             planned = plan_audits(loaded, registry)
@@ -309,6 +312,9 @@ def _validate(args: argparse.Namespace) -> ExitCode:
             summary = f"audit spec {loaded.spec.name!r}, {len(planned)} audit(s), {len(loaded.policy_paths)} policy file(s)"
             if unavailable:
                 summary += "; not runnable here: " + ", ".join(unavailable)
+            if trains and (loaded.model_path is None or not loaded.model_path.exists()):
+                command = "federate" if isinstance(data, dict) and data.get("federate") else "train"
+                summary += f"; model not trained yet (`guardrail {command} {_display(path)}` writes it)"
         if not args.quiet:
             print(f"{_display(path)}: ok ({summary})")
     return ExitCode.OK

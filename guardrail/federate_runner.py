@@ -208,7 +208,12 @@ def _job(section: FederateSpec, loaded: LoadedSpec, out: Path, resume: bool) -> 
         )
     dp = section.privacy.dp
     model = section.model
-    source = "bert-tiny" if model.kind == "bert-tiny" else str((loaded.path.parent / model.path).resolve())
+    if model.kind == "bert-tiny":
+        source = "bert-tiny"
+    else:
+        from guardrail.training.models import pretrained_folder
+
+        source = str(pretrained_folder(model.path, model.package, loaded.path.parent))
     base = loaded.path.parent
     return Job(
         work_dir=str(out / WORK_DIR),

@@ -14,7 +14,12 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from guardrail.errors import SpecError
-from guardrail.spec.models import AuditSpec, PolicySpec, SklearnModelSpec, TorchModelSpec
+from guardrail.spec.models import (
+    AuditSpec,
+    PolicySpec,
+    SklearnModelSpec,
+    TorchModelSpec,
+)
 from guardrail.spec.yamlsource import Location, YamlDocument, display_path, read_yaml
 
 M = TypeVar("M", bound=BaseModel)
@@ -239,10 +244,7 @@ def _data_location(data: Any, loc: tuple[Any, ...]) -> Location:
     path: list[str | int] = []
     current = data
     for i, part in enumerate(loc):
-        if isinstance(current, dict) and part in current:
-            current = current[part]
-            path.append(part)
-        elif isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
+        if isinstance(current, dict) and part in current or isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
             current = current[part]
             path.append(part)
         elif i == len(loc) - 1:
@@ -315,7 +317,8 @@ def _existing_folder(document: YamlDocument, base: Path, relative: str, loc: Loc
         raise SpecError(
             f"{_dotted(loc)}: {what} not found: {display_path(path)}",
             where=document.where(loc),
-            hint="train it first (`guardrail train SPEC`); paths in a spec are relative to the spec file's folder",
+            hint="train it first (`guardrail train SPEC`, or `guardrail federate SPEC` for a federate: section); "
+            "paths in a spec are relative to the spec file's folder",
         )
     return path
 

