@@ -106,7 +106,14 @@ def train_wordpiece_tokenizer(
     """A lower-casing WordPiece tokenizer fitted on ``texts`` (a transformers fast tokenizer),
     the same for the same texts in any process (:func:`wordpiece_vocabulary`)."""
     try:
-        from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+        from tokenizers import (
+            Tokenizer,
+            decoders,
+            models,
+            normalizers,
+            pre_tokenizers,
+            processors,
+        )
         from transformers import PreTrainedTokenizerFast
     except ImportError:
         raise MissingExtraError("transformers", "privacy") from None
@@ -125,8 +132,6 @@ def train_wordpiece_tokenizer(
         pair="[CLS] $A [SEP] $B [SEP]",
         special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
     )
-    from tokenizers import decoders
-
     tok.decoder = decoders.WordPiece(prefix="##")
     return PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
         tokenizer_object=tok,
