@@ -76,6 +76,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     federate.add_argument("spec", type=Path, help="audit spec with a federate: section")
     federate.add_argument("--resume", action="store_true", help="continue from the checkpoint in federate.out")
+    federate.add_argument(
+        "--engine", choices=("simulation", "deployment"), default="simulation",
+        help="Flower engine: simulation (Ray, one machine) or deployment (SuperLink + SuperNodes, here on localhost)",
+    )
+    federate.add_argument(
+        "--plan", type=Path, metavar="DIR",
+        help="deployment across machines: write the Flower app and connection into DIR and print the commands "
+        "for the server and each hospital (runs nothing)",
+    )
+    federate.add_argument("--host", help="with --plan: the name the hospitals use for the server")
+    federate.add_argument("--port", type=int, default=8000, help="with --plan: the SuperLink's port (default 8000)")
+    federate.add_argument("--insecure", action="store_true", help="with --plan: no TLS (trials on one machine only)")
+    federate.add_argument(
+        "--collect", action="store_true",
+        help="after a deployment across machines finished: write the output folder from the server's result",
+    )
     federate.add_argument("--quiet", action="store_true", help="print nothing but errors")
 
     validate = commands.add_parser("validate", help="check specs and policy files without running anything")
@@ -206,7 +222,28 @@ def _federate(args: argparse.Namespace) -> ExitCode:
     from guardrail.federate_runner import federate
 
     progress = None if args.quiet else (lambda message: _err(f"guardrail: {message}"))
-    run = federate(args.spec, resume=args.resume, progress=progress)
+    if (args.plan is None) and (args.host or args.insecure):
+        raise UsageError("--host and --insecure apply to --plan", hint="add --plan DIR, or drop them")
+    if args.plan is not None:
+        from guardrail.federation.deployment import deployment_plan
+
+        plan = deployment_plan(
+            args.spec, args.plan, host=args.host, port=args.port, insecure=args.insecure, resume=args.resume,
+            progress=progress,
+        )
+        if not args.quiet:
+            print(plan.text())
+        return ExitCode.OK
+    if args.collect:
+        from guardrail.federation.deployment import collect_deployment
+
+        run = collect_deployment(args.spec, progress=progress)
+    elif args.engine == "deployment":
+        from guardrail.federation.deployment import federate_deployment
+
+        run = federate_deployment(args.spec, resume=args.resume, progress=progress)
+    else:
+        run = federate(args.spec, resume=args.resume, progress=progress)
     if not args.quiet:
         print(federate_summary(run))
     return ExitCode.OK

@@ -143,9 +143,9 @@ def train_round(job: Job, node: Node, weights: Mapping[str, np.ndarray], server_
     ``record`` is the hospital's history *before* this round; the caller records the round's
     spend (:func:`planned_spend`) before calling, so a failure here still leaves it in the ledger.
     """
-    from guardrail.training.loop import DPConfig, TrainConfig, Trainer
-
     import torch
+
+    from guardrail.training.loop import DPConfig, TrainConfig, Trainer
 
     started = time.perf_counter()
     seed = round_seed(job, node.name, server_round)

@@ -128,3 +128,26 @@ def test_federated_modules_import_flower_only_in_the_apps() -> None:
         ] + [alias.name for node in tree.body if isinstance(node, ast.Import) for alias in node.names]
         uses_flower = any(name.split(".")[0] == "flwr" for name in top_level)
         assert uses_flower == (path.stem in ("client_app", "server_app")), path.name
+
+
+def test_plan_writes_the_flower_app_and_prints_every_machine_s_commands(tmp_path: Path) -> None:
+    import tomllib
+
+    spec = write_spec(tmp_path, pretrain={"notes": 100, "epochs": 1})
+    done = run_cli("federate", spec, "--plan", tmp_path / "deploy", "--host", "fl.example.org", "--quiet")
+    assert done.returncode == 0, done.stderr
+    app = tomllib.loads((tmp_path / "deploy" / "app" / "pyproject.toml").read_text())
+    components = app["tool"]["flwr"]["app"]["components"]
+    assert components == {
+        "serverapp": "guardrail.federation.server_app:app",
+        "clientapp": "guardrail.federation.client_app:app",
+    }
+    done = run_cli("federate", spec, "--plan", tmp_path / "deploy", "--host", "fl.example.org")
+    for expected in ("flower-superlink", "partition-id=0 num-partitions=2", "partition-id=1 num-partitions=2", "flwr run"):
+        assert expected in done.stdout
+    assert "--insecure" not in done.stdout  # TLS unless asked otherwise
+
+
+def test_host_without_plan_is_a_usage_error(tmp_path: Path) -> None:
+    done = run_cli("federate", write_spec(tmp_path), "--host", "fl.example.org")
+    assert done.returncode == 3 and "--host and --insecure apply to --plan" in done.stderr
