@@ -291,13 +291,13 @@ def _write_initial_model(job: Job, section: FederateSpec) -> dict[str, float]:
     elif job.pretrain_notes:
         records = template_records(job.pretrain_notes, seed=job.seed)
         notes = template_corpus(job.pretrain_notes, seed=job.seed)
-        module, tokenizer = build_tiny_bert(notes, len(FINDINGS), TinyBertConfig(**job.tiny))
+        module, tokenizer = build_tiny_bert(notes, len(FINDINGS), TinyBertConfig(**job.tiny, split_digits=True))
         stats = pretrain_reader(
             module, tokenizer, records, notes, max_length=job.max_length, epochs=job.pretrain_epochs, seed=job.seed
         )
         module = with_binary_head(module, seed=job.seed)
     else:
-        module, tokenizer = build_tiny_bert(template_corpus(seed=job.seed), 2, TinyBertConfig(**job.tiny))
+        module, tokenizer = build_tiny_bert(template_corpus(seed=job.seed), 2, TinyBertConfig(**job.tiny, split_digits=True))
     files = model_files(module, _description(job), tokenizer)
     files[PRETRAIN_FILE] = json.dumps(stats, indent=1)
     folder = job.work / INITIAL_MODEL

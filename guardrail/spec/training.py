@@ -19,7 +19,7 @@ Paths (``out``, ``model.path``) are relative to the spec file. Nothing here impo
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -56,7 +56,7 @@ class TinyBertModelSpec(_Strict):
             raise ValueError(f"hidden_size {self.hidden_size} is not a multiple of attention_heads {self.attention_heads}")
         return self
 
-    def config(self) -> dict[str, int]:
+    def config(self) -> dict[str, Any]:
         """Keyword arguments of :class:`guardrail.training.models.TinyBertConfig`."""
         return {
             "vocab_size": self.vocab_size,

@@ -70,6 +70,8 @@ class TinyBertConfig:
     num_attention_heads: int = 2
     intermediate_size: int = 512
     max_length: int = 64
+    split_digits: bool = False
+    """Tokenize numbers digit by digit (clinical notes, where the numbers are the data)."""
 
 
 def wordpiece_vocabulary(words: Counter[str], vocab_size: int) -> dict[str, int]:
@@ -101,7 +103,7 @@ def wordpiece_vocabulary(words: Counter[str], vocab_size: int) -> dict[str, int]
 
 
 def train_wordpiece_tokenizer(
-    texts: Sequence[str], vocab_size: int = 2000, max_length: int = 64
+    texts: Sequence[str], vocab_size: int = 2000, max_length: int = 64, *, split_digits: bool = False
 ) -> Any:
     """A lower-casing WordPiece tokenizer fitted on ``texts`` (a transformers fast tokenizer),
     the same for the same texts in any process (:func:`wordpiece_vocabulary`)."""
@@ -118,7 +120,11 @@ def train_wordpiece_tokenizer(
     except ImportError:
         raise MissingExtraError("transformers", "privacy") from None
     normalizer = normalizers.BertNormalizer(lowercase=True)
-    pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    pre_tokenizer: Any = pre_tokenizers.BertPreTokenizer()
+    if split_digits:
+        # numbers digit by digit ("63m" → 6 3 m): a reader learns magnitudes from digits and
+        # positions, where whole-number tokens would each need their own examples
+        pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizer, pre_tokenizers.Digits(individual_digits=True)])
     words: Counter[str] = Counter()
     for text in texts:
         words.update(word for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)))
@@ -149,7 +155,7 @@ def build_tiny_bert(
 ) -> tuple[Any, Any]:
     """A fresh tiny ``BertForSequenceClassification`` and its locally trained tokenizer."""
     config = config or TinyBertConfig()
-    tokenizer = train_wordpiece_tokenizer(texts, config.vocab_size, config.max_length)
+    tokenizer = train_wordpiece_tokenizer(texts, config.vocab_size, config.max_length, split_digits=config.split_digits)
     from transformers import BertConfig, BertForSequenceClassification
 
     bert_config = BertConfig(  # type: ignore[call-arg]
