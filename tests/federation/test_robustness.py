@@ -63,3 +63,20 @@ def test_a_hung_simulation_is_stopped_at_the_timeout(tmp_path: Path) -> None:
         federate(spec)
     assert time.monotonic() - started < 60
     assert not (tmp_path / "model" / "federated.json").exists()  # nothing half-written
+
+
+def test_a_failing_deny_rule_of_the_round_policies_stops_training(tmp_path: Path) -> None:
+    from guardrail.federate_runner import federate
+
+    policy = tmp_path / "stop.yaml"
+    policy.write_text(
+        "schema_version: 1\nkind: policy\nname: stop\nrules:\n"
+        "  - {id: TINY-EPS, metric: federated.epsilon, op: le, threshold: 0.1, severity: deny, rationale: test}\n"
+        "  - {id: ACC, metric: federated.accuracy, op: ge, threshold: 0.99, severity: warn, rationale: test}\n"
+    )
+    run = federate(write_spec(tmp_path, rounds=3, round_policies=[str(policy)]))
+    history = _history(run.out)
+    assert history["rounds_done"] == 1 and run.rounds_done == 1
+    assert history["stopped_reason"].startswith("stopped after round 1: TINY-EPS failed")
+    findings = {(f["rule_id"], f["status"]) for f in history["rounds"][0]["policy"]}
+    assert ("TINY-EPS", "fail") in findings and ("ACC", "fail") in findings  # the warn rule is flagged only
