@@ -248,6 +248,7 @@ def _job(section: FederateSpec, loaded: LoadedSpec, out: Path, resume: bool) -> 
         faults=tuple(Fault(f.hospital, f.round, f.stage) for f in section.faults),
         device=section.device,
         resume=resume,
+        reproducible_noise=section.reproducible_noise,
     )
 
 
@@ -413,6 +414,7 @@ def _write_output(
             "faults": [dataclasses.asdict(f) for f in job.faults],
             "round_policies": [Path(p).name for p in job.round_policies],
             "pretraining": _pretraining(job),
+            "reproducible_noise": job.reproducible_noise,
         },
         "hospitals": [
             {
@@ -437,6 +439,9 @@ def _write_output(
     files[out / FEDERATED_FILE] = json.dumps(document, indent=1, sort_keys=False)
     files[out / AUDIT_TABLE] = _gzip_csv(audit_table(job))
     written = write_all_atomic(files)
+    for stale in (out / LEDGERS_DIR).glob("*.json"):  # hospitals no longer in the federation, or an earlier DP run
+        if stale not in files:
+            stale.unlink()
     return FederateRun(
         out=out,
         rounds_done=int(result["rounds_done"]),

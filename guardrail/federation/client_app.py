@@ -54,9 +54,9 @@ def _index(context: Context) -> int:
 
 
 def _record(context: Context, job: Job, node: local.Node, config: ConfigRecord | None) -> dict[str, Any]:
-    """The node's history: from its state, or (a resumed federation's first round) from the server's checkpoint."""
-    if ledgers.STATE_KEY in context.state:
-        return dict(context.state[ledgers.STATE_KEY])
+    """The node's history: the longer of its own state and the server's copy (a resumed federation,
+    a restarted node, or a round the server counted for it after a failure): never the shorter."""
+    own: dict[str, Any] = dict(context.state[ledgers.STATE_KEY]) if ledgers.STATE_KEY in context.state else ledgers.empty_record()
     if config is not None:
         carried = {
             key[len(RESUME_PREFIX) + len(node.name) + 1 :]: value
@@ -65,8 +65,9 @@ def _record(context: Context, job: Job, node: local.Node, config: ConfigRecord |
         }
         if carried:
             rounds, history = ledgers.read_record(carried)
-            return ledgers.make_record(history, rounds)
-    return ledgers.empty_record()
+            if len(rounds) > len(own["round"]):
+                return ledgers.make_record(history, rounds)
+    return own
 
 
 def _over_budget(job: Job, record: dict[str, Any], spend: tuple[float, float, int] | None) -> bool:

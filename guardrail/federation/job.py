@@ -81,6 +81,8 @@ class Job:
     faults: tuple[Fault, ...] = ()
     device: str = "auto"
     resume: bool = False
+    reproducible_noise: bool = False
+    """Seed DP noise and sampling from (seed, hospital, round); else a fresh secret seed each round."""
 
     @property
     def work(self) -> Path:

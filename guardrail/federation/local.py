@@ -15,6 +15,7 @@ and noised it, since the term depends on no patient data, so it costs no privacy
 from __future__ import annotations
 
 import copy
+import secrets
 import time
 import zlib
 from collections.abc import Mapping, Sequence
@@ -78,7 +79,8 @@ def save_weights(weights: Mapping[str, np.ndarray]) -> bytes:
 
 
 def round_seed(job: Job, hospital: str, server_round: int) -> int:
-    """Seed of a hospital's local training in a round: the same in Flower and in the plain loop."""
+    """Seed of a hospital's local training in a round when it may be known (no DP, or the job's
+    ``reproducible_noise``): the same in Flower and in the plain loop."""
     return job.seed * 1_000_003 + zlib.crc32(f"{hospital}:{server_round}".encode()) % 1_000_000
 
 
@@ -148,7 +150,9 @@ def train_round(job: Job, node: Node, weights: Mapping[str, np.ndarray], server_
     from guardrail.training.loop import DPConfig, TrainConfig, Trainer
 
     started = time.perf_counter()
-    seed = round_seed(job, node.name, server_round)
+    # Under DP the noise must be unpredictable to the server, which holds the job and its seed:
+    # a fresh secret seed each round unless the job asks for reproducible noise (tests, benchmarks).
+    seed = round_seed(job, node.name, server_round) if job.reproducible_noise or job.dp is None else secrets.randbits(62)
     torch.manual_seed(seed)  # dropout draws from the global generator: the same masks in any process
     model = model_with(node, weights)
     dp = job.dp

@@ -66,6 +66,7 @@ from guardrail.federation.local import load_weights, save_weights
 app = ServerApp()
 log = logging.getLogger("guardrail.federate")
 EPSILON_KEY = "federated.epsilon"
+POLICY_STOP = "stopped after round"
 ACCURACY_KEY = "federated.accuracy"
 
 
@@ -95,7 +96,9 @@ class FederatedServer:
             self.records = {name: dict(record) for name, record in state["records"].items()}
             self.rounds = list(state["rounds"])
             self.start_round = int(state["rounds_done"]) + 1
-            self.stopped_reason = state.get("stopped_reason")
+            # a policy stop is final; a budget or availability stop is judged again (budgets, nodes may differ now)
+            stopped = state.get("stopped_reason")
+            self.stopped_reason = stopped if stopped and stopped.startswith(POLICY_STOP) else None
 
     # -- messages --------------------------------------------------------------------
     def _carried_histories(self) -> ConfigRecord:
@@ -134,10 +137,26 @@ class FederatedServer:
                 log.warning("node %s did not answer the query: %s", reply.metadata.src_node_id, reply.error.reason)
                 continue
             metrics: dict[str, Any] = dict(reply.content["metrics"])
-            name = self.job.hospital_names[int(metrics["hospital-index"])]
-            self.node_hospital[reply.metadata.src_node_id] = name
-            found[name] = metrics
+            name = self._claim(reply.metadata.src_node_id, metrics)
+            if name is not None:
+                found[name] = metrics
         return found
+
+    def _claim(self, node_id: int, metrics: Mapping[str, Any]) -> str | None:
+        """The hospital a node's reply speaks for; ``None`` (and a warning) for an index out of
+        range or a hospital another live node already serves — two nodes training one hospital's
+        records would each keep half of its privacy spend."""
+        index = int(metrics["hospital-index"])
+        if not 0 <= index < len(self.job.hospital_names):
+            log.warning("node %s claims hospital index %s; there are %s hospitals", node_id, index, len(self.job.hospital_names))
+            return None
+        name = self.job.hospital_names[index]
+        owner = next((other for other, claimed in self.node_hospital.items() if claimed == name and other != node_id), None)
+        if owner is not None and owner in set(self.grid.get_node_ids()):
+            log.warning("node %s claims %s, which node %s serves; its reply is ignored", node_id, name, owner)
+            return None
+        self.node_hospital[node_id] = name
+        return name
 
     def _discover(self, *, only_unknown: bool) -> None:
         """Ask nodes which hospital they serve, their privacy history and what a round costs them."""
@@ -164,9 +183,12 @@ class FederatedServer:
         for server_round in range(self.start_round, job.rounds + 1):
             if self.stopped_reason:
                 break
+            if not self._enough_nodes(server_round):
+                break
             self._discover(only_unknown=True)  # nodes that joined (or came back) since
             arrays = self._round(server_round, arrays)
-            self._checkpoint(server_round, arrays)
+            if self.rounds and self.rounds[-1]["round"] == server_round:
+                self._checkpoint(server_round, arrays)
         for name, metrics in self._query_all().items():
             self._update_records(name, metrics)
         self._write_result(arrays)
@@ -196,8 +218,10 @@ class FederatedServer:
                 else f"stopped before round {server_round}: no hospital was available"
             )
             return arrays
+        pending = self._write_ahead(server_round, to_send)
         replies = list(self.grid.send_and_receive(to_send, timeout=job.round_timeout))
-        self._read_train_replies(replies, entry)
+        refused = self._read_train_replies(replies, entry)
+        self._settle(server_round, {name: spend for name, spend in pending.items() if name not in refused})
         aggregated, _ = self.strategy.aggregate_train(server_round, replies)
         entry["aggregated"] = aggregated is not None
         if aggregated is not None:
@@ -207,6 +231,45 @@ class FederatedServer:
         self.rounds.append(entry)
         return arrays
 
+    def _write_ahead(self, server_round: int, messages: Iterable[Message]) -> dict[str, tuple[float, float, int]]:
+        """Count the round's spend of every hospital asked to train *before* asking (checkpointed):
+        if the server dies after the updates left the hospitals, a resumed run still counts them."""
+        pending = {
+            name: self.round_spend[name]
+            for message in messages
+            if (name := self.node_hospital.get(message.metadata.dst_node_id)) is not None and name in self.round_spend
+        }
+        if pending and self.job.dp is not None:
+            ahead = {
+                name: ledgers.append_spend(record, server_round, *pending[name]) if name in pending else record
+                for name, record in self.records.items()
+            }
+            state = {**self._state(server_round - 1), "records": ahead}
+            write_atomic(self.job.checkpoint_dir / CHECKPOINT_STATE, json.dumps(state, indent=1, default=_json_default))
+        return pending
+
+    def _settle(self, server_round: int, pending: Mapping[str, tuple[float, float, int]]) -> None:
+        """A hospital asked to train whose reply did not show the round's spend (it failed or did not
+        answer) is counted as having spent it: the update may have been computed and sent."""
+        if self.job.dp is None:
+            return
+        for name, spend in pending.items():
+            if server_round not in self.records[name]["round"]:
+                self.records[name] = ledgers.append_spend(self.records[name], server_round, *spend)
+
+    def _enough_nodes(self, server_round: int) -> bool:
+        """Wait up to one round timeout for ``min_nodes`` connected nodes (Flower's own wait has no timeout)."""
+        deadline = time.monotonic() + self.job.round_timeout
+        while len(list(self.grid.get_node_ids())) < self.job.min_nodes:
+            if time.monotonic() >= deadline:
+                self.stopped_reason = (
+                    f"stopped before round {server_round}: fewer than min_nodes={self.job.min_nodes} node(s) "
+                    f"connected within {self.job.round_timeout:g} s"
+                )
+                return False
+            time.sleep(0.5)
+        return True
+
     def _over_budget(self, name: str) -> bool:
         job = self.job
         if job.dp is None or job.max_epsilon is None or name not in self.round_spend:
@@ -214,17 +277,23 @@ class FederatedServer:
         history = ledgers.history_of(self.records[name])
         return ledgers.would_exceed(history, self.round_spend[name], job.dp.delta, job.max_epsilon, _accountant(job))
 
-    def _read_train_replies(self, replies: Iterable[Message], entry: dict[str, Any]) -> None:
+    def _read_train_replies(self, replies: Iterable[Message], entry: dict[str, Any]) -> set[str]:
+        """Record each hospital's reply in the round entry; returns the hospitals that refused to train."""
+        refused = set()
         for reply in replies:
             name = self.node_hospital.get(reply.metadata.src_node_id, f"node-{reply.metadata.src_node_id}")
             if reply.has_error():
                 reason = reply.error.reason or "unknown error"
                 status = "refused-budget" if reason.startswith(REFUSED_BUDGET) else "failed"
+                if status == "refused-budget":
+                    refused.add(name)  # it checked its own ledger and did not train: nothing spent
                 entry["hospitals"][name] = {"status": status, "reason": reason}
                 continue
             metrics: dict[str, Any] = dict(reply.content["metrics"])
-            name = self.job.hospital_names[int(metrics["hospital-index"])]
-            self.node_hospital[reply.metadata.src_node_id] = name
+            claimed = self._claim(reply.metadata.src_node_id, metrics)
+            if claimed is None:
+                continue
+            name = claimed
             self._update_records(name, metrics)
             entry["hospitals"][name] = {
                 "status": "ok",
@@ -233,6 +302,7 @@ class FederatedServer:
                 "steps": int(metrics["steps"]),
                 "compute_seconds": float(metrics["compute-seconds"]),
             }
+        return refused
 
     def _evaluate(self, server_round: int, arrays: ArrayRecord, entry: dict[str, Any]) -> None:
         job = self.job
@@ -242,7 +312,10 @@ class FederatedServer:
             if reply.has_error():
                 continue
             metrics: dict[str, Any] = dict(reply.content["metrics"])
-            name = self.job.hospital_names[int(metrics["hospital-index"])]
+            claimed = self._claim(reply.metadata.src_node_id, metrics)
+            if claimed is None:
+                continue
+            name = claimed
             self._update_records(name, metrics)
             hospital = entry["hospitals"].setdefault(name, {"status": "not-sampled"})
             hospital.update(
@@ -360,7 +433,7 @@ def _strategy(job: Job) -> Any:
         "fraction_evaluate": 1.0,
         "min_train_nodes": max(1, min(job.min_nodes, nodes)),
         "min_evaluate_nodes": max(1, min(job.min_nodes, nodes)),
-        "min_available_nodes": max(1, min(job.min_nodes, nodes)),
+        "min_available_nodes": 1,  # guardrail enforces min_nodes with a timeout (_enough_nodes); Flower's wait has none
         "train_metrics_aggr_fn": _mean_loss,
         "evaluate_metrics_aggr_fn": _mean_accuracy,
     }

@@ -152,6 +152,12 @@ class FederateSpec(_Strict):
         "stops training, a failing warn rule is flagged in the history.",
     )
     faults: tuple[FaultSpec, ...] = ()
+    reproducible_noise: bool = Field(
+        default=False,
+        description="Seed the DP noise and sampling from the job's seed (for tests and benchmarks only): "
+        "whoever knows the seed — the server does — can subtract the noise from an update, so no ε holds "
+        "against it. By default every round draws a fresh unpredictable seed at the hospital.",
+    )
     device: Literal["auto", "cpu", "cuda"] = "auto"
     out: str = Field(min_length=1, description="Output folder: global model, ledgers, history, audit table.")
     resume: bool = Field(default=False, description="Continue from the checkpoint in `out` if there is one.")

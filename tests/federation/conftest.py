@@ -34,6 +34,7 @@ def write_spec(folder: Path, **federate: Any) -> Path:
         "round_timeout": 120,
         "timeout": 300,
         "out": "model",
+        "reproducible_noise": True,  # the plain-loop comparison re-runs the same noise
         **federate,
     }
     spec = {

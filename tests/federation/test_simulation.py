@@ -56,6 +56,15 @@ def test_epsilon_per_round_matches_opacus_and_grows(federated_run: Any) -> None:
     assert history["epsilon_max"] == max(h["epsilon"] for h in history["hospitals"])
 
 
+def test_recorded_spend_is_the_steps_each_hospital_took(federated_run: Any) -> None:
+    """The spend recorded before training (planned) equals the DP steps the trainer then ran."""
+    history = _history(federated_run)
+    for hospital in history["hospitals"]:
+        taken = [entry["hospitals"][hospital["name"]]["steps"] for entry in history["rounds"]]
+        assert hospital["history"]["steps"] == taken
+    assert history["settings"]["reproducible_noise"] is True
+
+
 def test_flower_equals_the_plain_sequential_loop(federated_run: Any) -> None:
     """Per-client ε after each round bit-identical; the global model equal up to float summation order."""
     import torch
