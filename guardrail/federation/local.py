@@ -152,7 +152,8 @@ def train_round(job: Job, node: Node, weights: Mapping[str, np.ndarray], server_
     started = time.perf_counter()
     # Under DP the noise must be unpredictable to the server, which holds the job and its seed:
     # a fresh secret seed each round unless the job asks for reproducible noise (tests, benchmarks).
-    seed = round_seed(job, node.name, server_round) if job.reproducible_noise or job.dp is None else secrets.randbits(62)
+    # (40 bits: out of reach of a search, and the Trainer's derived seeds seed * 1_000_003 + epoch stay in int64)
+    seed = round_seed(job, node.name, server_round) if job.reproducible_noise or job.dp is None else secrets.randbits(40)
     torch.manual_seed(seed)  # dropout draws from the global generator: the same masks in any process
     model = model_with(node, weights)
     dp = job.dp

@@ -23,7 +23,12 @@ def test_crash_keeps_spend_then_resume_continues_ledgers_until_the_budget(tmp_pa
     from guardrail.federated import ledgers
 
     # Round 1: hungary fails after its DP steps ran; cleveland's update alone makes the global model.
-    spec = write_spec(tmp_path, rounds=1, faults=[{"hospital": "hungary", "round": 1, "stage": "after_training"}])
+    spec = write_spec(
+        tmp_path,
+        rounds=1,
+        faults=[{"hospital": "hungary", "round": 1, "stage": "after_training"}],
+        reproducible_noise=False,  # the default: a fresh secret seed per round
+    )
     first = federate(spec)
     history = _history(first.out)
     round_1 = history["rounds"][0]["hospitals"]
@@ -40,7 +45,12 @@ def test_crash_keeps_spend_then_resume_continues_ledgers_until_the_budget(tmp_pa
     # Resume for two more rounds with a budget that lets every hospital train exactly one more round
     # (hospitals differ in size, so in sample rate and steps: the budget is the largest two-round ε).
     budget = max(ledgers.epsilon_after([spend], spend, 1e-5) for spend in spends.values()) * (1 + 1e-9)
-    spec = write_spec(tmp_path, rounds=3, privacy={"dp": {"noise_multiplier": 1.0, "delta": 1.0e-5}, "max_epsilon": budget})
+    spec = write_spec(
+        tmp_path,
+        rounds=3,
+        privacy={"dp": {"noise_multiplier": 1.0, "delta": 1.0e-5}, "max_epsilon": budget},
+        reproducible_noise=False,
+    )
     second = federate(spec, resume=True)
     history = _history(second.out)
     assert [r["round"] for r in history["rounds"]] == [1, 2]  # round 1 kept from the checkpoint
