@@ -151,3 +151,46 @@ def test_plan_writes_the_flower_app_and_prints_every_machine_s_commands(tmp_path
 def test_host_without_plan_is_a_usage_error(tmp_path: Path) -> None:
     done = run_cli("federate", write_spec(tmp_path), "--host", "fl.example.org")
     assert done.returncode == 3 and "--host and --insecure apply to --plan" in done.stderr
+
+
+def test_fedprox_term_is_added_after_opacus_clips_and_is_not_clipped() -> None:
+    """Through Opacus' DPOptimizer (σ = 0): the step is −lr·(mean of clipped per-sample gradients + μ(w − w_global))."""
+    import warnings
+
+    import torch
+    from opacus import PrivacyEngine
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from guardrail.federation.local import _add_proximal_term
+
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 1, bias=False)
+    x, y = torch.randn(4, 3) * 10, torch.randn(4, 1)  # large inputs: every per-sample gradient is clipped
+    base = torch.optim.SGD(model.parameters(), lr=0.1)
+    loader = DataLoader(TensorDataset(x, y), batch_size=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dp_model, dp_optimizer, _ = PrivacyEngine().make_private(
+            module=model, optimizer=base, data_loader=loader, noise_multiplier=0.0, max_grad_norm=1.0, poisson_sampling=False
+        )
+    anchor = model.weight.detach().clone()
+    _add_proximal_term(base, mu=2.0)
+    with torch.no_grad():
+        model.weight.add_(torch.tensor([[0.5, -0.5, 0.25]]))  # as if local steps had moved it
+    start = model.weight.detach().clone()
+    # the expected update, by hand: per-sample gradients, each clipped to norm 1, averaged
+    per_sample = []
+    for i in range(4):
+        w = start.clone().requires_grad_(True)
+        loss = torch.nn.functional.mse_loss(x[i : i + 1] @ w.T, y[i : i + 1], reduction="sum")
+        (grad,) = torch.autograd.grad(loss, w)
+        per_sample.append(grad * min(1.0, 1.0 / float(grad.norm())))
+    clipped_mean = torch.stack(per_sample).mean(0)
+    expected = start - 0.1 * (clipped_mean + 2.0 * (start - anchor))
+    dp_optimizer.zero_grad()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Full backward hook is firing")  # Opacus' hooks on data inputs
+        loss = torch.nn.functional.mse_loss(dp_model(x), y, reduction="sum")
+        loss.backward()
+    dp_optimizer.step()
+    torch.testing.assert_close(model.weight.detach(), expected, rtol=1e-5, atol=1e-6)
