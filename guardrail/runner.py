@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from guardrail.core.atomic import check_output_dir
 from guardrail.auditors.registry import BUILTIN_EXTRAS, AuditorRegistry, default_registry
-from guardrail.core.types import AuditResult, AuditStatus, ErrorInfo, RunRecord, Severity, SourceLocation
+from guardrail.core.types import AuditResult, AuditStatus, ErrorInfo, RunRecord, Severity
 from guardrail.errors import DataError, GuardrailError, MissingExtraError, SpecError
 from guardrail.policy.engine import Policy, evaluate
 from guardrail.provenance import collect, digest, digests
@@ -71,15 +71,7 @@ def run(
     approved = _approved_run(loaded)
     spec = loaded.spec
     loaded_policies = [load_policy(path) for path in loaded.policy_paths]
-    policies = [
-        Policy(
-            spec=p.policy,
-            path=str(p.path),
-            sha256=p.sha256,
-            locations={rule_id: SourceLocation(str(path), line) for rule_id, (path, line) in p.rule_lines.items()},
-        )
-        for p in loaded_policies
-    ]
+    policies = [Policy.from_loaded(p) for p in loaded_policies]
     planned = plan_audits(loaded, registry or default_registry())
 
     say(f"reading {loaded.data_path.name}")

@@ -13,6 +13,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import TYPE_CHECKING
 
 from guardrail.core.types import (
     AuditResult,
@@ -30,6 +31,9 @@ from guardrail.policy.corrections import Adjustment, adjust
 from guardrail.policy.sentences import constraint, fmt, observation, requirement
 from guardrail.spec.models import PolicySpec, RuleSpec
 
+if TYPE_CHECKING:
+    from guardrail.spec.loader import LoadedPolicy
+
 SMALL_GROUP = "small_group"
 """Reason code of an outcome left inconclusive by groups too small to judge; a metric whose
 ``reason`` starts with it is undefined for that cause (e.g. a federated fairness gap over a
@@ -45,6 +49,16 @@ class Policy:
     sha256: str
     locations: Mapping[str, SourceLocation] = dataclasses.field(default_factory=dict)
     """Where each rule (by id) is written; inherited rules point into the file that defines them."""
+
+    @classmethod
+    def from_loaded(cls, loaded: LoadedPolicy) -> Policy:
+        """The policy of a file read by :func:`guardrail.spec.loader.load_policy`, with each rule's location."""
+        return cls(
+            spec=loaded.policy,
+            path=str(loaded.path),
+            sha256=loaded.sha256,
+            locations={rule_id: SourceLocation(str(path), line) for rule_id, (path, line) in loaded.rule_lines.items()},
+        )
 
     @property
     def info(self) -> PolicyInfo:
