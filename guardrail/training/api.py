@@ -40,7 +40,7 @@ from guardrail.training.models import (
     build_tiny_bert,
     load_pretrained,
     pretrained_folder,
-    text_forward,
+    text_batch_forward,
 )
 
 if TYPE_CHECKING:
@@ -78,10 +78,6 @@ class TrainResult:
 def _mlp_forward(model: Any, inputs: Sequence[torch.Tensor]) -> torch.Tensor:
     out: torch.Tensor = model(inputs[0])
     return out
-
-
-def _text_forward(model: Any, inputs: Sequence[torch.Tensor]) -> torch.Tensor:
-    return text_forward(model, inputs[0], inputs[1])
 
 
 def train_tabular(
@@ -201,7 +197,7 @@ def train_text(
     return _run(
         hf_model,
         tensors,
-        _text_forward,
+        text_batch_forward,
         config,
         out,
         description,

@@ -230,3 +230,8 @@ def text_forward(
     out = model(input_ids, attention_mask=attention_mask, position_ids=position_ids)
     logits: torch.Tensor = out.logits if hasattr(out, "logits") else out[0]
     return logits
+
+
+def text_batch_forward(model: Any, inputs: Sequence[torch.Tensor]) -> torch.Tensor:
+    """:func:`text_forward` on a batch's ``(input_ids, attention_mask)``: the Trainer's ``forward`` for text models."""
+    return text_forward(model, inputs[0], inputs[1])
