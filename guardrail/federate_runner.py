@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from guardrail.core.atomic import write_all_atomic
 from guardrail.errors import SpecError, UsageError
@@ -340,12 +340,14 @@ def _write_output(
     }
     records: dict[str, dict[str, Any]] = result["records"]
     epsilon_by_round: dict[str, dict[int, float]] = {}
+    final_epsilon: dict[str, float] = {}
     ledger_of: dict[str, Any] = {}
     if job.dp is not None:
-        accountant: Literal["rdp", "prv"] = "prv" if job.dp.accountant == "prv" else "rdp"
+        accountant = job.dp.accountant
         for node in nodes:
             record = records[node.name]
             epsilon_by_round[node.name] = ledgers.epsilon_by_round(record, job.dp.delta, accountant)
+            final_epsilon[node.name] = list(epsilon_by_round[node.name].values())[-1] if record["round"] else 0.0
             ledger = ledgers.hospital_ledger(
                 record,
                 delta=job.dp.delta,
@@ -358,7 +360,7 @@ def _write_output(
             ledger = dataclasses.replace(ledger, extra={**ledger.extra, "accountant": accountant})
             ledger_of[node.name] = ledger
             files[out / LEDGERS_DIR / f"{node.name}.json"] = ledger.to_json()
-        worst = max(ledger_of, key=lambda name: ledger_of[name].epsilon(accountant=accountant) if ledger_of[name].steps else 0.0)
+        worst = max(final_epsilon, key=final_epsilon.__getitem__)
         worst_ledger = ledger_of[worst]
         files[out / LEDGER_FILE] = dataclasses.replace(
             worst_ledger,
@@ -376,7 +378,6 @@ def _write_output(
     last = rounds[-1]["hospitals"] if rounds else {}
     hospitals = []
     for node, hospital in zip(nodes, hospitals_of(job.to_json()), strict=True):
-        per_round = epsilon_by_round.get(node.name, {})
         final = last.get(node.name, {})
         hospitals.append(
             HospitalSummary(
@@ -384,7 +385,7 @@ def _write_output(
                 hospital.sites,
                 len(hospital.train),
                 len(hospital.test),
-                list(per_round.values())[-1] if per_round else (0.0 if job.dp else None),
+                final_epsilon.get(node.name),
                 final.get("accuracy"),
                 final.get("status", "not-run"),
             )

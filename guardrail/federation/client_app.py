@@ -15,9 +15,12 @@ server can always rebuild each hospital's ledger.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import Any
 
+import numpy as np
 from flwr.app import (
+    Array,
     ArrayRecord,
     ConfigRecord,
     Context,
@@ -30,7 +33,7 @@ from flwr.clientapp import ClientApp
 
 from guardrail.federated import ledgers
 from guardrail.federation import local
-from guardrail.federation.job import Job, load_job
+from guardrail.federation.job import job_for
 
 app = ClientApp()
 
@@ -44,16 +47,11 @@ class InjectedFault(RuntimeError):
     """A failure the job's ``faults`` asked for (resilience drills and tests)."""
 
 
-def _job(context: Context) -> Job:
-    path = context.run_config.get("job") if context.run_config else None
-    return load_job(str(path) if path else None)
-
-
 def _index(context: Context) -> int:
     return int(context.node_config["partition-id"])
 
 
-def _record(context: Context, job: Job, node: local.Node, config: ConfigRecord | None) -> dict[str, Any]:
+def _record(context: Context, node: local.Node, config: ConfigRecord | None) -> dict[str, Any]:
     """The node's history: the longer of its own state and the server's copy (a resumed federation,
     a restarted node, or a round the server counted for it after a failure): never the shorter."""
     own: dict[str, Any] = dict(context.state[ledgers.STATE_KEY]) if ledgers.STATE_KEY in context.state else ledgers.empty_record()
@@ -70,13 +68,6 @@ def _record(context: Context, job: Job, node: local.Node, config: ConfigRecord |
     return own
 
 
-def _over_budget(job: Job, record: dict[str, Any], spend: tuple[float, float, int] | None) -> bool:
-    if spend is None or job.max_epsilon is None or job.dp is None:
-        return False
-    accountant: Literal["rdp", "prv"] = "prv" if job.dp.accountant == "prv" else "rdp"
-    return ledgers.would_exceed(ledgers.history_of(record), spend, job.dp.delta, job.max_epsilon, accountant)
-
-
 def _save(context: Context, record: dict[str, Any]) -> None:
     context.state[ledgers.STATE_KEY] = ConfigRecord(record)
 
@@ -87,13 +78,13 @@ def _metrics(index: int, record: dict[str, Any], **values: float) -> MetricRecor
 
 @app.train()
 def train(msg: Message, context: Context) -> Message:
-    job, index = _job(context), _index(context)
+    job, index = job_for(context.run_config), _index(context)
     node = local.load_node(job, index)
     config = msg.content.config_records["config"]
     server_round = int(config["server-round"])  # type: ignore[arg-type]
-    record = _record(context, job, node, config)
-    spend = local.planned_spend(job, int(node.data.train.labels.shape[0]))
-    if _over_budget(job, record, spend):
+    record = _record(context, node, config)
+    spend = node.round_spend
+    if local.over_budget(job, record, spend):
         _save(context, record)
         return Message(Error(code=REFUSED_CODE, reason=f"{REFUSED_BUDGET}: {node.name} would pass max_epsilon"), reply_to=msg)
     if job.fault_for(node.name, server_round, "before_training"):
@@ -103,7 +94,7 @@ def train(msg: Message, context: Context) -> Message:
         record = ledgers.append_spend(record, server_round, *spend)
     _save(context, record)  # the spend is recorded before anything that can fail
     try:
-        result = local.train_round(job, node, _weights(msg), server_round, before)
+        result = local.train_round(job, node, weights_of(msg.content.array_records["arrays"]), server_round, before)
         if job.fault_for(node.name, server_round, "after_training"):
             raise InjectedFault(f"{node.name} failed after training in round {server_round} (injected fault)")
     except Exception as error:  # noqa: BLE001 — answered as an error reply so the spend stays in state
@@ -111,13 +102,13 @@ def train(msg: Message, context: Context) -> Message:
             Error(code=FAILED_AFTER_TRAINING, reason=f"{type(error).__name__}: {error}; its privacy spend is recorded"),
             reply_to=msg,
         )
-    arrays = ArrayRecord({name: _array(value) for name, value in result.weights.items()})
+    arrays = array_record(result.weights)
     metrics = _metrics(
         index,
         record,
         **{
             "num-examples": result.num_examples,
-            "train-loss": result.loss if result.loss == result.loss else -1.0,
+            "train-loss": result.loss,  # NaN when every Poisson draw of the round was empty
             "steps": result.steps,
             "compute-seconds": result.seconds,
         },
@@ -125,23 +116,22 @@ def train(msg: Message, context: Context) -> Message:
     return Message(RecordDict({"arrays": arrays, "metrics": metrics}), reply_to=msg)
 
 
-def _weights(msg: Message) -> dict[str, Any]:
-    arrays = msg.content.array_records["arrays"]
+def weights_of(arrays: ArrayRecord) -> local.Weights:
+    """The numpy weights an ``ArrayRecord`` carries, by name."""
     return dict(zip(list(arrays.keys()), arrays.to_numpy_ndarrays(), strict=True))
 
 
-def _array(value: Any) -> Any:
-    from flwr.app import Array
-
-    return Array(value)
+def array_record(weights: Mapping[str, Any]) -> ArrayRecord:
+    """Weights as the ``ArrayRecord`` Flower sends (contiguous arrays)."""
+    return ArrayRecord({name: Array(np.ascontiguousarray(value)) for name, value in weights.items()})
 
 
 @app.evaluate()
 def evaluate(msg: Message, context: Context) -> Message:
-    job, index = _job(context), _index(context)
+    job, index = job_for(context.run_config), _index(context)
     node = local.load_node(job, index)
-    result = local.evaluate(job, node, _weights(msg))
-    record = _record(context, job, node, None)
+    result = local.evaluate(job, node, weights_of(msg.content.array_records["arrays"]))
+    record = _record(context, node, None)
     metrics = _metrics(
         index,
         record,
@@ -158,11 +148,10 @@ def evaluate(msg: Message, context: Context) -> Message:
 
 @app.query()
 def query(msg: Message, context: Context) -> Message:
-    job, index = _job(context), _index(context)
-    node = local.load_node(job, index)
+    node = local.load_node(job_for(context.run_config), _index(context))
     config = msg.content.config_records.get("config")
-    record = _record(context, job, node, config)
+    record = _record(context, node, config)
     _save(context, record)
-    spend = local.planned_spend(job, int(node.data.train.labels.shape[0])) or (0.0, 0.0, 0)
+    spend = node.round_spend or (0.0, 0.0, 0)
     planned = {"planned-noise-multiplier": spend[0], "planned-sample-rate": spend[1], "planned-steps": spend[2]}
-    return Message(RecordDict({"metrics": _metrics(index, record, **planned)}), reply_to=msg)
+    return Message(RecordDict({"metrics": _metrics(node.data.index, record, **planned)}), reply_to=msg)

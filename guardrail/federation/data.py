@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from guardrail.federated.fairness import groups_of
 from guardrail.federated.hospitals import LABEL, Hospital, build_hospitals
 from guardrail.federated.notes import STYLE_NAMES, write_note, write_notes
 from guardrail.federation.job import Job
@@ -72,13 +73,6 @@ def template_corpus(size: int = 2000, seed: int = 0, missing_rate: float = 0.1) 
     """Notes in every site style (in turn) from :func:`template_records`: the tokenizer's corpus."""
     records = template_records(size, seed, missing_rate)
     return [write_note(record, STYLE_NAMES[number % len(STYLE_NAMES)]) for number, record in enumerate(records)]
-
-
-def age_group(ages: pd.Series) -> pd.Series:
-    from guardrail.federated.fairness import AGE_CUTOFF, GROUP_LABELS
-
-    under, over = GROUP_LABELS["age"]
-    return ages.map(lambda age: over if float(age) >= AGE_CUTOFF else under)
 
 
 @lru_cache(maxsize=8)
@@ -151,7 +145,7 @@ def audit_table(job: Job) -> pd.DataFrame:
             frame = rows.drop(columns=["id"]).copy()
             frame.insert(0, TEXT_COLUMN, write_notes(rows))
             frame.insert(1, HOSPITAL_COLUMN, hospital.name)
-            frame[AGE_GROUP_COLUMN] = age_group(frame["age"])
+            frame[AGE_GROUP_COLUMN] = groups_of(frame)["age"]  # the groups the federated fairness counts use
             frame["member"] = member
             frames.append(frame)
     table = pd.concat(frames, ignore_index=True)

@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import shlex
 import shutil
 import signal
@@ -44,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 from guardrail.core.atomic import write_atomic
 from guardrail.errors import FederationError, MissingExtraError, UsageError
 from guardrail.federation.job import JOB_FILE, RESULT_FILE, Job
-from guardrail.federation.simulate import HYGIENE
+from guardrail.federation.simulate import HYGIENE, last_error, log_lines
 
 if TYPE_CHECKING:
     from guardrail.federate_runner import FederateRun, PreparedFederation
@@ -619,13 +618,6 @@ def _marked(marker: str) -> Iterator[int]:
             continue
 
 
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
-PYTHON_ERROR = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b:")
-"""A Python traceback's last line (``FileNotFoundError: ...``), the most telling line of a log."""
-FLOWER_ERROR = re.compile(r"^(ERROR|CRITICAL)\b|\b(ERROR|CRITICAL)\s*:")
-"""A Flower log line at level ERROR (not uvicorn's ``[uvicorn.error] INFO`` lines)."""
-
-
 def _failure(
     message: str, processes: Sequence[_Process], *, first: _Process | None = None, hint: str | None = None
 ) -> FederationError:
@@ -633,14 +625,10 @@ def _failure(
     ordered += [p for p in reversed(processes) if p is not first]
     tail, where = "", None
     for process in ordered:
-        if not process.log.is_file():
-            continue
-        lines = [ANSI.sub("", line).strip() for line in process.log.read_text(errors="replace").splitlines()]
-        lines = [line for line in lines if line]
-        errors = [line for line in lines if PYTHON_ERROR.match(line)]
-        errors = errors or [line for line in lines if FLOWER_ERROR.search(line)]
-        if errors or (first is not None and process is first and lines):
-            tail, where = (errors or lines)[-1][:300], str(process.log)
+        lines = log_lines(process.log)
+        error = last_error(lines)
+        if error or (first is not None and process is first and lines):
+            tail, where = (error or lines[-1])[:300], str(process.log)
             break
     if where is None and ordered:
         where = str(ordered[0].log.parent)

@@ -11,9 +11,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from guardrail.core.atomic import write_atomic
 from guardrail.errors import UsageError
@@ -33,7 +34,7 @@ class DPSettings:
     noise_multiplier: float
     delta: float
     max_grad_norm: float = 1.0
-    accountant: str = "rdp"
+    accountant: Literal["rdp", "prv"] = "rdp"
     grad_sample_mode: str = "ew"
 
 
@@ -117,6 +118,12 @@ class Job:
 
     def save(self) -> Path:
         return write_atomic(self.work / JOB_FILE, self.to_json())
+
+
+def job_for(run_config: Mapping[str, Any] | None) -> Job:
+    """The job of a Flower app: the run config's ``job`` (deployment engine), else :data:`JOB_ENV` (simulation)."""
+    path = run_config.get("job") if run_config else None
+    return load_job(str(path) if path else None)
 
 
 def load_job(path: str | os.PathLike[str] | None = None) -> Job:

@@ -51,6 +51,11 @@ class Node:
     def name(self) -> str:
         return self.data.name
 
+    @property
+    def round_spend(self) -> tuple[float, float, int] | None:
+        """What one round of local DP-SGD spends here (:func:`planned_spend`); ``None`` without DP."""
+        return planned_spend(self.job, int(self.data.train.labels.shape[0]))
+
 
 @lru_cache(maxsize=8)
 def _node(job_json: str, index: int) -> Node:
@@ -102,12 +107,17 @@ def record_ledger(job: Job, node: Node, record: Mapping[str, object]) -> Ledger 
     """The hospital's ledger so far, rebuilt from its history record (for the Trainer to continue)."""
     if job.dp is None:
         return None
-    ledger = Ledger(
-        delta=job.dp.delta, max_grad_norm=job.dp.max_grad_norm, data_sha256=node.data.data_sha256, model=node.name
+    return ledgers.hospital_ledger(
+        record, delta=job.dp.delta, max_grad_norm=job.dp.max_grad_norm, data_sha256=node.data.data_sha256,
+        model=node.name, hospital=node.name,
     )
-    for sigma, rate, steps in ledgers.history_of(record):
-        ledger = ledger.record(sigma, rate, steps)
-    return ledger
+
+
+def over_budget(job: Job, record: Mapping[str, object], spend: tuple[float, float, int] | None) -> bool:
+    """Whether spending ``spend`` next would take the hospital's ε (from ``record``) above the job's ``max_epsilon``."""
+    if spend is None or job.max_epsilon is None or job.dp is None:
+        return False
+    return ledgers.would_exceed(ledgers.history_of(record), spend, job.dp.delta, job.max_epsilon, job.dp.accountant)
 
 
 @dataclass(frozen=True)
@@ -117,12 +127,6 @@ class LocalResult:
     loss: float
     steps: int
     seconds: float
-
-
-def _forward(model: Any, inputs: Sequence[torch.Tensor]) -> torch.Tensor:
-    from guardrail.training.models import text_forward
-
-    return text_forward(model, inputs[0], inputs[1])
 
 
 def model_with(node: Node, weights: Mapping[str, np.ndarray]) -> Any:
@@ -148,6 +152,7 @@ def train_round(job: Job, node: Node, weights: Mapping[str, np.ndarray], server_
     import torch
 
     from guardrail.training.loop import DPConfig, TrainConfig, Trainer
+    from guardrail.training.models import text_batch_forward
 
     started = time.perf_counter()
     # Under DP the noise must be unpredictable to the server, which holds the job and its seed:
@@ -170,14 +175,14 @@ def train_round(job: Job, node: Node, weights: Mapping[str, np.ndarray], server_
             delta=dp.delta,
             max_grad_norm=dp.max_grad_norm,
             noise_multiplier=dp.noise_multiplier,
-            accountant="prv" if dp.accountant == "prv" else "rdp",
+            accountant=dp.accountant,
             grad_sample_mode=dp.grad_sample_mode,  # type: ignore[arg-type]
         ),
     )
     trainer = Trainer(
         model,
         node.data.train.tensors,
-        _forward,
+        text_batch_forward,
         config,
         ledger=record_ledger(job, node, record),
         data_sha256=node.data.data_sha256,
@@ -230,6 +235,7 @@ def evaluate(job: Job, node: Node, weights: Mapping[str, np.ndarray]) -> Evaluat
     import torch
 
     from guardrail.training.loop import pick_device
+    from guardrail.training.models import text_batch_forward
 
     started = time.perf_counter()
     device = pick_device(None if job.device == "auto" else job.device)
@@ -239,7 +245,7 @@ def evaluate(job: Job, node: Node, weights: Mapping[str, np.ndarray]) -> Evaluat
     with torch.no_grad():
         for start in range(0, len(test.labels), 128):
             batch = [t[start : start + 128].to(device) for t in (test.input_ids, test.attention_mask)]
-            logits.append(_forward(model, batch).float().cpu())
+            logits.append(text_batch_forward(model, batch).float().cpu())
     all_logits = torch.cat(logits)
     loss = float(torch.nn.functional.cross_entropy(all_logits, test.labels))
     predicted = all_logits.argmax(-1).numpy()
@@ -284,7 +290,7 @@ def plain_loop(job: Job, initial: Mapping[str, np.ndarray]) -> PlainRun:
     for server_round in range(1, job.rounds + 1):
         updates = []
         for node in nodes:
-            spend = planned_spend(job, node.data.train.labels.shape[0])
+            spend = node.round_spend
             before = records[node.name]
             if spend is not None:
                 records[node.name] = ledgers.append_spend(before, server_round, *spend)

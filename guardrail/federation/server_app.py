@@ -24,11 +24,12 @@ At the end each node's history is queried once more and the result is written as
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import time
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from flwr.app import (
@@ -52,16 +53,24 @@ from guardrail.core.types import (
 )
 from guardrail.federated import ledgers
 from guardrail.federated.fairness import aggregate_fairness
-from guardrail.federation.client_app import REFUSED_BUDGET, RESUME_PREFIX
+from guardrail.federation.client_app import (
+    REFUSED_BUDGET,
+    RESUME_PREFIX,
+    array_record,
+    weights_of,
+)
 from guardrail.federation.job import (
     CHECKPOINT_STATE,
     CHECKPOINT_WEIGHTS,
     INITIAL_MODEL,
     RESULT_FILE,
     Job,
-    load_job,
+    job_for,
 )
-from guardrail.federation.local import load_weights, save_weights
+from guardrail.federation.local import load_weights, over_budget, save_weights
+
+if TYPE_CHECKING:
+    from guardrail.policy.engine import Policy
 
 app = ServerApp()
 log = logging.getLogger("guardrail.federate")
@@ -72,9 +81,7 @@ ACCURACY_KEY = "federated.accuracy"
 
 @app.main()
 def main(grid: Grid, context: Context) -> None:
-    path = context.run_config.get("job") if context.run_config else None
-    job = load_job(str(path) if path else None)
-    FederatedServer(job, grid).run()
+    FederatedServer(job_for(context.run_config), grid).run()
 
 
 class FederatedServer:
@@ -109,18 +116,19 @@ class FederatedServer:
                 carried.update({f"{RESUME_PREFIX}{name}/{key}": value for key, value in record.items()})
         return ConfigRecord(carried)
 
-    def _wait_for_nodes(self) -> None:
-        """Wait (up to one round timeout) until every hospital's node is connected, or at least ``min_nodes``."""
+    def _await_nodes(self, wanted: int, before: str) -> bool:
+        """Wait up to one round timeout for ``wanted`` connected nodes (Flower's own wait has no timeout);
+        stop training ``before`` (a phrase) when fewer than ``min_nodes`` are connected by then."""
         deadline = time.monotonic() + self.job.round_timeout
-        wanted = len(self.job.hospital_names)
-        while len(list(self.grid.get_node_ids())) < wanted and time.monotonic() < deadline:
+        while (connected := len(list(self.grid.get_node_ids()))) < wanted and time.monotonic() < deadline:
             time.sleep(0.2)
-        connected = len(list(self.grid.get_node_ids()))
         if connected < self.job.min_nodes:
             self.stopped_reason = (
-                f"stopped before training: {connected} node(s) connected within {self.job.round_timeout:g} s, "
+                f"stopped before {before}: {connected} node(s) connected within {self.job.round_timeout:g} s, "
                 f"fewer than min_nodes={self.job.min_nodes}"
             )
+            return False
+        return True
 
     def _query_all(self, only_unknown: bool = False) -> dict[str, dict[str, Any]]:
         config = self._carried_histories()
@@ -177,13 +185,11 @@ class FederatedServer:
     # -- the loop --------------------------------------------------------------------
     def run(self) -> None:
         job = self.job
-        self._wait_for_nodes()
+        self._await_nodes(len(job.hospital_names), "training")  # every hospital, if they come in time
         self._discover(only_unknown=False)
-        arrays = ArrayRecord({k: _array(v) for k, v in self.weights.items()})
+        arrays = array_record(self.weights)
         for server_round in range(self.start_round, job.rounds + 1):
-            if self.stopped_reason:
-                break
-            if not self._enough_nodes(server_round):
+            if self.stopped_reason or not self._await_nodes(job.min_nodes, f"round {server_round}"):
                 break
             self._discover(only_unknown=True)  # nodes that joined (or came back) since
             arrays = self._round(server_round, arrays)
@@ -257,25 +263,8 @@ class FederatedServer:
             if server_round not in self.records[name]["round"]:
                 self.records[name] = ledgers.append_spend(self.records[name], server_round, *spend)
 
-    def _enough_nodes(self, server_round: int) -> bool:
-        """Wait up to one round timeout for ``min_nodes`` connected nodes (Flower's own wait has no timeout)."""
-        deadline = time.monotonic() + self.job.round_timeout
-        while len(list(self.grid.get_node_ids())) < self.job.min_nodes:
-            if time.monotonic() >= deadline:
-                self.stopped_reason = (
-                    f"stopped before round {server_round}: fewer than min_nodes={self.job.min_nodes} node(s) "
-                    f"connected within {self.job.round_timeout:g} s"
-                )
-                return False
-            time.sleep(0.5)
-        return True
-
     def _over_budget(self, name: str) -> bool:
-        job = self.job
-        if job.dp is None or job.max_epsilon is None or name not in self.round_spend:
-            return False
-        history = ledgers.history_of(self.records[name])
-        return ledgers.would_exceed(history, self.round_spend[name], job.dp.delta, job.max_epsilon, _accountant(job))
+        return over_budget(self.job, self.records[name], self.round_spend.get(name))
 
     def _read_train_replies(self, replies: Iterable[Message], entry: dict[str, Any]) -> set[str]:
         """Record each hospital's reply in the round entry; returns the hospitals that refused to train."""
@@ -347,7 +336,7 @@ class FederatedServer:
         job = self.job
         if job.dp is None:
             return {}
-        report = ledgers.epsilon_report(self.records, job.dp.delta, _accountant(job))
+        report = ledgers.epsilon_report(self.records, job.dp.delta, job.dp.accountant)
         return report.current
 
     def _round_metrics(self, entry: Mapping[str, Any]) -> list[MetricResult]:
@@ -364,17 +353,19 @@ class FederatedServer:
             metrics.append(MetricResult(f"{EPSILON_KEY}_max", entry["epsilon_max"], higher_is_better=False))
         return metrics
 
+    @functools.cached_property
+    def _round_policies(self) -> list[Policy]:
+        from guardrail.policy.engine import Policy
+        from guardrail.spec.loader import load_policy
+
+        return [Policy.from_loaded(load_policy(path)) for path in self.job.round_policies]
+
     def _judge(self, metrics: list[MetricResult], server_round: int) -> list[dict[str, Any]]:
         if not self.job.round_policies:
             return []
-        from guardrail.policy.engine import Policy, evaluate
-        from guardrail.spec.loader import load_policy
+        from guardrail.policy.engine import evaluate
 
-        policies = []
-        for path in self.job.round_policies:
-            loaded = load_policy(path)
-            policies.append(Policy(spec=loaded.policy, path=str(loaded.path), sha256=loaded.sha256))
-        verdict = evaluate(policies, [AuditResult("federated-round", "federated", AuditStatus.OK, tuple(metrics))])
+        verdict = evaluate(self._round_policies, [AuditResult("federated-round", "federated", AuditStatus.OK, tuple(metrics))])
         outcomes = [
             {
                 "rule_id": o.rule_id,
@@ -400,26 +391,18 @@ class FederatedServer:
             "stopped_reason": self.stopped_reason,
         }
 
-    def _checkpoint(self, server_round: int, arrays: ArrayRecord) -> None:
-        weights = dict(zip(list(arrays.keys()), arrays.to_numpy_ndarrays(), strict=True))
+    def _checkpoint(self, rounds_done: int, arrays: ArrayRecord) -> None:
         folder = self.job.checkpoint_dir
         write_all_atomic(
             {
-                folder / CHECKPOINT_WEIGHTS: save_weights(weights),
-                folder / CHECKPOINT_STATE: json.dumps(self._state(server_round), indent=1, default=_json_default),
+                folder / CHECKPOINT_WEIGHTS: save_weights(weights_of(arrays)),
+                folder / CHECKPOINT_STATE: json.dumps(self._state(rounds_done), indent=1, default=_json_default),
             }
         )
 
     def _write_result(self, arrays: ArrayRecord) -> None:
-        weights = dict(zip(list(arrays.keys()), arrays.to_numpy_ndarrays(), strict=True))
         rounds_done = self.rounds[-1]["round"] if self.rounds else self.start_round - 1
-        folder = self.job.checkpoint_dir
-        write_all_atomic(
-            {
-                folder / CHECKPOINT_WEIGHTS: save_weights(weights),
-                folder / CHECKPOINT_STATE: json.dumps(self._state(rounds_done), indent=1, default=_json_default),
-            }
-        )
+        self._checkpoint(rounds_done, arrays)
         result = {**self._state(rounds_done), "seconds": time.perf_counter() - self.started}
         write_atomic(self.job.work / RESULT_FILE, json.dumps(result, indent=1, default=_json_default))
 
@@ -458,19 +441,9 @@ def _mean_accuracy(records: list[RecordDict], weight_key: str) -> Any:
     return _weighted_mean(records, weight_key, "accuracy")
 
 
-def _accountant(job: Job) -> Any:
-    return "prv" if job.dp is not None and job.dp.accountant == "prv" else "rdp"
-
-
-def _array(value: np.ndarray) -> Any:
-    from flwr.app import Array
-
-    return Array(np.ascontiguousarray(value))
-
-
 def _finite(value: Any) -> float | None:
     number = float(value)
-    return number if np.isfinite(number) and number >= 0 else None
+    return number if np.isfinite(number) else None
 
 
 def _json_default(value: Any) -> Any:

@@ -16,6 +16,7 @@ an empty actor pool and a hang, so ``num_gpus`` is 0 there.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -123,12 +124,30 @@ def _kill_group(process: subprocess.Popen[bytes]) -> None:
             continue
 
 
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+PYTHON_ERROR = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b:")
+"""A Python traceback's last line (``FileNotFoundError: ...``), the most telling line of a log."""
+FLOWER_ERROR = re.compile(r"^(ERROR|CRITICAL)\b|\b(ERROR|CRITICAL)\s*:")
+"""A Flower log line at level ERROR (not uvicorn's ``[uvicorn.error] INFO`` lines)."""
+
+
+def log_lines(path: Path) -> list[str]:
+    """The non-empty lines of a Flower/Ray log, colour codes removed (none when the log is missing)."""
+    if not path.is_file():
+        return []
+    lines = (ANSI.sub("", line).strip() for line in path.read_text(errors="replace").splitlines())
+    return [line for line in lines if line]
+
+
+def last_error(lines: list[str]) -> str | None:
+    """The last Python exception line of a log, else its last Flower ERROR line."""
+    errors = [line for line in lines if PYTHON_ERROR.match(line)] or [line for line in lines if FLOWER_ERROR.search(line)]
+    return errors[-1] if errors else None
+
+
 def _error(message: str, log_path: Path, hint: str) -> FederationError:
-    tail = ""
-    if log_path.is_file():
-        lines = [line for line in log_path.read_text(errors="replace").splitlines() if line.strip()]
-        errors = [line for line in lines if "Error" in line or "error" in line]
-        tail = (errors or lines)[-1][:300] if (errors or lines) else ""
+    lines = log_lines(log_path)
+    tail = (last_error(lines) or (lines[-1] if lines else ""))[:300]
     return FederationError(message + (f"; last error: {tail}" if tail else ""), where=str(log_path), hint=hint)
 
 
