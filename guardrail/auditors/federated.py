@@ -31,6 +31,7 @@ the fairness gap named by ``fairness_gap``), ``fairness_gap``, ``rounds`` (statu
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import json
 import math
@@ -337,8 +338,13 @@ class _Privacy:
         else:
             history = [(sigma, rate, steps) for _, sigma, rate, steps in entries]
             after = [epsilon(history[: i + 1], delta, accountant) for i in range(len(entries))]
-            by_round = {r: epsilon([h for (er, *_), h in zip(entries, history, strict=True) if er <= r], delta, accountant) for r in rounds}
-            final = epsilon(history, delta, accountant)
+            # rounds are in order, so ε at the end of a round is ε after its last entry (0 before any spend)
+            spent = [er for er, *_ in entries]
+            by_round = {}
+            for r in rounds:
+                count = bisect.bisect_right(spent, r)  # entries spent in rounds up to r
+                by_round[r] = after[count - 1] if count else 0.0
+            final = after[-1] if after else 0.0
         recorded_by_round = {
             int(r): float(e) for r, e in (hospital.get("epsilon_by_round") or {}).items() if isinstance(e, int | float)
         }
