@@ -4,8 +4,10 @@ Methods (``params.methods``; default ``[integrated_gradients, lime]`` for a torc
 ``[feature_ablation, lime]`` otherwise): ``integrated_gradients`` and ``gradient_shap``
 (Captum, torch MLPs from ``guardrail train`` only), ``feature_ablation`` and
 ``shapley_sampling`` (through ``predict_proba``, any model), ``lime`` (batched, see
-:mod:`guardrail.explain.lime_batch`). Every method attributes the probability of the positive
-class to the source features (one-hot columns summed back to their feature).
+:mod:`guardrail.explain.lime_batch`; ``params.lime_sampling: shared`` draws one neighbourhood
+for each chunk of rows, ``per_instance`` reproduces a plain lime loop). Every method
+attributes the probability of the positive class to the source features (one-hot columns
+summed back to their feature).
 
 The rows explained are ``params.samples`` rows drawn round-robin over outcome (TP, FP, FN,
 TN) × sensitive groups. Work stops between chunks once ``params.max_seconds`` is spent; the
@@ -61,7 +63,7 @@ from guardrail.auditors.base import (
 )
 from guardrail.core.types import AuditResult, AuditStatus, MetricResult
 from guardrail.errors import AuditError
-from guardrail.explain.methods import GRADIENT_METHODS, Method
+from guardrail.explain.methods import GRADIENT_METHODS, LimeSampling, Method
 
 BUDGET_NOTE = "the time budget (max_seconds = {budget:g} s) stopped the audit: {done} of {requested} instances explained"
 
@@ -77,6 +79,12 @@ class ExplainabilityParams(AuditorParams):
     batch_size: int = Field(default=65536, ge=1, description="Most rows per model call (LIME samples are stacked up to this).")
     background: int = Field(default=1000, ge=10, description="Rows for LIME's statistics and GradientShap's baselines.")
     lime_samples: int = Field(default=1000, ge=10, le=100_000, description="LIME neighbourhood size (num_samples).")
+    lime_sampling: LimeSampling = Field(
+        default="shared",
+        description="LIME neighbourhoods: shared (one draw serves a chunk of rows; each explanation is distributed as "
+        "lime's, the model scores S samples per chunk) or per_instance (equal to a plain lime loop with the same seed; "
+        "the model scores S samples per row).",
+    )
     ig_steps: int = Field(default=50, ge=2, description="Initial integrated-gradients steps.")
     ig_max_steps: int = Field(default=800, ge=2, description="Cap on the steps when the tolerance is not met.")
     ig_tolerance: float = Field(
@@ -171,6 +179,7 @@ class ExplainabilityAuditor:
             seed=ctx.seed,
             batch_size=p.batch_size,
             lime_samples=p.lime_samples,
+            lime_sampling=p.lime_sampling,
             ig_steps=p.ig_steps,
             ig_max_steps=p.ig_max_steps,
             ig_tolerance=p.ig_tolerance,
@@ -211,6 +220,8 @@ class ExplainabilityAuditor:
             "chunks": f"chunk i of the run uses seed {ctx.seed} + i",
             "stability": [ctx.seed + 1000 * (i + 1) for i in range(p.stability_seeds)],
         }
+        if "lime" in methods:
+            artifacts["seeds"]["lime"] = {"num_samples": p.lime_samples, "sampling": p.lime_sampling}
         if found.stopped_by_budget:
             artifacts["note"] = BUDGET_NOTE.format(budget=p.max_seconds, done=done, requested=requested)
         return AuditResult(

@@ -23,6 +23,7 @@ from guardrail.explain.attribution import (
     shapley_sampling,
 )
 from guardrail.explain.lime_batch import lime_attributions, lime_explainer, reseed
+from guardrail.explain.methods import LimeSampling
 from guardrail.explain.quality import deletion_insertion
 from guardrail.explain.tabular import GradientModel, ProbaFn, TabularView
 
@@ -31,6 +32,9 @@ if TYPE_CHECKING:
 
 MAX_CHUNK = 256
 
+SHARED_LIME_BYTES = 64 * 2**20
+"""Most memory for one chunk's binary LIME features (``m × S × d`` floats) with shared sampling."""
+
 
 @dataclass(frozen=True)
 class ExplainConfig:
@@ -38,6 +42,7 @@ class ExplainConfig:
     seed: int = 0
     batch_size: int = 65536
     lime_samples: int = 1000
+    lime_sampling: LimeSampling = "shared"
     ig_steps: int = 50
     ig_max_steps: int = 800
     ig_tolerance: float = 0.05
@@ -104,9 +109,13 @@ class Explainer:
         return self._background_encoded
 
     def chunk_size(self) -> int:
-        d = len(self.view.features)
-        per_row = self.config.lime_samples if "lime" in self.config.methods else 2 * (d + 1)
-        return max(1, min(MAX_CHUNK, self.config.batch_size // per_row))
+        c, d = self.config, len(self.view.features)
+        lime = "lime" in c.methods
+        per_row = c.lime_samples if lime and c.lime_sampling == "per_instance" else 2 * (d + 1)
+        size = min(MAX_CHUNK, c.batch_size // per_row)
+        if lime and c.lime_sampling == "shared":
+            size = min(size, SHARED_LIME_BYTES // (8 * c.lime_samples * d))
+        return max(1, size)
 
     def attribute(self, method: Method, codes: np.ndarray, seed: int, ig: IGTrace | None = None) -> tuple[np.ndarray, np.ndarray | None]:
         """Attributions of ``codes`` rows by ``method``: source features ``(m, d)`` and encoded ones (gradient methods)."""
@@ -120,7 +129,7 @@ class Explainer:
             return values, None
         if method == "lime":
             reseed(self._lime, seed)
-            return lime_attributions(self._lime, self.proba, codes, c.lime_samples), None
+            return lime_attributions(self._lime, self.proba, codes, c.lime_samples, c.lime_sampling), None
         assert method in GRADIENT_METHODS and self.gradient is not None
         inputs = self.gradient.encode(codes)
         if method == "integrated_gradients":
