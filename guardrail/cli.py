@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -201,10 +202,10 @@ def _audit(args: argparse.Namespace, argv: list[str]) -> ExitCode:
     record, written = publish_run(record, loaded, formats, fail_on=fail_on)
     code = record.exit_code(fail_on)
     if not args.quiet:
-        print(verdict_table(record, code, fail_on))
-        print(f"reports: {', '.join(_display(p) for p in written.values())}")
+        _out(verdict_table(record, code, fail_on))
+        _out(f"reports: {', '.join(_display(p) for p in written.values())}")
         if loaded.history_path is not None:
-            print(f"history: run recorded in {_display(loaded.history_path)}")
+            _out(f"history: run recorded in {_display(loaded.history_path)}")
     return code
 
 
@@ -214,7 +215,7 @@ def _train(args: argparse.Namespace) -> ExitCode:
     progress = None if args.quiet else (lambda message: _err(f"guardrail: {message}"))
     run = train(args.spec, resume=args.resume, progress=progress)
     if not args.quiet:
-        print(train_summary(run))
+        _out(train_summary(run))
     return ExitCode.OK
 
 
@@ -232,7 +233,7 @@ def _federate(args: argparse.Namespace) -> ExitCode:
             progress=progress,
         )
         if not args.quiet:
-            print(plan.text())
+            _out(plan.text())
         return ExitCode.OK
     if args.collect:
         from guardrail.federation.deployment import collect_deployment
@@ -245,7 +246,7 @@ def _federate(args: argparse.Namespace) -> ExitCode:
     else:
         run = federate(args.spec, resume=args.resume, progress=progress)
     if not args.quiet:
-        print(federate_summary(run))
+        _out(federate_summary(run))
     return ExitCode.OK
 
 
@@ -353,7 +354,7 @@ def _validate(args: argparse.Namespace) -> ExitCode:
                 command = "federate" if isinstance(data, dict) and data.get("federate") else "train"
                 summary += f"; model not trained yet (`guardrail {command} {_display(path)}` writes it)"
         if not args.quiet:
-            print(f"{_display(path)}: ok ({summary})")
+            _out(f"{_display(path)}: ok ({summary})")
     return ExitCode.OK
 
 
@@ -376,7 +377,7 @@ def _report(args: argparse.Namespace) -> ExitCode:
         )
     written = write_reports(record, out, formats, fail_on=Severity(args.fail_on))
     if not args.quiet:
-        print(f"reports: {', '.join(_display(p) for p in written.values())}")
+        _out(f"reports: {', '.join(_display(p) for p in written.values())}")
     return ExitCode.OK
 
 
@@ -389,7 +390,7 @@ def _verify(args: argparse.Namespace) -> ExitCode:
     bad = [c for c in checks if c.status != "ok"]
     if not args.quiet:
         for check in checks:
-            print(f"  {check.status:<8} {check.role:<9} {_display(Path(check.path))}")
+            _out(f"  {check.status:<8} {check.role:<9} {_display(Path(check.path))}")
     if bad:
         _err(
             f"error: {len(bad)} of {len(checks)} file(s) recorded by {_display(args.record)} changed or are missing: "
@@ -397,7 +398,7 @@ def _verify(args: argparse.Namespace) -> ExitCode:
         )
         return ExitCode.VIOLATION
     if not args.quiet:
-        print(f"{_display(args.record)}: all {len(checks)} recorded file(s) match")
+        _out(f"{_display(args.record)}: all {len(checks)} recorded file(s) match")
     return ExitCode.OK
 
 
@@ -414,9 +415,9 @@ def _history(args: argparse.Namespace) -> ExitCode:
     with HistoryStore(_history_at(args.where), create=False) as store:
         runs = store.runs(name=args.name, limit=args.limit or None)
     if args.json:
-        print(json.dumps([dataclasses.asdict(run) for run in runs], indent=2))
+        _out(json.dumps([dataclasses.asdict(run) for run in runs], indent=2))
     else:
-        print(history_table(runs))
+        _out(history_table(runs))
     return ExitCode.OK
 
 
@@ -426,7 +427,7 @@ def _diff(args: argparse.Namespace) -> ExitCode:
 
     before, after = (_run_record(ref, args.history) for ref in (args.before, args.after))
     difference = compare_runs(before, after)
-    print(json.dumps(diff_json(difference), indent=2) if args.json else diff_table(difference, show_all=args.all))
+    _out(json.dumps(diff_json(difference), indent=2) if args.json else diff_table(difference, show_all=args.all))
     return ExitCode.VIOLATION if args.fail_on_worse and difference.worse() else ExitCode.OK
 
 
@@ -444,9 +445,9 @@ def _approve(args: argparse.Namespace) -> ExitCode:
         approved = store.approve(args.run, by=args.by, note=args.note)
     record = approved.record
     verdict = VERDICT_WORDS[record.exit_code(Severity.DENY)].split(":", 1)[0]
-    print(f"approved run {record.run_id} ({record.name}, {verdict}) by {approved.approved_by} at {approved.approved_at}")
+    _out(f"approved run {record.run_id} ({record.name}, {verdict}) by {approved.approved_by} at {approved.approved_at}")
     if verdict != "PASS":
-        print(f"note: this run did not pass its blocking rules ({verdict}); later runs are held to it as approved")
+        _out(f"note: this run did not pass its blocking rules ({verdict}); later runs are held to it as approved")
     return ExitCode.OK
 
 
@@ -454,23 +455,23 @@ def _list() -> ExitCode:
     from guardrail.auditors.registry import default_registry
 
     registry = default_registry()
-    print("auditors:")
+    _out("auditors:")
     for name in registry.names():
-        print(f"  {name:<16} {registry.target(name)}")
-    print("report formats:")
-    print("  " + ", ".join(REPORT_FORMATS))
+        _out(f"  {name:<16} {registry.target(name)}")
+    _out("report formats:")
+    _out("  " + ", ".join(REPORT_FORMATS))
     packs = sorted((Path(__file__).resolve().parent.parent / "policies").glob("*.yaml"))
     if packs:
-        print("policy packs:")
+        _out("policy packs:")
         for pack in packs:
-            print(f"  {_display(pack)}")
+            _out(f"  {_display(pack)}")
     return ExitCode.OK
 
 
 def _schema(kind: str) -> ExitCode:
     from guardrail.spec.schema import json_schema
 
-    print(json.dumps(json_schema(kind), indent=2))
+    _out(json.dumps(json_schema(kind), indent=2))
     return ExitCode.OK
 
 
@@ -484,6 +485,15 @@ def _quote(arg: str) -> str:
     import shlex
 
     return shlex.quote(arg)
+
+
+def _out(text: str) -> None:
+    """Print ``text`` to stdout. A reader that stops early (``guardrail list | head``) ends the
+    output, not the command: the rest goes to the null device and the exit code is unchanged."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _err(message: str) -> None:

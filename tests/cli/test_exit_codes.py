@@ -399,3 +399,31 @@ def test_a_running_waiver_lets_the_build_pass_and_is_reported(tmp_path: Path) ->
     done = run_cli("audit", spec)
     assert done.returncode == 1
     assert "expired on 2020-01-01" in (tmp_path / "out" / "summary.md").read_text()
+
+
+@pytest.mark.parametrize(("command", "expected"), [(("list",), 0), (("schema", "audit"), 0), (("audit", "spec.yaml"), 1)])
+def test_a_reader_that_stops_early_changes_neither_the_exit_code_nor_stderr(
+    tmp_path: Path, command: tuple[str, ...], expected: int
+) -> None:
+    """``guardrail list | head -1``, made deterministic: the reader is gone before the first line."""
+    import os
+    import subprocess
+    import sys
+
+    spec = _folder(tmp_path, threshold=0.1)  # DP difference 0.25 > 0.1: a policy violation
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "guardrail", *(spec.name if word == "spec.yaml" else word for word in command)],
+            cwd=spec.parent,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert done.returncode == expected, done.stderr
+    assert "internal error" not in done.stderr
