@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from guardrail.adapters.base import ModelAdapter
     from guardrail.auditors.base import AuditContext, Auditor
     from guardrail.history import ApprovedRun
+    from guardrail.spec.training import TrainSpec
 
 ProgressFn = Callable[[str], None]
 
@@ -313,6 +314,17 @@ def _context_factory(
     return make
 
 
+def _reference_recipe(section: TrainSpec, out: str) -> TrainSpec:
+    """The audited model's ``train:`` recipe for a reference model in ``out``. Its DP noise is
+    seeded from the spec: a reference model is the auditor's own and never released, and
+    seeded noise keeps the audit's numbers repeatable."""
+    dp = section.privacy.dp
+    privacy = section.privacy
+    if dp is not None:
+        privacy = privacy.model_copy(update={"dp": dp.model_copy(update={"reproducible_noise": True})})
+    return section.model_copy(update={"out": out, "resume": False, "privacy": privacy})
+
+
 def _retrainer(
     loaded: LoadedSpec, model: ModelAdapter, positive_label: object
 ) -> Callable[[pd.DataFrame], Callable[[pd.DataFrame], np.ndarray]] | None:
@@ -342,7 +354,7 @@ def _retrainer(
             from guardrail.training import train_from_spec
 
             with tempfile.TemporaryDirectory(prefix="guardrail-reference-") as scratch:
-                recipe = section.model_copy(update={"out": scratch, "resume": False})
+                recipe = _reference_recipe(section, scratch)
                 train_from_spec(recipe, rows.reset_index(drop=True), Path(scratch))
                 fresh = TorchAdapter.load(scratch, device=model.device)
             return lambda frame: _scores(fresh.predict(frame, positive_label).scores)

@@ -123,6 +123,12 @@ class DPSpec(_Strict):
         default=False,
         description="Accept a non-Poisson loader; the ledger then says ε assumes Poisson sampling.",
     )
+    reproducible_noise: bool = Field(
+        default=False,
+        description="Seed DP sampling and noise from the spec's seed (tests and benchmarks only: anyone "
+        "holding the spec can regenerate the noise, and the ledger says so). By default each run draws "
+        "a fresh secret seed.",
+    )
 
     @model_validator(mode="after")
     def _one_noise_setting(self) -> DPSpec:

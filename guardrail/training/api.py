@@ -32,7 +32,13 @@ from guardrail.training.data import (
     encode_labels,
     tensor_sha256,
 )
-from guardrail.training.loop import DPConfig, TrainConfig, Trainer, TrainState
+from guardrail.training.loop import (
+    REPRODUCIBLE_NOISE_NOTE,
+    DPConfig,
+    TrainConfig,
+    Trainer,
+    TrainState,
+)
 from guardrail.training.models import (
     MLPConfig,
     TinyBertConfig,
@@ -266,6 +272,7 @@ def config_from_spec(spec: TrainSpec) -> TrainConfig:
         optimizer=spec.optimizer,
         seed=spec.seed,
         device=None if spec.device == "auto" else spec.device,
+        secret_noise=dp is not None and not dp.reproducible_noise,
         dp=None
         if dp is None
         else DPConfig(
@@ -344,6 +351,8 @@ def _run(
                 **({"data_file_sha256": data_file_sha256} if data_file_sha256 else {}),
             },
         )
+    if ledger is not None and not config.secret_noise:
+        ledger = ledger.with_notes(REPRODUCIBLE_NOISE_NOTE)
     trainer = Trainer(
         model, tensors, forward, config, ledger=ledger, loader=loader, state=state
     )

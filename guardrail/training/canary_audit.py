@@ -307,11 +307,13 @@ def canary_audit_from_spec(
     if spec.privacy.dp is None:
         raise UsageError("the DP canary audit needs train.privacy.dp")
     assert spec.features is not None  # validated for mlp
+    # The audit's canary run is its own, discarded model: seeded noise keeps dp_audit.json repeatable.
+    config = dataclasses.replace(config_from_spec(spec), secret_noise=False)
     return run_canary_audit(
         frame,
         spec.target,
         spec.features,
-        config_from_spec(spec),
+        config,
         hidden=spec.model.hidden,
         canaries=canaries,
         seed=seed,

@@ -17,13 +17,18 @@ DP details:
   the ledger records ``stopped_reason``.
 * Samplers and DP noise use ``torch.Generator`` objects reseeded from (seed, epoch), so a
   run resumed at an epoch boundary draws the same batches and noise as a run straight
-  through. This is reproducible, not cryptographically secure noise (Opacus' secure_mode
-  is not used).
+  through. With ``TrainConfig.secret_noise`` the seed of both is instead a fresh 40-bit
+  secret drawn when the trainer is built (kept only in memory), so nobody holding the spec
+  or the seed can regenerate the noise or the batches and subtract them from a released
+  model; a resumed run then draws other (equally distributed) batches and noise. Either way
+  the generator is torch's, not a cryptographically secure one (Opacus' secure_mode is
+  not used).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import secrets
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -77,6 +82,12 @@ class DPConfig:
             )
 
 
+REPRODUCIBLE_NOISE_NOTE = (
+    "DP sampling and noise were seeded from the run's seed (reproducible, for tests and benchmarks): "
+    "anyone who knows that seed can regenerate the noise, so ε does not hold against them"
+)
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Optimisation settings; ``dp=None`` trains without privacy."""
@@ -89,6 +100,8 @@ class TrainConfig:
     dp: DPConfig | None = None
     device: str | None = None
     """``None``: CUDA when available, else CPU."""
+    secret_noise: bool = False
+    """Seed DP sampling and noise from a fresh secret instead of ``seed`` (see the module notes)."""
 
 
 @dataclass(frozen=True)
@@ -170,9 +183,10 @@ class Trainer:
             raise DataError("the training data has no rows")
         if config.batch_size < 1:
             raise UsageError(f"batch_size must be ≥ 1, got {config.batch_size}")
-        self._sampler_gen = torch.Generator().manual_seed(config.seed)
+        self._dp_seed = secrets.randbits(40) if config.secret_noise else config.seed
+        self._sampler_gen = torch.Generator().manual_seed(self._dp_seed)
         self._noise_gen = torch.Generator(device=self.device).manual_seed(
-            config.seed + 1
+            self._dp_seed + 1
         )
         params = [p for p in self.module.parameters() if p.requires_grad]
         if config.optimizer == "adam":
@@ -299,8 +313,8 @@ class Trainer:
 
     def _epoch(self, max_steps: int | None) -> EpochRecord:
         epoch = self.state.epochs_done
-        self._sampler_gen.manual_seed(self.config.seed * 1_000_003 + epoch)
-        self._noise_gen.manual_seed(self.config.seed * 1_000_003 + epoch + 500_009)
+        self._sampler_gen.manual_seed(self._dp_seed * 1_000_003 + epoch)
+        self._noise_gen.manual_seed(self._dp_seed * 1_000_003 + epoch + 500_009)
         budget = self._budget()
         self.model.train()
         started = time.perf_counter()

@@ -202,3 +202,67 @@ def test_every_grad_sample_mode_trains(mode: str) -> None:
         not torch.equal(a, b)
         for a, b in zip(before, trainer.module.parameters(), strict=True)
     )
+
+
+def _weights_after_training(config: TrainConfig) -> list[torch.Tensor]:
+    torch.manual_seed(0)
+    trainer = Trainer(build_mlp(MLPConfig(4, 2, (8,))), _data(), lambda m, i: m(i[0]), config)  # type: ignore[arg-type]
+    trainer.run_epochs(config.epochs)
+    return [p.detach().clone() for p in trainer.module.parameters()]
+
+
+def test_secret_noise_is_not_the_seeds_noise_and_seeded_noise_repeats() -> None:
+    seeded = TrainConfig(epochs=1, batch_size=20, lr=0.5, dp=DP)
+    secret = TrainConfig(epochs=1, batch_size=20, lr=0.5, dp=DP, secret_noise=True)
+    first, again = _weights_after_training(seeded), _weights_after_training(seeded)
+    for a, b in zip(first, again, strict=True):
+        torch.testing.assert_close(a, b)
+    one, other = _weights_after_training(secret), _weights_after_training(secret)
+    assert any(not torch.equal(a, b) for a, b in zip(one, other, strict=True))
+    assert any(not torch.equal(a, b) for a, b in zip(one, first, strict=True))
+
+
+def test_the_spec_path_uses_secret_noise_unless_told_and_the_ledger_says_when_it_does_not(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from guardrail.spec.training import TrainSpec
+    from guardrail.training import config_from_spec
+    from guardrail.training.loop import REPRODUCIBLE_NOISE_NOTE
+
+    section = {
+        "target": "label",
+        "features": ["a", "b", "c", "d"],
+        "model": {"kind": "mlp", "hidden": [8]},
+        "epochs": 1,
+        "out": "m",
+        "privacy": {"dp": {"noise_multiplier": 1.0, "delta": 1e-3}},
+    }
+    assert config_from_spec(TrainSpec.model_validate(section)).secret_noise is True
+    seeded = {**section, "privacy": {"dp": {"noise_multiplier": 1.0, "delta": 1e-3, "reproducible_noise": True}}}
+    assert config_from_spec(TrainSpec.model_validate(seeded)).secret_noise is False
+    assert config_from_spec(TrainSpec.model_validate({**section, "privacy": {}})).secret_noise is False
+
+    x, y = _data()
+    frame = pd.DataFrame(x.numpy(), columns=["a", "b", "c", "d"]).assign(label=y.numpy())
+    notes = {}
+    for name, secret in (("secret", True), ("seeded", False)):
+        config = TrainConfig(epochs=1, batch_size=20, lr=0.5, dp=DP, secret_noise=secret)
+        result = train_tabular(frame, "label", ["a", "b", "c", "d"], tmp_path / name, config, hidden=(8,))
+        assert result.ledger is not None
+        notes[name] = result.ledger.notes
+    assert REPRODUCIBLE_NOISE_NOTE in notes["seeded"] and REPRODUCIBLE_NOISE_NOTE not in notes["secret"]
+
+
+def test_the_privacy_audits_reference_models_use_seeded_noise() -> None:
+    """Reference models are the auditor's own and never released: seeded noise keeps the audit repeatable."""
+    from guardrail.runner import _reference_recipe
+    from guardrail.spec.training import TrainSpec
+
+    section = TrainSpec.model_validate(
+        {"target": "label", "features": ["a"], "model": {"kind": "mlp"}, "out": "m", "resume": True,
+         "privacy": {"dp": {"noise_multiplier": 1.0, "delta": 1e-3}}}
+    )
+    recipe = _reference_recipe(section, "/tmp/scratch")
+    assert recipe.privacy.dp is not None and recipe.privacy.dp.reproducible_noise is True
+    assert recipe.out == "/tmp/scratch" and recipe.resume is False
+    assert section.privacy.dp is not None and section.privacy.dp.reproducible_noise is False  # the spec is untouched
