@@ -122,7 +122,7 @@ def federate(spec_path: str | Path, *, resume: bool = False, progress: ProgressF
     finished = _finished_result(job)
     if finished is not None:
         say("the checkpoint has finished every planned round (or stopped); rewriting the outputs from it")
-        return finish(prepared, finished, engine="simulation")
+        return finish(prepared, finished, engine=_recorded_engine(prepared.out))
     nodes = ", ".join(job.hospital_names)
     say(f"federated training on Flower's simulation engine: {len(job.hospital_names)} hospitals ({nodes}), {job.rounds} round(s)")
     result_file = run_simulation(job, prepared.section.timeout)
@@ -142,6 +142,15 @@ def _finished_result(job: Job) -> dict[str, Any] | None:
     if result["rounds_done"] >= job.rounds or result.get("stopped_reason"):
         return result
     return None
+
+
+def _recorded_engine(out: Path) -> str:
+    """The engine that ran the federation whose outputs are in ``out`` (``simulation`` when none says)."""
+    try:
+        engine = json.loads((out / FEDERATED_FILE).read_text()).get("engine")
+    except (OSError, ValueError, AttributeError):
+        return "simulation"
+    return engine if engine in ("simulation", "deployment") else "simulation"
 
 
 def prepare(spec_path: str | Path, *, resume: bool = False, progress: ProgressFn | None = None) -> PreparedFederation:

@@ -62,6 +62,12 @@ def test_crash_keeps_spend_then_resume_continues_ledgers_until_the_budget(tmp_pa
         assert hospital["epsilon"] <= budget
     assert second.epsilon_max is not None and second.epsilon_max <= budget
 
+    # Resuming a finished federation rewrites its outputs without running it, under the engine that ran it.
+    document = _history(second.out)
+    (second.out / "federated.json").write_text(json.dumps({**document, "engine": "deployment"}))
+    third = federate(spec, resume=True)
+    assert _history(third.out)["engine"] == "deployment" and _history(third.out)["rounds"] == document["rounds"]
+
 
 def test_a_hung_simulation_is_stopped_at_the_timeout(tmp_path: Path) -> None:
     from guardrail.errors import FederationError
