@@ -100,6 +100,9 @@ def run(
     files = [digest("spec", loaded.path)]
     if loaded.model_path is not None:
         files += digests("model", loaded.model_path)
+    code = _model_code(model)
+    if code is not None:
+        files.append(digest("model-code", code))
     if loaded.baseline_path is not None:
         files += digests("baseline", loaded.baseline_path)
     files.append(digest("data", loaded.data_path))
@@ -261,11 +264,33 @@ def _load_model(loaded: LoadedSpec, *, baseline: bool = False) -> ModelAdapter:
         from guardrail.training.loop import pick_device
 
         assert path is not None
-        return TorchAdapter.load(path, device=pick_device(None if model.device == "auto" else model.device))
+        device = pick_device(None if model.device == "auto" else model.device)
+        if model.module is not None:
+            return TorchAdapter.from_module(
+                model.module,
+                path,
+                features=loaded.spec.data.features or (),
+                classes=model.classes,
+                kwargs=model.kwargs,
+                search=loaded.path.parent,
+                device=device,
+            )
+        return TorchAdapter.load(
+            path, device=device, text_column=model.text_column, max_length=model.max_length, classes=model.classes
+        )
     assert isinstance(model, PredictionsModelSpec)
     from guardrail.adapters.predictions import PredictionsAdapter
 
     return PredictionsAdapter(model.column, model.score_column, where=display_path(loaded.data_path))
+
+
+def _model_code(model: ModelAdapter) -> Path | None:
+    """The source file of a torch module from the user's code (its provenance, beside the weights)."""
+    from guardrail.adapters.torch import MODULE_ARCHITECTURE
+
+    description = getattr(model, "description", None) or {}
+    source = description.get("source") if description.get("architecture") == MODULE_ARCHITECTURE else None
+    return Path(source) if source and Path(source).is_file() else None
 
 
 def _context_factory(

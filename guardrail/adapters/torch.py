@@ -1,5 +1,12 @@
-"""Torch models written by ``guardrail train``: an MLP (safetensors + its JSON description) or a
-Hugging Face sequence classifier folder, loaded without running code from the files.
+"""Torch models, loaded without running code from the model files:
+
+* a folder written by ``guardrail train``: an MLP (safetensors + its JSON description) or a
+  Hugging Face sequence classifier with its tokenizer (:meth:`TorchAdapter.load`);
+* any local Hugging Face sequence-classification folder with a fast tokenizer, given the
+  column that holds the text (:meth:`TorchAdapter.load` with ``text_column``);
+* a plain ``torch.nn.Module`` from the user's own code, named by its import path, with its
+  state dict in a safetensors file (:meth:`TorchAdapter.from_module`). It reads numeric
+  columns as one float tensor and returns a logit per class, or one logit for two classes.
 
 * Weights are read only from ``.safetensors`` files; a pickle-based ``.pt``/``.pth``/``.bin``
   in the folder is refused (:mod:`guardrail.adapters.safety`) before anything is loaded.
@@ -12,6 +19,7 @@ Hugging Face sequence classifier folder, loaded without running code from the fi
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +35,11 @@ if TYPE_CHECKING:
 
 MODEL_FILE = "guardrail-model.json"
 MODEL_KIND = "guardrail-torch-model"
+HF_ARCHITECTURE = "hf-sequence-classification"
+MODULE_ARCHITECTURE = "torch-module"
+"""A plain ``nn.Module`` from the user's code (:mod:`guardrail.adapters.torch_module`)."""
+MAX_TOKENS = 512
+"""Tokens per text for a Hugging Face folder whose spec gives no max_length (or the tokenizer's limit, if lower)."""
 
 
 def load_hf_classifier(
@@ -79,8 +92,52 @@ class TorchAdapter:
         return tuple(self.description["features"])
 
     @classmethod
-    def load(cls, path: str | Path, *, device: str = "cpu") -> TorchAdapter:
-        """Load the folder ``path`` (or the folder of a ``guardrail-model.json`` given as ``path``)."""
+    def from_module(
+        cls,
+        import_path: str,
+        weights: str | Path,
+        *,
+        features: Sequence[str],
+        classes: Sequence[Any] | None = None,
+        kwargs: dict[str, Any] | None = None,
+        search: Path | None = None,
+        device: str = "cpu",
+    ) -> TorchAdapter:
+        """A plain ``nn.Module``: ``import_path`` (``package.module:Name``, a class or a function
+        that builds the module, called with ``kwargs``) with the state dict in ``weights``.
+
+        ``features`` are its input columns in order (numeric); ``classes`` name its outputs
+        (default ``(0, 1)``; a single output is the logit of ``classes[1]``). ``search`` (the
+        spec's folder) is searched after the installed packages. See
+        :mod:`guardrail.adapters.torch_module`.
+        """
+        weights = Path(weights)
+        refuse_pickle(weights)
+        try:
+            from guardrail.adapters.torch_module import load_module
+        except ImportError:
+            raise MissingExtraError("torch", "privacy") from None
+        network, description = load_module(
+            import_path, weights, features=features, classes=classes, kwargs=kwargs, search=search
+        )
+        return cls(network.to(device).eval(), {"kind": MODEL_KIND, **description}, None, device)
+
+    @classmethod
+    def load(
+        cls,
+        path: str | Path,
+        *,
+        device: str = "cpu",
+        text_column: str | None = None,
+        max_length: int | None = None,
+        classes: Sequence[Any] | None = None,
+    ) -> TorchAdapter:
+        """Load the folder ``path`` (or the folder of a ``guardrail-model.json`` given as ``path``).
+
+        A Hugging Face folder not written by ``guardrail train`` (no ``guardrail-model.json``)
+        needs ``text_column``; ``max_length`` and ``classes`` default to the tokenizer's limit
+        (at most 512) and the config's ``id2label``.
+        """
         import json
 
         folder = Path(path)
@@ -96,6 +153,8 @@ class TorchAdapter:
         for item in folder.iterdir():
             if item.is_file() and item.suffix.lower() in PICKLE_SUFFIXES:
                 refuse_pickle(item)
+        if not (folder / MODEL_FILE).exists() and (folder / "config.json").is_file():
+            return cls._load_hf_folder(folder, device, text_column, max_length, classes)
         try:
             description = json.loads((folder / MODEL_FILE).read_text())
         except (OSError, ValueError) as exc:
@@ -125,12 +184,50 @@ class TorchAdapter:
                     f"cannot load the MLP weights ({exc})", where=str(folder)
                 ) from None
             return cls(model.to(device).eval(), description, None, device)
-        if architecture == "hf-sequence-classification":
+        if architecture == HF_ARCHITECTURE:
             model, tokenizer = load_hf_classifier(folder)
             return cls(model.to(device).eval(), description, tokenizer, device)
         raise ModelError(
             f"unknown architecture {architecture!r} in {MODEL_FILE}", where=str(folder)
         )
+
+    @classmethod
+    def _load_hf_folder(
+        cls, folder: Path, device: str, text_column: str | None, max_length: int | None, classes: Sequence[Any] | None
+    ) -> TorchAdapter:
+        """A Hugging Face sequence classifier folder from anywhere (not ``guardrail train``)."""
+        if text_column is None:
+            raise ModelError(
+                f"a Hugging Face folder without {MODEL_FILE} needs the column that holds the text",
+                where=str(folder),
+                hint="add model.text_column to the spec",
+            )
+        model, tokenizer = load_hf_classifier(folder)
+        if not getattr(tokenizer, "is_fast", False):
+            raise ModelError(
+                "the folder's tokenizer is not a fast (Rust) tokenizer, which token explanations need",
+                where=str(folder),
+                hint="save the tokenizer with tokenizer.save_pretrained() from a fast tokenizer (tokenizer.json)",
+            )
+        id2label = getattr(model.config, "id2label", None) or {}
+        labels = list(classes) if classes is not None else [id2label[i] for i in sorted(id2label)]
+        if len(labels) != int(model.config.num_labels):
+            raise ModelError(
+                f"model.classes names {len(labels)} classes; the classifier has {model.config.num_labels} outputs",
+                where=str(folder),
+                hint="give one class per output, in the order of the outputs",
+            )
+        limit = int(getattr(tokenizer, "model_max_length", MAX_TOKENS) or MAX_TOKENS)
+        description = {
+            "kind": MODEL_KIND,
+            "architecture": HF_ARCHITECTURE,
+            "classes": labels,
+            "features": [text_column],
+            "text_column": text_column,
+            "max_length": int(max_length or min(limit, MAX_TOKENS)),
+            "source": str(folder),
+        }
+        return cls(model.to(device).eval(), description, tokenizer, device)
 
     # -- inference -------------------------------------------------------------------
     def _inputs(self, data: pd.DataFrame) -> list[Any]:
@@ -142,6 +239,10 @@ class TorchAdapter:
                 f"the model needs column(s) {', '.join(map(repr, missing))}, which the data does not have",
                 hint="audit the model on data with the columns it was trained on",
             )
+        if self.description.get("architecture") == MODULE_ARCHITECTURE:
+            from guardrail.adapters.torch_module import numeric_matrix
+
+            return [torch.tensor(numeric_matrix(data, self.features))]
         if self.tokenizer is None:
             return [torch.tensor(encode_table(self.description["encoder"], data))]
         texts = [str(t) for t in data[self.description["text_column"]].fillna("")]
@@ -164,17 +265,11 @@ class TorchAdapter:
                 if self.tokenizer is None:
                     outputs.append(self.model(chunk[0]))
                 else:
-                    length = chunk[0].shape[1]
-                    position_ids = torch.arange(length, device=self.device).repeat(
-                        len(chunk[0]), 1
-                    )
-                    outputs.append(
-                        self.model(
-                            input_ids=chunk[0],
-                            attention_mask=chunk[1],
-                            position_ids=position_ids,
-                        ).logits
-                    )
+                    extra: dict[str, Any] = {}
+                    if "position_ids" in inspect.signature(self.model.forward).parameters:
+                        length = chunk[0].shape[1]
+                        extra["position_ids"] = torch.arange(length, device=self.device).repeat(len(chunk[0]), 1)
+                    outputs.append(self.model(input_ids=chunk[0], attention_mask=chunk[1], **extra).logits)
         return torch.cat(outputs) if outputs else torch.zeros((0, len(self.classes)))
 
     def predict_proba(self, data: pd.DataFrame, *, batch_size: int = 256) -> np.ndarray:

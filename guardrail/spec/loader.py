@@ -91,16 +91,17 @@ def load_spec(
 
     model_path = None
     if not inputs_must_exist:
-        model_path = (base / spec.model.path).resolve() if hasattr(spec.model, "path") else None
+        relative = getattr(spec.model, "path", None) or getattr(spec.model, "weights", None)
+        model_path = (base / relative).resolve() if relative is not None else None
     elif isinstance(spec.model, SklearnModelSpec):
         model_path = _existing(document, base, spec.model.path, ("model", "path"), "model file")
     elif isinstance(spec.model, TorchModelSpec):
-        model_path = _existing_folder(document, base, spec.model.path, ("model", "path"), "model folder")
+        model_path = _torch_model_path(document, base, spec.model, "model")
     baseline_path = None
     if isinstance(spec.baseline, SklearnModelSpec):
         baseline_path = _existing(document, base, spec.baseline.path, ("baseline", "path"), "baseline model file")
     elif isinstance(spec.baseline, TorchModelSpec):
-        baseline_path = _existing_folder(document, base, spec.baseline.path, ("baseline", "path"), "baseline model folder")
+        baseline_path = _torch_model_path(document, base, spec.baseline, "baseline")
     if inputs_must_exist:
         data_path = _existing(document, base, spec.data.path, ("data", "path"), "data file")
     else:
@@ -309,6 +310,15 @@ def _dotted(loc: Location) -> str:
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
+
+
+def _torch_model_path(document: YamlDocument, base: Path, model: TorchModelSpec, root: str) -> Path:
+    """A torch model's folder, or a module's weights file, resolved and checked."""
+    what = "model" if root == "model" else "baseline model"
+    if model.path is not None:
+        return _existing_folder(document, base, model.path, (root, "path"), f"{what} folder")
+    assert model.weights is not None  # the spec requires weights with a module
+    return _existing(document, base, model.weights, (root, "weights"), f"{what} weights file")
 
 
 def _existing_folder(document: YamlDocument, base: Path, relative: str, loc: Location, what: str) -> Path:

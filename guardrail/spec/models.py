@@ -45,15 +45,59 @@ class PredictionsModelSpec(StrictModel):
     )
 
 
+ClassLabel = str | int | bool
+
+
 class TorchModelSpec(StrictModel):
-    """A torch model folder written by ``guardrail train`` (an MLP, or a Hugging Face
-    classifier with its tokenizer): safetensors weights only, no code from the files."""
+    """A torch model, weights from safetensors only and no code from the model files. One of:
+
+    * ``path``: a folder written by ``guardrail train`` (an MLP, or a Hugging Face classifier
+      with its tokenizer), or any local Hugging Face sequence-classification folder with a
+      fast tokenizer (then ``text_column`` says which column holds the text);
+    * ``module`` + ``weights``: a plain ``torch.nn.Module`` from your own code, named by its
+      import path, with its state dict in a safetensors file. It reads the numeric columns
+      ``data.features`` as one float tensor and returns one logit per class (or a single
+      logit: the probability of ``classes[1]`` by the sigmoid).
+    """
 
     adapter: Literal["torch"]
-    path: str = Field(description="The model folder, relative to the spec file.")
+    path: str | None = Field(default=None, description="The model folder, relative to the spec file.")
+    module: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$",
+        description="Import path 'package.module:Name' of an nn.Module class or a function that builds one; "
+        "the spec's folder is searched first. This runs your code, never code from the weights.",
+    )
+    weights: str | None = Field(default=None, description="The module's state dict (.safetensors), relative to the spec file.")
+    kwargs: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments that build the module.")
+    classes: tuple[ClassLabel, ...] | None = Field(
+        default=None,
+        min_length=2,
+        description="The class of each output, in order. Default: [0, 1] for a module; a Hugging Face "
+        "folder's id2label.",
+    )
+    text_column: str | None = Field(
+        default=None, min_length=1, description="Text column, for a Hugging Face folder not written by guardrail train."
+    )
+    max_length: int | None = Field(default=None, ge=8, le=8192, description="Tokens per text (default: the tokenizer's, at most 512).")
     device: Literal["auto", "cpu", "cuda"] = Field(
         default="auto", description="Where to run the model: 'auto' uses CUDA when present."
     )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> TorchModelSpec:
+        if (self.path is None) == (self.module is None):
+            raise ValueError("give exactly one of path (a model folder) and module (an import path, with weights)")
+        if self.module is not None:
+            if self.weights is None:
+                raise ValueError("module needs weights: the safetensors file with its state dict")
+            misplaced = [k for k in ("text_column", "max_length") if getattr(self, k) is not None]
+            if misplaced:
+                verb = "applies" if len(misplaced) == 1 else "apply"
+                raise ValueError(f"{' and '.join(misplaced)} {verb} to a Hugging Face folder (path), not to a module")
+        elif self.weights is not None or self.kwargs:
+            raise ValueError("weights and kwargs apply to a module, not to a model folder (path)")
+        return self
 
 
 ModelSpec = Annotated[SklearnModelSpec | PredictionsModelSpec | TorchModelSpec, Field(discriminator="adapter")]
@@ -185,6 +229,13 @@ class AuditSpec(StrictModel):
     @model_validator(mode="after")
     def _unique_ids(self) -> AuditSpec:
         _require_unique("audit ids", [entry.id for entry in self.audits])
+        return self
+
+    @model_validator(mode="after")
+    def _module_inputs(self) -> AuditSpec:
+        for role, model in (("model", self.model), ("baseline", self.baseline)):
+            if isinstance(model, TorchModelSpec) and model.module is not None and not self.data.features:
+                raise ValueError(f"a torch module ({role}.module) needs data.features: its input columns, in order")
         return self
 
 
