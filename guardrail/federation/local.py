@@ -168,6 +168,7 @@ def train_round(job: Job, node: Node, weights: Mapping[str, np.ndarray], server_
         lr=job.lr,
         optimizer="adam" if job.optimizer == "adam" else "sgd",
         seed=seed,
+        secret_noise=False,  # the seed above is already the round's secret (or reproducible on request)
         device=None if job.device == "auto" else job.device,
         dp=None
         if dp is None

@@ -207,7 +207,8 @@ def canary_audit_tensors(
         if same_sample_rate:
             # rounded down: q ≤ the real run's q, so steps per epoch int(1/q) is never fewer
             batch_size = max(1, math.floor(config.batch_size * n_total / n_real))
-        run_config = dataclasses.replace(config, batch_size=batch_size, seed=seed)
+        # the audit's own run, never released: seeded noise keeps its result repeatable
+        run_config = dataclasses.replace(config, batch_size=batch_size, seed=seed, secret_noise=False)
         x = torch.cat([x_real, x_real.new_zeros((inside.size, x_real.shape[1]))])
         index = torch.cat(
             [
@@ -307,13 +308,11 @@ def canary_audit_from_spec(
     if spec.privacy.dp is None:
         raise UsageError("the DP canary audit needs train.privacy.dp")
     assert spec.features is not None  # validated for mlp
-    # The audit's canary run is its own, discarded model: seeded noise keeps dp_audit.json repeatable.
-    config = dataclasses.replace(config_from_spec(spec), secret_noise=False)
     return run_canary_audit(
         frame,
         spec.target,
         spec.features,
-        config,
+        config_from_spec(spec),
         hidden=spec.model.hidden,
         canaries=canaries,
         seed=seed,

@@ -17,7 +17,7 @@ DP details:
   the ledger records ``stopped_reason``.
 * Samplers and DP noise use ``torch.Generator`` objects reseeded from (seed, epoch), so a
   run resumed at an epoch boundary draws the same batches and noise as a run straight
-  through. With ``TrainConfig.secret_noise`` the seed of both is instead a fresh 40-bit
+  through, with ``TrainConfig.secret_noise=False``. By default the seed of both is a fresh 40-bit
   secret drawn when the trainer is built (kept only in memory), so nobody holding the spec
   or the seed can regenerate the noise or the batches and subtract them from a released
   model; a resumed run then draws other (equally distributed) batches and noise. Either way
@@ -100,8 +100,10 @@ class TrainConfig:
     dp: DPConfig | None = None
     device: str | None = None
     """``None``: CUDA when available, else CPU."""
-    secret_noise: bool = False
-    """Seed DP sampling and noise from a fresh secret instead of ``seed`` (see the module notes)."""
+    secret_noise: bool = True
+    """Under DP, seed sampling and noise from a fresh secret instead of ``seed`` (see the module
+    notes); ``False`` makes them reproducible from ``seed`` (tests, benchmarks, an auditor's own
+    reference runs) and the ledger then says so. Without DP it has no effect."""
 
 
 @dataclass(frozen=True)
@@ -183,7 +185,7 @@ class Trainer:
             raise DataError("the training data has no rows")
         if config.batch_size < 1:
             raise UsageError(f"batch_size must be ≥ 1, got {config.batch_size}")
-        self._dp_seed = secrets.randbits(40) if config.secret_noise else config.seed
+        self._dp_seed = secrets.randbits(40) if config.secret_noise and config.dp is not None else config.seed
         self._sampler_gen = torch.Generator().manual_seed(self._dp_seed)
         self._noise_gen = torch.Generator(device=self.device).manual_seed(
             self._dp_seed + 1

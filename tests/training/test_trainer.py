@@ -128,7 +128,7 @@ def test_resume_continues_the_ledger_and_matches_a_straight_run(tmp_path: Path) 
     frame = pd.DataFrame(x.numpy(), columns=["a", "b", "c", "d"]).assign(
         label=y.numpy()
     )
-    config = TrainConfig(epochs=2, batch_size=20, lr=0.5, dp=DP, optimizer="adam")
+    config = TrainConfig(epochs=2, batch_size=20, lr=0.5, dp=DP, optimizer="adam", secret_noise=False)
     first = train_tabular(
         frame, "label", ["a", "b", "c", "d"], tmp_path / "resumed", config, hidden=(8,)
     )
@@ -212,8 +212,8 @@ def _weights_after_training(config: TrainConfig) -> list[torch.Tensor]:
 
 
 def test_secret_noise_is_not_the_seeds_noise_and_seeded_noise_repeats() -> None:
-    seeded = TrainConfig(epochs=1, batch_size=20, lr=0.5, dp=DP)
-    secret = TrainConfig(epochs=1, batch_size=20, lr=0.5, dp=DP, secret_noise=True)
+    seeded = TrainConfig(epochs=1, batch_size=20, lr=0.5, dp=DP, secret_noise=False)
+    secret = TrainConfig(epochs=1, batch_size=20, lr=0.5, dp=DP)  # the default
     first, again = _weights_after_training(seeded), _weights_after_training(seeded)
     for a, b in zip(first, again, strict=True):
         torch.testing.assert_close(a, b)
