@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from guardrail import __version__
 from guardrail.core.exitcodes import ExitCode
@@ -490,11 +490,20 @@ def _quote(arg: str) -> str:
 def _out(text: str) -> None:
     """Print ``text`` to stdout. A reader that stops early (``guardrail list | head``) ends the
     output, not the command: the rest goes to the null device and the exit code is unchanged."""
-    try:
-        print(text, flush=True)
-    except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    _write(text, sys.stdout)
 
 
 def _err(message: str) -> None:
-    print(message, file=sys.stderr)
+    """Print ``message`` to stderr, as :func:`_out` does to stdout (a closed reader changes no exit code)."""
+    _write(message, sys.stderr)
+
+
+def _write(text: str, stream: TextIO) -> None:
+    try:
+        print(text, file=stream, flush=True)
+    except BrokenPipeError:
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, stream.fileno())
+        finally:
+            os.close(null)

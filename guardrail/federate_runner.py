@@ -122,7 +122,8 @@ def federate(spec_path: str | Path, *, resume: bool = False, progress: ProgressF
     finished = _finished_result(job)
     if finished is not None:
         say("the checkpoint has finished every planned round (or stopped); rewriting the outputs from it")
-        return finish(prepared, finished, engine=_recorded_engine(prepared.out))
+        return finish(prepared, finished, engine=_recorded_engine(job))
+    mark_engine(job, "simulation")
     nodes = ", ".join(job.hospital_names)
     say(f"federated training on Flower's simulation engine: {len(job.hospital_names)} hospitals ({nodes}), {job.rounds} round(s)")
     result_file = run_simulation(job, prepared.section.timeout)
@@ -144,13 +145,23 @@ def _finished_result(job: Job) -> dict[str, Any] | None:
     return None
 
 
-def _recorded_engine(out: Path) -> str:
-    """The engine that ran the federation whose outputs are in ``out`` (``simulation`` when none says)."""
+ENGINE_FILE = "engine.txt"
+"""In the job's work folder: the engine that ran (or is running) the job's rounds."""
+ENGINES = ("simulation", "deployment")
+
+
+def mark_engine(job: Job, engine: str) -> None:
+    """Record, before it starts, which engine runs ``job`` (a later resume of a finished run keeps it)."""
+    write_all_atomic({job.work / ENGINE_FILE: engine})
+
+
+def _recorded_engine(job: Job) -> str:
+    """The engine :func:`mark_engine` recorded for ``job`` (``simulation`` when none did)."""
     try:
-        engine = json.loads((out / FEDERATED_FILE).read_text()).get("engine")
-    except (OSError, ValueError, AttributeError):
+        engine = (job.work / ENGINE_FILE).read_text().strip()
+    except OSError:
         return "simulation"
-    return engine if engine in ("simulation", "deployment") else "simulation"
+    return engine if engine in ENGINES else "simulation"
 
 
 def prepare(spec_path: str | Path, *, resume: bool = False, progress: ProgressFn | None = None) -> PreparedFederation:

@@ -663,11 +663,12 @@ def federate_deployment(
     FederationError
         If the deployment fails or runs past its time limit.
     """
-    from guardrail.federate_runner import finish, prepare
+    from guardrail.federate_runner import finish, mark_engine, prepare
 
     say = progress or (lambda _message: None)
     prepared = prepare(Path(spec_path), resume=resume, progress=say)
     job = prepared.job
+    mark_engine(job, "deployment")
     say(
         f"federated training on Flower's deployment engine: {len(job.hospital_names)} hospitals "
         f"({', '.join(job.hospital_names)}), {job.rounds} round(s)"
@@ -690,7 +691,7 @@ def collect_deployment(spec_path: str | os.PathLike[str], *, progress: ProgressF
     FederationError
         If there is no result (the run has not finished, or its ServerApp failed).
     """
-    from guardrail.federate_runner import finish, prepare
+    from guardrail.federate_runner import finish, mark_engine, prepare
 
     say = progress or (lambda _message: None)
     prepared = prepare(Path(spec_path), resume=True, progress=say)
@@ -702,6 +703,7 @@ def collect_deployment(spec_path: str | os.PathLike[str], *, progress: ProgressF
             hint="run the plan's commands first; the ServerApp writes the result when its last round ends",
         )
     say("writing the global model, ledgers and history")
+    mark_engine(prepared.job, "deployment")
     return finish(prepared, json.loads(result.read_text()), engine="deployment")
 
 

@@ -427,3 +427,21 @@ def test_a_reader_that_stops_early_changes_neither_the_exit_code_nor_stderr(
         os.close(write_end)
     assert done.returncode == expected, done.stderr
     assert "internal error" not in done.stderr
+
+
+def test_a_closed_stderr_does_not_change_the_exit_code_of_an_error(tmp_path: Path) -> None:
+    """``guardrail validate missing.yaml 2>&1 | <reader gone>``: still exit 3, not 1."""
+    import os
+    import subprocess
+    import sys
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "guardrail", "validate", "missing.yaml"],
+            cwd=tmp_path, stdout=write_end, stderr=write_end, timeout=120, check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert done.returncode == 3

@@ -62,9 +62,14 @@ def test_crash_keeps_spend_then_resume_continues_ledgers_until_the_budget(tmp_pa
         assert hospital["epsilon"] <= budget
     assert second.epsilon_max is not None and second.epsilon_max <= budget
 
-    # Resuming a finished federation rewrites its outputs without running it, under the engine that ran it.
+    # Resuming a finished federation rewrites its outputs without running it, under the engine that ran
+    # it (recorded in the job's work folder when the run started; here as a deployment would record it).
+    from guardrail.federate_runner import WORK_DIR, mark_engine
+    from guardrail.federation.job import JOB_FILE, Job
+
     document = _history(second.out)
-    (second.out / "federated.json").write_text(json.dumps({**document, "engine": "deployment"}))
+    (second.out / "federated.json").unlink()  # the outputs were never written: the case resume is for
+    mark_engine(Job.from_json((second.out / WORK_DIR / JOB_FILE).read_text()), "deployment")
     third = federate(spec, resume=True)
     assert _history(third.out)["engine"] == "deployment" and _history(third.out)["rounds"] == document["rounds"]
 
