@@ -10,7 +10,7 @@ its data, and are an error (exit 3) rather than silently counted as negatives.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -57,6 +57,14 @@ def prepare_outcomes(
 def _binary(target: pd.Series, predict: Predict, predict_baseline: Predict | None, declared: Any, where: str) -> Outcomes:
     positive = positive_label_of(target, declared, where=where)
     predictions = predict(positive)
+    _check_classes(predictions.classes, target, where=where)
+    if predictions.classes and positive not in set(predictions.classes):
+        raise ModelError(
+            f"the positive label {positive!r} is not among the model's classes {list(predictions.classes)}: "
+            "the model does not match its data",
+            where=where,
+            hint="name the model's outputs with the target's labels (model.classes for a torch model), or set data.positive_label",
+        )
     label_space = {*target.unique().tolist(), positive, *predictions.classes}
     if declared is None:
         label_space |= {0, 1} if not isinstance(positive, bool) else {False, True}
@@ -77,6 +85,7 @@ def _multiclass(target: pd.Series, predict: Predict, predict_baseline: Predict |
     if predict_baseline is not None:
         raise DataError("a baseline model is supported for binary targets only", where=where, hint="remove `baseline`")
     predictions = predict(None)
+    _check_classes(predictions.classes, target, where=where)
     truth = target.to_numpy()
     known = set(target.unique().tolist()) | set(predictions.classes)
     foreign = set(np.unique(predictions.labels).tolist()) - known
@@ -153,6 +162,18 @@ def positive_label_of(target: pd.Series, declared: Any, *, where: str) -> Any:
         where=where,
         hint="set data.positive_label in the spec",
     )
+
+
+def _check_classes(classes: Sequence[Any], target: pd.Series, *, where: str) -> None:
+    """A model that names its classes must share at least one with the target column."""
+    values = set(target.unique().tolist())
+    if classes and not values & set(classes):
+        raise ModelError(
+            f"none of the model's classes {sorted(map(str, classes))} occurs in the target column "
+            f"({sorted(map(str, values))[:10]}): the model does not match its data",
+            where=where,
+            hint="name the model's outputs with the target's labels (model.classes for a torch model)",
+        )
 
 
 def _as_positive(labels: np.ndarray, label_space: set[Any], positive: Any, *, where: str) -> np.ndarray:

@@ -100,9 +100,10 @@ def run(
     files = [digest("spec", loaded.path)]
     if loaded.model_path is not None:
         files += digests("model", loaded.model_path)
-    code = _model_code(model)
-    if code is not None:
-        files.append(digest("model-code", code))
+    for role, adapter in (("model-code", model), ("baseline-code", baseline)):
+        code = _model_code(adapter) if adapter is not None else None
+        if code is not None:
+            files.append(digest(role, code))
     if loaded.baseline_path is not None:
         files += digests("baseline", loaded.baseline_path)
     files.append(digest("data", loaded.data_path))
@@ -370,7 +371,8 @@ def _retrainer(
     from guardrail.adapters.torch import TorchAdapter
 
     section = loaded.spec.train
-    if isinstance(model, TorchAdapter) and section is not None:
+    trained_here = section is not None and loaded.model_path == (loaded.path.parent / section.out).resolve()
+    if isinstance(model, TorchAdapter) and section is not None and trained_here:
 
         def retrain_torch(rows: pd.DataFrame) -> Callable[[pd.DataFrame], np.ndarray]:
             """The spec's own train: recipe (DP included) on ``rows``, in a scratch folder."""

@@ -107,8 +107,8 @@ class TorchAdapter:
         that builds the module, called with ``kwargs``) with the state dict in ``weights``.
 
         ``features`` are its input columns in order (numeric); ``classes`` name its outputs
-        (default ``(0, 1)``; a single output is the logit of ``classes[1]``). ``search`` (the
-        spec's folder) is searched after the installed packages. See
+        (default ``(0, 1)``; a single output is the logit of ``classes[1]``). A ``.py`` file in
+        ``search`` (the spec's folder) comes before an installed package of that name. See
         :mod:`guardrail.adapters.torch_module`.
         """
         weights = Path(weights)
@@ -155,6 +155,16 @@ class TorchAdapter:
                 refuse_pickle(item)
         if not (folder / MODEL_FILE).exists() and (folder / "config.json").is_file():
             return cls._load_hf_folder(folder, device, text_column, max_length, classes)
+        given = [name for name, value in (("text_column", text_column), ("max_length", max_length), ("classes", classes))
+                 if value is not None]
+        if given and (folder / MODEL_FILE).exists():
+            raise ModelError(
+                f"model.{' and model.'.join(given)} {'applies' if len(given) == 1 else 'apply'} to a Hugging Face "
+                "folder from elsewhere; "
+                f"this folder's {MODEL_FILE} already says what they are",
+                where=str(folder),
+                hint=f"remove them from the spec (or delete {MODEL_FILE} to describe the folder yourself)",
+            )
         try:
             description = json.loads((folder / MODEL_FILE).read_text())
         except (OSError, ValueError) as exc:
@@ -218,6 +228,15 @@ class TorchAdapter:
                 hint="give one class per output, in the order of the outputs",
             )
         limit = int(getattr(tokenizer, "model_max_length", MAX_TOKENS) or MAX_TOKENS)
+        positions = getattr(model.config, "max_position_embeddings", None)
+        if positions is not None:
+            limit = min(limit, int(positions))
+        if max_length is not None and max_length > limit:
+            raise ModelError(
+                f"model.max_length {max_length} is more than the {limit} tokens this model reads",
+                where=str(folder),
+                hint=f"set model.max_length to at most {limit}, or leave it out",
+            )
         description = {
             "kind": MODEL_KIND,
             "architecture": HF_ARCHITECTURE,

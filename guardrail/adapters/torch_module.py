@@ -47,7 +47,9 @@ class ModuleLogits(torch.nn.Module):
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         try:
             logits = self.inner(inputs)
-        except RuntimeError as exc:
+        except ModelError:
+            raise
+        except Exception as exc:  # noqa: BLE001 — the user's forward: report it, never a traceback
             raise ModelError(
                 f"the module {self.name} does not accept the data ({inputs.shape[1]} feature column(s)): {first_line(exc)}",
                 hint="data.features must list the module's input columns, in order",
@@ -124,12 +126,14 @@ def load_module(
 
 
 def import_object(import_path: str, search: Path | None = None) -> Any:
-    """The object at ``package.module:Name`` (``Name`` may be dotted).
+    """The module builder at ``package.module:Name`` (``Name`` may be dotted).
 
     The module is the file ``<search>/package/module.py`` when there is one (``search`` is the
     spec's folder; the file is loaded under a name of its own, so two specs' ``model.py``
     never mix), else the installed ``package.module``. Importing runs that module's code:
-    the user's own, named in the spec.
+    the user's own, named in the spec, which is why a spec with ``model.module`` deserves the
+    review code gets. What is called is only ever an ``nn.Module`` subclass, or a function
+    defined in the spec's own model file: never an arbitrary callable (``os:system``).
     """
     module_name, _, attribute = import_path.partition(":")
     local = search / (module_name.replace(".", "/") + ".py") if search is not None else None
@@ -140,16 +144,23 @@ def import_object(import_path: str, search: Path | None = None) -> Any:
             f"cannot import {module_name!r} for model.module ({exc})",
             hint="put the module's .py file in the spec's folder, or install its package",
         ) from None
-    except Exception as exc:  # noqa: BLE001 — the user's module failed while importing
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 — the user's module failed while importing
         raise ModelError(f"importing {module_name!r} failed: {type(exc).__name__}: {exc}") from None
     found: Any = module
     for part in attribute.split("."):
         if not hasattr(found, part):
             raise ModelError(f"{module_name!r} has no {attribute!r}", hint="model.module is 'package.module:Name'")
         found = getattr(found, part)
-    if not callable(found):
-        raise ModelError(f"{import_path} is a {type(found).__name__}, not a class or function that builds a module")
-    return found
+    spec_local = local is not None and local.is_file()
+    if inspect.isclass(found) and issubclass(found, torch.nn.Module):
+        return found
+    if spec_local and inspect.isfunction(found) and getattr(found, "__module__", None) == module.__name__:
+        return found
+    raise ModelError(
+        f"{import_path} is not a torch.nn.Module class"
+        + ("" if spec_local else " (a function that builds the module must be defined in a .py file beside the spec)"),
+        hint="name an nn.Module subclass, or a function in your own model file; nothing else is called",
+    )
 
 
 def _load_file(module_name: str, path: Path, search: Path | None) -> ModuleType:

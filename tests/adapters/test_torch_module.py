@@ -227,3 +227,70 @@ def test_a_hugging_face_folder_from_elsewhere_is_audited_from_the_cli(hf_folder:
     run = json.loads((root / "out" / "run.json").read_text())
     (explain,) = run["results"]
     assert explain["status"] == "ok" and explain["artifacts"]["heatmap"]["documents"]
+
+
+def test_classes_that_do_not_name_the_targets_labels_are_refused(tmp_path: Path) -> None:
+    """Default classes [0, 1] against a yes/no target would otherwise audit a model that never says yes."""
+    spec = _folder(tmp_path, module_name="netmod_labels")
+    frame = pd.read_csv(tmp_path / "data.csv")
+    frame["y"] = frame["y"].map({0: "no", 1: "yes"})
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    spec.write_text(spec.read_text().replace("target: y,", "target: y, positive_label: 'yes',"))
+    done = run_cli("audit", spec.name, cwd=tmp_path)
+    assert done.returncode == 3 and "none of the model's classes ['0', '1'] occurs in the target" in done.stderr, done.stderr
+    spec.write_text(spec.read_text().replace("weights: net.safetensors", "weights: net.safetensors, classes: ['no', 'yes']"))
+    assert run_cli("audit", spec.name, cwd=tmp_path).returncode in (0, 1)  # named right: it runs
+
+
+def test_a_positive_label_the_model_does_not_name_is_refused(tmp_path: Path) -> None:
+    spec = _folder(tmp_path, module_name="netmod_positive", extra=", classes: [0, 2]")
+    done = run_cli("audit", spec.name, cwd=tmp_path)
+    assert done.returncode == 3 and "the positive label 1 is not among the model's classes [0, 2]" in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize(
+    ("module", "message"),
+    [
+        ("os:system", "os:system is not a torch.nn.Module class (a function that builds the module must be defined"),
+        ("json:loads", "json:loads is not a torch.nn.Module class"),
+        ("torch.nn:Linear", None),  # an installed nn.Module class is fine: it builds, then its weights do not fit
+    ],
+)
+def test_only_module_classes_or_the_specs_own_builders_are_ever_called(tmp_path: Path, module: str, message: str | None) -> None:
+    spec = _folder(tmp_path, module_name="netmod_call", module=module)
+    spec.write_text(spec.read_text().replace("kwargs: {width: 3}", "kwargs: {in_features: 3, out_features: 1}"))
+    marker = tmp_path / "ran"
+    if module == "os:system":
+        spec.write_text(spec.read_text().replace("kwargs: {in_features: 3, out_features: 1}", f"kwargs: {{command: 'touch {marker}'}}"))
+    done = run_cli("audit", spec.name, cwd=tmp_path)
+    assert not marker.exists()
+    if message is None:
+        assert done.returncode == 3 and "the weights do not fit torch.nn:Linear" in done.stderr, done.stderr
+    else:
+        assert done.returncode == 3 and message in done.stderr, done.stderr
+
+
+def test_an_error_inside_the_modules_forward_is_reported_not_a_crash(tmp_path: Path) -> None:
+    spec = _folder(tmp_path, module_name="netmod_raises")
+    (tmp_path / "netmod_raises.py").write_text(MODULE.replace("return self.linear(x)", "raise ValueError('bad input scale')"))
+    done = run_cli("audit", spec.name, cwd=tmp_path)
+    assert done.returncode == 3 and "bad input scale" in done.stderr and "internal error" not in done.stderr, done.stderr
+
+
+def test_a_hugging_face_folder_refuses_more_tokens_than_its_model_reads(hf_folder: Path) -> None:
+    with pytest.raises(ModelError, match="more than the 32 tokens this model reads"):
+        TorchAdapter.load(hf_folder, text_column="text", max_length=64)
+
+
+def test_a_guardrail_folder_refuses_settings_its_description_already_holds(tmp_path: Path, hf_folder: Path) -> None:
+    import shutil
+
+    folder = tmp_path / "ours"
+    shutil.copytree(hf_folder, folder)
+    (folder / "guardrail-model.json").write_text(json.dumps(
+        {"kind": "guardrail-torch-model", "architecture": "hf-sequence-classification", "classes": ["negative", "positive"],
+         "features": ["text"], "text_column": "text", "max_length": 32}
+    ))
+    assert TorchAdapter.load(folder).classes == ("negative", "positive")
+    with pytest.raises(ModelError, match="model.text_column applies to a Hugging Face folder from elsewhere"):
+        TorchAdapter.load(folder, text_column="text")
