@@ -4,10 +4,10 @@ Methods (``params.methods``; default ``[integrated_gradients, lime]`` for a torc
 ``[feature_ablation, lime]`` otherwise): ``integrated_gradients`` and ``gradient_shap``
 (Captum, torch MLPs from ``guardrail train`` only), ``feature_ablation`` and
 ``shapley_sampling`` (through ``predict_proba``, any model), ``lime`` (batched, see
-:mod:`guardrail.explain.lime_batch`; ``params.lime_sampling: shared`` draws one neighbourhood
-for each chunk of rows, ``per_instance`` reproduces a plain lime loop). Every method
-attributes the probability of the positive class to the source features (one-hot columns
-summed back to their feature).
+:mod:`guardrail.explain.lime_batch`: ``params.lime_pool_rows`` rows share one draw of
+samples; 1 reproduces a plain lime loop, and intervals of LIME's means resample whole
+pools). Every method attributes the probability of the positive class to the source
+features (one-hot columns summed back to their feature).
 
 The rows explained are ``params.samples`` rows drawn round-robin over outcome (TP, FP, FN,
 TN) × sensitive groups. Work stops between chunks once ``params.max_seconds`` is spent; the
@@ -42,6 +42,18 @@ Artifacts: ``ranking`` (features by importance, per method), ``local`` (per-inst
 attributions of a stratified sample, false positives and negatives included), ``proxy``
 (associations with sensitive columns), ``integrated_gradients`` (steps used), ``budget``,
 ``seeds`` and, when the budget stopped the run, ``note``.
+
+Text models (a model with a tokenizer) take another path, :meth:`ExplainabilityAuditor._run_text`:
+Layer Integrated Gradients (``integrated_gradients``, on the embeddings) and LIME text explain
+``params.samples`` documents per word, and the keys are those of
+:mod:`guardrail.explain.text_results`: ``explain.<m>.importance`` [scope: word] (bootstrap
+interval over documents, by group), ``deletion_auc``, ``insertion_auc``, ``faithfulness``
+(by group) and ``faithfulness_gap`` [scope: sensitive column] (words removed into / inserted
+from the pad baseline in attribution order), ``stability`` (LIME rerun under
+``stability_seeds`` seeds; 1.0 for ``layer_ig``), ``explain.layer_ig.max_relative_delta`` and
+``converged``, ``explain.agreement.*[layer_ig~lime]``, the ``explain.proxy.*`` keys over words
+(a proxy word's presence in a document has NMI ≥ ``proxy_threshold`` with a group, over every
+document of the audit data) and ``explain.coverage``.
 """
 
 from __future__ import annotations
@@ -63,7 +75,7 @@ from guardrail.auditors.base import (
 )
 from guardrail.core.types import AuditResult, AuditStatus, MetricResult
 from guardrail.errors import AuditError
-from guardrail.explain.methods import GRADIENT_METHODS, LimeSampling, Method
+from guardrail.explain.methods import GRADIENT_METHODS, Method
 
 BUDGET_NOTE = "the time budget (max_seconds = {budget:g} s) stopped the audit: {done} of {requested} instances explained"
 
@@ -76,14 +88,16 @@ class ExplainabilityParams(AuditorParams):
     )
     samples: int = Field(default=200, ge=1, le=1_000_000, description="Instances to explain (stratified by outcome and group).")
     max_seconds: float = Field(default=600.0, gt=0, description="Time budget; the audit stops between chunks when spent.")
-    batch_size: int = Field(default=65536, ge=1, description="Most rows per model call (LIME samples are stacked up to this).")
+    batch_size: int = Field(default=16384, ge=1, description="Most rows per model call (LIME samples are stacked up to this; 16,384 was fastest for the demo pipeline on 2 cores, 2x faster than 65,536).")
     background: int = Field(default=1000, ge=10, description="Rows for LIME's statistics and GradientShap's baselines.")
     lime_samples: int = Field(default=1000, ge=10, le=100_000, description="LIME neighbourhood size (num_samples).")
-    lime_sampling: LimeSampling = Field(
-        default="shared",
-        description="LIME neighbourhoods: shared (one draw serves a chunk of rows; each explanation is distributed as "
-        "lime's, the model scores S samples per chunk) or per_instance (equal to a plain lime loop with the same seed; "
-        "the model scores S samples per row).",
+    lime_pool_rows: int = Field(
+        default=8,
+        ge=1,
+        le=256,
+        description="Rows that share one draw of LIME samples (each row's explanation is still exactly lime's for "
+        "that draw; the model scores S samples per pool instead of per row), lowered to keep at least 16 pools. "
+        "1 reproduces a plain lime loop; LIME's intervals resample whole pools.",
     )
     ig_steps: int = Field(default=50, ge=2, description="Initial integrated-gradients steps.")
     ig_max_steps: int = Field(default=800, ge=2, description="Cap on the steps when the tolerance is not met.")
@@ -130,6 +144,7 @@ class ExplainabilityAuditor:
     def run(self, ctx: AuditContext) -> AuditResult:
         from guardrail.explain.budget import Budget, Progress
         from guardrail.explain.engine import ExplainConfig, Explainer
+        from guardrail.explain.lime_batch import pool_rows_for
         from guardrail.explain.results import (
             agreement_metrics,
             captum_metrics,
@@ -179,7 +194,7 @@ class ExplainabilityAuditor:
             seed=ctx.seed,
             batch_size=p.batch_size,
             lime_samples=p.lime_samples,
-            lime_sampling=p.lime_sampling,
+            lime_pool_rows=pool_rows_for(len(order), p.lime_pool_rows),
             ig_steps=p.ig_steps,
             ig_max_steps=p.ig_max_steps,
             ig_tolerance=p.ig_tolerance,
@@ -221,7 +236,11 @@ class ExplainabilityAuditor:
             "stability": [ctx.seed + 1000 * (i + 1) for i in range(p.stability_seeds)],
         }
         if "lime" in methods:
-            artifacts["seeds"]["lime"] = {"num_samples": p.lime_samples, "sampling": p.lime_sampling}
+            artifacts["seeds"]["lime"] = {
+                "num_samples": p.lime_samples,
+                "pool_rows": config.lime_pool_rows,
+                "pools": int(found.lime_pools.max()) + 1 if found.lime_pools is not None and len(found.lime_pools) else 0,
+            }
         if found.stopped_by_budget:
             artifacts["note"] = BUDGET_NOTE.format(budget=p.max_seconds, done=done, requested=requested)
         return AuditResult(
@@ -236,11 +255,18 @@ class ExplainabilityAuditor:
 
     def _run_text(self, ctx: AuditContext, started: float) -> AuditResult:
         """Token explanations of a text classifier (see :mod:`guardrail.explain.text_results`)."""
+        from guardrail.explain.budget import Budget, Progress
         from guardrail.explain.text import explain_text
-        from guardrail.explain.text_results import sample_documents, text_methods, text_results
+        from guardrail.explain.text_results import (
+            AuditDocuments,
+            sample_documents,
+            text_methods,
+            text_results,
+        )
         from guardrail.fairness.groups import group_label
 
         p = self.params
+        budget = Budget(p.max_seconds - (time.perf_counter() - started))
         methods = text_methods(p.methods)
         column = str(ctx.model.description.get("text_column", ""))
         if column not in ctx.data.columns:
@@ -251,20 +277,23 @@ class ExplainabilityAuditor:
         y_pred = np.asarray(ctx.y_pred).astype(int)
         class_labels = ctx.class_labels or tuple(ctx.model.classes)
         rows = sample_documents(y_true, y_pred, groups, p.samples, ctx.seed)
-        texts = [str(t) for t in ctx.data[column].iloc[rows].fillna("")]
+        every_text = [str(t) for t in ctx.data[column].fillna("")]
+        batch_size = min(p.batch_size, 64)
         explanations = explain_text(
             ctx.model,
-            texts,
+            [every_text[int(r)] for r in rows],
             methods=methods,
             n_steps=p.ig_steps,
             max_n_steps=p.ig_max_steps,
             ig_tolerance=p.ig_tolerance,
             lime_samples=p.lime_samples,
-            batch_size=min(p.batch_size, 64),
+            batch_size=batch_size,
             seed=ctx.seed,
             max_seconds=p.max_seconds,
+            progress=Progress(f"explain {ctx.audit_id}", len(rows), unit="documents"),
         )
-        metrics, artifacts = text_results(explanations, rows, y_true, class_labels, p.top_k)
+        data = AuditDocuments(texts=every_text, rows=rows, y_true=y_true, class_labels=class_labels, groups=groups)
+        metrics, artifacts = text_results(explanations, ctx.model, data, p, ctx.seed, budget, batch_size=batch_size)
         return AuditResult(
             audit_id=ctx.audit_id,
             auditor=self.name,

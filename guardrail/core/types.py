@@ -16,6 +16,10 @@ from typing import Any
 from guardrail.core.exitcodes import ExitCode
 
 SCHEMA_VERSION = 1
+
+SMALL_GROUP = "small_group"
+"""Reason code of a metric left undefined by groups too small to judge: a metric whose
+``reason`` starts with it makes a policy outcome inconclusive rather than an error."""
 """Version of the ``run.json`` layout; bumped on any incompatible change."""
 
 

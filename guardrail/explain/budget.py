@@ -25,14 +25,15 @@ class Budget:
 class Progress:
     """``label: done/total`` rewritten in place on stderr when stderr is a TTY; silent otherwise."""
 
-    def __init__(self, label: str, total: int) -> None:
+    def __init__(self, label: str, total: int, unit: str = "instances") -> None:
         self.label = label
         self.total = total
+        self.unit = unit
         self.enabled = sys.stderr.isatty()
 
     def update(self, done: int) -> None:
         if self.enabled:
-            sys.stderr.write(f"\r{self.label}: {done}/{self.total} instances")
+            sys.stderr.write(f"\r{self.label}: {done}/{self.total} {self.unit}")
             sys.stderr.flush()
 
     def close(self) -> None:

@@ -22,8 +22,7 @@ from guardrail.explain.attribution import (
     integrated_gradients,
     shapley_sampling,
 )
-from guardrail.explain.lime_batch import lime_attributions, lime_explainer, reseed
-from guardrail.explain.methods import LimeSampling
+from guardrail.explain.lime_batch import POOL_ROWS, lime_attributions, lime_explainer, pool_ids, reseed
 from guardrail.explain.quality import deletion_insertion
 from guardrail.explain.tabular import GradientModel, ProbaFn, TabularView
 
@@ -32,17 +31,18 @@ if TYPE_CHECKING:
 
 MAX_CHUNK = 256
 
-SHARED_LIME_BYTES = 64 * 2**20
-"""Most memory for one chunk's binary LIME features (``m × S × d`` floats) with shared sampling."""
+LIME_BYTES = 256 * 2**20
+"""Most memory for one chunk's LIME fits: about four ``m × S × d`` float arrays (binary
+features, their scaled and centred copies, the weighted transpose)."""
 
 
 @dataclass(frozen=True)
 class ExplainConfig:
     methods: tuple[Method, ...]
     seed: int = 0
-    batch_size: int = 65536
+    batch_size: int = 16384
     lime_samples: int = 1000
-    lime_sampling: LimeSampling = "shared"
+    lime_pool_rows: int = POOL_ROWS
     ig_steps: int = 50
     ig_max_steps: int = 800
     ig_tolerance: float = 0.05
@@ -73,6 +73,12 @@ class Explanations:
     ig_delta: np.ndarray | None
     ig_relative: np.ndarray | None
     ig_steps: np.ndarray | None
+    lime_pools: np.ndarray | None = None
+    """The LIME pool of each explained row (rows of a pool share its samples), when LIME ran."""
+
+    def clusters(self, method: str) -> np.ndarray | None:
+        """Rows whose attributions by ``method`` share randomness (LIME's pools), for a cluster bootstrap."""
+        return self.lime_pools if method == "lime" else None
 
 
 class Explainer:
@@ -109,12 +115,15 @@ class Explainer:
         return self._background_encoded
 
     def chunk_size(self) -> int:
+        """Rows per chunk: model rows per call within ``batch_size``, LIME's fits within :data:`LIME_BYTES`."""
         c, d = self.config, len(self.view.features)
-        lime = "lime" in c.methods
-        per_row = c.lime_samples if lime and c.lime_sampling == "per_instance" else 2 * (d + 1)
+        per_row = 2 * (d + 1)  # the deletion and insertion curves
+        if "lime" in c.methods:
+            per_row = max(per_row, 1 + (c.lime_samples - 1) // c.lime_pool_rows)
         size = min(MAX_CHUNK, c.batch_size // per_row)
-        if lime and c.lime_sampling == "shared":
-            size = min(size, SHARED_LIME_BYTES // (8 * c.lime_samples * d))
+        if "lime" in c.methods:
+            size = min(size, LIME_BYTES // (4 * 8 * c.lime_samples * d))
+            size = max(size - size % c.lime_pool_rows, c.lime_pool_rows)  # whole pools, so chunks never split one
         return max(1, size)
 
     def attribute(self, method: Method, codes: np.ndarray, seed: int, ig: IGTrace | None = None) -> tuple[np.ndarray, np.ndarray | None]:
@@ -129,7 +138,7 @@ class Explainer:
             return values, None
         if method == "lime":
             reseed(self._lime, seed)
-            return lime_attributions(self._lime, self.proba, codes, c.lime_samples, c.lime_sampling), None
+            return lime_attributions(self._lime, self.proba, codes, c.lime_samples, c.lime_pool_rows), None
         assert method in GRADIENT_METHODS and self.gradient is not None
         inputs = self.gradient.encode(codes)
         if method == "integrated_gradients":
@@ -166,6 +175,7 @@ class Explainer:
         deletion: dict[str, list[np.ndarray]] = {m: [] for m in methods}
         insertion: dict[str, list[np.ndarray]] = {m: [] for m in methods}
         ig = IGTrace()
+        pools: list[np.ndarray] = []
         done = 0
         stopped = False
         for index, start in enumerate(range(0, len(order), chunk)):
@@ -182,6 +192,8 @@ class Explainer:
                 low, high = deletion_insertion(self.proba, codes, self.view.baseline, values, predicted[rows])
                 deletion[method].append(low)
                 insertion[method].append(high)
+            if "lime" in methods:
+                pools.append(done // self.config.lime_pool_rows + pool_ids(len(rows), self.config.lime_pool_rows))
             done += len(rows)
             if progress is not None:
                 progress.update(done)
@@ -202,4 +214,5 @@ class Explainer:
             ig_delta=np.concatenate(ig.delta) if ig.delta else None,
             ig_relative=np.concatenate(ig.relative) if ig.relative else None,
             ig_steps=np.concatenate(ig.steps) if ig.steps else None,
+            lime_pools=np.concatenate(pools) if pools else None,
         )

@@ -1,4 +1,5 @@
-"""Global importance: mean ``|attribution|`` per feature, with a bootstrap interval over instances."""
+"""Global importance: mean ``|attribution|`` per feature, with a bootstrap interval over
+instances, or over clusters of instances whose attributions share randomness (LIME's pools)."""
 
 from __future__ import annotations
 
@@ -19,11 +20,23 @@ class FeatureImportance:
     by_group: tuple[GroupValue, ...]
 
 
-def bootstrap_means(values: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
-    """Means of ``values (n, d)`` over ``resamples`` row bootstraps: ``(resamples, d)``."""
+def bootstrap_means(
+    values: np.ndarray, resamples: int, rng: np.random.Generator, clusters: np.ndarray | None = None
+) -> np.ndarray:
+    """Means of ``values (n, d)`` over ``resamples`` bootstraps: ``(resamples, d)``.
+
+    Rows are resampled one by one, or, given ``clusters`` (a label per row), whole clusters
+    are (the cluster bootstrap: each replicate's mean is over the rows of the clusters drawn,
+    with their multiplicity), so noise the rows of a cluster share shows in the interval.
+    """
     n = values.shape[0]
-    counts = rng.multinomial(n, np.full(n, 1.0 / n), size=resamples)
-    return np.asarray(counts @ values / n)
+    if clusters is None:
+        counts = rng.multinomial(n, np.full(n, 1.0 / n), size=resamples)
+        return np.asarray(counts @ values / n)
+    labels, index = np.unique(clusters, return_inverse=True)
+    drawn = rng.multinomial(len(labels), np.full(len(labels), 1.0 / len(labels)), size=resamples)
+    weights = drawn[:, index].astype(np.float64)
+    return np.asarray(weights @ values / weights.sum(axis=1, keepdims=True))
 
 
 def global_importance(
@@ -33,16 +46,17 @@ def global_importance(
     spec: BootstrapSpec,
     *,
     min_group_size: int,
+    clusters: np.ndarray | None = None,
 ) -> list[FeatureImportance]:
     """Mean ``|attribution|`` per feature, its percentile interval, and its value per group.
 
     ``groups`` maps each sensitive column to the group label of every explained instance;
-    group values are labelled ``column=group``.
+    group values are labelled ``column=group``. ``clusters``: see :func:`bootstrap_means`.
     """
     magnitude = np.abs(attributions)
     means = magnitude.mean(axis=0)
     rng = np.random.default_rng(spec.seed)
-    boot = bootstrap_means(magnitude, spec.resamples, rng) if spec.resamples else None
+    boot = bootstrap_means(magnitude, spec.resamples, rng, clusters) if spec.resamples else None
     out = []
     for j, name in enumerate(features):
         by_group = []

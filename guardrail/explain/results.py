@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from guardrail.core.types import GroupValue, MetricResult
+from guardrail.core.types import SMALL_GROUP, GroupValue, MetricResult
 from guardrail.explain.methods import STOCHASTIC_METHODS, Method
 
 if TYPE_CHECKING:
@@ -68,7 +68,9 @@ def importance_metrics(
     from guardrail.fairness.bootstrap import BootstrapSpec
 
     spec = BootstrapSpec(resamples=p.bootstrap, level=p.confidence, seed=seed)
-    rows = global_importance(found.attributions[method], view.features, groups, spec, min_group_size=p.min_group_size)
+    rows = global_importance(
+        found.attributions[method], view.features, groups, spec, min_group_size=p.min_group_size, clusters=found.clusters(method)
+    )
     n = len(found.rows)
     metrics = [
         MetricResult(f"explain.{method}.importance", r.value, scope=r.feature, ci=r.ci, by_group=r.by_group, n=n)
@@ -77,14 +79,14 @@ def importance_metrics(
     return metrics, np.asarray([r.value for r in rows])
 
 
-def mean_ci(values: np.ndarray, p: Settings, seed: int) -> Any:
+def mean_ci(values: np.ndarray, p: Settings, seed: int, clusters: np.ndarray | None = None) -> Any:
     from guardrail.explain.importance import bootstrap_means
     from guardrail.fairness.bootstrap import BootstrapSpec, interval
 
     if not p.bootstrap:
         return None
     spec = BootstrapSpec(resamples=p.bootstrap, level=p.confidence, seed=seed)
-    boot = bootstrap_means(values[:, None], p.bootstrap, np.random.default_rng(seed))[:, 0]
+    boot = bootstrap_means(values[:, None], p.bootstrap, np.random.default_rng(seed), clusters)[:, 0]
     return interval(boot, spec, table=False)
 
 
@@ -94,25 +96,39 @@ def faithfulness_metrics(
     deletion, insertion = found.deletion[method], found.insertion[method]
     score = insertion - deletion
     n = len(score)
+    clusters = found.clusters(method)
     out = [
-        MetricResult(f"explain.{method}.deletion_auc", float(deletion.mean()), ci=mean_ci(deletion, p, seed), n=n, higher_is_better=False),
-        MetricResult(f"explain.{method}.insertion_auc", float(insertion.mean()), ci=mean_ci(insertion, p, seed), n=n, higher_is_better=True),
-        MetricResult(f"explain.{method}.faithfulness", float(score.mean()), ci=mean_ci(score, p, seed), n=n, higher_is_better=True),
+        MetricResult(f"explain.{method}.deletion_auc", float(deletion.mean()), ci=mean_ci(deletion, p, seed, clusters), n=n,
+                     higher_is_better=False),
+        MetricResult(f"explain.{method}.insertion_auc", float(insertion.mean()), ci=mean_ci(insertion, p, seed, clusters), n=n,
+                     higher_is_better=True),
     ]
+    by_column: dict[str, tuple[GroupValue, ...]] = {}
     for column, labels in groups.items():
-        by_group = []
-        for group in sorted(set(labels.tolist())):
-            rows = labels == group
-            size = int(rows.sum())
-            by_group.append(GroupValue(group, float(score[rows].mean()), size, small=size < p.min_group_size))
+        by_column[column] = tuple(
+            GroupValue(group, float(score[rows].mean()), int(rows.sum()), small=int(rows.sum()) < p.min_group_size)
+            for group in sorted(set(labels.tolist()))
+            for rows in [labels == group]
+        )
+    labelled = tuple(
+        GroupValue(f"{column}={g.group}", g.value, g.n, small=g.small) for column, values in by_column.items() for g in values
+    )
+    out.append(
+        MetricResult(f"explain.{method}.faithfulness", float(score.mean()), ci=mean_ci(score, p, seed, clusters), n=n,
+                     higher_is_better=True, by_group=labelled)
+    )
+    for column, by_group in by_column.items():
         judged = [g.value for g in by_group if not g.small and g.value is not None]
         key = f"explain.{method}.faithfulness_gap"
         if len(judged) < 2:
-            reason = f"fewer than two groups of {column!r} have {p.min_group_size} explained instances (min_group_size)"
-            out.append(MetricResult(key, None, scope=column, reason=reason, by_group=tuple(by_group), n=n, higher_is_better=False))
+            reason = (
+                f"{SMALL_GROUP}: fewer than two groups of {column!r} have {p.min_group_size} explained instances "
+                "(min_group_size); inconclusive"
+            )
+            out.append(MetricResult(key, None, scope=column, reason=reason, by_group=by_group, n=n, higher_is_better=False))
         else:
             gap = float(max(judged) - min(judged))
-            out.append(MetricResult(key, gap, scope=column, by_group=tuple(by_group), n=n, higher_is_better=False))
+            out.append(MetricResult(key, gap, scope=column, by_group=by_group, n=n, higher_is_better=False))
     return out
 
 

@@ -24,7 +24,10 @@ is a raw substring of the input (never lowercased, never escaped: the report esc
 
 Helpers that return plain data for reports: :func:`token_agreement` (top-k overlap and
 rank correlation between the methods per document), :func:`global_token_importance`
-(mean |attribution| per token over documents) and :func:`token_heatmap_rows`.
+(mean |attribution| per token over documents) and :func:`token_heatmap_rows`. For the
+quality checks (:mod:`guardrail.explain.text_quality`): :func:`document_words` (the words
+of any text, in the same units) and :func:`lime_attributions` (LIME on an explained
+document again, under another seed).
 
 torch, captum, transformers and lime are imported inside the functions that need them.
 """
@@ -43,15 +46,19 @@ if TYPE_CHECKING:
     import numpy as np
     import torch
 
+    from guardrail.explain.budget import Progress
+
 __all__ = [
     "DELTA_FLOOR",
     "TEXT_METHODS",
     "DocumentExplanation",
     "TextExplanations",
     "TextMethod",
+    "document_words",
     "explain_text",
     "global_token_importance",
     "ig_baseline",
+    "lime_attributions",
     "token_agreement",
     "token_heatmap_rows",
 ]
@@ -190,6 +197,7 @@ def explain_text(
     seed: int = 0,
     max_seconds: float | None = None,
     max_n_steps: int | None = None,
+    progress: Progress | None = None,
 ) -> TextExplanations:
     """Explain a text classifier's predictions on ``texts`` with Layer IG and/or LIME.
 
@@ -220,6 +228,8 @@ def explain_text(
     max_seconds:
         Time budget. Checked before each batch and each document's LIME; the first
         document is always explained. ``None``: no budget.
+    progress:
+        Told the number of documents explained after each one (a terminal progress line).
 
     Raises
     ------
@@ -322,8 +332,12 @@ def explain_text(
                     **extra,
                 )
             )
+            if progress is not None:
+                progress.update(len(documents))
         if stopped:
             break
+    if progress is not None:
+        progress.close()
     return TextExplanations(
         methods=chosen,
         documents=tuple(documents),
@@ -467,6 +481,39 @@ def token_heatmap_rows(
                 )
                 previous_end = end
     return rows
+
+
+def document_words(model: TextClassifier, texts: Sequence[str], *, batch_size: int = 64) -> list[tuple[str, ...]]:
+    """The words the model sees of each text (raw substrings, truncated as :func:`explain_text`
+    truncates): the units the explanations attribute to, for texts that were not explained."""
+    _, tokenizer, _ = _unpack(model)
+    max_length = _max_length(model, tokenizer)
+    out: list[tuple[str, ...]] = []
+    texts = [str(t) for t in texts]
+    for start in range(0, len(texts), batch_size):
+        chunk = texts[start : start + batch_size]
+        encoded = _encode(tokenizer, chunk, max_length, "cpu")
+        out += [_words(encoded, row, text)[0] for row, text in enumerate(chunk)]
+    return out
+
+
+def lime_attributions(
+    model: TextClassifier,
+    document: DocumentExplanation,
+    *,
+    seed: int,
+    lime_samples: int,
+    max_length: int,
+    batch_size: int = 32,
+) -> tuple[float, ...]:
+    """LIME's word attributions of an explained ``document`` (its words, its explained class)
+    with ``seed`` as LIME's random state: with the seed of the run, the attributions the
+    run found."""
+    hf_model, tokenizer, device = _unpack(model)
+    weights, _, _ = _lime(
+        hf_model, tokenizer, document.text, document.tokens, document.target, max_length, device, lime_samples, batch_size, seed
+    )
+    return weights
 
 
 def ig_baseline(input_ids: torch.Tensor, special_tokens_mask: torch.Tensor, pad_token_id: int) -> torch.Tensor:

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from guardrail.core.types import GroupValue, Interval, MetricResult
+from guardrail.core.types import SMALL_GROUP, GroupValue, Interval, MetricResult
 from guardrail.errors import DataError
 from guardrail.fairness.metrics import DISPARITIES, HIGHER_IS_BETTER, RATES, DisparityName, RateName
 
@@ -49,7 +49,6 @@ GROUP_LABELS: Mapping[str, tuple[str, ...]] = {
 }
 """The groupings and their groups, in report order; every group is always sent (zeros too)."""
 FEDERATION = "federation"
-SMALL_GROUP = "small_group"
 WHERE = "fairness counts"
 Cell = Literal["tn", "fp", "fn", "tp"]
 

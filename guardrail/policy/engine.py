@@ -16,6 +16,7 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from guardrail.core.types import (
+    SMALL_GROUP,
     AuditResult,
     AuditStatus,
     Interval,
@@ -34,10 +35,7 @@ from guardrail.spec.models import PolicySpec, RuleSpec
 if TYPE_CHECKING:
     from guardrail.spec.loader import LoadedPolicy
 
-SMALL_GROUP = "small_group"
-"""Reason code of an outcome left inconclusive by groups too small to judge; a metric whose
-``reason`` starts with it is undefined for that cause (e.g. a federated fairness gap over a
-group below the minimum size), which makes its outcome inconclusive rather than an error."""
+
 
 
 @dataclass(frozen=True)

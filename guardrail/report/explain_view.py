@@ -1,7 +1,8 @@
 """What the HTML report shows for an explainability audit: what drives the model (global
 importance with intervals, by method), whether the explanations can be trusted (quality
 and agreement), whether a protected attribute or a proxy drives it, sampled local
-explanations and, for text models, token heatmaps.
+explanations and, for text models, token heatmaps, faithfulness by group and the words
+associated with a group.
 
 Built only from the audit's metrics and artifacts in the run record, so a report
 re-rendered from ``run.json`` shows the same. Every string is plain text here; the
@@ -43,9 +44,12 @@ TABULAR_IMPORTANCE = (
 )
 TEXT_IMPORTANCE = (
     "Mean |attribution| of the explained class's probability over every occurrence of the word "
-    "in the explained documents (words seen in at least two of them); a method's bar is missing "
-    "where the word is outside that method's strongest words."
+    "in the explained documents (words seen in at least two of them), with a bootstrap interval "
+    "over documents; a method's bar is missing where the word is outside that method's strongest words."
 )
+
+RANDOM_ORDER = "Random word order (reference)"
+"""The quality table's reference row for text: the same curves with the words in a random order."""
 
 QUALITY_COLUMNS = (
     ("deletion_auc", "Deletion AUC ↓"),
@@ -106,18 +110,36 @@ class Heatmap:
 
 
 @dataclass(frozen=True)
+class FaithfulnessByGroup:
+    """Mean faithfulness per group of one sensitive column, one row per method, and the gap."""
+
+    column: str
+    groups: tuple[str, ...]
+    rows: tuple[tuple[str, tuple[str, ...], ValueCell], ...]
+    """(method, a cell per group, the gap)."""
+
+
+@dataclass(frozen=True)
 class ExplainView:
     """The explainability section of one audit."""
 
+    unit: str
+    """What is attributed to, as a column header: "Feature", or "Word" for a text model."""
     chart: Markup | None
     ranking_note: str
     importance_note: str
+    lime_note: str
+    """How tabular LIME drew its samples (pools) and what its intervals resample; empty otherwise."""
     quality: tuple[QualityRow, ...]
     quality_columns: tuple[str, ...]
     completeness: tuple[tuple[str, str], ...]
     agreement: tuple[tuple[str, ValueCell, ValueCell], ...]
     proxy: tuple[str, ...]
     proxy_associations: tuple[tuple[str, str, str], ...]
+    proxy_caption: str
+    faithfulness_by_group: tuple[FaithfulnessByGroup, ...]
+    unit_plural: str
+    """What was explained, in the plural: "rows", or "documents" for a text model."""
     by_group: tuple[GroupImportanceTable, ...]
     local_method: str
     local: tuple[LocalRow, ...]
@@ -134,6 +156,7 @@ def explain_view(result: AuditResult) -> ExplainView:
     metrics = result.metrics
     artifacts = result.artifacts
     methods = _methods(metrics, artifacts)
+    text = "heatmap" in artifacts
     overall = {m.key: m for m in metrics if m.scope is None}
     quality_keys = [key for key, _ in QUALITY_COLUMNS if any(f"explain.{m}.{key}" in overall for m in methods)]
     quality = tuple(
@@ -143,11 +166,17 @@ def explain_view(result: AuditResult) -> ExplainView:
         )
         for method in methods
     )
+    reference = _random_order_row(overall, methods, quality_keys)
+    if reference is not None:
+        quality += (reference,)
     local_method, local = _local(artifacts.get("local"), methods)
+    unit = "Word" if text else "Feature"
     return ExplainView(
-        chart=_importance_chart(metrics, methods),
+        unit=unit,
+        chart=_importance_chart(metrics, methods, unit.lower()),
         ranking_note=_ranking_note(artifacts.get("ranking")),
-        importance_note=TEXT_IMPORTANCE if "heatmap" in artifacts else TABULAR_IMPORTANCE,
+        importance_note=TEXT_IMPORTANCE if text else TABULAR_IMPORTANCE,
+        lime_note=_lime_note(artifacts.get("seeds")),
         quality=quality if quality_keys else (),
         quality_columns=tuple(title for key, title in QUALITY_COLUMNS if key in quality_keys),
         completeness=_completeness(overall),
@@ -160,8 +189,11 @@ def explain_view(result: AuditResult) -> ExplainView:
             for m in metrics
             if m.key == "explain.agreement.spearman"
         ),
-        proxy=_proxy_sentences(overall),
+        proxy=_proxy_sentences(overall, text) + _strongest_association(artifacts.get("proxy")),
         proxy_associations=_associations(artifacts.get("proxy")),
+        proxy_caption=PROXY_CAPTIONS[text],
+        faithfulness_by_group=_faithfulness_by_group(metrics, methods),
+        unit_plural="documents" if text else "rows",
         by_group=_by_group(metrics, methods),
         local_method=method_name(local_method) if local_method else "",
         local=local,
@@ -190,7 +222,7 @@ def _cell(metric: MetricResult | None) -> ValueCell:
     return ValueCell(_format.number(metric.value), _format.interval(metric.ci))
 
 
-def _importance_chart(metrics: Sequence[MetricResult], methods: Sequence[str]) -> Markup | None:
+def _importance_chart(metrics: Sequence[MetricResult], methods: Sequence[str], unit: str = "feature") -> Markup | None:
     by_method: dict[str, dict[str, MetricResult]] = {}
     for m in metrics:
         for method in methods:
@@ -210,7 +242,7 @@ def _importance_chart(metrics: Sequence[MetricResult], methods: Sequence[str]) -
     ]
     names = [method_name(m) for m in methods]
     more = len(lead) - len(features)
-    title = "Mean |attribution| by feature" + (f" (the {len(features)} strongest of {len(lead)})" if more > 0 else "")
+    title = f"Mean |attribution| by {unit}" + (f" (the {len(features)} strongest of {len(lead)})" if more > 0 else "")
     return charts.bar_chart(rows, names, title=title)
 
 
@@ -241,11 +273,35 @@ def _completeness(overall: Mapping[str, MetricResult]) -> tuple[tuple[str, str],
     return tuple(rows)
 
 
-def _proxy_sentences(overall: Mapping[str, MetricResult]) -> tuple[str, ...]:
+PROXY_WORDS = {
+    False: (
+        "A protected attribute",
+        "A protected attribute or a proxy of one",
+        "protected attributes",
+        "protected attributes and their proxies",
+    ),
+    True: (
+        "A word naming a group of a sensitive column",
+        "Such a word, or a proxy word (its presence in a document reveals the group)",
+        "words naming a group",
+        "words naming a group and proxy words",
+    ),
+}
+"""The proxy sentences' subjects for a tabular model (False) and a text model (True)."""
+
+PROXY_CAPTIONS = {
+    False: "Features associated with a sensitive column (normalised mutual information).",
+    True: "Words associated with a sensitive column: normalised mutual information between the word's "
+    "presence in a document and the document's group, over every document of the audit data.",
+}
+
+
+def _proxy_sentences(overall: Mapping[str, MetricResult], text: bool = False) -> tuple[str, ...]:
     sentences = []
+    direct, either, direct_plural, either_plural = PROXY_WORDS[text]
     for key, what in (
-        ("explain.proxy.sensitive_in_top_k", "A protected attribute"),
-        ("explain.proxy.proxy_in_top_k", "A protected attribute or a proxy of one"),
+        ("explain.proxy.sensitive_in_top_k", direct),
+        ("explain.proxy.proxy_in_top_k", either),
     ):
         metric = overall.get(key)
         if metric is None or metric.value is None:
@@ -256,11 +312,27 @@ def _proxy_sentences(overall: Mapping[str, MetricResult]) -> tuple[str, ...]:
             sentences.append(f"{what} is among the top {k} drivers: {', '.join(map(str, named))}.")
         else:
             sentences.append(f"{what} is not among the top {k} drivers of any method.")
-    for key, what in (("explain.proxy.sensitive_share", "protected attributes"), ("explain.proxy.proxy_share", "protected attributes and their proxies")):
+    for key, what in (("explain.proxy.sensitive_share", direct_plural), ("explain.proxy.proxy_share", either_plural)):
         metric = overall.get(key)
         if metric is not None and metric.value is not None:
             sentences.append(f"Share of total importance held by {what}: {metric.value:.1%} (largest over methods).")
     return tuple(sentences)
+
+
+def _strongest_association(proxy: object) -> tuple[str, ...]:
+    """For text: the word most associated with each sensitive column, whether or not it is a proxy."""
+    if not isinstance(proxy, Mapping) or not isinstance(proxy.get("strongest"), Mapping):
+        return ()
+    threshold = proxy.get("threshold")
+    limit = f"; a word is a proxy from {threshold:g}" if isinstance(threshold, int | float) else ""
+    out = []
+    for column, best in proxy["strongest"].items():
+        if isinstance(best, Mapping) and isinstance(best.get("nmi"), int | float):
+            out.append(
+                f"The word most associated with {column} is “{best.get('feature')}” "
+                f"(normalised mutual information {_format.number(best['nmi'])}{limit})."
+            )
+    return tuple(out)
 
 
 def _associations(proxy: object) -> tuple[tuple[str, str, str], ...]:
@@ -274,6 +346,67 @@ def _associations(proxy: object) -> tuple[tuple[str, str, str], ...]:
         if isinstance(row, Mapping):
             nmi = row.get("nmi")
             out.append((str(row.get("feature")), str(row.get("sensitive")), _format.number(nmi if isinstance(nmi, int | float) else None)))
+    return tuple(out)
+
+
+def _random_order_row(
+    overall: Mapping[str, MetricResult], methods: Sequence[str], quality_keys: Sequence[str]
+) -> QualityRow | None:
+    """The text quality table's reference: deletion, insertion and faithfulness with the words in a random order."""
+    found: dict[str, float] = {}
+    for key in ("deletion_auc", "insertion_auc", "faithfulness"):
+        for method in methods:
+            metric = overall.get(f"explain.{method}.{key}")
+            value = metric.details.get("random_order") if metric is not None else None
+            if isinstance(value, int | float):
+                found[key] = float(value)
+                break
+    if not found:
+        return None
+    cells = tuple(ValueCell(_format.number(found[k])) if k in found else ValueCell(_format.DASH) for k in quality_keys)
+    return QualityRow(method=RANDOM_ORDER, cells=cells)
+
+
+def _lime_note(seeds: Any) -> str:
+    lime = seeds.get("lime") if isinstance(seeds, Mapping) else None
+    if not isinstance(lime, Mapping) or "pool_rows" not in lime:
+        return ""
+    rows, pools, samples = lime.get("pool_rows"), lime.get("pools"), lime.get("num_samples")
+    if rows == 1:
+        return f"LIME drew {samples} samples for each row, as a plain lime loop does."
+    return (
+        f"LIME drew {samples} samples per pool of {rows} rows ({pools} pools); each row's explanation is lime's for its "
+        "pool's samples, and LIME's intervals resample whole pools, since the rows of a pool share their sampling noise."
+    )
+
+
+def _faithfulness_by_group(metrics: Sequence[MetricResult], methods: Sequence[str]) -> tuple[FaithfulnessByGroup, ...]:
+    """Mean faithfulness per group (from ``explain.<m>.faithfulness_gap[column]``), a table per column."""
+    tables: dict[str, dict[str, MetricResult]] = {}
+    for m in metrics:
+        for method in methods:
+            if m.key == f"explain.{method}.faithfulness_gap" and m.scope is not None:
+                tables.setdefault(m.scope, {})[method] = m
+    out = []
+    for column, by_method in tables.items():
+        groups: list[str] = []
+        for m in by_method.values():
+            groups += [g.group for g in m.by_group if g.group not in groups]
+        rows = []
+        for method, m in by_method.items():
+            values = {g.group: g for g in m.by_group}
+            cells = []
+            for group in groups:
+                found = values.get(group)
+                text = _format.DASH if found is None or found.value is None else _format.number(found.value)
+                if found is not None:
+                    text += f" (n={found.n}{', small' if found.small else ''})"
+                cells.append(text)
+            gap = _cell(m)
+            if m.value is None:  # the reason without its machine-readable prefix ("small_group: …")
+                gap = ValueCell(gap.text, gap.ci.partition(": ")[2] or gap.ci)
+            rows.append((method_name(method), tuple(cells), gap))
+        out.append(FaithfulnessByGroup(column=column, groups=tuple(groups), rows=tuple(rows)))
     return tuple(out)
 
 

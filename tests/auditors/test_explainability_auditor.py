@@ -116,7 +116,12 @@ def test_a_sklearn_pipeline_is_explained_and_the_proxy_is_named(tmp_path: Path, 
         assert {g.group for g in importance["a"].by_group} == {"group=F", "group=M"}
         faith = _metric(record, f"explain.{method}.faithfulness")
         assert faith.value is not None and faith.value > 0  # better than nothing: insertion above deletion
-        assert _metric(record, f"explain.{method}.faithfulness_gap", "group").value is not None
+        gap = _metric(record, f"explain.{method}.faithfulness_gap", "group")
+        by_group = {g.group: g.value for g in faith.by_group}
+        assert set(by_group) == {"group=F", "group=M"} and {g.group for g in gap.by_group} == {"F", "M"}
+        assert gap.value == pytest.approx(abs(by_group["group=F"] - by_group["group=M"]))  # type: ignore[operator]
+        weighted = sum(g.value * g.n for g in faith.by_group) / sum(g.n for g in faith.by_group)  # type: ignore[operator]
+        assert weighted == pytest.approx(faith.value)
     assert _metric(record, "explain.feature_ablation.stability").value == 1.0
     assert 0 < (_metric(record, "explain.lime.stability").value or 0) <= 1
     assert (_metric(record, "explain.agreement.spearman", "feature_ablation~lime").value or 0) > 0.5
@@ -139,10 +144,11 @@ def test_the_budget_stops_early_and_says_so(tmp_path: Path, sklearn_model: Path)
     assert result.status is AuditStatus.OK, result.error
     coverage = next(m for m in result.metrics if m.key == "explain.coverage")
     assert coverage.value is not None and coverage.value < 1.0
-    # one chunk: batch_size // 2 (d + 1) = 1000 // 12 rows (the deletion and insertion curves
-    # score 2 (d + 1) rows per row; shared LIME adds only its 99 pool samples per chunk)
-    assert coverage.details["stopped_by_budget"] is True and coverage.details["explained"] == 83
-    assert "time budget" in result.artifacts["note"] and "83 of 400" in result.artifacts["note"]
+    # one chunk of whole LIME pools: batch_size // max(2 (d + 1), 1 + 99 // 8) = 1000 // 13 = 76 rows
+    # (the deletion and insertion curves score 2 (d + 1) = 12 rows per row, a pool of 8 rows 99),
+    # rounded down to 9 pools of 8 = 72
+    assert coverage.details["stopped_by_budget"] is True and coverage.details["explained"] == 72
+    assert "time budget" in result.artifacts["note"] and "72 of 400" in result.artifacts["note"]
     stability = next(m for m in result.metrics if m.key == "explain.lime.stability")
     assert stability.value is None and "budget" in (stability.reason or "")
 
@@ -222,3 +228,11 @@ def test_a_model_driven_by_the_sensitive_column_itself_is_flagged(tmp_path: Path
     assert flagged.value == 1.0 and flagged.details["in_top_k"] == ["group"]
     share = _metric(record, "explain.proxy.sensitive_share").value
     assert share is not None and share > 0.5
+
+
+def test_a_faithfulness_gap_over_small_groups_is_inconclusive_not_an_error(tmp_path: Path, sklearn_model: Path) -> None:
+    params = "{methods: [feature_ablation], samples: 20, bootstrap: 0, min_group_size: 50}"
+    spec = _write(tmp_path, _frame(), SKLEARN.format(path=sklearn_model), params, features=True)
+    record = guardrail.audit(spec, write=False)
+    gap = _metric(record, "explain.feature_ablation.faithfulness_gap", "group")
+    assert gap.value is None and gap.reason is not None and gap.reason.startswith("small_group:")

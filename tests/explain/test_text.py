@@ -301,6 +301,169 @@ def test_truncated_texts_explain_only_what_the_model_sees(adapter: TorchAdapter)
     assert len(doc.tokens) == len(doc.attributions["lime"]) == len(doc.attributions["layer_ig"])
 
 
+# -- quality checks that run the model again (guardrail.explain.text_quality) -----------------
+def _by_hand_curve(adapter: TorchAdapter, doc: DocumentExplanation, order: list[int], counts: list[int], insertion: bool) -> list[float]:
+    """The explained class's probability with the words ``order[:c]`` removed (deletion) or
+    only they present (insertion), each removed word's pieces set to the pad token by hand."""
+    tok = adapter.tokenizer
+    enc = tok([doc.text])
+    ids, word_ids = enc["input_ids"][0], enc.word_ids(0)
+    assert sorted({w for w in word_ids if w is not None}) == list(range(len(doc.tokens)))
+    out = []
+    for c in counts:
+        chosen = set(order[:c])
+        absent = {w for w in range(len(doc.tokens)) if (w in chosen) != insertion}
+        changed = [tok.pad_token_id if w in absent else i for i, w in zip(ids, word_ids, strict=True)]
+        with torch.no_grad():
+            logits = adapter.model(
+                input_ids=torch.tensor([changed]),
+                attention_mask=torch.ones(1, len(changed), dtype=torch.long),
+                position_ids=torch.arange(len(changed))[None, :],
+            ).logits
+        out.append(float(logits.softmax(-1)[0, doc.target]))
+    return out
+
+
+@pytest.mark.parametrize("steps", [10, 3])
+def test_deletion_and_insertion_curves_match_direct_forward_passes(
+    adapter: TorchAdapter, explained: TextExplanations, steps: int
+) -> None:
+    import numpy as np
+
+    from guardrail.explain.text_quality import faithfulness_curves
+
+    curves = faithfulness_curves(adapter, explained, steps=steps, batch_size=5, seed=1)
+    assert curves.documents == (0, 1, 2, 3) and curves.skipped == 0
+    doc = explained.documents[0]  # "the patient took excellent drug for weeks": 7 words
+    values = doc.attributions["layer_ig"]
+    order = sorted(range(len(values)), key=lambda i: (-values[i], i))
+    counts = list(range(8)) if steps == 10 else [0, 2, 5, 7]  # round(linspace(0, 7, 4))
+    deletion = _by_hand_curve(adapter, doc, order, counts, insertion=False)
+    insertion = _by_hand_curve(adapter, doc, order, counts, insertion=True)
+    assert curves.fractions[0] == pytest.approx([c / 7 for c in counts])
+    assert curves.deletion["layer_ig"][0] == pytest.approx(deletion, abs=1e-5)
+    assert curves.insertion["layer_ig"][0] == pytest.approx(insertion, abs=1e-5)
+    fractions = np.asarray(counts) / 7
+    assert curves.deletion_auc("layer_ig")[0] == pytest.approx(float(np.trapezoid(deletion, fractions)), abs=1e-5)
+    assert curves.insertion_auc("layer_ig")[0] == pytest.approx(float(np.trapezoid(insertion, fractions)), abs=1e-5)
+    # the ends are the input and the IG baseline: f(x) − f(baseline) is IG's output difference
+    assert deletion[0] == pytest.approx(doc.target_probability, abs=1e-5)
+    assert deletion[0] - deletion[-1] == pytest.approx(doc.ig_output_difference, abs=1e-5)
+    assert insertion[0] == pytest.approx(deletion[-1], abs=1e-6) and insertion[-1] == pytest.approx(deletion[0], abs=1e-6)
+
+
+def test_attribution_order_beats_a_random_order_on_the_planted_driver(adapter: TorchAdapter, explained: TextExplanations) -> None:
+    from guardrail.explain.text_quality import RANDOM_ORDER, faithfulness_curves
+
+    curves = faithfulness_curves(adapter, explained, seed=3)
+    driven = [i for i, d in enumerate(explained.documents) if DRIVER in d.tokens]
+    assert driven == [0, 2]
+    random_score = curves.insertion_auc(RANDOM_ORDER) - curves.deletion_auc(RANDOM_ORDER)
+    for method in ("layer_ig", "lime"):
+        score = curves.insertion_auc(method) - curves.deletion_auc(method)
+        for i in driven:  # removing "excellent" first drops the probability at once
+            assert score[i] > random_score[i] + 0.05
+            assert curves.deletion[method][i][1] < curves.deletion[method][i][0] - 0.05
+    again = faithfulness_curves(adapter, explained, seed=3)
+    assert (again.deletion_auc(RANDOM_ORDER) == curves.deletion_auc(RANDOM_ORDER)).all(), "the random order is seeded"
+
+
+def test_lime_reruns_reproduce_the_run_and_measure_stability(adapter: TorchAdapter, explained: TextExplanations) -> None:
+    from itertools import combinations
+
+    import numpy as np
+
+    from guardrail.explain.quality import stability
+    from guardrail.explain.text_quality import lime_reruns
+
+    same = lime_reruns(adapter, explained, [7, 7, 7], instances=3, batch_size=3)
+    assert same.documents == 3 and not same.stopped
+    for i, doc in enumerate(explained.documents[:3]):  # the run's own seed gives the run's attributions
+        assert same.runs[0][i, : len(doc.tokens)] == pytest.approx(doc.attributions["lime"], abs=1e-6)
+    assert stability(same.runs, 3) == 1.0
+
+    other = lime_reruns(adapter, explained, [11, 12, 13], instances=4, batch_size=3)
+    value = stability(other.runs, 2)
+    by_hand = []  # top-2 Jaccard per document and pair of seeds, on the unpadded attributions
+    for i, doc in enumerate(explained.documents):
+        width = len(doc.tokens)
+        tops = [set(np.argsort(-np.abs(run[i, :width]), kind="stable")[:2].tolist()) for run in other.runs]
+        by_hand += [len(a & b) / len(a | b) for a, b in combinations(tops, 2)]
+    assert value == pytest.approx(float(np.mean(by_hand)))
+    assert value < 1.0, "LIME's noise on the documents without the driver moves their top words"
+
+    stopped = lime_reruns(adapter, explained, [1, 2, 3], instances=4, expired=lambda: True)
+    assert stopped.documents == 0 and stopped.stopped and stopped.requested == 4
+
+
+def test_token_importance_interval_is_a_document_bootstrap(explained: TextExplanations) -> None:
+    import numpy as np
+
+    from guardrail.auditors.explainability import ExplainabilityParams
+    from guardrail.explain.text_results import importance_metrics
+
+    ranked = global_token_importance(explained, method="lime", top=None)
+    p = ExplainabilityParams(bootstrap=400, confidence=0.9, min_group_size=2)
+    groups = {"half": np.asarray(["x", "x", "y", "y"])}
+    metrics = {m.scope: m for m in importance_metrics(explained, "lime", ranked, groups, p, seed=5)}
+    driver = metrics[DRIVER]
+    # by hand: per document, the sum of |attribution| over the word's occurrences and their count
+    sums = np.asarray([sum(abs(v) for t, v in zip(d.tokens, d.attributions["lime"], strict=True) if t == DRIVER)
+                       for d in explained.documents])
+    counts = np.asarray([d.tokens.count(DRIVER) for d in explained.documents], dtype=float)
+    assert driver.value == pytest.approx(sums.sum() / counts.sum())
+    rng = np.random.default_rng(5)  # the same draws: documents resampled with replacement
+    weights = rng.multinomial(4, np.full(4, 0.25), size=400)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = (weights @ sums) / (weights @ counts)
+    low, high = np.quantile(ratio[~np.isnan(ratio)], [0.05, 0.95])
+    assert driver.ci is not None and driver.ci.level == 0.9 and driver.ci.resamples == 400
+    assert driver.ci.undefined == int(np.isnan(ratio).sum()) > 0  # resamples without the driver's documents
+    assert (driver.ci.low, driver.ci.high) == pytest.approx((low, high), abs=1e-12)
+    assert driver.ci.low <= driver.value <= driver.ci.high
+    # by group: documents 0, 2 hold the driver once each; x = {0, 1}, y = {2, 3}
+    by_group = {g.group: g for g in driver.by_group}
+    assert by_group["half=x"].value == pytest.approx(sums[0]) and by_group["half=x"].n == 1 and by_group["half=x"].small
+    assert by_group["half=y"].value == pytest.approx(sums[2]) and by_group["half=y"].n == 1
+    mostly = {g.group: g for g in metrics["mostly"].by_group}  # only in document 2
+    assert mostly["half=x"].value is None and mostly["half=x"].n == 0 and mostly["half=x"].reason
+    assert mostly["half=y"].value is not None and mostly["half=y"].n == 1
+
+
+def test_document_words_are_the_explained_words(adapter: TorchAdapter, explained: TextExplanations) -> None:
+    from guardrail.explain.text import document_words
+
+    assert document_words(adapter, DOCS, batch_size=3) == [d.tokens for d in explained.documents]
+
+
+def test_word_associations_match_sklearn_and_find_a_planted_proxy() -> None:
+    import numpy as np
+    from sklearn.metrics import mutual_info_score, normalized_mutual_info_score
+
+    from guardrail.explain.proxy import proxies, word_associations, word_presence
+
+    rng = np.random.default_rng(0)
+    groups = rng.choice(["F", "M", "X"], size=120)
+    two = np.where(groups == "F", "F", "other")
+    documents = [[*rng.choice(FILLER, size=6).tolist(), *(["Marker"] if g == "F" else [])] for g in groups]
+    documents[0].append("once")  # seen in one document: not counted
+    vocabulary, presence = word_presence(documents, 2)
+    assert "marker" in vocabulary and "once" not in vocabulary
+    found = word_associations(vocabulary, presence, {"three": groups, "two": two, "single": np.full(120, "F")})
+    for a in found:
+        labels = {"three": groups, "two": two}.get(a.sensitive)
+        column = presence[:, vocabulary.index(a.feature)]
+        if labels is None:
+            assert a.nmi == 0.0  # a single group: nothing to be a proxy of
+            continue
+        assert a.nmi == pytest.approx(normalized_mutual_info_score(labels, column), abs=1e-12)
+        assert a.mi == pytest.approx(mutual_info_score(labels, column), abs=1e-12)
+    planted = {a.sensitive: a.nmi for a in found if a.feature == "marker"}
+    assert planted["two"] == pytest.approx(1.0)
+    assert 0.5 < planted["three"] < 1.0  # it names one group of three
+    assert proxies(found, 0.1) == {"marker": ["three", "two"]}
+
+
 # -- the real path: guardrail's trainer, a saved folder, the adapter, real reviews ----------------
 @pytest.mark.slow
 def test_drug_reviews_model_folder_end_to_end(tmp_path: Any) -> None:
@@ -338,3 +501,36 @@ def test_cuda_matches_cpu(adapter: TorchAdapter) -> None:
     for a, b in zip(cpu.documents, gpu.documents, strict=True):
         assert a.predicted == b.predicted
         assert b.attributions["layer_ig"] == pytest.approx(a.attributions["layer_ig"], abs=1e-3)
+
+
+@pytest.mark.gpu
+def test_faithfulness_curves_on_cuda_match_cpu(adapter: TorchAdapter, explained: TextExplanations) -> None:
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    import copy
+
+    from guardrail.explain.text_quality import faithfulness_curves
+
+    on_gpu = TorchAdapter(copy.deepcopy(adapter.model).to("cuda"), adapter.description, adapter.tokenizer, "cuda")
+    cpu = faithfulness_curves(adapter, explained, seed=2)
+    gpu = faithfulness_curves(on_gpu, explained, seed=2)
+    assert gpu.documents == cpu.documents
+    for method in (*explained.methods, "random"):
+        assert gpu.deletion_auc(method) == pytest.approx(cpu.deletion_auc(method), abs=1e-4)
+        assert gpu.insertion_auc(method) == pytest.approx(cpu.insertion_auc(method), abs=1e-4)
+
+
+def test_progress_is_told_after_each_explained_document(adapter: TorchAdapter) -> None:
+    seen: list[int] = []
+    closed: list[bool] = []
+
+    class Recorder:
+        def update(self, done: int) -> None:
+            seen.append(done)
+
+        def close(self) -> None:
+            closed.append(True)
+
+    texts, _ = _synthetic(3)
+    explain_text(adapter, texts, methods=("layer_ig",), n_steps=8, progress=Recorder())  # type: ignore[arg-type]
+    assert seen == [1, 2, 3] and closed == [True]

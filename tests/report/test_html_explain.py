@@ -69,6 +69,44 @@ def test_token_heatmap_escapes_tokens(golden: RunRecord) -> None:
     assert 'style="background: rgba(47,109,181,0.50)" title="+0.90">&lt;script&gt;' in page
 
 
+def test_text_quality_tables_escape_words(golden: RunRecord) -> None:
+    """Words are untrusted text everywhere the text section shows them: the chart, the proxy
+    sentences and associations, faithfulness by group and importance by group."""
+    from guardrail.core.types import AuditStatus, GroupValue, Interval, MetricResult
+
+    ci = Interval(0.1, 0.3)
+    curve = {"steps": 10, "documents_skipped": 0}
+    metrics = (
+        MetricResult("explain.layer_ig.importance", 0.2, scope=SCRIPT, ci=ci, n=3,
+                     by_group=(GroupValue(f"rating={SCRIPT}", 0.2, 2, small=True), GroupValue("rating=ok", None, 0, True, "absent"))),
+        MetricResult("explain.layer_ig.deletion_auc", 0.3, ci=ci, n=4, higher_is_better=False, details={**curve, "random_order": 0.51}),
+        MetricResult("explain.layer_ig.insertion_auc", 0.6, ci=ci, n=4, higher_is_better=True, details={**curve, "random_order": 0.49}),
+        MetricResult("explain.layer_ig.faithfulness", 0.3, ci=ci, n=4, higher_is_better=True, details={**curve, "random_order": -0.02},
+                     by_group=(GroupValue(f"rating={SCRIPT}", 0.3, 2, small=True),)),
+        MetricResult("explain.layer_ig.faithfulness_gap", None, scope="rating", n=4, higher_is_better=False,
+                     reason=f"small_group: fewer than two groups of {SCRIPT!r} have 30 explained documents",
+                     by_group=(GroupValue(SCRIPT, 0.3, 2, small=True), GroupValue("ok", 0.25, 2, small=True))),
+        MetricResult("explain.layer_ig.stability", 1.0, n=4, higher_is_better=True, details={"deterministic": True}),
+        MetricResult("explain.proxy.sensitive_in_top_k", 1.0, higher_is_better=False, details={"in_top_k": [SCRIPT], "top_k": 5}),
+        MetricResult("explain.proxy.proxy_in_top_k", 1.0, higher_is_better=False, details={"in_top_k": [SCRIPT], "top_k": 5}),
+    )
+    artifacts = {
+        "ranking": {"layer_ig": [SCRIPT]},
+        "heatmap": {"method": "layer_ig", "documents": [{"caption": SCRIPT, "tokens": [{"gap": "", "token": SCRIPT, "weight": 1.0}]}]},
+        "proxy": {"threshold": 0.1, "unit": "word", "associations": [{"feature": SCRIPT, "sensitive": "rating", "nmi": 1.0, "mi": 0.69}],
+                  "strongest": {"rating": {"feature": SCRIPT, "nmi": 1.0}}},
+    }
+    text = AuditResult("explain", "explainability", AuditStatus.OK, metrics=metrics, artifacts=artifacts)
+    page = render(dataclasses.replace(golden, results=(text,)), "html")
+    assert SCRIPT not in page and "&lt;script&gt;" in page
+    for shown in ("Mean |attribution| by word", "Faithfulness by <code>rating</code>", "Random word order (reference)",
+                  "Words associated with a sensitive column", '<th scope="col">Word</th>', "Importance by <code>rating</code>",
+                  "A word naming a group of a sensitive column is among the top 5 drivers: &lt;script&gt;",
+                  "The word most associated with rating is “&lt;script&gt;"):
+        assert shown in page, shown
+    assert '<span class="note">fewer than two groups of' in page, "the gap's reason, without its machine-readable prefix"
+
+
 @pytest.mark.browser
 def test_feature_and_token_payloads_run_nothing_in_chromium(golden: RunRecord, tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
