@@ -38,6 +38,8 @@ MODEL_KIND = "guardrail-torch-model"
 HF_ARCHITECTURE = "hf-sequence-classification"
 MODULE_ARCHITECTURE = "torch-module"
 """A plain ``nn.Module`` from the user's code (:mod:`guardrail.adapters.torch_module`)."""
+HEAD_PREFIXES = ("classifier.", "score.", "pre_classifier.")
+"""Weights of a sequence-classification head, new when a pretrained encoder gets a head of its own."""
 MAX_TOKENS = 512
 """Tokens per text for a Hugging Face folder whose spec gives no max_length (or the tokenizer's limit, if lower)."""
 
@@ -55,8 +57,9 @@ def load_hf_classifier(
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True, trust_remote_code=False)
         with quiet_transformers():
-            model = AutoModelForSequenceClassification.from_pretrained(
-                folder, local_files_only=True, use_safetensors=True, trust_remote_code=False, **kwargs
+            model, info = AutoModelForSequenceClassification.from_pretrained(
+                folder, local_files_only=True, use_safetensors=True, trust_remote_code=False, output_loading_info=True,
+                **kwargs,
             )
     except (OSError, ValueError) as exc:
         raise ModelError(f"cannot load the {what} ({exc})", where=str(folder)) from None
@@ -66,6 +69,17 @@ def load_hf_classifier(
             where=str(folder),
             hint="start from an encoder without a classification head, or keep its number of classes",
         ) from None
+    # transformers fills weights it did not find with random ones and only logs it: a new head is
+    # expected when re-heading an encoder, anything else means the folder is not the model it claims
+    fresh = tuple(HEAD_PREFIXES) if num_labels is not None else ()
+    missing = sorted(k for k in info.get("missing_keys", ()) if not k.startswith(fresh))
+    if missing:
+        raise ModelError(
+            f"the {what} lacks {len(missing)} weight(s) its architecture needs (e.g. {', '.join(missing[:3])}); "
+            "transformers would fill them with random values",
+            where=str(folder),
+            hint="save the complete model with model.save_pretrained(folder, safe_serialization=True)",
+        )
     return model, tokenizer
 
 
@@ -380,13 +394,17 @@ def encode_table(encoder: dict[str, Any], frame: pd.DataFrame) -> np.ndarray:
 
 @contextlib.contextmanager
 def quiet_transformers() -> Iterator[None]:
-    """Hide transformers' progress bars (weight loading/saving) while inside; restores the setting."""
+    """Hide transformers' progress bars and warnings (its weight-loading report: guardrail checks the
+    loading itself, see :func:`load_hf_classifier`) while inside; restores both settings."""
     from transformers.utils import logging as hf_logging
 
     was_enabled = hf_logging.is_progress_bar_enabled()
+    verbosity = hf_logging.get_verbosity()
     hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
     try:
         yield
     finally:
+        hf_logging.set_verbosity(verbosity)
         if was_enabled:
             hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]

@@ -91,6 +91,11 @@ class TorchModelSpec(StrictModel):
         if self.module is not None:
             if self.weights is None:
                 raise ValueError("module needs weights: the safetensors file with its state dict")
+            if not self.weights.lower().endswith(".safetensors"):
+                raise ValueError(
+                    f"weights must be a .safetensors file, not {self.weights!r} (pickle-based .pt/.pth/.bin files "
+                    "are never loaded); save them with safetensors.torch.save_file(module.state_dict(), path)"
+                )
             misplaced = [k for k in ("text_column", "max_length") if getattr(self, k) is not None]
             if misplaced:
                 verb = "applies" if len(misplaced) == 1 else "apply"

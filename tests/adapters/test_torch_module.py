@@ -165,9 +165,16 @@ def test_pickle_weights_are_refused_before_any_code_runs(tmp_path: Path) -> None
     spec = _folder(tmp_path, module_name="netmod_pickle")
     torch.save({"linear.weight": torch.zeros(1, 3)}, tmp_path / "net.pt")
     spec.write_text(spec.read_text().replace("net.safetensors", "net.pt"))
-    (tmp_path / "netmod_pickle.py").write_text("raise SystemExit('the module must not be imported')\n")
+    marker = tmp_path / "imported"
+    (tmp_path / "netmod_pickle.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    done = run_cli("audit", spec.name, cwd=tmp_path)
+    assert done.returncode == 3 and "must be a .safetensors file" in done.stderr, done.stderr  # refused by the spec
+    # a pickle under a .safetensors name is recognised by its bytes, before the module is imported
+    torch.save({"linear.weight": torch.zeros(1, 3)}, tmp_path / "disguised.safetensors")
+    spec.write_text(spec.read_text().replace("net.pt", "disguised.safetensors"))
     done = run_cli("audit", spec.name, cwd=tmp_path)
     assert done.returncode == 3 and "pickle" in done.stderr, done.stderr
+    assert not marker.exists()
 
 
 # -- a Hugging Face folder that guardrail train did not write ------------------------------------------------------
@@ -293,4 +300,18 @@ def test_a_guardrail_folder_refuses_settings_its_description_already_holds(tmp_p
     ))
     assert TorchAdapter.load(folder).classes == ("negative", "positive")
     with pytest.raises(ModelError, match="model.text_column applies to a Hugging Face folder from elsewhere"):
+        TorchAdapter.load(folder, text_column="text")
+
+
+def test_a_hugging_face_folder_missing_encoder_weights_is_refused_not_filled_with_noise(tmp_path: Path, hf_folder: Path) -> None:
+    import shutil
+
+    from safetensors.torch import load_file
+
+    folder = tmp_path / "partial"
+    shutil.copytree(hf_folder, folder)
+    weights = load_file(str(folder / "model.safetensors"))
+    dropped = next(k for k in weights if "encoder" in k)
+    save_file({k: v for k, v in weights.items() if k != dropped}, str(folder / "model.safetensors"))
+    with pytest.raises(ModelError, match=r"lacks 1 weight\(s\) its architecture needs"):
         TorchAdapter.load(folder, text_column="text")
