@@ -252,7 +252,7 @@ def explain_text(
         import torch  # noqa: F401
     except ImportError:
         raise MissingExtraError("torch", "explain") from None
-    hf_model, tokenizer, device = _unpack(model)
+    hf_model, tokenizer, device = unpack_text_model(model)
     max_length = _max_length(model, tokenizer)
     classes = tuple(getattr(model, "classes", None) or range(int(hf_model.config.num_labels)))
     if target is not None and not 0 <= target < len(classes):
@@ -276,8 +276,8 @@ def explain_text(
             stopped = True
             break
         chunk = texts[start : start + batch_size]
-        encoded = _encode(tokenizer, chunk, max_length, device)
-        probs = _probabilities(hf_model, encoded["input_ids"], encoded["attention_mask"])
+        encoded = encode_texts(tokenizer, chunk, max_length, device)
+        probs = class_probabilities(hf_model, encoded["input_ids"], encoded["attention_mask"])
         predicted = probs.argmax(-1)
         targets = predicted if target is None else torch.full_like(predicted, target)
         ig: dict[str, Any] = {}
@@ -291,7 +291,7 @@ def explain_text(
             if out_of_time():
                 stopped = True
                 break
-            words, spans, cut = _words(encoded, row, text)
+            words, spans, cut = word_spans(encoded, row, text)
             visible = text[:cut]
             t = int(targets[row])
             p = int(predicted[row])
@@ -486,14 +486,14 @@ def token_heatmap_rows(
 def document_words(model: TextClassifier, texts: Sequence[str], *, batch_size: int = 64) -> list[tuple[str, ...]]:
     """The words the model sees of each text (raw substrings, truncated as :func:`explain_text`
     truncates): the units the explanations attribute to, for texts that were not explained."""
-    _, tokenizer, _ = _unpack(model)
+    _, tokenizer, _ = unpack_text_model(model)
     max_length = _max_length(model, tokenizer)
     out: list[tuple[str, ...]] = []
     texts = [str(t) for t in texts]
     for start in range(0, len(texts), batch_size):
         chunk = texts[start : start + batch_size]
-        encoded = _encode(tokenizer, chunk, max_length, "cpu")
-        out += [_words(encoded, row, text)[0] for row, text in enumerate(chunk)]
+        encoded = encode_texts(tokenizer, chunk, max_length, "cpu")
+        out += [word_spans(encoded, row, text)[0] for row, text in enumerate(chunk)]
     return out
 
 
@@ -509,7 +509,7 @@ def lime_attributions(
     """LIME's word attributions of an explained ``document`` (its words, its explained class)
     with ``seed`` as LIME's random state: with the seed of the run, the attributions the
     run found."""
-    hf_model, tokenizer, device = _unpack(model)
+    hf_model, tokenizer, device = unpack_text_model(model)
     weights, _, _ = _lime(
         hf_model, tokenizer, document.text, document.tokens, document.target, max_length, device, lime_samples, batch_size, seed
     )
@@ -523,8 +523,9 @@ def ig_baseline(input_ids: torch.Tensor, special_tokens_mask: torch.Tensor, pad_
     return torch.where(special_tokens_mask.bool(), input_ids, torch.full_like(input_ids, pad_token_id))
 
 
-# -- internals ----------------------------------------------------------------------------------
-def _unpack(model: Any) -> tuple[Any, Any, Any]:
+# -- model plumbing (shared with text_quality) and internals -------------------------------------
+def unpack_text_model(model: Any) -> tuple[Any, Any, Any]:
+    """``(hf_model, tokenizer, device)`` of a text classifier adapter, or a ModelError saying what it lacks."""
     hf_model = getattr(model, "model", None)
     tokenizer = getattr(model, "tokenizer", None)
     if hf_model is None or tokenizer is None or not hasattr(hf_model, "get_input_embeddings"):
@@ -548,7 +549,8 @@ def _max_length(model: Any, tokenizer: Any) -> int:
     return min(limit, 512)
 
 
-def _encode(tokenizer: Any, texts: Sequence[str], max_length: int, device: Any) -> Any:
+def encode_texts(tokenizer: Any, texts: Sequence[str], max_length: int, device: Any) -> Any:
+    """``texts`` tokenised for the model (padded, truncated to ``max_length``, with offsets), on ``device``."""
     encoded = tokenizer(
         list(texts),
         padding=True,
@@ -575,7 +577,8 @@ def _forward_kwargs(model: Any, input_ids: torch.Tensor, attention_mask: torch.T
     return kwargs
 
 
-def _probabilities(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+def class_probabilities(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Softmax class probabilities of a batch, without gradients."""
     import torch
 
     with torch.no_grad():
@@ -613,8 +616,8 @@ def _layer_ig(
         out: torch.Tensor = model(input_ids=ids, **kwargs).logits.float().softmax(-1)
         return out
 
-    probs_x = _probabilities(model, input_ids, mask)
-    probs_b = _probabilities(model, baseline, mask)
+    probs_x = class_probabilities(model, input_ids, mask)
+    probs_b = class_probabilities(model, baseline, mask)
     index = torch.arange(len(targets), device=targets.device)
     difference = (probs_x[index, targets] - probs_b[index, targets]).cpu()
     n = len(input_ids)
@@ -660,7 +663,7 @@ def _layer_ig(
     return result
 
 
-def _words(encoded: Any, row: int, text: str) -> tuple[tuple[str, ...], tuple[tuple[int, int], ...], int]:
+def word_spans(encoded: Any, row: int, text: str) -> tuple[tuple[str, ...], tuple[tuple[int, int], ...], int]:
     """The words the model saw (raw substrings), their spans, and where the visible text ends."""
     offsets = encoded["offset_mapping"][row].tolist()
     spans: dict[int, list[int]] = {}
@@ -675,7 +678,7 @@ def _words(encoded: Any, row: int, text: str) -> tuple[tuple[str, ...], tuple[tu
 
 
 def _per_word(per_token: torch.Tensor, word_ids: Sequence[int | None], offsets: Sequence[Sequence[int]]) -> tuple[float, ...]:
-    """Sum the piece attributions of each word, words numbered as in :func:`_words`."""
+    """Sum the piece attributions of each word, words numbered as in :func:`word_spans`."""
     kept = sorted({w for w, (b, e) in zip(word_ids, offsets, strict=True) if w is not None and e > b})
     position = {w: i for i, w in enumerate(kept)}
     values = [0.0] * len(kept)
@@ -746,7 +749,7 @@ def _batched_classifier(
                 max_length=max_length,
                 return_tensors="pt",
             )
-            probs = _probabilities(model, enc["input_ids"].to(device), enc["attention_mask"].to(device))
+            probs = class_probabilities(model, enc["input_ids"].to(device), enc["attention_mask"].to(device))
             parts.append(probs.cpu().numpy().astype(np.float64))
         return np.concatenate(parts) if parts else np.zeros((0, 0))
 

@@ -27,10 +27,10 @@ import numpy as np
 from guardrail.explain.text import (
     TextClassifier,
     TextExplanations,
-    _encode,
-    _probabilities,
-    _unpack,
-    _words,
+    encode_texts,
+    class_probabilities,
+    unpack_text_model,
+    word_spans,
     lime_attributions,
 )
 
@@ -109,7 +109,7 @@ def faithfulness_curves(
     """
     import torch
 
-    hf_model, tokenizer, device = _unpack(model)
+    hf_model, tokenizer, device = unpack_text_model(model)
     pad = int(tokenizer.pad_token_id)
     rng = np.random.default_rng(seed)
     orders_named = (*explanations.methods, RANDOM_ORDER)
@@ -123,8 +123,8 @@ def faithfulness_curves(
         if not n_words:
             skipped += 1
             continue
-        encoded = _encode(tokenizer, [doc.text], explanations.max_length, device)
-        _, spans, _ = _words(encoded, 0, doc.text)
+        encoded = encode_texts(tokenizer, [doc.text], explanations.max_length, device)
+        _, spans, _ = word_spans(encoded, 0, doc.text)
         if spans != doc.spans:
             skipped += 1
             continue
@@ -161,7 +161,7 @@ def faithfulness_curves(
             )
             mask = encoded["attention_mask"][0][None, :].expand(len(chunk), -1)
             scores.append(
-                _probabilities(hf_model, batch, mask)[:, doc.target]
+                class_probabilities(hf_model, batch, mask)[:, doc.target]
                 .cpu()
                 .numpy()
                 .astype(np.float64)
