@@ -109,9 +109,8 @@ def test_text_quality_tables_escape_words(golden: RunRecord) -> None:
 
 @pytest.mark.browser
 def test_feature_and_token_payloads_run_nothing_in_chromium(golden: RunRecord, tmp_path: Path) -> None:
-    from playwright.sync_api import sync_playwright
 
-    from tests.report.test_html_browser import CHROMIUM_ARGS, IMG, SVG, _chromium
+    from tests.report.test_html_browser import IMG, SVG, opened_in_chromium
 
     result = _explain(golden)
     metrics = tuple(dataclasses.replace(m, scope=IMG) if m.scope == "age" else m for m in result.metrics)
@@ -121,21 +120,9 @@ def test_feature_and_token_payloads_run_nothing_in_chromium(golden: RunRecord, t
     hostile = dataclasses.replace(result, metrics=metrics, artifacts={**result.artifacts, "local": local, "heatmap": heatmap})
     page_file = tmp_path / "report.html"
     page_file.write_text(render(dataclasses.replace(golden, results=(hostile,)), "html"), encoding="utf-8")
-    dialogs: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page()
-            page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-            page.goto(page_file.as_uri(), wait_until="load")
-            page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
-            page.wait_for_timeout(200)
-            pwned = page.evaluate("typeof window.__pwned")
-            scripts = page.evaluate("document.querySelectorAll('script').length")
-            images = page.evaluate("document.images.length")
-            text = page.inner_text("body")
-        finally:
-            browser.close()
-    assert (pwned, scripts, images, dialogs) == ("undefined", 0, 0, [])
+    with opened_in_chromium(page_file, open_details=True) as opened:
+        ran_nothing = opened.ran_nothing()
+        text = opened.page.inner_text("body")
+    assert ran_nothing
     for payload in (SCRIPT, IMG, SVG):
         assert payload in text, f"{payload!r} must show literally"

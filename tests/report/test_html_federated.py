@@ -174,9 +174,8 @@ def test_an_errored_federated_audit_shows_its_error_and_no_section() -> None:
 
 @pytest.mark.browser
 def test_payloads_run_nothing_and_the_section_fits_phone_and_print(tmp_path: Path) -> None:
-    from playwright.sync_api import sync_playwright
 
-    from tests.report.test_html_browser import CHROMIUM_ARGS, IMG, SVG, _chromium
+    from tests.report.test_html_browser import IMG, SVG, opened_in_chromium
     from tests.report.test_html_layout import OVERFLOW
 
     history = _renamed(_renamed(_troubled(sample()), "cleveland", SCRIPT), "hungary", IMG)
@@ -184,27 +183,17 @@ def test_payloads_run_nothing_and_the_section_fits_phone_and_print(tmp_path: Pat
     history["provenance"] = f"{PROVENANCE} {SVG}"
     page_file = tmp_path / "report.html"
     page_file.write_text(_page(_result(tmp_path, history)), encoding="utf-8")
-    dialogs: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page()
-            page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-            page.goto(page_file.as_uri(), wait_until="load")
-            page.wait_for_timeout(200)
-            pwned = page.evaluate("typeof window.__pwned")
-            scripts = page.evaluate("document.querySelectorAll('script').length")
-            images = page.evaluate("document.images.length")
-            charts = page.evaluate("document.querySelectorAll('svg.chart.line').length")
-            text = page.inner_text("body")
-            fits = {}
-            for width, media in ((420, "screen"), (1280, "screen"), (800, "print")):
-                page.set_viewport_size({"width": width, "height": 900})
-                page.emulate_media(media=media)  # type: ignore[arg-type]
-                fits[(width, media)] = page.evaluate(OVERFLOW)
-        finally:
-            browser.close()
-    assert (pwned, scripts, images, dialogs) == ("undefined", 0, 0, [])
+    with opened_in_chromium(page_file) as opened:
+        page = opened.page
+        ran_nothing = opened.ran_nothing()
+        charts = page.evaluate("document.querySelectorAll('svg.chart.line').length")
+        text = page.inner_text("body")
+        fits = {}
+        for width, media in ((420, "screen"), (1280, "screen"), (800, "print")):
+            page.set_viewport_size({"width": width, "height": 900})
+            page.emulate_media(media=media)  # type: ignore[arg-type]
+            fits[(width, media)] = page.evaluate(OVERFLOW)
+    assert ran_nothing
     assert charts == 3
     for payload in (SCRIPT, IMG, SVG):
         assert payload in text, f"{payload!r} must show literally"
