@@ -144,11 +144,16 @@ class FederatedServer:
             if reply.has_error():
                 log.warning("node %s did not answer the query: %s", reply.metadata.src_node_id, reply.error.reason)
                 continue
-            metrics: dict[str, Any] = dict(reply.content["metrics"])
-            name = self._claim(reply.metadata.src_node_id, metrics)
-            if name is not None:
-                found[name] = metrics
+            claimed = self._claimed(reply)
+            if claimed is not None:
+                found[claimed[0]] = claimed[1]
         return found
+
+    def _claimed(self, reply: Message) -> tuple[str, dict[str, Any]] | None:
+        """The hospital a successful reply speaks for (:meth:`_claim`) and the reply's metrics."""
+        metrics: dict[str, Any] = dict(reply.content["metrics"])
+        name = self._claim(reply.metadata.src_node_id, metrics)
+        return None if name is None else (name, metrics)
 
     def _claim(self, node_id: int, metrics: Mapping[str, Any]) -> str | None:
         """The hospital a node's reply speaks for; ``None`` (and a warning) for an index out of
@@ -278,11 +283,10 @@ class FederatedServer:
                     refused.add(name)  # it checked its own ledger and did not train: nothing spent
                 entry["hospitals"][name] = {"status": status, "reason": reason}
                 continue
-            metrics: dict[str, Any] = dict(reply.content["metrics"])
-            claimed = self._claim(reply.metadata.src_node_id, metrics)
+            claimed = self._claimed(reply)
             if claimed is None:
                 continue
-            name = claimed
+            name, metrics = claimed
             self._update_records(name, metrics)
             entry["hospitals"][name] = {
                 "status": "ok",
@@ -300,11 +304,10 @@ class FederatedServer:
         for reply in self.grid.send_and_receive(messages, timeout=job.round_timeout):
             if reply.has_error():
                 continue
-            metrics: dict[str, Any] = dict(reply.content["metrics"])
-            claimed = self._claim(reply.metadata.src_node_id, metrics)
+            claimed = self._claimed(reply)
             if claimed is None:
                 continue
-            name = claimed
+            name, metrics = claimed
             self._update_records(name, metrics)
             hospital = entry["hospitals"].setdefault(name, {"status": "not-sampled"})
             hospital.update(
