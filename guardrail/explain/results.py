@@ -6,6 +6,7 @@ the settings it needs from ``p`` (the auditor's params, or anything with those a
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from itertools import combinations
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -103,33 +104,89 @@ def faithfulness_metrics(
         MetricResult(f"explain.{method}.insertion_auc", float(insertion.mean()), ci=mean_ci(insertion, p, seed, clusters), n=n,
                      higher_is_better=True),
     ]
-    by_column: dict[str, tuple[GroupValue, ...]] = {}
-    for column, labels in groups.items():
-        by_column[column] = tuple(
-            GroupValue(group, float(score[rows].mean()), int(rows.sum()), small=int(rows.sum()) < p.min_group_size)
-            for group in sorted(set(labels.tolist()))
-            for rows in [labels == group]
-        )
-    labelled = tuple(
-        GroupValue(f"{column}={g.group}", g.value, g.n, small=g.small) for column, values in by_column.items() for g in values
-    )
+    by_group, gaps = faithfulness_by_group(method, score, groups, p, unit="instances")
     out.append(
         MetricResult(f"explain.{method}.faithfulness", float(score.mean()), ci=mean_ci(score, p, seed, clusters), n=n,
-                     higher_is_better=True, by_group=labelled)
+                     higher_is_better=True, by_group=by_group)
     )
-    for column, by_group in by_column.items():
-        judged = [g.value for g in by_group if not g.small and g.value is not None]
+    out += gaps
+    return out
+
+
+def faithfulness_by_group(
+    method: str, score: np.ndarray, groups: Mapping[str, np.ndarray], p: Settings, *, unit: str
+) -> tuple[tuple[GroupValue, ...], list[MetricResult]]:
+    """Per-group means of the per-instance ``score`` (faithfulness), labelled ``column=group``,
+    and ``explain.<method>.faithfulness_gap[column]``: the largest difference among groups of
+    at least ``min_group_size`` explained ``unit``, inconclusive (``small_group:``) below two."""
+    labelled: list[GroupValue] = []
+    gaps = []
+    for column, labels in groups.items():
+        per_group = []
+        for group in sorted(set(labels.tolist())):
+            rows = labels == group
+            size = int(rows.sum())
+            per_group.append(GroupValue(group, float(score[rows].mean()), size, small=size < p.min_group_size))
+        labelled += [GroupValue(f"{column}={g.group}", g.value, g.n, small=g.small) for g in per_group]
+        judged = [g.value for g in per_group if not g.small and g.value is not None]
         key = f"explain.{method}.faithfulness_gap"
         if len(judged) < 2:
             reason = (
-                f"{SMALL_GROUP}: fewer than two groups of {column!r} have {p.min_group_size} explained instances "
+                f"{SMALL_GROUP}: fewer than two groups of {column!r} have {p.min_group_size} explained {unit} "
                 "(min_group_size); inconclusive"
             )
-            out.append(MetricResult(key, None, scope=column, reason=reason, by_group=by_group, n=n, higher_is_better=False))
+            gaps.append(MetricResult(key, None, scope=column, reason=reason, by_group=tuple(per_group), n=len(score),
+                                     higher_is_better=False))
         else:
-            gap = float(max(judged) - min(judged))
-            out.append(MetricResult(key, gap, scope=column, by_group=by_group, n=n, higher_is_better=False))
-    return out
+            gaps.append(MetricResult(key, float(max(judged) - min(judged)), scope=column, by_group=tuple(per_group),
+                                     n=len(score), higher_is_better=False))
+    return tuple(labelled), gaps
+
+
+def proxy_findings(
+    rankings: Mapping[str, Sequence[tuple[str, float]]],
+    direct: Sequence[str],
+    flagged: Sequence[str],
+    proxy_of: Mapping[str, list[str]],
+    p: Settings,
+    *,
+    sensitive_details: Any,
+    extra_details: Mapping[str, Any] | None = None,
+) -> list[MetricResult]:
+    """The four ``explain.proxy.*`` metrics from each method's ranking (``(name, importance)``,
+    strongest first): whether a sensitive (``direct``) or ``flagged`` (sensitive or proxy) name
+    is among the top ``p.top_k``, and the largest share of total importance they hold."""
+    per_method: dict[str, Any] = {}
+    sensitive_top: set[str] = set()
+    proxy_top: set[str] = set()
+    sensitive_share = proxy_share = 0.0
+    for method, ranked in rankings.items():
+        value = dict(ranked)
+        rank = {name: i + 1 for i, (name, _) in enumerate(ranked)}
+        total = sum(value.values())
+        share = {f: value[f] / total if total > 0 else 0.0 for f in flagged if f in value}
+        top = {name for name, _ in ranked[: p.top_k]}
+        sensitive_top |= top & set(direct)
+        proxy_top |= top & set(flagged)
+        sensitive_share = max(sensitive_share, sum(share.get(f, 0.0) for f in direct))
+        proxy_share = max(proxy_share, sum(share.values()))
+        per_method[method] = {f: {"rank": rank[f], "share": share[f]} for f in flagged if f in value}
+    details = {
+        "sensitive_features": sensitive_details,
+        "proxies": {f: proxy_of[f] for f in flagged if f in proxy_of},
+        "top_k": p.top_k,
+        "threshold": p.proxy_threshold,
+        "by_method": per_method,
+        **(extra_details or {}),
+    }
+    return [
+        MetricResult("explain.proxy.sensitive_in_top_k", float(bool(sensitive_top)), higher_is_better=False,
+                     details={**details, "in_top_k": sorted(sensitive_top)}),
+        MetricResult("explain.proxy.proxy_in_top_k", float(bool(proxy_top)), higher_is_better=False,
+                     details={**details, "in_top_k": sorted(proxy_top)}),
+        MetricResult("explain.proxy.sensitive_share", sensitive_share, higher_is_better=False, details=details),
+        MetricResult("explain.proxy.proxy_share", proxy_share, higher_is_better=False, details=details),
+    ]
 
 
 def stability_metric(
@@ -245,44 +302,11 @@ def proxy_metrics(
     proxy_of = proxies(found, p.proxy_threshold)
     direct = [f for f in view.features if f in sensitive]
     flagged = [*direct, *(f for f in view.features if f in proxy_of and f not in direct)]
-    per_method: dict[str, Any] = {}
-    sensitive_top: set[str] = set()
-    proxy_top: set[str] = set()
-    sensitive_share = proxy_share = 0.0
-    for method, values in importance.items():
-        order = [view.features[j] for j in np.argsort(-values, kind="stable")]
-        rank = {f: i + 1 for i, f in enumerate(order)}
-        total = float(values.sum())
-        share = {f: float(values[view.features.index(f)]) / total if total > 0 else 0.0 for f in flagged}
-        top = set(order[: p.top_k])
-        sensitive_top |= top & set(direct)
-        proxy_top |= top & set(flagged)
-        sensitive_share = max(sensitive_share, sum(share[f] for f in direct))
-        proxy_share = max(proxy_share, sum(share.values()))
-        per_method[method] = {f: {"rank": rank[f], "share": share[f]} for f in flagged}
-    details = {
-        "sensitive_features": direct,
-        "proxies": {f: proxy_of[f] for f in flagged if f in proxy_of},
-        "top_k": p.top_k,
-        "threshold": p.proxy_threshold,
-        "by_method": per_method,
+    rankings = {
+        method: [(view.features[j], float(values[j])) for j in np.argsort(-values, kind="stable")]
+        for method, values in importance.items()
     }
-    metrics = [
-        MetricResult(
-            "explain.proxy.sensitive_in_top_k",
-            float(bool(sensitive_top)),
-            higher_is_better=False,
-            details={**details, "in_top_k": sorted(sensitive_top)},
-        ),
-        MetricResult(
-            "explain.proxy.proxy_in_top_k",
-            float(bool(proxy_top)),
-            higher_is_better=False,
-            details={**details, "in_top_k": sorted(proxy_top)},
-        ),
-        MetricResult("explain.proxy.sensitive_share", sensitive_share, higher_is_better=False, details=details),
-        MetricResult("explain.proxy.proxy_share", proxy_share, higher_is_better=False, details=details),
-    ]
+    metrics = proxy_findings(rankings, direct, flagged, proxy_of, p, sensitive_details=direct)
     artifact = {
         "threshold": p.proxy_threshold,
         "bins": p.proxy_bins,

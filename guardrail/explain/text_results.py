@@ -58,7 +58,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from guardrail.core.types import SMALL_GROUP, GroupValue, MetricResult
+from guardrail.core.types import GroupValue, MetricResult
 from guardrail.errors import AuditError
 from guardrail.explain.sampling import stratified_order
 
@@ -278,7 +278,7 @@ def faithfulness_metrics(
     curves: FaithfulnessCurves, method: str, groups: Mapping[str, np.ndarray], p: Settings, seed: int
 ) -> list[MetricResult]:
     """Deletion and insertion AUCs, faithfulness and its gap between groups, with a random word order for reference."""
-    from guardrail.explain.results import mean_ci
+    from guardrail.explain.results import faithfulness_by_group, mean_ci
     from guardrail.explain.text_quality import RANDOM_ORDER
 
     keys = [f"explain.{method}.{k}" for k in ("deletion_auc", "insertion_auc", "faithfulness")]
@@ -298,40 +298,18 @@ def faithfulness_metrics(
     common = {"steps": curves.steps, "baseline": "pad token for every piece of a removed word; special tokens kept",
               "documents_skipped": curves.skipped}
     at = np.asarray(curves.documents, dtype=np.int64)
-    labels = {c: np.asarray(g)[at] for c, g in groups.items()}
-    by_group = []
-    for column, values in labels.items():
-        for group in sorted(set(values.tolist())):
-            rows = values == group
-            size = int(rows.sum())
-            by_group.append(GroupValue(f"{column}={group}", float(score[rows].mean()), size, small=size < p.min_group_size))
-    out = [
+    by_group, gaps = faithfulness_by_group(method, score, {c: np.asarray(g)[at] for c, g in groups.items()}, p, unit="documents")
+    return [
         MetricResult(keys[0], float(deletion.mean()), ci=mean_ci(deletion, p, seed), n=n, higher_is_better=False,
                      details={**common, "random_order": float(random_deletion.mean())}),
         MetricResult(keys[1], float(insertion.mean()), ci=mean_ci(insertion, p, seed), n=n, higher_is_better=True,
                      details={**common, "random_order": float(random_insertion.mean())}),
-        MetricResult(keys[2], float(score.mean()), ci=mean_ci(score, p, seed), by_group=tuple(by_group), n=n,
+        MetricResult(keys[2], float(score.mean()), ci=mean_ci(score, p, seed), by_group=by_group, n=n,
                      higher_is_better=True,
                      details={**common, "random_order": float(random_score.mean()),
                               "beats_random_order": float((score > random_score).mean())}),
+        *gaps,
     ]
-    for column, values in labels.items():
-        per_group = []
-        for group in sorted(set(values.tolist())):
-            rows = values == group
-            size = int(rows.sum())
-            per_group.append(GroupValue(group, float(score[rows].mean()), size, small=size < p.min_group_size))
-        judged = [g.value for g in per_group if not g.small and g.value is not None]
-        key = f"explain.{method}.faithfulness_gap"
-        if len(judged) < 2:
-            reason = (f"{SMALL_GROUP}: fewer than two groups of {column!r} have {p.min_group_size} explained documents "
-                      "(min_group_size)")
-            out.append(MetricResult(key, None, scope=column, reason=reason, by_group=tuple(per_group), n=n,
-                                    higher_is_better=False))
-        else:
-            out.append(MetricResult(key, float(max(judged) - min(judged)), scope=column, by_group=tuple(per_group), n=n,
-                                    higher_is_better=False))
-    return out
 
 
 def stability_metric(
@@ -364,6 +342,7 @@ def proxy_metrics(
     """The proxy check over words: words naming a group of a sensitive column, and words whose
     presence in a document is associated with a group (NMI ≥ ``proxy_threshold``)."""
     from guardrail.explain.proxy import proxies, word_associations, word_presence
+    from guardrail.explain.results import proxy_findings
     from guardrail.explain.text import document_words
 
     groups = {c: np.asarray(g).astype(str) for c, g in data.groups.items()}
@@ -381,37 +360,15 @@ def proxy_metrics(
     ranked_words = {str(row["token"]) for ranked in rankings.values() for row in ranked}
     direct = sorted(w for w in ranked_words if w in group_words)
     flagged = [*direct, *sorted(w for w in ranked_words if w in proxy_of and w not in group_words)]
-    per_method: dict[str, Any] = {}
-    sensitive_top: set[str] = set()
-    proxy_top: set[str] = set()
-    sensitive_share = proxy_share = 0.0
-    for method, ranked in rankings.items():
-        value = {str(r["token"]): float(r["mean_abs_attribution"]) for r in ranked}
-        rank = {str(r["token"]): i + 1 for i, r in enumerate(ranked)}
-        total = sum(value.values())
-        share = {w: value[w] / total if total > 0 else 0.0 for w in flagged if w in value}
-        top = {str(r["token"]) for r in ranked[: p.top_k]}
-        sensitive_top |= top & set(direct)
-        proxy_top |= top & set(flagged)
-        sensitive_share = max(sensitive_share, sum(share.get(w, 0.0) for w in direct))
-        proxy_share = max(proxy_share, sum(share.values()))
-        per_method[method] = {w: {"rank": rank[w], "share": share[w]} for w in flagged if w in value}
-    details = {
-        "sensitive_features": {w: group_words[w] for w in direct},
-        "proxies": {w: proxy_of[w] for w in flagged if w in proxy_of},
-        "top_k": p.top_k,
-        "threshold": p.proxy_threshold,
-        "by_method": per_method,
-        "unit": "word",
-    }
-    metrics = [
-        MetricResult("explain.proxy.sensitive_in_top_k", float(bool(sensitive_top)), higher_is_better=False,
-                     details={**details, "in_top_k": sorted(sensitive_top)}),
-        MetricResult("explain.proxy.proxy_in_top_k", float(bool(proxy_top)), higher_is_better=False,
-                     details={**details, "in_top_k": sorted(proxy_top)}),
-        MetricResult("explain.proxy.sensitive_share", sensitive_share, higher_is_better=False, details=details),
-        MetricResult("explain.proxy.proxy_share", proxy_share, higher_is_better=False, details=details),
-    ]
+    metrics = proxy_findings(
+        {method: [(str(r["token"]), float(r["mean_abs_attribution"])) for r in ranked] for method, ranked in rankings.items()},
+        direct,
+        flagged,
+        proxy_of,
+        p,
+        sensitive_details={w: group_words[w] for w in direct},
+        extra_details={"unit": "word"},
+    )
     strongest = sorted((a for a in found if a.nmi >= p.proxy_threshold / 2), key=lambda a: (-a.nmi, a.feature, a.sensitive))
     artifact = {
         "threshold": p.proxy_threshold,
