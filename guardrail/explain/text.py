@@ -677,14 +677,23 @@ def word_spans(encoded: Any, row: int, text: str) -> tuple[tuple[str, ...], tupl
     return tuple(text[b:e] for b, e in ordered), tuple(ordered), cut
 
 
-def _per_word(per_token: torch.Tensor, word_ids: Sequence[int | None], offsets: Sequence[Sequence[int]]) -> tuple[float, ...]:
-    """Sum the piece attributions of each word, words numbered as in :func:`word_spans`."""
+def word_of_token(word_ids: Sequence[int | None], offsets: Sequence[Sequence[int]]) -> np.ndarray:
+    """The word position (as in :func:`word_spans`) of each token; -1 for a token that belongs to
+    no word (special tokens)."""
+    import numpy as np
+
     kept = sorted({w for w, (b, e) in zip(word_ids, offsets, strict=True) if w is not None and e > b})
     position = {w: i for i, w in enumerate(kept)}
-    values = [0.0] * len(kept)
-    for value, word in zip(per_token.tolist(), word_ids, strict=True):
-        if word in position:
-            values[position[word]] += float(value)
+    return np.asarray([position.get(w, -1) if w is not None else -1 for w in word_ids], dtype=np.int64)
+
+
+def _per_word(per_token: torch.Tensor, word_ids: Sequence[int | None], offsets: Sequence[Sequence[int]]) -> tuple[float, ...]:
+    """Sum the piece attributions of each word, words numbered as in :func:`word_spans`."""
+    word_of = word_of_token(word_ids, offsets)
+    values = [0.0] * (int(word_of.max()) + 1 if len(word_of) else 0)
+    for value, word in zip(per_token.tolist(), word_of.tolist(), strict=True):
+        if word >= 0:
+            values[word] += float(value)
     return tuple(values)
 
 

@@ -27,11 +27,12 @@ import numpy as np
 from guardrail.explain.text import (
     TextClassifier,
     TextExplanations,
-    encode_texts,
     class_probabilities,
-    unpack_text_model,
-    word_spans,
+    encode_texts,
     lime_attributions,
+    unpack_text_model,
+    word_of_token,
+    word_spans,
 )
 
 FAITHFULNESS_STEPS = 10
@@ -128,9 +129,7 @@ def faithfulness_curves(
         if spans != doc.spans:
             skipped += 1
             continue
-        word_of = _word_of_token(
-            encoded.word_ids(0), encoded["offset_mapping"][0].tolist()
-        )
+        word_of = word_of_token(encoded.word_ids(0), encoded["offset_mapping"][0].tolist())
         orders = {
             m: attribution_order(doc.attributions[m]) for m in explanations.methods
         }
@@ -183,24 +182,6 @@ def faithfulness_curves(
         steps=steps,
         seed=seed,
         skipped=skipped,
-    )
-
-
-def _word_of_token(
-    word_ids: Sequence[int | None], offsets: Sequence[Sequence[int]]
-) -> np.ndarray:
-    """The word position (as in ``DocumentExplanation.tokens``) of each token; -1 for tokens
-    that belong to no word (special tokens), which are never removed."""
-    kept = sorted(
-        {
-            w
-            for w, (b, e) in zip(word_ids, offsets, strict=True)
-            if w is not None and e > b
-        }
-    )
-    position = {w: i for i, w in enumerate(kept)}
-    return np.asarray(
-        [position.get(w, -1) if w is not None else -1 for w in word_ids], dtype=np.int64
     )
 
 
