@@ -25,8 +25,20 @@ Metric keys (``<m>`` is a method):
   group means of ``faithfulness`` among groups of at least ``min_group_size`` explained rows;
 * ``explain.<m>.stability`` — mean top-k Jaccard across ``stability_seeds`` seeds (1.0 for
   deterministic methods);
-* ``explain.<m>.infidelity`` and ``explain.<m>.sensitivity`` (gradient methods; lower is
-  better) — Captum's ``infidelity`` (normalised) and ``sensitivity_max``;
+* ``explain.<m>.infidelity`` and ``explain.<m>.sensitivity`` (``integrated_gradients`` and
+  ``gradient_shap`` only; lower is better), on the first ``quality_instances`` explained rows,
+  in the encoded (standardised, one-hot) input space:
+
+  - ``infidelity`` — Captum's ``infidelity``, normalised: how badly the attributions predict
+    the change of the model's output under Gaussian input noise (σ = 0.1, 10 draws per row);
+    it scores the reported attributions and never re-explains;
+  - ``sensitivity`` — Captum's ``sensitivity_max``: the largest relative change
+    ``‖φ(x') − φ(x)‖ / ‖φ(x)‖`` of the explanation over 5 inputs ``x'`` drawn uniformly within
+    ``radius`` = 0.02 (L∞, ``details.radius``) of ``x``, mean over rows. GradientShap is
+    re-explained with one fixed draw of baselines, path points and noise
+    (``details.explanation``), so the value reflects the input change, not its sampling
+    noise. The sampled methods (``shapley_sampling``, ``lime``) get neither metric: their
+    stability across seeds is ``explain.<m>.stability``;
 * ``explain.integrated_gradients.max_relative_delta`` (lower is better) and
   ``explain.integrated_gradients.converged`` (share within ``ig_tolerance``) — completeness:
   ``|Σ attributions − (f(x) − f(baseline))| / max(|f(x) − f(baseline)|, 0.01)``;

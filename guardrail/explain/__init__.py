@@ -4,7 +4,7 @@ Modules, one job each:
 
 * :mod:`~guardrail.explain.methods` — the closed set of method names;
 * :mod:`~guardrail.explain.tabular` — the data as a numeric view, the model as a function on it;
-* :mod:`~guardrail.explain.attribution` — integrated gradients (with convergence), GradientShap,
+* :mod:`~guardrail.explain.attribution` — integrated gradients (with convergence), GradientShap (fixed draws),
   feature ablation, Shapley value sampling;
 * :mod:`~guardrail.explain.lime_batch` — LIME with one model call for many instances;
 * :mod:`~guardrail.explain.engine` — runs the methods chunk by chunk within a time budget;

@@ -6,7 +6,11 @@ source feature:
 * ``integrated_gradients`` (Captum) on the encoded input of a torch MLP, from the baseline
   row; the number of steps doubles (50 → 100 → 200 …, up to a cap) for the instances whose
   convergence delta is above the tolerance, see :func:`integrated_gradients`;
-* ``gradient_shap`` (Captum) with a sample of audited rows as baselines;
+* ``gradient_shap``: Captum's GradientShap estimator with a sample of audited rows as
+  baselines, its Monte Carlo draws (baseline row, path point ``α``, input noise) made once
+  per call from the seed and shared by every row, so the attribution is a deterministic
+  function of the input (see :func:`expected_gradients`; a test checks it against Captum's
+  own GradientShap in expectation);
 * ``feature_ablation``: ``f(x) − f(x with feature j set to the baseline)``, computed in one
   batched model call (Captum's ``FeatureAblation`` with one feature per group; a test
   checks the two agree);
@@ -27,8 +31,8 @@ from guardrail.explain.tabular import ProbaFn
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["GRADIENT_METHODS", "STOCHASTIC_METHODS", "Method", "IGResult", "integrated_gradients", "gradient_shap",
-           "feature_ablation", "shapley_sampling"]
+__all__ = ["GRADIENT_METHODS", "STOCHASTIC_METHODS", "Method", "IGResult", "integrated_gradients", "ShapSamples",
+           "shap_samples", "expected_gradients", "gradient_shap", "feature_ablation", "shapley_sampling"]
 
 DELTA_FLOOR = 0.01
 """Below this ``|f(x) − f(baseline)|`` the IG delta is judged relative to this floor instead:
@@ -97,6 +101,77 @@ def integrated_gradients(
     return IGResult(attributions, delta, np.abs(delta) / np.maximum(np.abs(gap), DELTA_FLOOR), steps, gap)
 
 
+@dataclass(frozen=True)
+class ShapSamples:
+    """GradientShap's Monte Carlo draws, made once and shared by every input row.
+
+    Sample ``s`` is the background row ``baselines[s]``, the point ``alphas[s]`` on the
+    straight path from it to the input, and the input noise ``noise[s]`` (zeros when the
+    standard deviation is 0). Captum draws these afresh for every row and every call; with
+    them fixed, :func:`expected_gradients` is a deterministic function of its input, so a
+    perturbed input's attribution differs from the original's only through the input.
+    """
+
+    baselines: torch.Tensor
+    alphas: torch.Tensor
+    noise: torch.Tensor
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.alphas.shape[0])
+
+
+def shap_samples(background: torch.Tensor, n_samples: int, *, seed: int, stdevs: float = 0.0) -> ShapSamples:
+    """``n_samples`` draws for GradientShap from ``background`` (rows drawn with replacement,
+    ``α ~ U(0, 1)``, noise ``~ N(0, stdevs²)`` per element), from a generator seeded with ``seed``
+    (not the global numpy or torch state), in ``background``'s dtype and device."""
+    import torch
+
+    rng = np.random.default_rng(seed)
+    index = rng.integers(0, background.shape[0], size=n_samples)
+    alphas = rng.uniform(0.0, 1.0, size=n_samples)
+    shape = (n_samples, *background.shape[1:])
+    noise = rng.normal(0.0, stdevs, size=shape) if stdevs > 0 else np.zeros(shape)
+
+    def tensor(values: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(values, dtype=background.dtype, device=background.device)
+
+    return ShapSamples(background[torch.as_tensor(index, device=background.device)].detach(), tensor(alphas), tensor(noise))
+
+
+def expected_gradients(
+    forward: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor, samples: ShapSamples, *, batch_size: int | None = None
+) -> torch.Tensor:
+    """GradientShap attributions of ``inputs`` with the fixed ``samples``, one row per input row.
+
+    ``φ(x) = 1/S Σ_s (x + ε_s − b_s) ⊙ ∇f(b_s + α_s (x + ε_s − b_s))``: Captum's GradientShap
+    (a smoothgrad ``NoiseTunnel`` over ``InputBaselineXGradient``) term for term, except that
+    the ``S`` draws ``(b_s, α_s, ε_s)`` are the same for every row and call instead of fresh
+    ones. Each row's estimate has the distribution of Captum's, hence the same expectation.
+    ``batch_size`` bounds the rows per model call (``rows × S``); the gradients are taken even
+    under ``torch.no_grad()`` (Captum's ``sensitivity_max`` calls explanations inside it).
+    """
+    import torch
+
+    per_call = max(1, (batch_size or inputs.shape[0] * samples.n_samples) // samples.n_samples)
+    parts = [_expected_gradients(forward, inputs[i : i + per_call], samples) for i in range(0, inputs.shape[0], per_call)]
+    return torch.cat(parts) if parts else torch.zeros_like(inputs)
+
+
+def _expected_gradients(forward: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor, samples: ShapSamples) -> torch.Tensor:
+    """:func:`expected_gradients` of rows that fit one model call."""
+    import torch
+
+    n, s, shape = inputs.shape[0], samples.n_samples, tuple(inputs.shape[1:])
+    diff = inputs.detach()[:, None] + samples.noise[None] - samples.baselines[None]  # (n, S, *shape)
+    alpha = samples.alphas.view(1, s, *([1] * len(shape)))
+    with torch.enable_grad():
+        scaled = (samples.baselines[None] + alpha * diff).reshape(n * s, *shape).requires_grad_()
+        (grads,) = torch.autograd.grad(forward(scaled).sum(), scaled)
+    out: torch.Tensor = (diff * grads.detach().view(n, s, *shape)).mean(dim=1)
+    return out
+
+
 def gradient_shap(
     forward: Callable[[torch.Tensor], torch.Tensor],
     inputs: torch.Tensor,
@@ -104,14 +179,14 @@ def gradient_shap(
     *,
     n_samples: int,
     seed: int,
+    stdevs: float = 0.0,
+    batch_size: int | None = None,
 ) -> np.ndarray:
-    """Captum's GradientShap (no input noise) against ``background`` baselines, seeded."""
-    import torch
-    from captum.attr import GradientShap
-
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        attr = GradientShap(forward).attribute(inputs, baselines=background, n_samples=n_samples, stdevs=0.0)
+    """GradientShap against ``background`` baselines with ``n_samples`` draws fixed by ``seed``
+    (:func:`shap_samples`, :func:`expected_gradients`): the same seed gives the same
+    attributions whatever the global random state."""
+    samples = shap_samples(background, n_samples, seed=seed, stdevs=stdevs)
+    attr = expected_gradients(forward, inputs, samples, batch_size=batch_size)
     return np.asarray(attr.detach().double().cpu().numpy())
 
 

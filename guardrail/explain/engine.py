@@ -158,7 +158,12 @@ class Explainer:
             encoded = result.attributions
         else:
             encoded = gradient_shap(
-                self.gradient.forward, inputs, self._background_encoded, n_samples=c.gradient_shap_samples, seed=seed
+                self.gradient.forward,
+                inputs,
+                self._background_encoded,
+                n_samples=c.gradient_shap_samples,
+                seed=seed,
+                batch_size=c.batch_size,
             )
         return self.gradient.to_features(encoded), encoded
 

@@ -8,11 +8,15 @@
 * :func:`stability`: mean top-k Jaccard between runs of a method with different seeds.
 * :func:`top_k_overlap` and :func:`spearman`: agreement between two methods.
 * :func:`captum_quality`: Captum's ``infidelity`` and ``sensitivity_max`` of a gradient method.
+  Sensitivity re-explains perturbed inputs, so the explanation must be a deterministic
+  function of its input: GradientShap's random draws (baselines, path points, noise) are
+  made once and shared by every call (:func:`explanation_function`); otherwise the metric
+  would measure the sampling noise (≈ 0.5 at any radius) rather than the input change.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import combinations
 from typing import TYPE_CHECKING, Any
 
@@ -21,12 +25,17 @@ import numpy as np
 from guardrail.explain.tabular import ProbaFn
 
 if TYPE_CHECKING:
+    import torch
+
     from guardrail.explain.tabular import GradientModel
 
 INFIDELITY_NOISE = 0.1
 """Standard deviation of the Gaussian perturbations of Captum's infidelity (encoded, standardised inputs)."""
 SENSITIVITY_RADIUS = 0.02
+"""Default half-width of the uniform (L∞) perturbations of Captum's ``sensitivity_max``
+(encoded, standardised inputs); :func:`captum_quality`'s ``radius`` sets another."""
 PERTURBATIONS = 10
+"""Perturbations per instance for ``infidelity``; ``sensitivity_max`` takes half as many."""
 
 
 def deletion_insertion(
@@ -76,34 +85,71 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float | None:
     return float(spearmanr(a, b).statistic)
 
 
+def explanation_function(
+    method: str, model: GradientModel, baseline: Any, background: Any, *, n_steps: int, seed: int
+) -> Callable[[torch.Tensor | tuple[torch.Tensor]], torch.Tensor | tuple[torch.Tensor]]:
+    """The explanation ``sensitivity_max`` re-runs on perturbed inputs: a deterministic function of them.
+
+    ``integrated_gradients``: Captum's IG from ``baseline`` with ``n_steps``.
+    ``gradient_shap``: :func:`~guardrail.explain.attribution.expected_gradients` with
+    ``n_steps`` draws from ``background`` made once with ``seed`` (the seed of the audit's
+    first chunk of attributions), so every perturbed input shares the original's baselines,
+    path points and noise. Any other method raises: its sensitivity is not measured.
+    """
+    from guardrail.explain.attribution import expected_gradients, shap_samples
+
+    if method == "integrated_gradients":
+        from captum.attr import IntegratedGradients
+
+        ig = IntegratedGradients(model.forward)
+
+        def integrated(x: torch.Tensor | tuple[torch.Tensor]) -> torch.Tensor | tuple[torch.Tensor]:
+            out: torch.Tensor | tuple[torch.Tensor] = ig.attribute(x, baselines=baseline, n_steps=n_steps)
+            return out
+
+        return integrated
+    if method == "gradient_shap":
+        samples = shap_samples(background, n_steps, seed=seed)
+
+        def shap(x: torch.Tensor | tuple[torch.Tensor]) -> torch.Tensor | tuple[torch.Tensor]:
+            if isinstance(x, tuple):  # Captum's metrics pass a 1-tuple and expect one back, as its attribute() does
+                return (expected_gradients(model.forward, x[0], samples),)
+            return expected_gradients(model.forward, x, samples)
+
+        return shap
+    raise ValueError(f"no deterministic explanation function for {method!r}: only gradient methods get Captum's metrics")
+
+
 def captum_quality(
-    method: str, model: GradientModel, inputs: Any, baseline: Any, background: Any, attributions: Any, *, n_steps: int, seed: int
+    method: str,
+    model: GradientModel,
+    inputs: Any,
+    baseline: Any,
+    background: Any,
+    attributions: Any,
+    *,
+    n_steps: int,
+    seed: int,
+    radius: float = SENSITIVITY_RADIUS,
 ) -> tuple[float, float]:
-    """Mean ``infidelity`` and mean ``sensitivity_max`` (Captum) of a gradient method on ``inputs``."""
+    """Mean ``infidelity`` and mean ``sensitivity_max`` (Captum) of a gradient method on ``inputs``.
+
+    Infidelity scores the given ``attributions`` against the model under Gaussian input noise
+    (:data:`INFIDELITY_NOISE`, normalised); it never re-explains. Sensitivity is the largest
+    ``‖φ(x') − φ(x)‖ / ‖φ(x)‖`` over perturbations ``x'`` uniform within ``radius`` (L∞) of
+    ``x``, with ``φ`` from :func:`explanation_function` (fixed draws for GradientShap). The
+    perturbations are seeded with ``seed``.
+    """
     import torch
-    from captum.attr import GradientShap, IntegratedGradients
     from captum.metrics import infidelity, sensitivity_max
 
     def perturb(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         noise = torch.randn_like(x) * INFIDELITY_NOISE
         return noise, x - noise
 
-    if method == "integrated_gradients":
-        ig = IntegratedGradients(model.forward)
-
-        def explain(x: torch.Tensor) -> torch.Tensor:
-            out: torch.Tensor = ig.attribute(x, baselines=baseline, n_steps=n_steps)
-            return out
-
-    else:
-        shap = GradientShap(model.forward)
-
-        def explain(x: torch.Tensor) -> torch.Tensor:
-            out: torch.Tensor = shap.attribute(x, baselines=background, n_samples=n_steps, stdevs=0.0)
-            return out
-
+    explain = explanation_function(method, model, baseline, background, n_steps=n_steps, seed=seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         inf = infidelity(model.forward, perturb, inputs, attributions, n_perturb_samples=PERTURBATIONS, normalize=True)
-        sens = sensitivity_max(explain, inputs, perturb_radius=SENSITIVITY_RADIUS, n_perturb_samples=PERTURBATIONS // 2)
+        sens = sensitivity_max(explain, inputs, perturb_radius=radius, n_perturb_samples=PERTURBATIONS // 2)
     return float(inf.mean()), float(sens.mean())

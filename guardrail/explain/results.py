@@ -210,9 +210,12 @@ def stability_metric(
 def captum_metrics(
     method: Method, explainer: Explainer, found: Explanations, p: Settings, seed: int, budget: Budget
 ) -> list[MetricResult]:
+    """``explain.<method>.infidelity`` and ``.sensitivity`` of a gradient method on the first
+    ``quality_instances`` explained rows (see :func:`~guardrail.explain.quality.captum_quality`;
+    GradientShap is re-explained with its draws fixed, so sensitivity sees only the input change)."""
     import torch
 
-    from guardrail.explain.quality import captum_quality
+    from guardrail.explain.quality import INFIDELITY_NOISE, PERTURBATIONS, SENSITIVITY_RADIUS, captum_quality
 
     keys = (f"explain.{method}.infidelity", f"explain.{method}.sensitivity")
     if budget.expired():
@@ -231,11 +234,22 @@ def captum_metrics(
         attributions,
         n_steps=steps,
         seed=seed,
+        radius=SENSITIVITY_RADIUS,
     )
-    details = {"instances": len(rows)}
+    explained_by: dict[str, Any] = {"n_steps": steps}
+    if method == "gradient_shap":  # one draw of (baseline, α, noise) shared by the original and perturbed inputs
+        explained_by = {"n_samples": steps, "seed": seed, "fixed_samples": True}
+    infidelity_details = {"instances": len(rows), "normalize": True, "noise_std": INFIDELITY_NOISE, "perturbations": PERTURBATIONS}
+    sensitivity_details = {
+        "instances": len(rows),
+        "radius": SENSITIVITY_RADIUS,
+        "perturbations": PERTURBATIONS // 2,
+        "relative": True,
+        "explanation": explained_by,
+    }
     return [
-        MetricResult(keys[0], inf, n=len(rows), higher_is_better=False, details={**details, "normalize": True}),
-        MetricResult(keys[1], sens, n=len(rows), higher_is_better=False, details=details),
+        MetricResult(keys[0], inf, n=len(rows), higher_is_better=False, details=infidelity_details),
+        MetricResult(keys[1], sens, n=len(rows), higher_is_better=False, details=sensitivity_details),
     ]
 
 

@@ -201,6 +201,14 @@ def test_a_torch_mlp_is_explained_with_converged_integrated_gradients(tmp_path: 
         for key in ("infidelity", "sensitivity"):
             value = _metric(record, f"explain.{method}.{key}").value
             assert value is not None and value >= 0
+    sensitivity = {m: _metric(record, f"explain.{m}.sensitivity") for m in ("integrated_gradients", "gradient_shap")}
+    assert sensitivity["gradient_shap"].details["radius"] == 0.02
+    assert sensitivity["gradient_shap"].details["explanation"] == {"n_samples": 20, "seed": 0, "fixed_samples": True}
+    # GradientShap re-explained with its draws fixed: the input change, not sampling noise (0.6–1.1 before, IG 0.022)
+    assert (sensitivity["gradient_shap"].value or 0) <= 3 * (sensitivity["integrated_gradients"].value or 0)
+    again = guardrail.audit(spec, write=False)  # the same seed gives the same GradientShap, whatever numpy's global state
+    for key in ("explain.gradient_shap.sensitivity", "explain.gradient_shap.infidelity"):
+        assert _metric(again, key).value == _metric(record, key).value
     importance = {m.scope: m.value for m in record.metrics() if m.key == "explain.integrated_gradients.importance"}
     assert set(importance) == set(FEATURES) and max(importance, key=lambda f: importance[f] or 0.0) in {"a", "zip"}
     assert sum(result.artifacts["integrated_gradients"]["steps"].values()) == 40

@@ -1,6 +1,9 @@
-"""Quality measures: faithfulness curves rank good attributions above bad ones; stability; agreement."""
+"""Quality measures: faithfulness curves rank good attributions above bad ones; stability; agreement;
+Captum's sensitivity and infidelity of the gradient methods."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -54,3 +57,75 @@ def test_the_stratified_order_covers_small_strata_first() -> None:
     order = stratified_order(strata, 4, np.random.default_rng(0))
     assert sorted(strata[order].tolist()) == ["big", "big", "small", "small"]
     assert len(stratified_order(strata, 1000, np.random.default_rng(0))) == 102
+
+
+def _quality_setup() -> tuple[Any, Any, Any, Any]:
+    """A float32 MLP on 8 standardised inputs (as the audit encodes them), 16 rows to score, a
+    mean baseline and 200 background rows (seeded)."""
+    import torch
+
+    from guardrail.explain.tabular import GradientModel
+
+    generator = torch.Generator().manual_seed(1)
+    rows = torch.randn(600, 8, generator=generator)
+    torch.manual_seed(1)
+    net = torch.nn.Sequential(torch.nn.Linear(8, 32), torch.nn.Tanh(), torch.nn.Linear(32, 2))
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(net(x), dim=-1)[:, 1]
+
+    model = GradientModel(forward, lambda codes: torch.tensor(codes, dtype=torch.float32), np.eye(8))
+    return model, rows[:16], rows.mean(dim=0, keepdim=True), rows[100:300]
+
+
+def captum_scores(quality: Any, method: str, radius: float) -> tuple[float, float]:
+    """``(infidelity, sensitivity)`` of ``method`` on :func:`_quality_setup` by ``quality``
+    (:func:`~guardrail.explain.quality.captum_quality`, or a stand-in with its signature)."""
+    import torch
+
+    from guardrail.explain.attribution import gradient_shap, integrated_gradients
+
+    model, inputs, baseline, background = _quality_setup()
+    if method == "integrated_gradients":
+        attributions = integrated_gradients(model.forward, inputs, baseline, n_steps=50, max_steps=50).attributions
+        steps = 50
+    else:
+        attributions = gradient_shap(model.forward, inputs, background, n_samples=20, seed=0)
+        steps = 20
+    encoded = torch.tensor(attributions, dtype=inputs.dtype)
+    result: tuple[float, float] = quality(method, model, inputs, baseline, background, encoded, n_steps=steps, seed=0, radius=radius)
+    return result
+
+
+def gradient_shap_sensitivity_is_that_of_a_deterministic_explanation(quality: Any) -> None:
+    """At a radius of 1e-6 GradientShap's sensitivity is of IG's order (the model's Lipschitz
+    behaviour, ~1e-6), and it grows with the radius; sampling noise would give ~0.5 at any radius."""
+    ig_tiny = captum_scores(quality, "integrated_gradients", 1e-6)[1]
+    gs_tiny = captum_scores(quality, "gradient_shap", 1e-6)[1]
+    gs_small = captum_scores(quality, "gradient_shap", 1e-4)[1]
+    assert 0 < ig_tiny < 1e-5
+    assert gs_tiny <= 3 * ig_tiny, (gs_tiny, ig_tiny)  # measured: 8.2e-07 and 8.0e-07 (HEAD before the fix: 0.52)
+    assert 30 < gs_small / gs_tiny < 300  # ~100: the change follows the input change
+
+
+def test_gradient_shap_sensitivity_measures_the_input_change_not_its_sampling_noise() -> None:
+    from guardrail.explain.quality import captum_quality
+
+    gradient_shap_sensitivity_is_that_of_a_deterministic_explanation(captum_quality)
+
+
+def test_infidelity_scores_the_given_attributions_and_repeats_exactly() -> None:
+    from guardrail.explain.quality import captum_quality
+
+    for method in ("integrated_gradients", "gradient_shap"):
+        first, second = captum_scores(captum_quality, method, 0.02), captum_scores(captum_quality, method, 0.02)
+        assert first == second and first[0] >= 0
+    assert captum_scores(captum_quality, "gradient_shap", 1e-6)[0] == captum_scores(captum_quality, "gradient_shap", 0.02)[0]
+
+
+def test_only_gradient_methods_have_an_explanation_function_for_sensitivity() -> None:
+    from guardrail.explain.quality import explanation_function
+
+    model, _, baseline, background = _quality_setup()
+    with pytest.raises(ValueError, match="lime"):
+        explanation_function("lime", model, baseline, background, n_steps=10, seed=0)
