@@ -25,6 +25,7 @@ def audit(
     write: bool = True,
     fail_on: Severity | str = Severity.DENY,
     history: str | Path | bool | None = None,
+    gate: bool = True,
 ) -> RunRecord:
     """Run the audit described by the spec file and write its reports.
 
@@ -42,6 +43,11 @@ def audit(
     history:
         Audit history database (or ``False`` for none); default: the spec's
         ``report.history`` (``history.sqlite`` in the output folder).
+    gate:
+        Let the policies decide the run (default). A gated run in which no blocking rule
+        was judged on evidence is incomplete (exit code 2), never a pass. ``False``
+        measures without a gate (the CLI's ``--no-gate``): every output then says that no
+        gate was applied.
 
     Returns
     -------
@@ -57,7 +63,7 @@ def audit(
     """
     from guardrail.runner import publish_run, run
 
-    record, loaded = run(spec, out=out, history=history)
+    record, loaded = run(spec, out=out, history=history, gated=gate)
     if write:
         record, _paths = publish_run(record, loaded, formats or loaded.spec.report.formats, fail_on=Severity(fail_on))
     return record

@@ -21,7 +21,7 @@ from guardrail.core.exitcodes import ExitCode
 from guardrail.errors import GuardrailError, UsageError
 
 if TYPE_CHECKING:
-    from guardrail.core.types import RunRecord
+    from guardrail.core.types import RunRecord, Severity
     from guardrail.federate_runner import FederateRun
     from guardrail.train_runner import TrainRun
 
@@ -42,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="guardrail",
         description="Responsible-AI audits with policy-checked reports.",
-        epilog="exit codes: 0 pass, 1 policy violation, 2 evaluation incomplete, 3 usage or input error, 4 internal error",
+        epilog="exit codes: 0 pass, 1 policy violation, 2 evaluation incomplete (an audit failed, evidence is missing, "
+        "or no blocking rule was checked), 3 usage or input error, 4 internal error",
     )
     parser.add_argument("--version", action="version", version=f"guardrail {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
@@ -55,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="report format to write; repeat for several (default: the spec's report.formats)",
     )
     audit.add_argument("--fail-on", choices=("deny", "warn"), default="deny", help="lowest severity that fails the run")
+    audit.add_argument(
+        "--no-gate", action="store_true",
+        help="measure without a gate: no policy decides the run and every output says so (exit 0 unless an audit "
+        "fails); without it, a run in which no blocking rule was checked exits 2",
+    )
     audit.add_argument("--quiet", action="store_true", help="print nothing but errors")
     recording = audit.add_mutually_exclusive_group()
     recording.add_argument(
@@ -196,7 +202,9 @@ def _audit(args: argparse.Namespace, argv: list[str]) -> ExitCode:
     progress = None if args.quiet else (lambda message: _err(f"guardrail: {message}"))
     command = "guardrail " + " ".join(_quote(a) for a in argv)
     history = False if args.no_history else args.history
-    record, loaded = run(args.spec, out=args.out, history=history, command=command, progress=progress)
+    record, loaded = run(
+        args.spec, out=args.out, history=history, command=command, progress=progress, gated=not args.no_gate
+    )
     fail_on = Severity(args.fail_on)
     formats = tuple(args.formats or loaded.spec.report.formats)
     record, written = publish_run(record, loaded, formats, fail_on=fail_on)
@@ -295,18 +303,13 @@ def train_summary(run: TrainRun) -> str:
     return "\n".join(lines)
 
 
-VERDICT_WORDS = {
-    ExitCode.OK: "PASS: every blocking rule passed",
-    ExitCode.VIOLATION: "FAIL: policy violation (a blocking rule failed or was inconclusive)",
-    ExitCode.INCOMPLETE: "INCOMPLETE: evaluation incomplete (an audit failed or evidence is missing)",
-}
-
-
-def verdict_table(record: RunRecord, code: ExitCode, fail_on: object) -> str:
-    """The short verdict table printed after an audit."""
+def verdict_table(record: RunRecord, code: ExitCode, fail_on: Severity) -> str:
+    """The short verdict table printed after an audit: the verdict and why, then one row per outcome."""
+    from guardrail.core.verdict import display_status
     from guardrail.policy.sentences import fmt
 
-    lines = [f"{record.name}: {VERDICT_WORDS[code]} (exit {int(code)})"]
+    verdict = record.judged(fail_on)
+    lines = [f"{record.name}: {verdict.word} (exit {int(code)}): {verdict.sentence}"]
     for result in record.results:
         if result.error is not None:
             lines.append(f"  audit {result.audit_id!r} failed: {result.error.type}: {result.error.message}")
@@ -314,21 +317,22 @@ def verdict_table(record: RunRecord, code: ExitCode, fail_on: object) -> str:
     for o in record.verdict.outcomes:
         observed = "—" if o.observed is None else fmt(o.observed)
         interval = "" if o.ci is None else f"[{fmt(o.ci.low)}, {fmt(o.ci.high)}] {fmt(o.ci.level * 100)}%"
-        rows.append((o.rule_id, o.severity.value, o.status.value, o.metric, observed, interval))
+        rows.append((o.rule_id, o.severity.value, display_status(o, fail_on), o.metric, observed, interval))
     if len(rows) > 1:
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
         for row in rows:
             lines.append("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
     else:
         lines.append("  no policy rules were evaluated")
-    counts = record.verdict.counts()
-    lines.append("  " + ", ".join(f"{n} {status}" for status, n in counts.items() if n))
+    if verdict.counts:
+        lines.append("  " + ", ".join(f"{n} {status}" for status, n in verdict.counts))
     return "\n".join(lines)
 
 
 def _validate(args: argparse.Namespace) -> ExitCode:
+    from guardrail.auditors.catalog import check_vocabulary, check_rules
     from guardrail.auditors.registry import default_registry
-    from guardrail.runner import plan_audits
+    from guardrail.runner import plan_audits, spec_catalog
     from guardrail.spec.loader import load_policy, load_spec
     from guardrail.spec.yamlsource import read_yaml
 
@@ -337,15 +341,16 @@ def _validate(args: argparse.Namespace) -> ExitCode:
         kind = _kind_of(read_yaml(path.resolve()).data)
         if kind == "policy":
             policy = load_policy(path)
+            check_vocabulary(policy, registry.metric_keys())
             summary = f"policy {policy.policy.name!r}, {len(policy.policy.rules)} rule(s)"
         else:
             data = read_yaml(path.resolve()).data
             trains = isinstance(data, dict) and bool(data.get("train") or data.get("federate"))
             # a spec that trains its own model may be validated before the model exists
             loaded = load_spec(path, inputs_must_exist=not trains)
-            for policy_path in loaded.policy_paths:
-                load_policy(policy_path)
+            policies = [load_policy(policy_path) for policy_path in loaded.policy_paths]
             planned = plan_audits(loaded, registry)
+            check_rules(policies, spec_catalog(loaded, planned))
             unavailable = [f"{p.audit_id} ({p.unavailable.hint})" for p in planned if p.unavailable is not None]
             summary = f"audit spec {loaded.spec.name!r}, {len(planned)} audit(s), {len(loaded.policy_paths)} policy file(s)"
             if unavailable:
@@ -439,14 +444,15 @@ def _run_record(ref: str, where: Path | None) -> RunRecord:
 
 def _approve(args: argparse.Namespace) -> ExitCode:
     from guardrail.core.types import Severity
+    from guardrail.core.verdict import PASS
     from guardrail.history import HistoryStore
 
     with HistoryStore(_history_at(args.history), create=False) as store:
         approved = store.approve(args.run, by=args.by, note=args.note)
     record = approved.record
-    verdict = VERDICT_WORDS[record.exit_code(Severity.DENY)].split(":", 1)[0]
+    verdict = record.judged(Severity.DENY).word
     _out(f"approved run {record.run_id} ({record.name}, {verdict}) by {approved.approved_by} at {approved.approved_at}")
-    if verdict != "PASS":
+    if verdict != PASS:
         _out(f"note: this run did not pass its blocking rules ({verdict}); later runs are held to it as approved")
     return ExitCode.OK
 

@@ -11,16 +11,19 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from guardrail.core.exitcodes import ExitCode
 
+if TYPE_CHECKING:
+    from guardrail.core.verdict import Verdict
+
 SCHEMA_VERSION = 1
+"""Version of the ``run.json`` layout; bumped on any incompatible change."""
 
 SMALL_GROUP = "small_group"
 """Reason code of a metric left undefined by groups too small to judge: a metric whose
 ``reason`` starts with it makes a policy outcome inconclusive rather than an error."""
-"""Version of the ``run.json`` layout; bumped on any incompatible change."""
 
 
 class AuditStatus(str, Enum):
@@ -296,20 +299,24 @@ class RunRecord:
     outputs: tuple[FileDigest, ...] = ()
     """Digests of the other reports written with this record (paths relative to its folder),
     so that ``guardrail verify`` can tell whether any of them changed since."""
+    gated: bool = True
+    """Whether the policies decide this run. ``False`` only when the caller asked for
+    measurements without a gate (``--no-gate``); a gated run with no blocking rule judged
+    on evidence is incomplete, never a pass (:mod:`guardrail.core.verdict`)."""
+
+    def judged(self, fail_on: Severity = Severity.DENY) -> Verdict:
+        """The run's verdict word, exit code and explaining sentence: the one place they are computed."""
+        from guardrail.core.verdict import judge
+
+        return judge(self.results, self.verdict, gated=self.gated, fail_on=fail_on)
 
     def exit_code(self, fail_on: Severity = Severity.DENY) -> ExitCode:
-        """The process exit code for this run: the one place it is computed.
+        """The process exit code for this run (see :meth:`judged`).
 
-        Precedence: incomplete (2) over violation (1) over pass (0).
+        Precedence: incomplete (2) over violation (1) over pass (0); a gated run in which
+        no blocking rule was judged on evidence is incomplete.
         """
-        if any(result.status is AuditStatus.ERROR for result in self.results):
-            return ExitCode.INCOMPLETE
-        blocking = [o for o in self.verdict.outcomes if o.blocks(fail_on)]
-        if any(o.status is OutcomeStatus.ERROR for o in blocking):
-            return ExitCode.INCOMPLETE
-        if any(o.status in (OutcomeStatus.FAIL, OutcomeStatus.INCONCLUSIVE) for o in blocking):
-            return ExitCode.VIOLATION
-        return ExitCode.OK
+        return self.judged(fail_on).code
 
     def metrics(self) -> tuple[MetricResult, ...]:
         """Every metric of every audit, in order."""

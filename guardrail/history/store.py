@@ -103,6 +103,8 @@ class RunSummary:
     git_commit: str | None
     failed_rules: int
     approved: bool
+    gated: bool = True
+    """False for a run measured without a gate (``--no-gate``): its exit code 0 is no pass."""
 
 
 @dataclass(frozen=True)
@@ -193,7 +195,8 @@ class HistoryStore:
             " (SELECT sha256 FROM files f WHERE f.run_id = r.run_id AND f.role = 'model' LIMIT 1),"
             " (SELECT sha256 FROM files f WHERE f.run_id = r.run_id AND f.role = 'data' LIMIT 1),"
             " (SELECT count(*) FROM outcomes o WHERE o.run_id = r.run_id AND o.status IN ('fail', 'inconclusive', 'error')),"
-            " EXISTS (SELECT 1 FROM approvals a WHERE a.run_id = r.run_id)"
+            " EXISTS (SELECT 1 FROM approvals a WHERE a.run_id = r.run_id),"
+            " COALESCE(json_extract(r.record, '$.gated'), 1)"
             " FROM runs r" + (" WHERE r.name = ?" if name else "") + " ORDER BY r.seq DESC"
             + (" LIMIT ?" if limit else "")
         )
@@ -203,7 +206,7 @@ class HistoryStore:
         return [
             RunSummary(
                 run_id=row[0], name=row[1], started_at=row[2], exit_code=row[3], spec_sha256=row[4], git_commit=row[5],
-                model_sha256=row[6], data_sha256=row[7], failed_rules=row[8], approved=bool(row[9]),
+                model_sha256=row[6], data_sha256=row[7], failed_rules=row[8], approved=bool(row[9]), gated=bool(row[10]),
             )
             for row in rows
         ]

@@ -5,14 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from guardrail.core.exitcodes import ExitCode
 from guardrail.core.serialize import to_jsonable
 from guardrail.core.types import Interval
+from guardrail.core.verdict import word_of
 from guardrail.history.compare import MetricChange, RunDiff
 from guardrail.history.store import RunSummary
-
-VERDICTS = {int(ExitCode.OK): "PASS", int(ExitCode.VIOLATION): "FAIL", int(ExitCode.INCOMPLETE): "INCOMPLETE"}
-
 
 def history_table(runs: Sequence[RunSummary]) -> str:
     """One line per run, newest first; ``*`` marks approved runs."""
@@ -25,7 +22,7 @@ def history_table(runs: Sequence[RunSummary]) -> str:
                 run.run_id,
                 run.started_at,
                 run.name,
-                VERDICTS.get(run.exit_code, f"exit {run.exit_code}"),
+                word_of(run.exit_code, gated=run.gated),
                 str(run.failed_rules),
                 (run.model_sha256 or "—")[:12],
                 "*" if run.approved else "",

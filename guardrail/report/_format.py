@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-from guardrail.core.exitcodes import ExitCode
 from guardrail.core.types import Interval
 
 DASH = "—"
@@ -12,18 +11,6 @@ DASH = "—"
 
 COUNT_KEYS = frozenset({"fairness.count", "fairness.min_group_size"})
 """Metric keys whose values are counts, shown as integers."""
-
-VERDICTS: dict[ExitCode, str] = {
-    ExitCode.OK: "PASS",
-    ExitCode.VIOLATION: "FAIL",
-    ExitCode.INCOMPLETE: "INCOMPLETE",
-}
-
-
-def verdict_label(code: ExitCode) -> str:
-    """``PASS``, ``FAIL`` or ``INCOMPLETE`` for a run's exit code."""
-    return VERDICTS.get(code, code.name)
-
 
 def number(value: float | None, *, count: bool = False) -> str:
     """Format a metric value: four decimals, an integer for counts, a dash for ``None``.

@@ -31,6 +31,7 @@ from guardrail.core.types import (
     RunRecord,
     Severity,
 )
+from guardrail.core.verdict import Verdict, display_status
 from guardrail.report import _format
 from guardrail.report.explain_view import ExplainView, explain_view
 from guardrail.report.federated_view import FederatedView, federated_view
@@ -82,6 +83,8 @@ class OutcomeRow:
     policy: str
     severity: str
     status: str
+    """As shown: the outcome's status, or ``warning``/``note`` for one that cannot block."""
+    raw_status: str
     blocking: bool
     metric: str
     observed: str
@@ -205,18 +208,18 @@ def render_metric_fragment(metric: MetricResult) -> str:
     )
 
 
-def render_verdict_fragment(verdict: PolicyVerdict, word: str, fail_on: Severity = Severity.DENY) -> str:
-    """A small self-contained page showing policy outcomes: ``word`` (PASS, FAIL, ...), the
-    count per status and one row per outcome (for notebooks)."""
+def render_verdict_fragment(verdict: PolicyVerdict, judged: Verdict, fail_on: Severity = Severity.DENY) -> str:
+    """A small self-contained page showing policy outcomes: the verdict ``judged`` of them
+    (word and sentence), the count per status and one row per outcome (for notebooks)."""
     template = _environment().get_template("fragment.html.j2")
     return template.render(
-        title=f"{word} · guardrail policy verdict",
+        title=f"{judged.word} · guardrail policy verdict",
         kind="policy verdict",
         metric=None,
         groups=(),
-        verdict=word,
+        verdict=judged,
         fail_on=fail_on.value,
-        counts=tuple(verdict.counts().items()),
+        counts=judged.counts,
         outcomes=tuple(_outcome_row(o, fail_on) for o in verdict.outcomes),
         policies=verdict.policies,
     )
@@ -255,15 +258,14 @@ def breakable(text: str) -> Markup:
 
 
 def _page(record: RunRecord, fail_on: Severity) -> dict[str, Any]:
-    code = record.exit_code(fail_on)
+    verdict = record.judged(fail_on)
     return {
         "record": record,
         "fail_on": fail_on.value,
-        "verdict": _format.verdict_label(code),
-        "exit_code": int(code),
-        "counts": tuple(record.verdict.counts().items()),
+        "verdict": verdict,
+        "exit_code": int(verdict.code),
+        "counts": verdict.counts,
         "outcomes": tuple(_outcome_row(o, fail_on) for o in record.verdict.outcomes),
-        "audit_errors": sum(r.status is AuditStatus.ERROR for r in record.results),
         "audits": tuple(_audit_view(r) for r in record.results),
         "packages": tuple(sorted(record.provenance.packages.items())),
         "seeds": tuple(record.provenance.seeds.items()),
@@ -275,7 +277,8 @@ def _outcome_row(outcome: RuleOutcome, fail_on: Severity) -> OutcomeRow:
         rule_id=outcome.rule_id,
         policy=outcome.policy,
         severity=outcome.severity.value,
-        status=outcome.status.value,
+        status=display_status(outcome, fail_on),
+        raw_status=outcome.status.value,
         blocking=outcome.blocks(fail_on),
         metric=outcome.metric,
         observed=_format.number(outcome.observed, count=_is_count(outcome.metric)),

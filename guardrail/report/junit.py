@@ -2,7 +2,10 @@
 
 Blocking failures and blocking inconclusive outcomes become ``<failure>``; failures and
 inconclusive outcomes that do not block under ``fail_on`` never fail the suite. Rules and
-audits that could not be evaluated become ``<error>`` whatever their severity. The output depends only on the record: the one timestamp is ``started_at``.
+audits that could not be evaluated become ``<error>`` whatever their severity. A gated run
+in which no blocking rule was judged gets one more testcase, ``policy gate``, as an
+``<error>`` (``<skipped>`` under ``--no-gate``), so that a suite never reads as green when
+nothing was checked. The output depends only on the record: the one timestamp is ``started_at``.
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ def render_junit(record: RunRecord, fail_on: Severity = Severity.DENY) -> str:
     """Render ``record`` as a JUnit XML document (UTF-8, with XML declaration)."""
     cases = [_outcome_case(o, fail_on) for o in record.verdict.outcomes]
     cases += [_audit_case(r) for r in record.results if r.status is AuditStatus.ERROR]
+    gate = _gate_case(record, fail_on)
+    if gate is not None:
+        cases.append(gate)
     duration = f"{sum(r.duration_s for r in record.results):.3f}"
     counts = _counts(cases)
     root = ET.Element("testsuites", _attrs(name=f"guardrail: {record.name}", time=duration, **counts))
@@ -59,8 +65,24 @@ def _properties(record: RunRecord, fail_on: Severity) -> Iterable[tuple[str, str
     yield "guardrail.run_id", record.run_id
     yield "guardrail.spec_sha256", record.spec_sha256
     yield "guardrail.fail_on", fail_on.value
-    yield "guardrail.exit_code", str(int(record.exit_code(fail_on)))
-    yield "guardrail.verdict", _format.verdict_label(record.exit_code(fail_on))
+    verdict = record.judged(fail_on)
+    yield "guardrail.exit_code", str(int(verdict.code))
+    yield "guardrail.verdict", verdict.word
+    yield "guardrail.gated", "true" if record.gated else "false"
+
+
+def _gate_case(record: RunRecord, fail_on: Severity) -> ET.Element | None:
+    """A testcase for the gate itself when no blocking rule was judged: an error for a gated
+    run (nothing was checked, so the suite must not read as green), skipped without a gate."""
+    verdict = record.judged(fail_on)
+    if verdict.checked:
+        return None
+    case = ET.Element("testcase", _attrs(classname="guardrail", name="policy gate", time="0.000"))
+    if record.gated:
+        _child(case, "error", verdict.sentence, message=verdict.sentence, type="no_rule_checked")
+    else:
+        _child(case, "skipped", message=verdict.sentence)
+    return case
 
 
 def _outcome_case(outcome: RuleOutcome, fail_on: Severity) -> ET.Element:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 
-from guardrail.core.types import AuditResult, AuditStatus, OutcomeStatus, RuleOutcome, RunRecord, Severity
+from guardrail.core.types import AuditResult, AuditStatus, RuleOutcome, RunRecord, Severity
+from guardrail.core.verdict import FAIL, INCOMPLETE, NO_GATE, NOTE, PASS, WARNING, display_status
 from guardrail.report import _format
 
 MAX_OUTCOMES = 200
@@ -18,14 +19,16 @@ MAX_AUDITS = 100
 CELL_LIMIT = 240
 """Longest text shown in one cell, in characters."""
 
-VERDICT_EMOJI = {"PASS": "✅", "FAIL": "❌", "INCOMPLETE": "⚠️"}
+VERDICT_EMOJI = {PASS: "✅", FAIL: "❌", INCOMPLETE: "⚠️", NO_GATE: "ℹ️"}
 STATUS_EMOJI = {
-    OutcomeStatus.PASS: "✅",
-    OutcomeStatus.FAIL: "❌",
-    OutcomeStatus.INCONCLUSIVE: "❔",
-    OutcomeStatus.ERROR: "💥",
-    OutcomeStatus.SKIPPED: "⏭️",
-    OutcomeStatus.WAIVED: "🔕",
+    "pass": "✅",
+    "fail": "❌",
+    "inconclusive": "❔",
+    "error": "💥",
+    WARNING: "⚠️",
+    NOTE: "ℹ️",
+    "skipped": "⏭️",
+    "waived": "🔕",
 }
 AUDIT_EMOJI = {AuditStatus.OK: "✅", AuditStatus.ERROR: "💥", AuditStatus.SKIPPED: "⏭️"}
 
@@ -46,16 +49,18 @@ def escape_cell(text: str, limit: int = CELL_LIMIT) -> str:
 
 def render_markdown(record: RunRecord, fail_on: Severity = Severity.DENY) -> str:
     """Render the run's verdict, rule outcomes, audits and rerun command as Markdown."""
-    verdict = _format.verdict_label(record.exit_code(fail_on))
+    verdict = record.judged(fail_on)
     lines = [
-        f"# {VERDICT_EMOJI.get(verdict, '')} guardrail: {escape_cell(record.name)} — {verdict}",
+        f"# {VERDICT_EMOJI[verdict.word]} guardrail: {escape_cell(record.name)} — {verdict.word}",
+        "",
+        verdict.sentence,
         "",
         f"Run `{_code_span_text(record.run_id)}` · started {escape_cell(record.started_at)} · "
-        f"exit code {int(record.exit_code(fail_on))} · blocking severity: {fail_on.value}",
-        "",
-        " · ".join(f"{STATUS_EMOJI[OutcomeStatus(s)]} {s}: {n}" for s, n in record.verdict.counts().items()),
+        f"exit code {int(verdict.code)} · blocking severity: {fail_on.value}",
         "",
     ]
+    if verdict.counts:
+        lines += [" · ".join(f"{STATUS_EMOJI[s]} {s}: {n}" for s, n in verdict.counts), ""]
     lines += _outcomes(record.verdict.outcomes, fail_on)
     lines += _audits(record.results)
     lines += ["## Rerun", "", *_code_block(record.provenance.command), ""]
@@ -91,13 +96,10 @@ def _outcomes(outcomes: tuple[RuleOutcome, ...], fail_on: Severity) -> list[str]
 
 
 def _status(outcome: RuleOutcome, fail_on: Severity) -> str:
-    status = outcome.status
-    if status is OutcomeStatus.FAIL and not outcome.blocks(fail_on):
-        return f"⚠️ {status.value} (not blocking)"
-    text = f"{STATUS_EMOJI[status]} {status.value}"
-    if status in (OutcomeStatus.INCONCLUSIVE, OutcomeStatus.ERROR) and not outcome.blocks(fail_on):
-        text += " (not blocking)"
-    return text
+    shown = display_status(outcome, fail_on)
+    if shown in (WARNING, NOTE):
+        return f"{STATUS_EMOJI[shown]} {shown} ({outcome.status.value}, not blocking)"
+    return f"{STATUS_EMOJI[shown]} {shown}"
 
 
 def _audits(results: tuple[AuditResult, ...]) -> list[str]:

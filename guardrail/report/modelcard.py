@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from guardrail.core.types import MetricResult, OutcomeStatus, RunRecord, Severity
+from guardrail.core.verdict import display_status
 from guardrail.report import _format
 from guardrail.report.markdown import escape_cell
 
@@ -26,7 +27,7 @@ def card_data(record: RunRecord, fail_on: Severity = Severity.DENY) -> dict[str,
     model = spec.get("model", {}) if isinstance(spec.get("model"), dict) else {}
     digests = {f.role: f for f in record.provenance.files}
     metrics = record.metrics()
-    code = record.exit_code(fail_on)
+    verdict = record.judged(fail_on)
     return {
         "model_details": {
             "name": record.name,
@@ -48,10 +49,11 @@ def card_data(record: RunRecord, fail_on: Severity = Severity.DENY) -> dict[str,
         },
         "metrics_by_group": [_group_table(m) for m in metrics if _card_rate(m)],
         "evaluation": {
-            "verdict": _format.verdict_label(code),
-            "exit_code": int(code),
+            "verdict": verdict.word,
+            "verdict_sentence": verdict.sentence,
+            "exit_code": int(verdict.code),
             "outcomes": [
-                {"rule": o.rule_id, "policy": o.policy, "status": o.status.value, "message": o.message}
+                {"rule": o.rule_id, "policy": o.policy, "status": display_status(o, fail_on), "message": o.message}
                 for o in record.verdict.outcomes
             ],
         },
@@ -102,7 +104,7 @@ def render_model_card_markdown(record: RunRecord, fail_on: Severity = Severity.D
             lines.append(f"| {escape_cell(row['group'])} | {row['n']} | {_format.number(row['value'])} | {interval} |")
         lines.append("")
     evaluation = card["evaluation"]
-    lines += ["## Evaluation against policy", "", f"Verdict: **{evaluation['verdict']}** (exit code {evaluation['exit_code']}).", ""]
+    lines += ["## Evaluation against policy", "", f"Verdict: **{evaluation['verdict']}** (exit code {evaluation['exit_code']}). {evaluation['verdict_sentence']}", ""]
     lines += [f"- {o['status']}: {_text(o['message'])}" for o in evaluation["outcomes"]] or ["- No policy rules were evaluated."]
     lines += ["", "## Limitations", ""]
     lines += [f"- {_text(item)}" for item in card["limitations"]]

@@ -25,7 +25,6 @@ from guardrail.core.types import (
     RunRecord,
     Severity,
 )
-from guardrail.report import _format
 from guardrail.report.html import (
     render_html,
     render_metric_fragment,
@@ -45,7 +44,7 @@ def record_html(record: RunRecord, height: int = 720) -> str:
 
 def audit_html(result: AuditResult, height: int = 640) -> str:
     """One audit result (e.g. from :func:`guardrail.audit_fairness`) for a notebook cell."""
-    return record_html(_bare_record(results=(result,), name=result.audit_id), height)
+    return record_html(_bare_record(results=(result,), name=result.audit_id, gated=False), height)
 
 
 def metric_html(metric: MetricResult) -> str:
@@ -55,11 +54,11 @@ def metric_html(metric: MetricResult) -> str:
 
 
 def verdict_html(verdict: PolicyVerdict, fail_on: Severity = Severity.DENY) -> str:
-    """Policy outcomes (e.g. ``record.verdict``) for a notebook cell, with the verdict word
-    the CLI would give them if every audit ran."""
-    word = _format.verdict_label(_bare_record(verdict=verdict).exit_code(fail_on))
+    """Policy outcomes (e.g. ``record.verdict``) for a notebook cell, with the verdict the
+    CLI would give them if every audit ran (never a pass when no blocking rule was judged)."""
+    judged = _bare_record(verdict=verdict).judged(fail_on)
     height = min(260 + 2 * ROW_HEIGHT * len(verdict.outcomes), 640)
-    return FRAME.format(doc=escape(render_verdict_fragment(verdict, word, fail_on)), height=height)
+    return FRAME.format(doc=escape(render_verdict_fragment(verdict, judged, fail_on)), height=height)
 
 
 def outcome_html(outcome: RuleOutcome) -> str:
@@ -68,9 +67,16 @@ def outcome_html(outcome: RuleOutcome) -> str:
 
 
 def _bare_record(
-    *, results: tuple[AuditResult, ...] = (), verdict: PolicyVerdict | None = None, name: str = "in-memory"
+    *,
+    results: tuple[AuditResult, ...] = (),
+    verdict: PolicyVerdict | None = None,
+    name: str = "in-memory",
+    gated: bool = True,
 ) -> RunRecord:
-    """A record around results or a verdict made in Python, without a spec or files."""
+    """A record around results or a verdict made in Python, without a spec or files.
+
+    Results shown alone (``gated=False``) were judged by no policy: they show as ``NO GATE``,
+    neutrally, never as a pass."""
     try:
         guardrail_version = version("guardrail")
     except PackageNotFoundError:
@@ -94,4 +100,5 @@ def _bare_record(
             files=(),
             command="(Python API: no policy was applied)",
         ),
+        gated=gated,
     )

@@ -64,7 +64,7 @@ def test_passing_spec_exits_0_and_writes_every_report(tmp_path: Path) -> None:
 def test_policy_violation_exits_1(tmp_path: Path) -> None:
     done = run_cli("audit", _folder(tmp_path, threshold=0.1))
     assert done.returncode == 1, done.stderr
-    assert "FAIL: policy violation" in done.stdout
+    assert "t: FAIL (exit 1): At least one blocking rule failed or was inconclusive." in done.stdout
     assert "DP" in done.stdout and "fail" in done.stdout
 
 
@@ -72,7 +72,10 @@ def test_fail_on_warn_makes_warnings_block(tmp_path: Path) -> None:
     spec = _folder(tmp_path, threshold=0.1)
     policy = tmp_path / "policy.yaml"
     policy.write_text(policy.read_text() + "    severity: warn\n")
-    assert run_cli("audit", spec, "--quiet").returncode == 0
+    # under --fail-on deny a warn-only policy checks nothing that could block: incomplete, never a pass
+    done = run_cli("audit", spec)
+    assert done.returncode == 2
+    assert "No blocking (deny) rule was judged on evidence" in done.stdout
     assert run_cli("audit", spec, "--quiet", "--fail-on", "warn").returncode == 1
 
 

@@ -202,7 +202,7 @@ def test_markdown_summary(record: RunRecord) -> None:
     assert "explain\\-shap" not in text  # hyphens are not escaped
     assert "**explain-shap** (explain): error" in text
     assert "ModelError" in text
-    assert "⚠️ fail (not blocking)" in text
+    assert "⚠️ warning (fail, not blocking)" in text
     assert len(text.encode("utf-8")) < 1024 * 1024
 
 
