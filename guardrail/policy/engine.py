@@ -192,7 +192,7 @@ def _underpowered(policy: PolicySpec, rule: RuleSpec, metric: MetricResult) -> R
             f"between groups {groups} (n={sizes}) is {fmt(gap)}, above the limit {fmt(rule.threshold)}; "
             "collect more data for the smallest groups or justify a wider limit."
         ),
-        observed=float(gap),
+        observed=None,  # a detectable gap is a property of the sample sizes, not an observation of the metric
         rationale=rule.rationale,
         reference=rule.reference,
     )
@@ -274,12 +274,12 @@ def _judge_metric(
         small = [g for g in metric.by_group if g.n < rule.min_group_n]
         if small:
             names = ", ".join(f"{g.group!r} (n={g.n})" for g in small[:3]) + (", …" if len(small) > 3 else "")
-            without_small = _disparity_without(metric, {g.group for g in small})
-            if without_small is not None and _fails_on_worse_side(rule, metric, without_small):
+            without = _judged_without(policy, rule, metric, {g.group for g in small})
+            if without is not None and _fails_on_worse_side(rule, metric, without):
                 return _outcome(
                     policy, rule, ref, OutcomeStatus.FAIL, "violated",
                     f"{rule.id} failed: {seen}; even without the group(s) below the minimum of "
-                    f"{rule.min_group_n} ({names}) it is {fmt(without_small, rule.threshold)}, required {expected}.",
+                    f"{rule.min_group_n} ({names}) it is {_shown(without, rule.threshold)}, required {expected}.",
                     metric.value,
                     ci=ci,
                 )
@@ -334,6 +334,46 @@ def _inconclusive(
     return _outcome(policy, rule, ref, OutcomeStatus.INCONCLUSIVE, reason, message, observed, severity, ci)
 
 
+@dataclass(frozen=True)
+class _Without:
+    """A disparity over the groups left when the small ones are set aside, and the bounds a
+    rule judges it on (the point for ``on: value``, else the auditor's interval's bounds)."""
+
+    value: float
+    bounds: tuple[float, ...]
+    ci: Interval | None = None
+
+
+def _judged_without(policy: PolicySpec, rule: RuleSpec, metric: MetricResult, excluded: set[str]) -> _Without | None:
+    """The disparity without the ``excluded`` groups, as the rule must judge it, or ``None``
+    when the metric carries no evidence for it.
+
+    ``on: value`` recomputes it from the remaining groups' values. Any other ``on`` needs
+    the interval of that reduced disparity, which only the auditor can build (on its own
+    resamples): ``details["without_small"]``, for exactly this set of groups. Without it the
+    rule cannot fail on the reduced groups' point estimate, and stays inconclusive.
+    """
+    if rule.on == "value":
+        value = _disparity_without(metric, excluded)
+        return None if value is None else _Without(value, (value,))
+    reduced = metric.details.get("without_small")
+    if not isinstance(reduced, Mapping) or set(reduced.get("excluded") or ()) != excluded:
+        return None
+    value, bounds = reduced.get("value"), reduced.get("ci")
+    if not isinstance(value, float | int) or not isinstance(bounds, Mapping) or policy.correction != "none":
+        return None  # no interval, or a corrected level the reduced interval keeps no quantiles for
+    ci = Interval(float(bounds["low"]), float(bounds["high"]), float(bounds.get("level", 0.95)), str(bounds.get("method", "")))
+    chosen = {"ci_low": (ci.low,), "ci_high": (ci.high,)}.get(rule.on, (ci.low, ci.high))
+    return _Without(float(value), chosen, ci)
+
+
+def _shown(without: _Without, threshold: float | tuple[float, float]) -> str:
+    """The reduced disparity as the failure message states it, with its interval when judged on one."""
+    if without.ci is None:
+        return fmt(without.value, threshold)
+    return f"{fmt(without.value, threshold)} ({fmt(without.ci.level * 100)}% CI {fmt(without.ci.low)}–{fmt(without.ci.high)})"
+
+
 def _disparity_without(metric: MetricResult, excluded: set[str]) -> float | None:
     """The between-groups disparity over the groups not in ``excluded``, when the metric says
     how it aggregates (``details["aggregation"]``) and at least two such groups have values.
@@ -350,8 +390,9 @@ def _disparity_without(metric: MetricResult, excluded: set[str]) -> float | None
     return min(values) / max(values) if max(values) > 0 else None
 
 
-def _fails_on_worse_side(rule: RuleSpec, metric: MetricResult, bound: float) -> bool:
-    """Whether ``bound`` fails the rule in the direction that removing groups can only improve.
+def _fails_on_worse_side(rule: RuleSpec, metric: MetricResult, without: _Without) -> bool:
+    """Whether the reduced disparity fails the rule, on every bound the rule judges, in the
+    direction that removing groups can only improve.
 
     Adding groups back can only widen a difference and shrink a ratio, so a difference that
     fails an upper limit, or a ratio that fails a lower limit, fails with them too.
@@ -360,7 +401,7 @@ def _fails_on_worse_side(rule: RuleSpec, metric: MetricResult, bound: float) -> 
     upper_limit = rule.op in ("le", "lt")
     lower_limit = rule.op in ("ge", "gt")
     if (aggregation == "difference" and upper_limit) or (aggregation == "ratio" and lower_limit):
-        return not _satisfies(rule, bound)
+        return not any(_satisfies(rule, bound) for bound in without.bounds)
     return False
 
 

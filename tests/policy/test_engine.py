@@ -187,6 +187,46 @@ def test_small_group_cannot_hide_a_failure_among_the_large_groups() -> None:
     assert outcome.status is OutcomeStatus.INCONCLUSIVE  # only the small group fails it
 
 
+def _ratio_with_a_small_group(reduced: dict[str, Any] | None) -> MetricResult:
+    """A ratio of 0.5 whose larger groups alone give 0.78 (CI 0.62–0.97), with a 10-row group."""
+    by_group = (GroupValue("a", 0.39, 400), GroupValue("b", 0.5, 400), GroupValue("c", 0.25, 10))
+    details: dict[str, Any] = {"aggregation": "ratio"}
+    if reduced is not None:
+        details["without_small"] = reduced
+    return MetricResult("m.ratio", 0.5, ci=Interval(0.3, 0.9), by_group=by_group, details=details)
+
+
+REDUCED = {"min_group_n": 30, "excluded": ["c"], "value": 0.78, "ci": {"low": 0.62, "high": 0.97, "level": 0.95}}
+
+
+@pytest.mark.parametrize("on", ["worst", "ci_low", "ci_high"])
+def test_a_small_group_never_turns_a_straddling_interval_into_a_failure(on: str) -> None:
+    """Issue 14 defect 1: the larger groups' point estimate (0.78) violates ≥ 0.8, but their
+    interval [0.62, 0.97] does not decide it: inconclusive, never a failure on the point."""
+    rule = {"metric": "m.ratio", "op": "ge", "threshold": 0.8, "min_group_n": 30, "on": on}
+    outcome = _judge(rule, _ratio_with_a_small_group(REDUCED))
+    expected = OutcomeStatus.FAIL if on == "ci_low" else OutcomeStatus.INCONCLUSIVE
+    assert outcome.status is expected, outcome.message
+    # without the auditor's interval for the larger groups, no bound-judged rule fails on them
+    outcome = _judge(rule, _ratio_with_a_small_group(None))
+    assert outcome.status is OutcomeStatus.INCONCLUSIVE and outcome.reason == "small_group"
+
+
+def test_the_larger_groups_fail_on_their_interval_when_it_excludes_the_threshold() -> None:
+    reduced = {**REDUCED, "value": 0.5, "ci": {"low": 0.41, "high": 0.62, "level": 0.95}}
+    rule = {"metric": "m.ratio", "op": "ge", "threshold": 0.8, "min_group_n": 30, "on": "worst"}
+    outcome = _judge(rule, _ratio_with_a_small_group(reduced))
+    assert outcome.status is OutcomeStatus.FAIL
+    assert "even without the group(s) below the minimum of 30 ('c' (n=10)) it is 0.5 (95% CI 0.41–0.62)" in outcome.message
+
+
+def test_a_reduced_interval_for_other_groups_is_not_used() -> None:
+    """The auditor's reduced interval set aside other groups than the rule's min_group_n does."""
+    reduced = {**REDUCED, "excluded": ["b", "c"], "value": 0.1, "ci": {"low": 0.05, "high": 0.2, "level": 0.95}}
+    rule = {"metric": "m.ratio", "op": "ge", "threshold": 0.8, "min_group_n": 30, "on": "worst"}
+    assert _judge(rule, _ratio_with_a_small_group(reduced)).status is OutcomeStatus.INCONCLUSIVE
+
+
 def test_observed_value_never_reads_as_the_threshold() -> None:
     outcome = _judge({"metric": "m.x", "op": "ge", "threshold": 0.8}, MetricResult("m.x", 0.79996))
     assert outcome.message == "R1 failed: m.x = 0.79996, required ≥ 0.8."
