@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from guardrail.core.atomic import check_output_dir
+from guardrail.auditors.catalog import MetricCatalog, check_rules, with_regression
 from guardrail.auditors.registry import BUILTIN_EXTRAS, AuditorRegistry, default_registry
 from guardrail.core.types import AuditResult, AuditStatus, ErrorInfo, RunRecord, Severity
 from guardrail.errors import DataError, GuardrailError, MissingExtraError, SpecError
@@ -55,8 +56,12 @@ def run(
     registry: AuditorRegistry | None = None,
     command: str | None = None,
     progress: ProgressFn | None = None,
+    gated: bool = True,
 ) -> tuple[RunRecord, LoadedSpec]:
     """Run the audits of ``spec_path`` and judge its policies.
+
+    ``gated=False`` asks for measurements without a gate: the record says so, and its
+    verdict is ``NO GATE`` instead of a pass (see :mod:`guardrail.core.verdict`).
 
     Returns the record and the loaded spec (for the output folder and formats).
     Raises :class:`GuardrailError` subclasses for invalid inputs.
@@ -74,6 +79,7 @@ def run(
     loaded_policies = [load_policy(path) for path in loaded.policy_paths]
     policies = [Policy.from_loaded(p) for p in loaded_policies]
     planned = plan_audits(loaded, registry or default_registry())
+    check_rules(loaded_policies, spec_catalog(loaded, planned))
 
     say(f"reading {loaded.data_path.name}")
     from guardrail.adapters.tables import read_table
@@ -126,6 +132,7 @@ def run(
         results=tuple(results),
         verdict=verdict,
         provenance=provenance,
+        gated=gated,
     )
     return record, loaded
 
@@ -169,6 +176,15 @@ def _approved_run(loaded: LoadedSpec) -> ApprovedRun | None:
 
     with HistoryStore(loaded.history_path, create=False) as store:
         return store.approved(loaded.spec.name)
+
+
+def spec_catalog(loaded: LoadedSpec, planned: Sequence[PlannedAudit]) -> MetricCatalog:
+    """Every metric the planned audits may produce for this spec (see :mod:`guardrail.auditors.catalog`)."""
+    catalog = MetricCatalog()
+    for plan in planned:
+        declare = getattr(plan.auditor, "metric_catalog", None)
+        catalog += declare(loaded.spec) if declare is not None else MetricCatalog(complete=False)
+    return with_regression(catalog, recorded=loaded.history_path is not None)
 
 
 def plan_audits(loaded: LoadedSpec, registry: AuditorRegistry) -> list[PlannedAudit]:

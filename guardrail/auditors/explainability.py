@@ -71,7 +71,7 @@ document of the audit data) and ``explain.coverage``.
 from __future__ import annotations
 
 import time
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, get_args
 
 import numpy as np
 from pydantic import Field, field_validator, model_validator
@@ -88,6 +88,10 @@ from guardrail.auditors.base import (
 from guardrail.core.types import AuditResult, AuditStatus, MetricResult
 from guardrail.errors import AuditError
 from guardrail.explain.methods import GRADIENT_METHODS, Method
+
+if TYPE_CHECKING:
+    from guardrail.auditors.catalog import MetricCatalog
+    from guardrail.spec.models import AuditSpec
 
 BUDGET_NOTE = "the time budget (max_seconds = {budget:g} s) stopped the audit: {done} of {requested} instances explained"
 
@@ -141,10 +145,26 @@ class ExplainabilityParams(AuditorParams):
         return self
 
 
+PER_METHOD = ("importance", "deletion_auc", "insertion_auc", "faithfulness", "faithfulness_gap", "stability")
+GRADIENT_QUALITY = ("infidelity", "sensitivity")
+COMPLETENESS = ("max_relative_delta", "converged")
+PROXY = ("sensitive_in_top_k", "proxy_in_top_k", "sensitive_share", "proxy_share")
+ALL_METHODS = (*get_args(Method), "layer_ig")
+
+
 class ExplainabilityAuditor:
     name: ClassVar[str] = "explainability"
     extra: ClassVar[str] = "explain"
     Params: ClassVar[type[AuditorParams]] = ExplainabilityParams
+    METRIC_KEYS: ClassVar[tuple[str, ...]] = (
+        *(f"explain.{m}.{k}" for m in ALL_METHODS for k in PER_METHOD),
+        *(f"explain.{m}.{k}" for m in GRADIENT_METHODS for k in GRADIENT_QUALITY),
+        *(f"explain.{m}.{k}" for m in ("integrated_gradients", "layer_ig") for k in COMPLETENESS),
+        "explain.agreement.spearman",
+        "explain.agreement.top_k_overlap",
+        *(f"explain.proxy.{k}" for k in PROXY),
+        "explain.coverage",
+    )
 
     def __init__(self, params: AuditorParams | None = None) -> None:
         self.params = coerce_params(ExplainabilityParams, params)
@@ -152,6 +172,30 @@ class ExplainabilityAuditor:
     def check_spec(self, data_sensitive: tuple[str, ...]) -> list[ParamProblem]:
         """``params.sensitive`` entries the spec does not declare."""
         return undeclared_sensitive(self.params.sensitive, data_sensitive)
+
+    def metric_catalog(self, spec: AuditSpec) -> MetricCatalog:
+        """The keys this audit may produce for ``spec`` (which methods run depends on the model:
+        a torch MLP, another tabular model or a text model, so every possibility is listed)."""
+        from guardrail.auditors.catalog import ANY_SCOPE, UNSCOPED, MetricCatalog
+
+        chosen: tuple[str, ...] = self.params.methods or ("integrated_gradients", "feature_ablation", "lime")
+        methods = [*chosen, *(["layer_ig"] if "integrated_gradients" in chosen else [])]
+        sensitive = self.params.sensitive or spec.data.sensitive
+        unscoped = frozenset({UNSCOPED})
+        keys: list[tuple[str, frozenset[str]]] = []
+        for method in methods:
+            keys += [(f"explain.{method}.importance", frozenset({ANY_SCOPE}))]
+            keys += [(f"explain.{method}.faithfulness_gap", frozenset(sensitive))]
+            keys += [(f"explain.{method}.{k}", unscoped) for k in ("deletion_auc", "insertion_auc", "faithfulness", "stability")]
+            if method in GRADIENT_METHODS:
+                keys += [(f"explain.{method}.{k}", unscoped) for k in GRADIENT_QUALITY]
+            if method in ("integrated_gradients", "layer_ig"):
+                keys += [(f"explain.{method}.{k}", unscoped) for k in COMPLETENESS]
+        if len(chosen) > 1:
+            keys += [(f"explain.agreement.{k}", frozenset({"*~*"})) for k in ("spearman", "top_k_overlap")]
+        keys += [(f"explain.proxy.{k}", unscoped) for k in PROXY]
+        keys += [("explain.coverage", unscoped)]
+        return MetricCatalog.of(keys, possible=self.METRIC_KEYS)
 
     def run(self, ctx: AuditContext) -> AuditResult:
         from guardrail.explain.budget import Budget, Progress

@@ -39,7 +39,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from statistics import NormalDist
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field, PositiveInt
 
@@ -47,6 +47,9 @@ from guardrail.auditors.base import AuditContext, AuditorParams, coerce_params
 from guardrail.core.serialize import from_jsonable
 from guardrail.core.types import AuditResult, AuditStatus, Interval, MetricResult
 from guardrail.errors import AuditError, DataError
+
+if TYPE_CHECKING:
+    from guardrail.auditors.catalog import MetricCatalog
 
 FEDERATED_FILE = "federated.json"
 FEDERATED_KIND = "guardrail-federated-history"
@@ -78,15 +81,42 @@ class FederatedParams(AuditorParams):
     )
 
 
+RUN_KEYS = (
+    "federated.rounds_completed",
+    "federated.stopped_early",
+    "federated.epsilon_max",
+    "federated.failures",
+    "federated.refused_budget",
+)
+HOSPITAL_KEYS = ("federated.epsilon", "federated.accuracy")
+"""Keys reported once per hospital, in scope ``hospital=<name>``."""
+
+
 class FederatedAuditor:
     """Audit of a model trained by ``guardrail federate``; see the module docstring."""
 
     name: ClassVar[str] = "federated"
     extra: ClassVar[str] = "privacy"
     Params: ClassVar[type[AuditorParams]] = FederatedParams
+    METRIC_KEYS: ClassVar[tuple[str, ...]] = (
+        *RUN_KEYS, *HOSPITAL_KEYS, "federated.fairness.*",
+    )
 
     def __init__(self, params: AuditorParams | None = None) -> None:
         self.params = coerce_params(FederatedParams, params)
+
+    def metric_catalog(self, spec: object) -> MetricCatalog:
+        """The keys of a federated run's audit; hospitals and attributes come from the run's files."""
+        from guardrail.auditors.catalog import UNSCOPED, MetricCatalog
+
+        return MetricCatalog.of(
+            [
+                *((key, {UNSCOPED}) for key in RUN_KEYS),
+                *((key, {"hospital=*"}) for key in HOSPITAL_KEYS),
+                ("federated.fairness.*", {"hospital=*/*", "federation/*"}),
+            ],
+            possible=self.METRIC_KEYS,
+        )
 
     def run(self, ctx: AuditContext) -> AuditResult:
         started = time.perf_counter()

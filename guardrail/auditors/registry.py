@@ -74,6 +74,23 @@ class AuditorRegistry:
         return cls
 
 
+    def metric_keys(self) -> tuple[str, ...] | None:
+        """Every registered auditor's ``METRIC_KEYS`` (glob patterns) and their ``regression.``
+        forms; None when an auditor declares none or cannot be imported here."""
+        from guardrail.auditors.catalog import REGRESSION_PREFIX
+
+        keys: list[str] = []
+        for name in self.names():
+            try:
+                declared = getattr(self.resolve(name), "METRIC_KEYS", None)
+            except ImportError:
+                return None
+            if declared is None:
+                return None
+            keys += declared
+        return (*keys, *(REGRESSION_PREFIX + key for key in keys))
+
+
 def default_registry() -> AuditorRegistry:
     """Built-in auditors plus those installed under the ``guardrail.auditors`` entry points."""
     registry = AuditorRegistry(BUILTIN)
