@@ -25,6 +25,9 @@ from guardrail.core.types import AuditResult, AuditStatus, OutcomeStatus, Policy
 PASS, FAIL, INCOMPLETE, NO_GATE = "PASS", "FAIL", "INCOMPLETE", "NO GATE"
 """The four verdict words."""
 
+MISSING_EVIDENCE = "missing_evidence"
+"""Reason code of an outcome whose metric is absent or undefined (see the policy engine)."""
+
 JUDGED = frozenset({OutcomeStatus.PASS, OutcomeStatus.FAIL, OutcomeStatus.INCONCLUSIVE, OutcomeStatus.WAIVED})
 """Outcomes reached on evidence (an ``error`` is missing evidence; ``skipped`` was not judged)."""
 
@@ -94,7 +97,7 @@ def judge(
     counts = status_counts(verdict.outcomes, fail_on)
     crashed = sum(result.status is AuditStatus.ERROR for result in results)
     blocking = [o for o in verdict.outcomes if o.blocks(fail_on)]
-    checked = any(o.status in JUDGED for o in blocking)
+    checked = any(_judged_on_evidence(o) for o in blocking)
 
     def make(word: str, code: ExitCode, sentence: str) -> Verdict:
         return Verdict(word, code, sentence, gated, checked, counts)
@@ -122,15 +125,26 @@ def judge(
     return make(PASS, ExitCode.OK, "Every blocking rule passed.")
 
 
+def _judged_on_evidence(outcome: RuleOutcome) -> bool:
+    """Whether the rule was judged on evidence: a waiver of missing evidence waives a rule
+    that was never checked, and checks nothing."""
+    if outcome.status is OutcomeStatus.WAIVED:
+        return not outcome.reason.startswith(f"waived:{MISSING_EVIDENCE}")
+    return outcome.status in JUDGED
+
+
 def _nothing_checked(verdict: PolicyVerdict, fail_on: Severity) -> str:
     """Why a gated run judged no blocking rule, as one sentence."""
-    fix = "apply a policy (spec `policies:`), or pass --no-gate to measure without a gate"
+    no_gate = "or pass --no-gate to measure without a gate"
     if not verdict.policies and not verdict.outcomes:
-        return f"No policy was applied, so nothing was checked: {fix}."
+        return f"No policy was applied, so nothing was checked: apply a policy (spec `policies:`), {no_gate}."
     if not verdict.outcomes:
-        return f"The policies hold no rules, so nothing was checked: {fix}."
+        return f"The policies hold no rules, so nothing was checked: add rules, {no_gate}."
     if all(o.status is OutcomeStatus.SKIPPED for o in verdict.outcomes):
-        return f"Every rule was skipped (its evidence is missing and the rule says on_missing: skip), so nothing was checked: {fix}."
+        return (
+            "Every rule was skipped (its evidence is missing and the rule says on_missing: skip), so nothing was "
+            f"checked: add the audits that produce the rules' metrics, {no_gate}."
+        )
     blocking = "deny" if fail_on is Severity.DENY else "deny or warn"
     return (
         f"No blocking ({blocking}) rule was judged on evidence, so nothing could stop this run: "

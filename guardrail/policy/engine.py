@@ -28,6 +28,7 @@ from guardrail.core.types import (
     Severity,
     SourceLocation,
 )
+from guardrail.core.verdict import MISSING_EVIDENCE
 from guardrail.policy.corrections import Adjustment, adjust
 from guardrail.policy.sentences import constraint, fmt, observation, requirement
 from guardrail.spec.models import PolicySpec, RuleSpec
@@ -229,12 +230,12 @@ def _missing(policy: PolicySpec, rule: RuleSpec, metric: str, why: str) -> RuleO
     expected = constraint(metric, rule.op, rule.threshold, rule.on, rule.tolerance)
     if rule.on_missing == "skip":
         return _outcome(
-            policy, rule, metric, OutcomeStatus.SKIPPED, "missing_evidence",
+            policy, rule, metric, OutcomeStatus.SKIPPED, MISSING_EVIDENCE,
             f"{rule.id} skipped: {why}; required {expected}.",
         )
     severity = Severity.WARN if rule.on_missing == "warn" and rule.severity == "deny" else None
     return _outcome(
-        policy, rule, metric, OutcomeStatus.ERROR, "missing_evidence",
+        policy, rule, metric, OutcomeStatus.ERROR, MISSING_EVIDENCE,
         f"{rule.id} could not be evaluated: {why}; required {expected}.",
         severity=severity,
     )

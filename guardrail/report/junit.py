@@ -5,7 +5,7 @@ inconclusive outcomes that do not block under ``fail_on`` never fail the suite. 
 audits that could not be evaluated become ``<error>`` whatever their severity. A gated run
 in which no blocking rule was judged gets one more testcase, ``policy gate``, as an
 ``<error>`` (``<skipped>`` under ``--no-gate``), so that a suite never reads as green when
-nothing was checked. The output depends only on the record: the one timestamp is ``started_at``.
+nothing was checked. Under ``--no-gate`` no outcome blocks, so none is a failure. The output depends only on the record: the one timestamp is ``started_at``.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def xml_text(text: str) -> str:
 
 def render_junit(record: RunRecord, fail_on: Severity = Severity.DENY) -> str:
     """Render ``record`` as a JUnit XML document (UTF-8, with XML declaration)."""
-    cases = [_outcome_case(o, fail_on) for o in record.verdict.outcomes]
+    cases = [_outcome_case(o, fail_on, gated=record.gated) for o in record.verdict.outcomes]
     cases += [_audit_case(r) for r in record.results if r.status is AuditStatus.ERROR]
     gate = _gate_case(record, fail_on)
     if gate is not None:
@@ -85,12 +85,12 @@ def _gate_case(record: RunRecord, fail_on: Severity) -> ET.Element | None:
     return case
 
 
-def _outcome_case(outcome: RuleOutcome, fail_on: Severity) -> ET.Element:
+def _outcome_case(outcome: RuleOutcome, fail_on: Severity, *, gated: bool = True) -> ET.Element:
     case = ET.Element(
         "testcase", _attrs(classname=outcome.policy, name=f"{outcome.rule_id} {outcome.metric}", time="0.000")
     )
     detail = _detail(outcome)
-    blocks = outcome.blocks(fail_on)
+    blocks = gated and outcome.blocks(fail_on)  # without a gate nothing blocks, and the suite is not red
     status = outcome.status
     if status is OutcomeStatus.FAIL and blocks:
         _child(case, "failure", detail, message=outcome.message, type=outcome.severity.value)

@@ -56,7 +56,8 @@ def render_markdown(record: RunRecord, fail_on: Severity = Severity.DENY) -> str
         verdict.sentence,
         "",
         f"Run `{_code_span_text(record.run_id)}` · started {escape_cell(record.started_at)} · "
-        f"exit code {int(verdict.code)} · blocking severity: {fail_on.value}",
+        f"exit code {int(verdict.code)} · "
+        + (f"blocking severity: {fail_on.value}" if record.gated else "no gate applied"),
         "",
     ]
     if verdict.counts:

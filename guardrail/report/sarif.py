@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from guardrail.core.types import AuditStatus, OutcomeStatus, RuleOutcome, RunRecord, Severity
+from guardrail.core.verdict import Verdict
 from guardrail.report import _format
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0-rtm.5.json"
@@ -49,13 +50,13 @@ def render_sarif(record: RunRecord, fail_on: Severity = Severity.DENY, *, root: 
     record:
         The run to report.
     fail_on:
-        Unused by the mapping (levels follow each rule's severity); accepted so that every
-        renderer has the same signature.
+        Decides the run's verdict in the run's properties; result levels follow each
+        rule's severity.
     root:
         The folder that ``%SRCROOT%`` stands for; default: the working folder, which is
         the repository root when an audit runs in CI.
     """
-    del fail_on
+    verdict = record.judged(fail_on)
     base = (root or Path.cwd()).resolve()
     rule_ids = list(dict.fromkeys(o.rule_id for o in record.verdict.outcomes))
     first = {rule_id: next(o for o in record.verdict.outcomes if o.rule_id == rule_id) for rule_id in rule_ids}
@@ -70,11 +71,18 @@ def render_sarif(record: RunRecord, fail_on: Severity = Severity.DENY, *, root: 
         },
         "automationDetails": {"id": f"guardrail/{record.name}/{record.run_id}"},
         "originalUriBaseIds": {SRCROOT: {"uri": base.as_uri() + "/"}},
-        "invocations": [_invocation(record)],
+        "invocations": [_invocation(record, verdict)],
         "results": [
             _result(o, rule_ids.index(o.rule_id), base) for o in record.verdict.outcomes if o.status in REPORTED
         ],
-        "properties": {"run_id": record.run_id, "spec_sha256": record.spec_sha256},
+        "properties": {
+            "run_id": record.run_id,
+            "spec_sha256": record.spec_sha256,
+            "verdict": verdict.word,
+            "verdict_sentence": verdict.sentence,
+            "exit_code": int(verdict.code),
+            "gated": record.gated,
+        },
     }
     if record.provenance.git_commit:
         run["versionControlProvenance"] = [{"repositoryUri": base.as_uri(), "revisionId": record.provenance.git_commit}]
@@ -152,10 +160,13 @@ def _fingerprint(outcome: RuleOutcome) -> str:
     return hashlib.sha256(identity.encode("utf-8")).hexdigest()
 
 
-def _invocation(record: RunRecord) -> dict[str, Any]:
+def _invocation(record: RunRecord, verdict: Verdict) -> dict[str, Any]:
+    """The run as SARIF sees it: unsuccessful when an audit failed, or when a gated run
+    checked nothing (an empty result list must never read as "no alerts")."""
     failed = [r for r in record.results if r.status is AuditStatus.ERROR]
+    unchecked = record.gated and not verdict.checked
     invocation: dict[str, Any] = {
-        "executionSuccessful": not failed,
+        "executionSuccessful": not failed and not unchecked,
         "commandLine": record.provenance.command,
         "startTimeUtc": _utc(record.started_at),
         "endTimeUtc": _utc(record.finished_at),
@@ -172,6 +183,9 @@ def _invocation(record: RunRecord) -> dict[str, Any]:
             }
             for r in failed
         ]
+    if unchecked:
+        notifications = invocation.setdefault("toolExecutionNotifications", [])
+        notifications.append({"level": "error", "message": {"text": verdict.sentence}, "descriptor": {"id": "policy-gate"}})
     return invocation
 
 
