@@ -1,10 +1,11 @@
 """Group fairness of a classifier's decisions: rates per group and disparities between groups.
 
-Every number comes from one per-(group, y_true, y_pred) count table over the finest
-grouping (the intersection of the audited sensitive features); coarser groupings sum its
-groups. Intervals come from a stratified bootstrap of that table (:mod:`guardrail.fairness`),
-so every grouping is judged on the same resamples. fairlearn's ``MetricFrame`` is the oracle
-in the tests.
+Every number comes from one per-(group, y_true, y_pred) count table per grouping, and every
+rate and disparity, with its interval, from the one result builder
+(:mod:`guardrail.fairness.results`, shared with the mitigation what-if and the federated
+builder): exact Clopper–Pearson intervals for rates, the stratified bootstrap of the table
+within exact per-group bounds for gaps, paired intervals for candidate − baseline
+(:mod:`guardrail.fairness.paired`). fairlearn's ``MetricFrame`` is the oracle in the tests.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from guardrail.errors import AuditError, MissingExtraError
 from guardrail.core.types import AuditResult, AuditStatus, GroupValue, Interval, MetricResult
 from guardrail.fairness.metrics import (
     DISPARITIES,
-    Rate,
     HIGHER_IS_BETTER,
     RATES,
     DisparityName,
@@ -98,7 +98,7 @@ class FairnessParams(AuditorParams):
 class FairnessAuditor:
     """Rates per sensitive group (count, selection rate, TPR, FPR, FNR, precision, accuracy)
     and disparities between groups (demographic parity, equalized odds, equal opportunity),
-    each with a bootstrap confidence interval."""
+    each with a confidence interval that holds for small counts."""
 
     name: ClassVar[str] = "fairness"
     extra: ClassVar[str] = "fairness"
@@ -112,8 +112,9 @@ class FairnessAuditor:
         return undeclared_sensitive(self.params.sensitive, data_sensitive)
 
     def run(self, ctx: AuditContext) -> AuditResult:
-        from guardrail.fairness.bootstrap import resample_counts
+        from guardrail.fairness.bootstrap import grouping_rng, resample_counts
         from guardrail.fairness.groups import tabulate
+        from guardrail.fairness.paired import candidate_table
 
         started = time.perf_counter()
         params = self.params
@@ -134,31 +135,28 @@ class FairnessAuditor:
                     "baseline comparison is available for binary targets only",
                     hint="remove `baseline` from the spec, or audit one class versus the rest as a binary target",
                 )
-            return self._result(ctx, self._multiclass_metrics(ctx, feature_sets, rng), started)
+            return self._result(ctx, self._multiclass_metrics(ctx, feature_sets), started)
 
-        # One table over the finest grouping: cells (y_true, y_pred), plus the baseline's
-        # prediction when there is one, so that candidate and baseline share every resample.
+        # One table per grouping: cells (y_true, y_pred), plus the baseline's prediction when
+        # there is one, so that candidate and baseline share every resample. Each grouping is
+        # resampled on its own table, stratified by its own groups (summing the intersection's
+        # resamples would hold each group's mix fixed and narrow the intervals), from a random
+        # stream of its own (the seed and the scope), so the same table gets the same resamples
+        # in every audit that reports on it.
         paired = ctx.y_pred_baseline is not None
         digits = [(ctx.y_true, 2), (ctx.y_pred, 2)]
         if ctx.y_pred_baseline is not None:
             digits.append((ctx.y_pred_baseline, 2))
-        # Each grouping is resampled on its own table, stratified by its own groups (summing
-        # the intersection's resamples would hold each group's mix fixed and narrow the
-        # intervals). The baseline's prediction shares the table, so candidate and baseline
-        # are judged on the same resamples.
         metrics: list[MetricResult] = []
         for features in feature_sets:
             grouping, flat = tabulate(ctx.data, features, digits, missing=ctx.missing_sensitive, where=ctx.where)
             table = flat.reshape(grouping.n_groups, 2, 2, 2) if paired else flat.reshape(grouping.n_groups, 2, 2)
-            boot = resample_counts(table, params.bootstrap, rng) if params.bootstrap else None
+            boot = resample_counts(table, params.bootstrap, grouping_rng(ctx.seed, grouping.scope)) if params.bootstrap else None
             if not paired:
                 metrics += self._metrics_for(grouping, table, boot)
                 continue
-            candidate, baseline = table.sum(axis=-1), table.sum(axis=-2)
-            candidate_boot = boot.sum(axis=-1) if boot is not None else None
-            baseline_boot = boot.sum(axis=-2) if boot is not None else None
-            metrics += self._metrics_for(grouping, candidate, candidate_boot)
-            metrics += self._deltas(grouping, candidate, baseline, candidate_boot, baseline_boot)
+            metrics += self._metrics_for(grouping, candidate_table(table), candidate_table(boot) if boot is not None else None)
+            metrics += self._deltas(grouping, table, boot)
         if ctx.y_score is not None and params.score_metrics:
             for features in feature_sets:
                 metrics += self._score_metrics(ctx, features, rng)
@@ -252,11 +250,10 @@ class FairnessAuditor:
         self,
         ctx: AuditContext,
         feature_sets: list[tuple[str, ...]],
-        rng: np.random.Generator,
     ) -> list[MetricResult]:
         """One-vs-rest per class: every binary metric for "class c versus the others", from one
         (group, true class, predicted class) table per grouping, resampled once for all classes."""
-        from guardrail.fairness.bootstrap import resample_counts
+        from guardrail.fairness.bootstrap import grouping_rng, resample_counts
         from guardrail.fairness.groups import tabulate
 
         k = len(ctx.class_labels)
@@ -266,6 +263,7 @@ class FairnessAuditor:
                 ctx.data, features, [(ctx.y_true, k), (ctx.y_pred, k)], missing=ctx.missing_sensitive, where=ctx.where
             )
             table = flat.reshape(grouping.n_groups, k, k)
+            rng = grouping_rng(ctx.seed, grouping.scope)
             boot = resample_counts(table, self.params.bootstrap, rng) if self.params.bootstrap else None
             for index, label in enumerate(ctx.class_labels):
                 metrics += self._metrics_for(
@@ -356,169 +354,87 @@ class FairnessAuditor:
     def _metrics_for(
         self, grouping: Grouping, counts: np.ndarray, boot: np.ndarray | None, scope: str | None = None
     ) -> list[MetricResult]:
-        from guardrail.fairness.bootstrap import BootstrapSpec, gap_interval, interval
-        from guardrail.fairness.metrics import disparity, rate, rate_array
+        """Every rate and disparity of one grouping's ``(G, 2, 2)`` table, built by the one
+        result builder (:mod:`guardrail.fairness.results`)."""
+        from guardrail.fairness.results import GroupTable, disparity_metric, rate_metric
 
         params = self.params
-        spec = BootstrapSpec(resamples=params.bootstrap, level=params.confidence)
-        sizes = counts.sum(axis=(1, 2))
-        small = sizes < params.min_group_size
-        needed: set[RateName] = set(params.metrics) | {"count", "selection_rate", "tpr", "fpr"}
-        rates = {name: rate(counts, name) for name in RATES if name in needed}
-        boot_rates = {name: rate_array(boot, name) for name in RATES if name in needed} if boot is not None else {}
-        boot_overall = {name: rate_array(boot.sum(axis=1), name) for name in boot_rates} if boot is not None else {}
-        labels = grouping.labels
+        table = GroupTable(grouping.labels, counts, boot, params.confidence, params.min_group_size)
+        labels, sizes, small = grouping.labels, table.sizes, table.small
         scope = scope or grouping.scope
         common = {"sensitive_features": list(grouping.features), "min_group_size": params.min_group_size}
-
-        def ci(samples: np.ndarray | None, name: str, table: bool = True) -> Interval | None:
-            """Interval of a metric; group-level ones keep no quantile table (run.json stays small)."""
-            return interval(samples, spec, table=table) if samples is not None and name != "count" else None
-
-        def groups_of(name: RateName) -> tuple[GroupValue, ...]:
-            values = rates[name].by_group
-            return tuple(
-                GroupValue(
-                    group=label,
-                    value=None if math.isnan(values[i]) else float(values[i]),
-                    n=int(sizes[i]),
-                    small=bool(small[i]),
-                    reason=rates[name].undefined_reason if math.isnan(values[i]) else None,
-                    ci=ci(boot_rates[name][:, i] if boot_rates else None, name, table=False),
-                )
-                for i, label in enumerate(labels)
+        small_groups = [labels[i] for i in range(len(labels)) if small[i]]
+        results = [
+            rate_metric(table, name, key=f"fairness.{name}", scope=scope, details={**common, "small_groups": small_groups})
+            for name in params.metrics
+        ]
+        results += [
+            disparity_metric(
+                table,
+                name,
+                key=f"fairness.{name}",
+                scope=scope,
+                details={**common, **self._power(name, counts, labels)},
             )
-
-        results: list[MetricResult] = []
-        for name in params.metrics:
-            overall = rates[name].overall
-            results.append(
-                MetricResult(
-                    key=f"fairness.{name}",
-                    scope=scope,
-                    value=None if math.isnan(overall) else overall,
-                    reason=f"undefined overall ({rates[name].undefined_reason})" if math.isnan(overall) else None,
-                    ci=ci(boot_overall.get(name), name),
-                    by_group=groups_of(name),
-                    n=int(sizes.sum()),
-                    higher_is_better=HIGHER_IS_BETTER[name],
-                    details={**common, "small_groups": [labels[i] for i in range(len(labels)) if small[i]]},
-                )
-            )
-        for disparity_name in params.disparities or ():
-            result = disparity(rates, disparity_name, labels)
-            shown_rate = result.worst_rate or result.based_on[0]
-            gap_ci = None
-            if boot_rates and result.reason is None:
-                gap_ci = gap_interval(
-                    {r: rates[r].by_group for r in result.based_on},
-                    {r: boot_rates[r] for r in result.based_on},
-                    result.kind,
-                    spec,
-                )
-            results.append(
-                MetricResult(
-                    key=f"fairness.{disparity_name}",
-                    scope=scope,
-                    value=None if math.isnan(result.value) else result.value,
-                    reason=result.reason,
-                    ci=gap_ci,
-                    by_group=groups_of(shown_rate),
-                    n=int(sizes.sum()),
-                    higher_is_better=HIGHER_IS_BETTER[disparity_name],
-                    details={
-                        **common,
-                        **self._power(disparity_name, result.based_on, counts, rates, labels),
-                        "based_on": list(result.based_on),
-                        "worst_rate": shown_rate,
-                        "aggregation": result.kind,
-                        "min_group": labels[result.min_group] if result.min_group is not None else None,
-                        "max_group": labels[result.max_group] if result.max_group is not None else None,
-                    },
-                )
-            )
+            for name in params.disparities or ()
+        ]
         results.append(_min_group_size(scope, labels, sizes, small, common))
         return results
 
-    def _deltas(
-        self,
-        grouping: Grouping,
-        candidate: np.ndarray,
-        baseline: np.ndarray,
-        candidate_boot: np.ndarray | None,
-        baseline_boot: np.ndarray | None,
-    ) -> list[MetricResult]:
-        """Candidate − baseline for every rate and disparity, with paired-bootstrap intervals
-        (both models judged on the same resamples of the same rows)."""
-        from guardrail.fairness.bootstrap import BootstrapSpec, interval
-        from guardrail.fairness.metrics import disparity_array, rate_array
+    def _deltas(self, grouping: Grouping, paired: np.ndarray, boot: np.ndarray | None) -> list[MetricResult]:
+        """Candidate − baseline for every rate and disparity of a paired ``(G, 2, 2, 2)``
+        table (both models judged on the same rows and the same resamples of them), with the
+        intervals of :mod:`guardrail.fairness.paired`."""
+        from guardrail.fairness.paired import disparity_delta, rate_delta
 
         params = self.params
-        spec = BootstrapSpec(resamples=params.bootstrap, level=params.confidence)
+        level = params.confidence
         names: list[RateName] = [n for n in params.metrics if n != "count"]
-        needed: list[RateName] = sorted(set(names) | {"selection_rate", "tpr", "fpr"})
-        sizes = candidate.sum(axis=(1, 2))
+        sizes = paired.sum(axis=(1, 2, 3))
         common = {"sensitive_features": list(grouping.features), "comparison": "candidate − baseline, paired bootstrap"}
 
         def value(x: float) -> float | None:
             return None if math.isnan(x) else float(x)
 
-        def ci(c: np.ndarray | None, b: np.ndarray | None, table: bool = True) -> Interval | None:
-            return interval(c - b, spec, table=table) if c is not None and b is not None else None
-
-        rates_c = {n: rate_array(candidate, n) for n in needed}
-        rates_b = {n: rate_array(baseline, n) for n in needed}
-        boot_c = {n: rate_array(candidate_boot, n) for n in needed} if candidate_boot is not None else {}
-        boot_b = {n: rate_array(baseline_boot, n) for n in needed} if baseline_boot is not None else {}
         results: list[MetricResult] = []
         for name in names:
-            overall_c = float(rate_array(candidate.sum(axis=0), name))
-            overall_b = float(rate_array(baseline.sum(axis=0), name))
-            delta = overall_c - overall_b
+            overall = rate_delta(paired.sum(axis=0), boot.sum(axis=1) if boot is not None else None, name, level)
+            groups = [rate_delta(paired[i], boot[:, i] if boot is not None else None, name, level, table=False) for i in range(len(sizes))]
             by_group = tuple(
                 GroupValue(
                     group=label,
-                    value=value(rates_c[name][i] - rates_b[name][i]),
+                    value=value(found.value),
                     n=int(sizes[i]),
-                    reason=None if not math.isnan(rates_c[name][i] - rates_b[name][i]) else "undefined for a model",
-                    ci=ci(boot_c[name][:, i], boot_b[name][:, i], table=False) if boot_c else None,
+                    reason="undefined for a model" if math.isnan(found.value) else None,
+                    ci=found.ci,
                 )
-                for i, label in enumerate(grouping.labels)
+                for i, (label, found) in enumerate(zip(grouping.labels, groups, strict=True))
             )
             results.append(
                 MetricResult(
                     key=f"fairness.delta.{name}",
                     scope=grouping.scope,
-                    value=value(delta),
-                    reason="undefined for the candidate or the baseline" if math.isnan(delta) else None,
-                    ci=ci(
-                        rate_array(candidate_boot.sum(axis=1), name) if candidate_boot is not None else None,
-                        rate_array(baseline_boot.sum(axis=1), name) if baseline_boot is not None else None,
-                    ),
+                    value=value(overall.value),
+                    reason="undefined for the candidate or the baseline" if math.isnan(overall.value) else None,
+                    ci=overall.ci,
                     by_group=by_group,
                     n=int(sizes.sum()),
                     higher_is_better=HIGHER_IS_BETTER[name],
-                    details={**common, "candidate": value(overall_c), "baseline": value(overall_b)},
+                    details={**common, "candidate": value(overall.candidate), "baseline": value(overall.baseline)},
                 )
             )
         for disparity_name in params.disparities or ():
-            c = float(disparity_array(rates_c, disparity_name))
-            b = float(disparity_array(rates_b, disparity_name))
+            found = disparity_delta(paired, boot, disparity_name, grouping.labels, level)
             results.append(
                 MetricResult(
                     key=f"fairness.delta.{disparity_name}",
                     scope=grouping.scope,
-                    value=value(c - b),
-                    reason="undefined for the candidate or the baseline" if math.isnan(c - b) else None,
-                    ci=ci(
-                        disparity_array(boot_c, disparity_name) if boot_c else None,
-                        disparity_array(boot_b, disparity_name) if boot_b else None,
-                    )
-                    if not math.isnan(c - b)
-                    else None,
+                    value=value(found.value),
+                    reason="undefined for the candidate or the baseline" if math.isnan(found.value) else None,
+                    ci=found.ci,
                     n=int(sizes.sum()),
                     higher_is_better=HIGHER_IS_BETTER[disparity_name],
-                    details={**common, "candidate": value(c), "baseline": value(b)},
+                    details={**common, "candidate": value(found.candidate), "baseline": value(found.baseline)},
                 )
             )
         return results
@@ -603,26 +519,24 @@ class FairnessAuditor:
             )
         return results
 
-    def _power(
-        self, name: str, based_on: tuple[RateName, ...], counts: np.ndarray, rates: dict[RateName, Rate], labels: tuple[str, ...]
-    ) -> dict[str, object]:
+    def _power(self, name: DisparityName, counts: np.ndarray, labels: tuple[str, ...]) -> dict[str, object]:
         """For a difference: the smallest gap the two smallest groups (by the rate's
         denominator) can show at 80% power with a two-sided test at 1 − confidence.
 
         The pooled rate is shrunk as ``(x + ½) / (n + 1)``, so a rate of exactly 0 or 1 does
         not claim that any gap is detectable.
         """
-        from guardrail.fairness.metrics import denominator_array
+        from guardrail.fairness.metrics import based_on, denominator_array, rate
         from guardrail.fairness.power import detectable_gap
 
         if not name.endswith("difference") or len(labels) < 2:
             return {}
         alpha = 1 - self.params.confidence
         gaps = []
-        for rate_name in based_on:
+        for rate_name in based_on(name):
             denominators = denominator_array(counts, rate_name)
             first, second = (int(i) for i in np.argsort(denominators, kind="stable")[:2])
-            overall, total = rates[rate_name].overall, int(denominators.sum())
+            overall, total = rate(counts, rate_name).overall, int(denominators.sum())
             if math.isnan(overall):
                 continue
             pooled = (overall * total + 0.5) / (total + 1)

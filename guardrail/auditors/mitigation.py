@@ -4,12 +4,13 @@ fairlearn's ThresholdOptimizer (per-group thresholds on the model's scores, unde
 demographic parity or equalized odds) and ExponentiatedGradient (retraining a clone of the
 model under the same constraints) are fitted and evaluated **on the audit data itself**, so
 the trade-off they show is in-sample and optimistic; the report says so. Each method's
-accuracy and disparities come from the same count-table engine, with bootstrap intervals.
+accuracy, selection rate and disparities come from the fairness audit's own result builder
+(:mod:`guardrail.fairness.results`): one construction per quantity, so the original model's
+disparities and intervals here equal the fairness audit's for the same grouping and seed.
 """
 
 from __future__ import annotations
 
-import math
 import time
 import warnings
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -26,9 +27,9 @@ from guardrail.auditors.base import (
     no_repeats,
     undeclared_sensitive,
 )
-from guardrail.core.types import AuditResult, AuditStatus, GroupValue, MetricResult
+from guardrail.core.types import AuditResult, AuditStatus, MetricResult
 from guardrail.errors import AuditError, MissingExtraError
-from guardrail.fairness.metrics import HIGHER_IS_BETTER, DisparityName, RateName
+from guardrail.fairness.metrics import DisparityName, RateName
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -53,8 +54,17 @@ class MitigationParams(AuditorParams):
         default=None, description="Sensitive columns to mitigate for (their intersection); default data.sensitive."
     )
     max_iter: int = Field(default=20, ge=1, le=200, description="ExponentiatedGradient iterations.")
-    bootstrap: int = Field(default=500, ge=0, le=100_000, description="Bootstrap resamples for the intervals.")
+    bootstrap: int = Field(
+        default=1000,
+        ge=0,
+        le=100_000,
+        description="Bootstrap resamples for the intervals (as in the fairness audit, so that the original "
+        "model's intervals equal its); 0 for none.",
+    )
     confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
+    min_group_size: int = Field(
+        default=30, ge=1, description="Groups smaller than this are flagged as too small (never dropped)."
+    )
 
     _no_repeats = field_validator("methods", "sensitive")(no_repeats)
 
@@ -112,9 +122,8 @@ class MitigationAuditor:
             decisions[method] = self._fit_predict(method, ctx, groups)
         metrics: list[MetricResult] = []
         tradeoff: list[dict[str, Any]] = []
-        rng = np.random.default_rng(ctx.seed)
         for label, y_pred in decisions.items():
-            results = self._evaluate(label, ctx, list(sensitive), y_pred, rng)
+            results = self._evaluate(label, ctx, list(sensitive), y_pred)
             metrics += results
             tradeoff.append({"method": label, **{m.key.rsplit(".", 1)[1]: m.value for m in results}})
         return AuditResult(
@@ -192,59 +201,28 @@ class MitigationAuditor:
             predicted = reduction.predict(X, random_state=ctx.seed)
         return np.asarray(predicted, dtype=bool)
 
-    def _evaluate(
-        self, method: str, ctx: AuditContext, sensitive: list[str], y_pred: np.ndarray, rng: np.random.Generator
-    ) -> list[MetricResult]:
-        from guardrail.fairness.bootstrap import BootstrapSpec, interval, resample_counts
+    def _evaluate(self, method: str, ctx: AuditContext, sensitive: list[str], y_pred: np.ndarray) -> list[MetricResult]:
+        """Accuracy, selection rate and disparities of one set of decisions, built by the same
+        result builder as the fairness audit (:mod:`guardrail.fairness.results`), on the same
+        resamples: the original model's numbers and intervals equal the fairness audit's for
+        the same grouping, bootstrap and seed."""
+        from guardrail.fairness.bootstrap import grouping_rng, resample_counts
         from guardrail.fairness.groups import tabulate
-        from guardrail.fairness.metrics import disparity_array, rate_array
+        from guardrail.fairness.results import GroupTable, disparity_metric, rate_metric
 
         params = self.params
         grouping, flat = tabulate(ctx.data, sensitive, [(ctx.y_true, 2), (y_pred, 2)], missing="error", where=ctx.where)
         counts = flat.reshape(grouping.n_groups, 2, 2)
+        rng = grouping_rng(ctx.seed, grouping.scope)
         boot = resample_counts(counts, params.bootstrap, rng) if params.bootstrap else None
-        spec = BootstrapSpec(resamples=params.bootstrap, level=params.confidence)
-        needed: tuple[RateName, ...] = ("selection_rate", "tpr", "fpr", "accuracy")
-        rates = {r: rate_array(counts, r) for r in needed}
-        boot_rates = {r: rate_array(boot, r) for r in needed} if boot is not None else {}
-        sizes = counts.sum(axis=(1, 2))
-        evaluated: list[tuple[str, float, np.ndarray | None, tuple[GroupValue, ...]]] = []
-        for rate_name in REPORTED_RATES:
-            evaluated.append(
-                (
-                    rate_name,
-                    float(rate_array(counts.sum(axis=0), rate_name)),
-                    rate_array(boot.sum(axis=1), rate_name) if boot is not None else None,
-                    tuple(
-                        GroupValue(label, None if math.isnan(v) else float(v), int(n), reason="no rows" if math.isnan(v) else None)
-                        for label, v, n in zip(grouping.labels, rates[rate_name], sizes, strict=True)
-                    ),
-                )
-            )
-        for disparity_name in REPORTED_DISPARITIES:
-            evaluated.append(
-                (
-                    disparity_name,
-                    float(disparity_array(rates, disparity_name)),
-                    disparity_array(boot_rates, disparity_name) if boot_rates else None,
-                    (),
-                )
-            )
-        results = []
-        for name, point, samples, by_group in evaluated:
-            results.append(
-                MetricResult(
-                    key=f"mitigation.{method}.{name}",
-                    scope=grouping.scope,
-                    value=None if math.isnan(point) else point,
-                    reason="undefined for some group" if math.isnan(point) else None,
-                    ci=interval(samples, spec) if samples is not None and not math.isnan(point) else None,
-                    by_group=by_group,
-                    n=int(sizes.sum()),
-                    higher_is_better=HIGHER_IS_BETTER[name],
-                    details={"method": method, "in_sample": True},
-                )
-            )
+        table = GroupTable(grouping.labels, counts, boot, params.confidence, params.min_group_size)
+        details = {"method": method, "in_sample": True}
+        key = f"mitigation.{method}"
+        results = [rate_metric(table, name, key=f"{key}.{name}", scope=grouping.scope, details=details) for name in REPORTED_RATES]
+        results += [
+            disparity_metric(table, name, key=f"{key}.{name}", scope=grouping.scope, details=details)
+            for name in REPORTED_DISPARITIES
+        ]
         return results
 
 

@@ -8,18 +8,13 @@ at a cost of ``O(resamples × groups)``, whatever the number of rows.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
 
 from guardrail.core.types import Interval, Quantile
-
-TABLE_LEVELS = (
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-    0.75, 0.9, 0.95, 0.975, 0.99, 0.995, 0.9975, 0.999, 0.9995,
-)  # fmt: skip
-"""Levels of the bootstrap quantiles kept with each interval, so that a policy can judge a
-bound at another level (multiple-comparison corrections) without the resamples."""
+from guardrail.fairness.intervals import TABLE_LEVELS, Bounds, bounded_interval
 
 METHOD = "percentile"
 
@@ -29,6 +24,13 @@ class BootstrapSpec:
     resamples: int = 1000
     level: float = 0.95
     seed: int = 0
+
+
+def grouping_rng(seed: int, scope: str) -> np.random.Generator:
+    """The random stream of one grouping's resamples: a function of the seed and the scope's
+    name only, so that the same table with the same seed gets the same resamples in every
+    audit that reports on it (fairness, mitigation), whatever else that audit resamples."""
+    return np.random.default_rng([seed, zlib.crc32(scope.encode())])
 
 
 def resample_counts(counts: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
@@ -71,27 +73,37 @@ def interval(samples: np.ndarray, spec: BootstrapSpec, *, table: bool = True) ->
 SIMULTANEOUS = "simultaneous pairwise bootstrap (max |Δ| over group pairs)"
 
 
-def gap_interval(
+@dataclass(frozen=True)
+class GapBootstrap:
+    """The simultaneous bootstrap bounds of one gap: ``bounds(tail)`` and the resamples behind them."""
+
+    estimate: float
+    bounds: Bounds
+    resamples: int
+    undefined: int
+
+
+def gap_bootstrap(
     point: dict[str, np.ndarray],
     boot: dict[str, np.ndarray],
     kind: str,
-    spec: BootstrapSpec,
     *,
-    table: bool = True,
     limit: float | None = 1.0,
-) -> Interval | None:
-    """Interval for a between-groups gap (max − min, or min / max) from per-group estimates.
+) -> GapBootstrap | None:
+    """Simultaneous bootstrap bounds for a between-groups gap (max − min, or min / max).
 
     The percentile bootstrap of a max − min is biased upwards (it is never below the
     estimate's own upward bias), so near parity it would almost never cover the truth.
     Instead every pairwise difference of group values is bounded simultaneously: with ``c``
-    the ``level`` quantile of the largest deviation ``|Δ*_ij − Δ̂_ij|`` over all pairs (and
-    over every rate the gap takes the worst of), the gap lies in
+    the ``1 − 2·tail`` quantile of the largest deviation ``|Δ*_ij − Δ̂_ij|`` over all pairs
+    (and over every rate the gap takes the worst of), the gap lies in
     ``[max(0, D̂ − c), D̂ + c]``. Ratios use the same construction on log rates.
 
     ``point`` maps each rate to its ``(G,)`` group values, ``boot`` to ``(B, G)`` resamples.
     Rates that are 0 in every group are left out of a ratio (as the point estimate does).
     ``limit`` is the largest possible difference (1 for rates; ``None`` when unbounded).
+    ``None`` when a ratio has a group at 0 (its log-scale spread is unbounded) or when
+    fewer than half the resamples define the gap.
     """
     deviations = []
     gaps = []
@@ -121,29 +133,44 @@ def gap_interval(
         return None
     gap = max(gaps)
 
-    def bound(level: float, side: str) -> float:
-        c = float(np.quantile(defined, level, method="higher")) if level > 0 else 0.0  # never interpolates toward narrower
+    def bounds(tail: float) -> tuple[float, float]:
+        coverage = 1 - 2 * tail
+        c = float(np.quantile(defined, coverage, method="higher")) if coverage > 0 else 0.0  # never interpolates toward narrower
         low, high = max(0.0, gap - c), gap + c
         if limit is not None and kind == "difference":
             high = min(high, limit)
         if kind == "ratio":
-            low, high = float(np.exp(-high)), float(np.exp(-low))
-        return low if side == "low" else high
+            return float(np.exp(-high)), float(np.exp(-low))
+        return low, high
 
-    tail = (1 - spec.level) / 2
-    low, high = bound(1 - 2 * tail, "low"), bound(1 - 2 * tail, "high")
-    quantiles: tuple[Quantile, ...] = ()
-    if table:
-        # the bound leaving `level` outside, on each side: two-sided coverage 1 - 2·tail
-        quantiles = tuple(
-            Quantile(level, bound(abs(1 - 2 * level), "low" if level < 0.5 else "high")) for level in TABLE_LEVELS
-        )
-    return Interval(
-        low=low,
-        high=high,
-        level=spec.level,
-        method=SIMULTANEOUS,
-        resamples=int(worst.size),
-        undefined=int(worst.size - defined.size),
-        quantiles=quantiles,
+    estimate = float(np.exp(-gap)) if kind == "ratio" else gap
+    return GapBootstrap(estimate, bounds, int(worst.size), int(worst.size - defined.size))
+
+
+def gap_interval(
+    point: dict[str, np.ndarray],
+    boot: dict[str, np.ndarray],
+    kind: str,
+    spec: BootstrapSpec,
+    *,
+    table: bool = True,
+    limit: float | None = 1.0,
+) -> Interval | None:
+    """Interval of a between-groups gap from the simultaneous bootstrap alone (:func:`gap_bootstrap`).
+
+    For gaps of rates from count tables, :func:`guardrail.fairness.results.disparity_estimate`
+    also bounds the gap by the groups' exact binomial intervals; this serves gaps of other
+    per-group values (ROC AUC, calibration error, mean errors).
+    """
+    found = gap_bootstrap(point, boot, kind, limit=limit)
+    if found is None:
+        return None
+    return bounded_interval(
+        found.bounds,
+        found.estimate,
+        spec.level,
+        SIMULTANEOUS,
+        table=table,
+        resamples=found.resamples,
+        undefined=found.undefined,
     )

@@ -104,6 +104,12 @@ def rate_array(counts: np.ndarray, name: RateName) -> np.ndarray:
         return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
 
 
+def numerator_array(counts: np.ndarray, name: RateName) -> np.ndarray:
+    """How many of each group's ``name`` denominator rows count as successes (e.g. true positives for TPR)."""
+    result: np.ndarray = counts.sum(axis=(-1, -2)) if name == "count" else _RATE_PARTS[name][0](counts)
+    return result
+
+
 def denominator_array(counts: np.ndarray, name: RateName) -> np.ndarray:
     """How many rows each group's ``name`` rate is computed over (e.g. positives for TPR)."""
     result: np.ndarray = counts.sum(axis=(-1, -2)) if name == "count" else _RATE_PARTS[name][1](counts)
@@ -160,6 +166,11 @@ _BASED_ON: dict[str, tuple[RateName, ...]] = {
     "equalized_odds": ("tpr", "fpr"),
     "equal_opportunity": ("tpr",),
 }
+
+
+def based_on(name: DisparityName) -> tuple[RateName, ...]:
+    """The rates a disparity compares (equalized odds: TPR and FPR, the worse of the two)."""
+    return _BASED_ON[name.rsplit("_", 1)[0]]
 
 
 def disparity(rates: dict[RateName, Rate], name: DisparityName, labels: tuple[str, ...]) -> Disparity:

@@ -14,10 +14,10 @@ off the cell at the last ``/``, split attribute from group at the one ``=``. Key
 the ``cm/`` prefix are other metrics and are ignored. Counts from several hospitals add up
 (:func:`sum_counts`): the federation's table is the pooled table.
 
-At the server the tables go through the fairness audit's own engine
-(:mod:`guardrail.fairness`: rates and disparities from count tables, stratified bootstrap of
-the table, simultaneous intervals for gaps), so the numbers are those the fairness audit
-would compute on the pooled rows. Groups smaller than ``min_group_size`` are never scored:
+At the server the tables go through the fairness audit's own result builder
+(:mod:`guardrail.fairness.results`: rates and disparities from count tables, exact intervals
+for rates, the stratified bootstrap of the table within exact bounds for gaps), so the
+numbers and intervals are those the fairness audit computes on the pooled rows. Groups smaller than ``min_group_size`` are never scored:
 their rates and every disparity involving them come out undefined (``value=None``) with a
 reason starting ``small_group``, and the raw estimate only in ``details["estimate"]`` — a
 tiny group cannot show a perfect score.
@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from guardrail.core.types import SMALL_GROUP, GroupValue, Interval, MetricResult
+from guardrail.core.types import SMALL_GROUP, GroupValue, MetricResult
 from guardrail.errors import DataError
 from guardrail.fairness.metrics import DISPARITIES, HIGHER_IS_BETTER, RATES, DisparityName, RateName
 
@@ -287,8 +287,8 @@ def fairness_metrics(
     Keys and meaning are the fairness audit's (``fairness.<rate>``, ``fairness.<disparity>``);
     groups below ``min_group_size`` make their rates and every disparity undefined.
     """
-    from guardrail.fairness.bootstrap import BootstrapSpec, gap_interval, interval, resample_counts
-    from guardrail.fairness.metrics import disparity, rate, rate_array
+    from guardrail.fairness.bootstrap import grouping_rng, resample_counts
+    from guardrail.fairness.results import GroupTable, RateEstimate, disparity_estimate, rate_estimate
 
     if min_group_size < 1 or bootstrap < 0 or not 0.5 < confidence < 1:
         raise DataError(
@@ -300,26 +300,23 @@ def fairness_metrics(
     small = sizes < min_group_size
     small_names = [f"{labels[i]!r} (n={int(sizes[i])})" for i in np.flatnonzero(small)]
     small_reason = f"{SMALL_GROUP}: group(s) {', '.join(small_names)} below min_group_size {min_group_size}; inconclusive"
-    spec = BootstrapSpec(resamples=bootstrap, level=confidence, seed=seed)
-    boot = resample_counts(counts, bootstrap, np.random.default_rng(seed)) if bootstrap else None
+    # the fairness audit's stream for a grouping of this name: the same pooled table, the same resamples
+    boot = resample_counts(counts, bootstrap, grouping_rng(seed, table.attribute)) if bootstrap else None
+    evidence = GroupTable(labels, counts, boot, confidence, min_group_size)
     needed = tuple(dict.fromkeys((*rates, "selection_rate", "tpr", "fpr")))
-    point = {name: rate(counts, name) for name in needed}
-    boot_rates = {name: rate_array(boot, name) for name in needed} if boot is not None else {}
+    point = {name: rate_estimate(evidence, name) for name in needed}
     common: dict[str, object] = {
         "sensitive_features": [table.attribute],
         "min_group_size": min_group_size,
         "small_groups": [labels[i] for i in np.flatnonzero(small)],
     }
 
-    def ci(samples: np.ndarray | None, name: str) -> Interval | None:
-        return interval(samples, spec, table=False) if samples is not None and name != "count" else None
-
-    def groups(name: RateName) -> tuple[GroupValue, ...]:
-        values = point[name].by_group
+    def groups(found: RateEstimate) -> tuple[GroupValue, ...]:
+        values = found.by_group
         out = []
         for i, label in enumerate(labels):
             undefined = math.isnan(values[i])
-            hidden = bool(small[i]) and name != "count"
+            hidden = bool(small[i]) and found.name != "count"
             out.append(
                 GroupValue(
                     group=label,
@@ -328,8 +325,8 @@ def fairness_metrics(
                     small=bool(small[i]),
                     reason=f"{SMALL_GROUP}: n={int(sizes[i])} below {min_group_size}"
                     if hidden
-                    else (point[name].undefined_reason if undefined else None),
-                    ci=None if hidden else ci(boot_rates[name][:, i] if boot_rates else None, name),
+                    else (found.undefined_reason if undefined else None),
+                    ci=None if hidden else found.group_ci[i],
                 )
             )
         return tuple(out)
@@ -337,52 +334,51 @@ def fairness_metrics(
     results: list[MetricResult] = []
     total = int(sizes.sum())
     for name in rates:
-        overall = point[name].overall
+        found = point[name]
         too_few = total < min_group_size and name != "count"
         results.append(
             MetricResult(
                 key=f"fairness.{name}",
                 scope=scope,
-                value=None if math.isnan(overall) or too_few else overall,
+                value=None if math.isnan(found.overall) or too_few else found.overall,
                 reason=f"{SMALL_GROUP}: n={total} below {min_group_size}"
                 if too_few
-                else (f"undefined overall ({point[name].undefined_reason})" if math.isnan(overall) else None),
-                ci=None if too_few else ci(rate_array(boot.sum(axis=1), name) if boot is not None else None, name),
-                by_group=groups(name),
+                else (f"undefined overall ({found.undefined_reason})" if math.isnan(found.overall) else None),
+                ci=None if too_few else found.ci,
+                by_group=groups(found),
                 n=total,
                 higher_is_better=HIGHER_IS_BETTER[name],
                 details=dict(common),
             )
         )
     for gap_name in disparities:
-        result = disparity(point, gap_name, labels)
+        gap = disparity_estimate(evidence, gap_name)
+        result = gap.disparity
         estimate = None if math.isnan(result.value) else result.value
         reason = small_reason if small.any() else result.reason
-        gap_ci = None
-        if reason is None and boot_rates:
-            gap_ci = gap_interval(
-                {r: point[r].by_group for r in result.based_on}, {r: boot_rates[r] for r in result.based_on}, result.kind, spec
-            )
         shown = result.worst_rate or result.based_on[0]
+        details: dict[str, object] = {
+            **common,
+            "estimate": estimate,
+            "based_on": list(result.based_on),
+            "worst_rate": shown,
+            "aggregation": result.kind,
+            "min_group": labels[result.min_group] if result.min_group is not None else None,
+            "max_group": labels[result.max_group] if result.max_group is not None else None,
+        }
+        if gap.without_small is not None:
+            details["without_small"] = gap.without_small
         results.append(
             MetricResult(
                 key=f"fairness.{gap_name}",
                 scope=scope,
                 value=estimate if reason is None else None,
                 reason=reason,
-                ci=gap_ci,
-                by_group=groups(shown),
+                ci=gap.ci if reason is None else None,
+                by_group=groups(point[shown] if shown in point else rate_estimate(evidence, shown)),
                 n=total,
                 higher_is_better=HIGHER_IS_BETTER[gap_name],
-                details={
-                    **common,
-                    "estimate": estimate,
-                    "based_on": list(result.based_on),
-                    "worst_rate": shown,
-                    "aggregation": result.kind,
-                    "min_group": labels[result.min_group] if result.min_group is not None else None,
-                    "max_group": labels[result.max_group] if result.max_group is not None else None,
-                },
+                details=details,
             )
         )
     return results

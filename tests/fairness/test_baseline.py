@@ -35,13 +35,19 @@ def test_deltas_equal_the_difference_of_two_audits() -> None:
     assert same == {k: m.value for k, m in alone_c.items()}
 
 
-def test_identical_models_have_zero_deltas_and_zero_width_intervals() -> None:
+def test_identical_models_have_zero_deltas_and_intervals_as_narrow_as_the_rows_allow() -> None:
+    """Two models that agree on all 3,000 rows may still differ on rows the audit has not
+    seen: the interval is not [0, 0] but the exact bound for no discordant row (≈ 4.4/n)."""
     y_true, candidate, _, groups = _models()
     result = audit_fairness(y_true, candidate, sensitive_features=groups, y_pred_baseline=candidate)
-    for metric in result.metrics:
-        if metric.key.startswith("fairness.delta."):
-            assert metric.value == 0.0 and metric.ci is not None
-            assert metric.ci.low == metric.ci.high == 0.0
+    deltas = [m for m in result.metrics if m.key.startswith("fairness.delta.")]
+    assert deltas
+    for metric in deltas:
+        assert metric.value == 0.0 and metric.ci is not None
+        assert metric.ci.low < 0.0 < metric.ci.high and metric.ci.low == -metric.ci.high
+        assert metric.ci.method.startswith("exact bounds from the rows where the models differ")
+    selection = next(m for m in deltas if m.key == "fairness.delta.selection_rate")
+    assert selection.ci is not None and selection.ci.high == pytest.approx(1 - 0.0125 ** (1 / 3000), rel=1e-6)
 
 
 def test_paired_intervals_are_narrower_than_unpaired_ones() -> None:

@@ -84,3 +84,23 @@ def test_an_undeclared_sensitive_column_is_refused_when_called_directly() -> Non
     for auditor in (MitigationAuditor(MitigationParams(sensitive=("race",))), FairnessAuditor(FairnessParams(sensitive=("race",)))):
         with pytest.raises(DataError, match=r"params.sensitive: 'race' is not one of data.sensitive \(sex\)"):
             auditor.run(_context())
+
+
+def test_the_original_model_has_the_fairness_audits_numbers_and_intervals() -> None:
+    """Defect 4: one construction per quantity. The what-if used a percentile interval of
+    max − min (estimates fell outside their own interval, and the same disparity carried two
+    intervals in one report); now both audits build them with one function, on the same resamples."""
+    from guardrail.auditors.fairness import FairnessAuditor, FairnessParams
+    from guardrail.auditors.mitigation import REPORTED_DISPARITIES, REPORTED_RATES
+
+    ctx = _context()
+    whatif = {m.key: m for m in MitigationAuditor(MitigationParams(bootstrap=400)).run(ctx).metrics}
+    audit = {m.key: m for m in FairnessAuditor(FairnessParams(bootstrap=400, score_metrics=False)).run(ctx).metrics}
+    for name in (*REPORTED_RATES, *REPORTED_DISPARITIES):
+        original, fairness = whatif[f"mitigation.original.{name}"], audit[f"fairness.{name}"]
+        assert original.ci is not None and original.scope == fairness.scope == "sex"
+        assert (original.value, original.ci) == (fairness.value, fairness.ci), name
+    for metric in whatif.values():
+        assert metric.value is not None and metric.ci is not None
+        assert metric.ci.low <= metric.value <= metric.ci.high, metric.key
+    assert MitigationParams().bootstrap == FairnessParams().bootstrap  # so the defaults agree too

@@ -223,3 +223,24 @@ def test_hospital_side_input_errors() -> None:
         confusion_tables([0, 1], [0, 1], {"sex": ["Male", "Other"]})
     with pytest.raises(DataError, match="rows"):
         confusion_tables([0, 1], [0, 1], {"sex": ["Male"]})
+
+
+def test_a_disparity_with_a_small_group_carries_the_one_without_it() -> None:
+    """The federated builder leaves a disparity with a small group undefined; the disparity
+    over the other groups, and its interval on the same resamples, ride in its details."""
+    from guardrail.fairness.bootstrap import grouping_rng, resample_counts
+    from guardrail.fairness.results import GroupTable, disparity_estimate
+    from guardrail.federated.fairness import fairness_metrics
+
+    counts = np.array([[[300, 60], [40, 100]], [[280, 45], [60, 85]], [[4, 1], [2, 3]]])
+    table = CountTable("site_size", ("large", "medium", "small"), counts)
+    results = fairness_metrics(table, scope="federation/site_size", bootstrap=300, seed=2)
+    ratio = next(m for m in results if m.key == "fairness.demographic_parity_ratio")
+    assert ratio.value is None and ratio.reason is not None and ratio.reason.startswith(SMALL_GROUP)
+    reduced = ratio.details["without_small"]
+    boot = resample_counts(counts, 300, grouping_rng(2, "site_size"))
+    expected = disparity_estimate(GroupTable(("large", "medium"), counts[:2], boot[:, :2]), "demographic_parity_ratio")
+    assert expected.ci is not None
+    assert reduced["excluded"] == ["small"] and reduced["min_group_n"] == 30
+    assert reduced["value"] == pytest.approx(expected.disparity.value, abs=1e-12)
+    assert (reduced["ci"]["low"], reduced["ci"]["high"]) == (expected.ci.low, expected.ci.high)
