@@ -36,6 +36,8 @@ from guardrail.fairness.metrics import (
 )
 
 if TYPE_CHECKING:
+    from guardrail.auditors.catalog import MetricCatalog
+    from guardrail.spec.models import AuditSpec
 
     from guardrail.fairness.groups import Grouping
 
@@ -95,6 +97,22 @@ class FairnessParams(AuditorParams):
         return value
 
 
+SCORE_METRICS = ("auc", "ece", "auc_difference", "ece_difference")
+"""Keys computed from scores (``y_score``), per grouping."""
+REGRESSION_METRICS = ("mean_error", "mean_absolute_error", "mean_prediction")
+"""Per-group means of a regression target (each with its ``_difference`` between groups)."""
+
+
+def groupings_of(sensitive: tuple[str, ...], groupings: str) -> list[tuple[str, ...]]:
+    """The feature sets audited: each feature alone and/or their intersection, as ``groupings`` says."""
+    feature_sets: list[tuple[str, ...]] = []
+    if len(sensitive) == 1 or groupings in ("each", "both"):
+        feature_sets += [(feature,) for feature in sensitive]
+    if len(sensitive) > 1 and groupings in ("intersection", "both"):
+        feature_sets.append(tuple(sensitive))
+    return feature_sets
+
+
 class FairnessAuditor:
     """Rates per sensitive group (count, selection rate, TPR, FPR, FNR, precision, accuracy)
     and disparities between groups (demographic parity, equalized odds, equal opportunity),
@@ -103,6 +121,19 @@ class FairnessAuditor:
     name: ClassVar[str] = "fairness"
     extra: ClassVar[str] = "fairness"
     Params: ClassVar[type[AuditorParams]] = FairnessParams
+    METRIC_KEYS: ClassVar[tuple[str, ...]] = tuple(
+        f"fairness.{name}"
+        for name in (
+            *RATES,
+            *DISPARITIES,
+            "min_group_size",
+            *SCORE_METRICS,
+            *REGRESSION_METRICS,
+            *(f"{m}_difference" for m in REGRESSION_METRICS),
+            *(f"delta.{n}" for n in (*RATES, *DISPARITIES) if n != "count"),
+            "custom.*",
+        )
+    )
 
     def __init__(self, params: AuditorParams | None = None) -> None:
         self.params = coerce_params(FairnessParams, params)
@@ -111,6 +142,29 @@ class FairnessAuditor:
         """Problems with these params given the spec's sensitive columns, as (params location, message)."""
         return undeclared_sensitive(self.params.sensitive, data_sensitive)
 
+    def metric_catalog(self, spec: AuditSpec) -> MetricCatalog:
+        """The keys this audit may produce for ``spec``, in the scopes of its groupings
+        (``feature/class=*`` per class for a multiclass target)."""
+        from guardrail.auditors.catalog import MetricCatalog
+        from guardrail.fairness.groups import scope_name
+
+        p = self.params
+        task = spec.data.task
+        scopes = [scope_name(features) for features in groupings_of(p.sensitive or spec.data.sensitive, p.groupings)]
+        if task == "multiclass":
+            scopes = [f"{scope}/class=*" for scope in scopes]
+        names: list[str] = ["min_group_size"]
+        if task == "regression":
+            names += [*REGRESSION_METRICS, *(f"{m}_difference" for m in REGRESSION_METRICS)]
+        else:
+            names += [*p.metrics, *(p.disparities or ())]
+        if task == "binary":
+            names += list(SCORE_METRICS) if p.score_metrics else []
+            if spec.baseline is not None:
+                names += [f"delta.{n}" for n in (*p.metrics, *(p.disparities or ())) if n != "count"]
+            names += [f"custom.{n}" for n in p.custom_metrics]
+        return MetricCatalog.of(((f"fairness.{name}", scopes) for name in names), possible=self.METRIC_KEYS)
+
     def run(self, ctx: AuditContext) -> AuditResult:
         from guardrail.fairness.bootstrap import grouping_rng, resample_counts
         from guardrail.fairness.groups import tabulate
@@ -118,12 +172,7 @@ class FairnessAuditor:
 
         started = time.perf_counter()
         params = self.params
-        sensitive = audited_sensitive(params.sensitive, ctx)
-        feature_sets: list[tuple[str, ...]] = []
-        if len(sensitive) == 1 or params.groupings in ("each", "both"):
-            feature_sets += [(feature,) for feature in sensitive]
-        if len(sensitive) > 1 and params.groupings in ("intersection", "both"):
-            feature_sets.append(tuple(sensitive))
+        feature_sets = groupings_of(audited_sensitive(params.sensitive, ctx), params.groupings)
 
         rng = np.random.default_rng(ctx.seed)
         if ctx.task == "regression":

@@ -12,7 +12,7 @@ Ray) and turns them into metrics a policy can judge:
   the copy in the file is only compared (``details["recorded_agrees"]``);
 * ``federated.epsilon_max`` — the largest of them (details: δ, accountant, ε budget);
 * ``federated.accuracy`` [scope ``hospital=<name>``] — accuracy in the last round that
-  evaluated the hospital, ``n`` its test rows, with a Wilson 95% interval;
+  evaluated the hospital, ``n`` its test rows, with the exact (Clopper–Pearson) 95% interval every rate gets;
 * ``federated.failures`` and ``federated.refused_budget`` — hospital-rounds that failed, and
   that the privacy budget refused;
 * ``federated.fairness.<metric>`` [scopes ``hospital=<name>/<attribute>`` and
@@ -38,14 +38,13 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from statistics import NormalDist
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field, PositiveInt
 
 from guardrail.auditors.base import AuditContext, AuditorParams, coerce_params
 from guardrail.core.serialize import from_jsonable
-from guardrail.core.types import AuditResult, AuditStatus, Interval, MetricResult
+from guardrail.core.types import AuditResult, AuditStatus, MetricResult
 from guardrail.errors import AuditError, DataError
 
 if TYPE_CHECKING:
@@ -68,7 +67,6 @@ GAP_METRICS = ("equalized_odds_difference", "demographic_parity_difference")
 """The fairness gap charted per round: the first of these the rounds report."""
 GAP_ATTRIBUTE = "sex"
 STATUSES = ("ok", "failed", "refused-budget", "not-sampled", "no-reply")
-WILSON = "wilson"
 AGREE_REL = 1e-9
 """Relative tolerance within which the recorded ε agrees with the recomputed one."""
 
@@ -490,27 +488,11 @@ def _epsilon_value(final: float | None) -> tuple[float | None, str | None]:
     return final, None
 
 
-def wilson_interval(proportion: float, n: int, level: float = 0.95) -> Interval:
-    """The Wilson score interval of a proportion observed in ``n`` trials.
-
-    >>> ci = wilson_interval(0.5, 10)
-    >>> round(ci.low, 4), round(ci.high, 4), ci.method
-    (0.2366, 0.7634, 'wilson')
-    """
-    if n <= 0:
-        raise ValueError("the Wilson interval needs n >= 1")
-    z = NormalDist().inv_cdf(0.5 + level / 2)
-    z2 = z * z
-    denominator = 1 + z2 / n
-    centre = (proportion + z2 / (2 * n)) / denominator
-    half = z * math.sqrt(proportion * (1 - proportion) / n + z2 / (4 * n * n)) / denominator
-    # at 0 and 1 the bound is exactly the observed proportion (rounding would leave ~1e-17)
-    low = 0.0 if proportion <= 0 else max(0.0, centre - half)
-    high = 1.0 if proportion >= 1 else min(1.0, centre + half)
-    return Interval(low=low, high=high, level=level, method=WILSON)
-
-
 def _accuracy(name: str, rounds: Sequence[Mapping[str, Any]]) -> MetricResult:
+    """The hospital's accuracy in the last round that evaluated it, with the exact binomial
+    interval every rate gets (:func:`guardrail.fairness.intervals.rate_interval`)."""
+    from guardrail.fairness.intervals import rate_interval
+
     scope = f"hospital={name}"
     for entry in reversed(rounds):
         hospital = entry["hospitals"].get(name, {})
@@ -521,7 +503,7 @@ def _accuracy(name: str, rounds: Sequence[Mapping[str, Any]]) -> MetricResult:
                 "federated.accuracy",
                 accuracy,
                 scope=scope,
-                ci=wilson_interval(accuracy, n),
+                ci=rate_interval(round(accuracy * n), n, 0.95, table=False),
                 n=n,
                 higher_is_better=True,
                 details={"round": int(entry["round"]), "correct": round(accuracy * n)},
@@ -729,4 +711,4 @@ def _text(value: float | None) -> str:
     return "none" if value is None else f"{value:.6g}"
 
 
-__all__ = ["FederatedAuditor", "FederatedParams", "audit_history", "history_file", "load_history", "wilson_interval"]
+__all__ = ["FederatedAuditor", "FederatedParams", "audit_history", "history_file", "load_history"]

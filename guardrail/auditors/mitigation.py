@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_args
 
 import numpy as np
 from pydantic import Field, field_validator
@@ -32,6 +32,8 @@ from guardrail.errors import AuditError, MissingExtraError
 from guardrail.fairness.metrics import DisparityName, RateName
 
 if TYPE_CHECKING:
+    from guardrail.auditors.catalog import MetricCatalog
+    from guardrail.spec.models import AuditSpec
     import pandas as pd
 
 Method = Literal[
@@ -40,6 +42,8 @@ Method = Literal[
     "expgrad_demographic_parity",
     "expgrad_equalized_odds",
 ]
+ORIGINAL = "original"
+"""The label of the audited model's own decisions among the mitigations."""
 REPORTED_RATES: tuple[RateName, ...] = ("accuracy", "selection_rate")
 REPORTED_DISPARITIES: tuple[DisparityName, ...] = ("demographic_parity_difference", "equalized_odds_difference")
 
@@ -91,6 +95,11 @@ class MitigationAuditor:
     name: ClassVar[str] = "mitigation"
     extra: ClassVar[str] = "fairness"
     Params: ClassVar[type[AuditorParams]] = MitigationParams
+    METRIC_KEYS: ClassVar[tuple[str, ...]] = tuple(
+        f"mitigation.{method}.{name}"
+        for method in (ORIGINAL, *get_args(Method))
+        for name in (*REPORTED_RATES, *REPORTED_DISPARITIES)
+    )
 
     def __init__(self, params: AuditorParams | None = None) -> None:
         self.params = coerce_params(MitigationParams, params)
@@ -98,6 +107,21 @@ class MitigationAuditor:
     def check_spec(self, data_sensitive: tuple[str, ...]) -> list[ParamProblem]:
         """Problems with these params given the spec's sensitive columns, as (params location, message)."""
         return undeclared_sensitive(self.params.sensitive, data_sensitive)
+
+    def metric_catalog(self, spec: AuditSpec) -> MetricCatalog:
+        """The original model's and each mitigation's keys, in the intersection of the sensitive columns."""
+        from guardrail.auditors.catalog import MetricCatalog
+        from guardrail.fairness.groups import scope_name
+
+        scope = scope_name(self.params.sensitive or spec.data.sensitive)
+        return MetricCatalog.of(
+            (
+                (f"mitigation.{method}.{name}", {scope})
+                for method in (ORIGINAL, *self.params.methods)
+                for name in (*REPORTED_RATES, *REPORTED_DISPARITIES)
+            ),
+            possible=self.METRIC_KEYS,
+        )
 
     def run(self, ctx: AuditContext) -> AuditResult:
         try:
@@ -117,7 +141,7 @@ class MitigationAuditor:
         for column in sensitive:
             check_missing(ctx.data[column], column, where=ctx.where)
         groups = ctx.data[list(sensitive)].astype(str)
-        decisions: dict[str, np.ndarray] = {"original": np.asarray(ctx.y_pred, dtype=bool)}
+        decisions: dict[str, np.ndarray] = {ORIGINAL: np.asarray(ctx.y_pred, dtype=bool)}
         for method in params.methods:
             decisions[method] = self._fit_predict(method, ctx, groups)
         metrics: list[MetricResult] = []

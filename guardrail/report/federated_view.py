@@ -347,7 +347,7 @@ def _hospital_row(hospital: Mapping[str, Any]) -> HospitalRow:
         epsilon=_num(hospital.get("epsilon")),
         epsilon_note=str(hospital.get("epsilon_reason") or ""),
         accuracy=_format.number(hospital.get("accuracy")),
-        accuracy_ci=(f"{_format.number(ci[0])}–{_format.number(ci[1])} (95%, wilson)" if isinstance(ci, Sequence) and len(ci) == 2 else ""),
+        accuracy_ci=(f"{_format.number(ci[0])}–{_format.number(ci[1])} (95%, Clopper–Pearson)" if isinstance(ci, Sequence) and len(ci) == 2 else ""),
         accuracy_note=(f"round {accuracy_round}, n = {hospital.get('test_examples')}" if accuracy_round is not None else "never evaluated"),
         rounds=", ".join(
             f"{hospital.get(key)} {word}"

@@ -71,9 +71,9 @@ def test_section_shows_provenance_settings_tables_and_ledgers(recorded: AuditRes
     assert "<dt>DP-SGD</dt><dd>noise multiplier σ = 1, clipping norm C = 1, δ = 1e-05, RDP accountant</dd>" in page
     assert "<dt>Rounds</dt><dd>2 done of 2 planned</dd>" in page
     assert "Training ran all 2 planned rounds." in page and 'role="alert"' not in page.split("<h4>Federated training</h4>")[1].split("<h4>Hospitals</h4>")[0]
-    # the hospital table: final ε recomputed, accuracy with its Wilson interval and round
+    # the hospital table: final ε recomputed, accuracy with its exact binomial interval and round
     assert '<td class="num">4.922</td>' in page
-    assert '<span class="nw">0.4282–0.6469</span> (95%, wilson)' in page and "round 2, n = 76" in page
+    assert '<span class="nw">0.4213–0.6545</span> (95%, Clopper–Pearson)' in page and "round 2, n = 76" in page
     # the ledger: σ, q, steps and ε after each round
     assert '<td class="num">1</td><td class="num">1</td><td class="num">0.1404</td><td class="num">7</td><td class="num">3.96</td>' in page
     assert "from federated.json (no ledger file beside it)" in page
