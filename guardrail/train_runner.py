@@ -7,9 +7,15 @@ when ``train.privacy.dp`` is set, with the privacy ledger beside the model), the
 spec's audits, the privacy audit first, can tell members from held-out rows.
 
 For an MLP trained with DP-SGD it then checks the DP claim: the one-run canary audit
-(:mod:`guardrail.training.canary_audit`) trains the recipe once more with gradient canaries
-and writes ``dp_audit.json`` (ε_lower next to the ledger's ε) beside the model, where the
-privacy audit reads it. ``train.privacy.canary_audit`` turns it off or requires it.
+(:mod:`guardrail.training.canary_audit`) trains the recipe once more with gradient canaries,
+replaying the model's ledger (every segment's σ and steps, as trained, also after a
+``--resume``), and writes ``dp_audit.json`` (ε_lower next to the audit run's ε) beside the
+model, where the privacy audit reads it. ``train.privacy.canary_audit`` turns it off or
+requires it.
+
+Under ``train.privacy.dp.target_epsilon`` the target bounds the model's whole ledger: a
+``--resume`` plans σ for the remaining epochs within what is left of it, or refuses (exit 3)
+when nothing is left (see :mod:`guardrail.training.loop`).
 """
 
 from __future__ import annotations
@@ -82,18 +88,19 @@ def train(spec_path: str | Path, *, resume: bool = False, progress: ProgressFn |
     table = frame.assign(**{section.data.membership_column: member})
     audit_table = write_atomic(result.out / section.data.audit_table, _table_bytes(table, section.data.audit_table))
     accuracy = _held_out_accuracy(result.out, frame[~member], section.target)
-    dp_audit = _check_dp_claim(section, frame[member].reset_index(drop=True), result.out, say)
+    dp_audit = _check_dp_claim(section, frame[member].reset_index(drop=True), result, say)
     return TrainRun(result, audit_table, int(member.sum()), int((~member).sum()), accuracy, dp_audit)
 
 
 def _check_dp_claim(
-    section: TrainSection, members: pd.DataFrame, out: Path, say: ProgressFn
+    section: TrainSection, members: pd.DataFrame, result: TrainResult, say: ProgressFn
 ) -> CanaryAuditReport | None:
     """Run the canary audit when the section asks for it (or by default when supported), and
     write its report beside the model; remove a stale report otherwise, so that the privacy
-    audit never reads a check of an earlier model."""
+    audit never reads a check of an earlier model. The audit replays the model's ledger:
+    the σ and steps it was trained with, never a σ planned afresh."""
     settings = section.privacy.canary_audit
-    report_file = out / DP_AUDIT_FILE
+    report_file = result.out / DP_AUDIT_FILE
     supported = section.model.kind == "mlp" and section.privacy.dp is not None
     if not supported or settings.enabled is False:
         report_file.unlink(missing_ok=True)
@@ -102,7 +109,12 @@ def _check_dp_claim(
     from guardrail.training.canary_audit import canary_audit_from_spec
 
     report = canary_audit_from_spec(
-        section, members, canaries=settings.canaries, seed=section.seed, confidence=settings.confidence
+        section,
+        members,
+        ledger=result.ledger,
+        canaries=settings.canaries,
+        seed=section.seed,
+        confidence=settings.confidence,
     )
     save_canary_report(report, report_file)
     return report

@@ -10,14 +10,27 @@ training row, false for a held-out row). Two attacks score every audited row:
   audited (a reference model must never have seen an audited row), so both attacks are
   judged on the same rows: every member and the remaining held-out rows.
 
-Each attack gives ROC AUC, TPR at 0.1% and 1% FPR and the attack advantage with bootstrap
-intervals, per group of each grouping (the value of a grouping is its most exposed group);
-see :func:`guardrail.privacy.membership.attack_metrics`.
+Each attack gives ROC AUC, TPR at 0.1% and 1% FPR and the attack advantage with intervals,
+per group of each grouping (the value of a grouping is its most exposed group); see
+:func:`guardrail.privacy.membership.attack_metrics`, the one place those figures and their
+intervals are computed.
+
+Model outputs. Both attacks read the model on the log scale, in float64, whenever the model
+allows it (:func:`model_logits`): a torch model's logits; a scikit-learn model's
+``decision_function`` when it is the log-odds of its ``predict_proba`` (logistic
+regression, gradient boosting), else its ``predict_log_proba`` when that keeps digits the
+probabilities lost (naive Bayes). Other models (a forest, whose probabilities are vote
+shares; a predictions table) are read through the positive-class probability, whose
+``1 − p`` underflows on confident predictions (float32 softmax: beyond a log-odds of
+≈ 16.6); the metrics' ``details.model_output`` says which was used. LiRA needs its reference models read
+the same way as the target: when the retrained models give only probabilities, the target's
+confidences come from its probabilities too, and the details say so.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
@@ -39,7 +52,18 @@ if TYPE_CHECKING:
 
     import pandas as pd
 
+    from guardrail.privacy.membership import Logits
+
 Attack = Literal["loss", "lira"]
+
+FROM_PROBABILITY = (
+    "positive-class probability (1 − p underflows on confident predictions: LiRA's confidence "
+    "saturates at ±27.6 and the loss at 0)"
+)
+LIRA_FROM_PROBABILITY = (
+    "positive-class probability, because the retrained reference models give only probabilities "
+    "(LiRA must read target and references the same way); confidences saturate at ±27.6"
+)
 
 
 class PrivacyParams(AuditorParams):
@@ -73,6 +97,8 @@ class PrivacyAuditor:
 
     def run(self, ctx: AuditContext) -> AuditResult:
         from guardrail.privacy.membership import (
+            Logits,
+            ModelOutput,
             attack_metrics,
             cross_entropy_loss,
             lira_offline_attack,
@@ -93,6 +119,7 @@ class PrivacyAuditor:
         member = _membership(ctx.data, p.membership_column, ctx.where)
         labels = ctx.y_true.astype(np.int64)
         proba = np.asarray(ctx.y_score, dtype=np.float64)
+        read = model_logits(ctx.model, ctx.data, ctx.positive_label)
         rng = np.random.default_rng(ctx.seed)
         held_out = np.flatnonzero(~member)
         population = np.empty(0, dtype=np.int64)
@@ -114,8 +141,10 @@ class PrivacyAuditor:
         artifacts: dict[str, Any] = {}
         common = dict(bootstrap=p.bootstrap, confidence=p.confidence, seed=ctx.seed, min_group_size=p.min_group_size)
         for attack in p.attacks:
+            source = FROM_PROBABILITY if read is None else read.source
+            target: ModelOutput = proba[audited] if read is None else Logits(read.logits.array[audited])
             if attack == "loss":
-                scores = loss_threshold_attack(cross_entropy_loss(proba[audited], labels[audited]))
+                scores = loss_threshold_attack(cross_entropy_loss(target, labels[audited]))
             else:
                 retrain = ctx.retrain
                 if retrain is None:
@@ -132,8 +161,12 @@ class PrivacyAuditor:
                     fraction=0.5,
                     seed=ctx.seed,
                 )
-                scores = lira_offline_attack(logit_confidence(proba[audited], labels[audited]), references.confidence)
-            report = attack_metrics(scores, member[audited], groups, attack=attack, **common)  # type: ignore[arg-type]
+                if not references.from_logits:
+                    target, source = proba[audited], LIRA_FROM_PROBABILITY
+                scores = lira_offline_attack(logit_confidence(target, labels[audited]), references.confidence)
+            report = attack_metrics(
+                scores, member[audited], groups, attack=attack, details={"model_output": source}, **common  # type: ignore[arg-type]
+            )
             metrics += report.metrics
             artifacts[f"roc.{attack}"] = report.artifacts()
         ledger_metrics, ledger_view = _ledger_metrics(ctx.model_path)
@@ -221,3 +254,93 @@ def _fit_by(retrain: Any, data: pd.DataFrame) -> Any:
         return lambda idx: predict_proba(data.iloc[idx])
 
     return fit
+
+
+@dataclass(frozen=True)
+class ReadLogits:
+    """A binary model's float64 outputs on the log scale, columns ``(not positive, positive)``,
+    and a phrase saying where they came from (for the metrics' details)."""
+
+    logits: Logits
+    source: str
+
+
+def model_logits(model: Any, data: pd.DataFrame, positive_label: Any) -> ReadLogits | None:
+    """Read a binary model on the log scale in float64, or ``None`` when it offers only probabilities.
+
+    * torch (:class:`~guardrail.adapters.torch.TorchAdapter`): its logits, cast to float64
+      before any softmax;
+    * scikit-learn: ``decision_function`` when ``expit`` of it reproduces ``predict_proba``
+      on these rows (it is then the exact log-odds: logistic regression, gradient boosting);
+      otherwise ``predict_log_proba`` when it is finite where ``predict_proba`` rounds to 0
+      (it then carries digits the probabilities lost, e.g. naive Bayes); otherwise ``None``:
+      the probabilities are all there is (a forest's ``predict_log_proba`` is the log of
+      its vote shares, and reading it instead would only change ties in the last bit);
+    * anything else (a predictions table): ``None``.
+
+    Columns are ordered (not positive, positive), matching labels ``y_true`` as 0/1.
+    """
+    from guardrail.adapters.sklearn import SklearnAdapter
+    from guardrail.adapters.torch import TorchAdapter
+
+    from guardrail.privacy.membership import Logits
+
+    if isinstance(model, TorchAdapter):
+        classes = list(model.classes)
+        if len(classes) != 2 or positive_label not in classes:
+            return None
+        raw = model._logits(model._inputs(data), 256)  # the adapter's own forward pass
+        values = np.asarray(raw.detach().cpu().double().numpy(), dtype=np.float64)
+        positive = classes.index(positive_label)
+        return ReadLogits(Logits(values[:, [1 - positive, positive]]), "float64 logits of the torch model")
+    if isinstance(model, SklearnAdapter):
+        return _sklearn_logits(model, data, positive_label)
+    return None
+
+
+def _sklearn_logits(model: Any, data: pd.DataFrame, positive_label: Any) -> ReadLogits | None:
+    import warnings
+
+    from scipy.special import expit
+
+    from guardrail.privacy.membership import Logits
+
+    estimator = model.estimator
+    classes = [c.item() if hasattr(c, "item") else c for c in getattr(estimator, "classes_", [])]
+    if len(classes) != 2 or positive_label not in classes:
+        return None
+    positive = classes.index(positive_label)
+    inputs = data.loc[:, list(model.features)]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*feature names.*", category=UserWarning)
+        proba = np.asarray(estimator.predict_proba(inputs), dtype=np.float64) if hasattr(estimator, "predict_proba") else None
+        if proba is not None and hasattr(estimator, "decision_function"):
+            decision = np.asarray(estimator.decision_function(inputs), dtype=np.float64)
+            if decision.ndim == 1 and np.allclose(expit(decision), proba[:, 1], rtol=1e-9, atol=1e-12):
+                log_odds = decision if positive == 1 else -decision
+                return ReadLogits(Logits(log_odds), "decision_function (the exact log-odds of predict_proba)")
+        if proba is not None and hasattr(estimator, "predict_log_proba"):
+            with np.errstate(divide="ignore"):
+                log_proba = np.asarray(estimator.predict_log_proba(inputs), dtype=np.float64)
+            if np.any((proba == 0) & np.isfinite(log_proba)):
+                return ReadLogits(
+                    Logits(log_proba[:, [1 - positive, positive]]),
+                    "predict_log_proba (finite where predict_proba rounds to 0)",
+                )
+    return None
+
+
+def reference_output(model: Any, data: pd.DataFrame, positive_label: Any) -> Any:
+    """What a retrained reference model should hand LiRA: :class:`~guardrail.privacy.membership.Logits`
+    read by :func:`model_logits` when the model allows it, else its positive-class probability.
+
+    For the runner's ``retrain`` (``AuditContext.retrain``): ``predict(frame)`` returning this
+    keeps LiRA's reference confidences as precise as the target's.
+    """
+    read = model_logits(model, data, positive_label)
+    if read is not None:
+        return read.logits
+    scores = model.predict(data, positive_label).scores
+    if scores is None:
+        raise DataError("the retrained model gives no probability for the positive class")
+    return np.asarray(scores, dtype=np.float64)

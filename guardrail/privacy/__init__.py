@@ -5,6 +5,7 @@ from guardrail.privacy.accounting import (
     epsilon,
     max_steps_within,
     merge_history,
+    noise_for_budget,
     noise_for_epsilon,
 )
 from guardrail.privacy.ledger import NON_POISSON, POISSON, Ledger, Segment, load_ledger
@@ -19,5 +20,6 @@ __all__ = [
     "load_ledger",
     "max_steps_within",
     "merge_history",
+    "noise_for_budget",
     "noise_for_epsilon",
 ]

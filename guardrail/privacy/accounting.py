@@ -125,7 +125,10 @@ def _epsilon(
         return float(eps)
     prv = PRVAccountant()
     prv.history = list(merged)
-    return float(prv.get_epsilon(delta, eps_error=eps_error))
+    with warnings.catch_warnings():
+        # PRV sizes its domain with an internal RDP bound, which warns the same way
+        warnings.filterwarnings("ignore", message=_ALPHA_WARNING, category=UserWarning)
+        return float(prv.get_epsilon(delta, eps_error=eps_error))
 
 
 @functools.lru_cache(maxsize=256)
@@ -202,22 +205,86 @@ def noise_for_epsilon(
     steps: int,
     accountant: Accountant = "rdp",
 ) -> float:
-    """The σ (Opacus' ``get_noise_multiplier``) that spends ``target_epsilon`` in ``steps`` steps at rate q."""
-    if target_epsilon <= 0 or steps <= 0:
+    """The σ that spends ``target_epsilon`` in ``steps`` steps at rate q, from nothing spent.
+
+    :func:`noise_for_budget` with an empty history; :class:`DataError` when even
+    :data:`MAX_NOISE_MULTIPLIER` spends more than the target.
+    """
+    sigma = noise_for_budget((), target_epsilon, delta, sample_rate, steps, accountant)
+    if sigma is None:
+        raise DataError(
+            f"target_epsilon={target_epsilon} is too small for {steps} steps at sample rate {sample_rate:.4g}: "
+            f"even σ = {MAX_NOISE_MULTIPLIER:g} spends more",
+            hint="raise target_epsilon, train fewer epochs, or use a smaller batch size",
+        )
+    return sigma
+
+
+MAX_NOISE_MULTIPLIER = 100.0
+"""The largest σ :func:`noise_for_budget` plans. Beyond it the noise swamps any clipped
+gradient (at C = 1 and a batch of 1,000 the noise on the mean gradient has norm ≈ 0.1·√d)
+and a planned run would train nothing, so a budget that needs more is refused instead."""
+
+SPENT_BELOW = 0.01
+"""A budget with less ε than this left is spent: it is the precision to which a planned run
+meets its target (Opacus' ``get_noise_multiplier`` stops within 0.01 of it), so a run planned
+for a target leaves less than this, and a resume must not squeeze more steps into the rest."""
+
+SIGMA_PRECISION = 1e-3
+"""Relative precision of a planned σ: the planned σ is at most this much above the smallest σ
+that fits the budget."""
+
+
+def noise_for_budget(
+    history: Sequence[HistoryEntry],
+    target_epsilon: float,
+    delta: float,
+    sample_rate: float,
+    steps: int,
+    accountant: Accountant = "rdp",
+    *,
+    max_noise: float = MAX_NOISE_MULTIPLIER,
+    eps_error: float = DEFAULT_EPS_ERROR,
+) -> float | None:
+    """The smallest σ (to :data:`SIGMA_PRECISION`) for ``steps`` more steps at rate q such that
+    ``history`` plus those steps spends at most ``target_epsilon``; ``None`` when the history
+    has spent the budget (less than :data:`SPENT_BELOW` is left) or no σ up to ``max_noise``
+    fits.
+
+    The target bounds the whole history: ε is that of ``[*history, (σ, q, steps)]`` by the
+    same accountant (and the same function, :func:`epsilon`) that reports the ledger's ε, so
+    a ledger that takes exactly those steps ends at ε ≤ ``target_epsilon``. With an empty
+    history this is the σ of a fresh run (what Opacus' ``get_noise_multiplier`` computes,
+    to a tighter tolerance). ε decreases as σ grows, so σ is bracketed by doubling from 1
+    and then bisected: about 10–15 accountant calls.
+
+    >>> sigma = noise_for_budget([(1.0, 0.01, 1000)], 3.0, 1e-5, 0.01, 1000)
+    >>> round(sigma, 2), epsilon([(1.0, 0.01, 1000), (sigma, 0.01, 1000)], 1e-5) <= 3.0
+    (0.96, True)
+    >>> noise_for_budget([(1.0, 0.01, 1000)], 1.0, 1e-5, 0.01, 1000) is None  # already spent
+    True
+    """
+    if not (math.isfinite(target_epsilon) and target_epsilon > 0) or steps <= 0:
         raise DataError(
             f"target_epsilon and steps must be positive, got {target_epsilon!r} and {steps!r}"
         )
-    try:
-        from opacus.accountants.utils import get_noise_multiplier
-    except ImportError:
-        raise MissingExtraError("opacus", "privacy") from None
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=_ALPHA_WARNING, category=UserWarning)
-        sigma = get_noise_multiplier(
-            target_epsilon=target_epsilon,
-            target_delta=delta,
-            sample_rate=sample_rate,
-            steps=steps,
-            accountant=accountant,
-        )
-    return float(sigma)
+    check_entry(1.0, sample_rate, steps)
+    spent = list(history)
+
+    def fits(sigma: float) -> bool:
+        total = epsilon([*spent, (sigma, sample_rate, steps)], delta, accountant, eps_error=eps_error)
+        return total <= target_epsilon
+
+    left = target_epsilon - epsilon(spent, delta, accountant, eps_error=eps_error)
+    if left < SPENT_BELOW or not fits(max_noise):
+        return None
+    low, high = 0.0, min(1.0, max_noise)
+    while not fits(high):
+        low, high = high, min(2 * high, max_noise)
+    while high - low > SIGMA_PRECISION * high:
+        middle = (low + high) / 2
+        if fits(middle):
+            high = middle
+        else:
+            low = middle
+    return high

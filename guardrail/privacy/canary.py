@@ -22,6 +22,7 @@ M. Nasr, J. Hayes, T. Steinke, B. Balle, F. Tramèr, M. Jagielski, N. Carlini, A
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Callable, Sequence
@@ -35,6 +36,7 @@ import numpy.typing as npt
 from guardrail.core.serialize import from_jsonable, to_jsonable
 from guardrail.core.types import MetricResult
 from guardrail.errors import DataError
+from guardrail.privacy.ledger import Segment
 
 __all__ = [
     "DP_AUDIT_FILE",
@@ -183,10 +185,15 @@ class CanaryRun:
     included" (for example −loss, or the trained weight along a Dirac canary's direction);
     ``epsilon_claimed`` is the accountant's ε for this very run at the audit's δ (the
     dataset size, hence the sample rate, depends on which canaries were included).
+    ``history`` is that run's ledger, ``(σ, q, steps)`` segments, when the caller keeps one;
+    ``replayed`` says whether the run replayed a trained model's ledger (each segment's σ and
+    step count) rather than a σ from the recipe.
     """
 
     scores: npt.ArrayLike
     epsilon_claimed: float
+    history: tuple[Segment, ...] = ()
+    replayed: bool = False
 
 
 @dataclass(frozen=True)
@@ -198,6 +205,10 @@ class CanaryAuditReport:
     ``"claim holds"`` (which only means that this audit found no contradiction; one-run
     audits are far from tight). ``k_plus``, ``k_minus``, ``guesses`` and ``correct`` are
     those of the grid entry that gave ``epsilon_lower``; ``grid`` lists every entry.
+    ``history`` is the audit run's own ledger (σ, q, steps per segment), whose ε is
+    ``epsilon_claimed``; ``replayed`` is true when that run replayed the audited model's
+    ledger (the σ and steps each segment was trained with), false when σ came from the
+    recipe (see :func:`guardrail.training.canary_audit.canary_audit_tensors`).
     """
 
     epsilon_lower: float
@@ -212,6 +223,8 @@ class CanaryAuditReport:
     correct: int
     grid: tuple[GuessOutcome, ...]
     verdict: Verdict
+    history: tuple[Segment, ...] = ()
+    replayed: bool = False
 
     @property
     def violated(self) -> bool:
@@ -262,6 +275,11 @@ class CanaryAuditReport:
                 for g in self.grid
             ],
             "method": "one-run canary audit (Steinke, Nasr & Jagielski 2023), Bonferroni over the guess grid",
+            "history": [
+                {"noise_multiplier": s.noise_multiplier, "sample_rate": s.sample_rate, "steps": s.steps}
+                for s in self.history
+            ],
+            "replayed": self.replayed,
         }
         return (
             MetricResult(
@@ -460,7 +478,7 @@ def one_run_canary_audit(
     rng = np.random.default_rng(seed)
     included = rng.random(canaries) < 0.5
     run = train_fn(included.copy())
-    return audit_canary_scores(
+    report = audit_canary_scores(
         run.scores,
         included,
         epsilon_claimed=run.epsilon_claimed,
@@ -469,6 +487,7 @@ def one_run_canary_audit(
         guess_grid=guess_grid,
         seed=int(rng.integers(2**32)),
     )
+    return dataclasses.replace(report, history=tuple(run.history), replayed=run.replayed)
 
 
 def _check_counts(correct: int, guesses: int, canaries: int) -> None:

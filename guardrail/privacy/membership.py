@@ -1,8 +1,13 @@
 """Membership inference attacks on any model, and how well they succeed, by group.
 
-Everything here works on arrays: per-example losses or probabilities that the caller
-computed with its own model (scikit-learn, torch, anything), so the attacks are
-model-agnostic. Two attacks:
+Everything here works on arrays: per-example outputs that the caller computed with its own
+model (scikit-learn, torch, anything), so the attacks are model-agnostic. An output is either
+:class:`Logits` (float64 logits or log-probabilities, or a binary model's log-odds) or an
+array of probabilities. Logits keep every digit of a confident prediction; probabilities
+lose them where ``1 − p`` underflows (``p`` rounds to 1 beyond a log-odds of ≈ 16.6 in
+float32 and ≈ 36.7 in float64), and the floor of :data:`PROBABILITY_FLOOR` then caps LiRA's
+confidence at ±27.6, so on an overfit model the attack would see ties where the model
+ranks its examples. Pass logits whenever the model has them. Two attacks:
 
 * :func:`loss_threshold_attack` — score = −loss (Yeom et al. 2018): training examples
   tend to have lower loss.
@@ -16,10 +21,11 @@ model-agnostic. Two attacks:
   population split through a caller-supplied ``fit`` callable.
 
 :func:`attack_metrics` judges any score: ROC AUC, TPR at 0.1% and 1% FPR, and attack
-advantage ``max(TPR − FPR)``, each with a seeded percentile bootstrap interval stratified
-by membership (and by group within each grouping, e.g. sex or hospital site), as
-:class:`~guardrail.core.types.MetricResult` objects, plus the ROC curve (≤ 200 points) for
-a chart.
+advantage ``max(TPR − FPR)``, each with its interval (one construction per figure, chosen
+for coverage: see :mod:`guardrail.privacy._stats`), overall and by group within each
+grouping (e.g. sex or hospital site), as :class:`~guardrail.core.types.MetricResult`
+objects, plus the ROC curve (≤ 200 points) for a chart. It is the one place these figures
+and their intervals are computed, whichever audit reports them.
 
 References
 ----------
@@ -32,6 +38,7 @@ From First Principles.* IEEE S&P 2022 (LiRA; offline variant and fixed variance,
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -43,9 +50,14 @@ import numpy.typing as npt
 from guardrail.core.types import GroupValue, Interval, MetricResult
 from guardrail.privacy import _stats
 
+Bounds = Callable[[float], tuple[float, float]]
+"""``tail → (low, high)``: an interval leaving ``tail`` outside on each side."""
+
 __all__ = [
     "FPR_LEVELS",
     "AttackReport",
+    "Logits",
+    "ModelOutput",
     "ReferenceModels",
     "RocCurve",
     "attack_metrics",
@@ -73,42 +85,120 @@ PROBABILITY_FLOOR = 1e-12
 Variance = Literal["global", "per_example"]
 
 
+@dataclass(frozen=True, eq=False)
+class Logits:
+    """A model's outputs on the log scale, in float64: the precise input of both attacks.
+
+    ``values`` is ``(n, classes)`` logits or log-probabilities (a constant added to a row
+    changes nothing), or ``(n,)`` log-odds of class 1 for a binary model. ``-inf`` (a
+    probability of exactly 0, e.g. a forest's unanimous vote) is allowed in the 2-D form and
+    is raised to ``log(PROBABILITY_FLOOR)`` after normalisation, as a probability of 0 always
+    was; NaN and ``+inf`` are refused.
+
+    >>> Logits([40.0]).log_probabilities().round(6).tolist()  # log-odds 40: [log P(0), log P(1)]
+    [[-40.0, 0.0]]
+    """
+
+    values: npt.ArrayLike
+
+    def __post_init__(self) -> None:
+        values = np.array(self.values, dtype=np.float64)
+        if values.ndim not in (1, 2) or (values.ndim == 2 and values.shape[1] < 2):
+            raise ValueError(f"logits must be (n,) log-odds or (n, classes ≥ 2), got shape {values.shape}")
+        if np.isnan(values).any() or np.isposinf(values).any():
+            raise ValueError("logits must be finite (−inf allowed in the (n, classes) form)")
+        if values.ndim == 1 and np.isinf(values).any():
+            raise ValueError("log-odds must be finite")
+        if values.ndim == 2 and np.isneginf(values).all(axis=1).any():
+            raise ValueError("a row of logits is −inf in every class")
+        values.setflags(write=False)
+        object.__setattr__(self, "values", values)
+
+    @property
+    def array(self) -> npt.NDArray[np.float64]:
+        """The values as a read-only float64 array."""
+        result: npt.NDArray[np.float64] = np.asarray(self.values, dtype=np.float64)
+        return result
+
+    def __len__(self) -> int:
+        return int(self.array.shape[0])
+
+    def log_probabilities(self) -> npt.NDArray[np.float64]:
+        """``(n, classes)`` log-probabilities (log-softmax in float64), floored at ``log(PROBABILITY_FLOOR)`` only where −inf."""
+        from scipy.special import log_softmax
+
+        values = self.array
+        if values.ndim == 1:
+            values = np.column_stack([np.zeros_like(values), values])
+        result: npt.NDArray[np.float64] = log_softmax(values, axis=1)
+        return np.where(np.isneginf(result), math.log(PROBABILITY_FLOOR), result)
+
+
+ModelOutput = Logits | npt.ArrayLike
+"""What a model gives an attack: :class:`Logits` (precise) or probabilities ``(n, classes)``
+or ``(n,)`` of class 1 (precise only while ``1 − p`` does not underflow)."""
+
+
 def cross_entropy_loss(
-    proba: npt.ArrayLike, labels: npt.ArrayLike
+    output: ModelOutput, labels: npt.ArrayLike
 ) -> npt.NDArray[np.float64]:
     """Per-example cross-entropy ``−log p_y``.
 
     Parameters
     ----------
-    proba:
-        ``(n, classes)`` class probabilities, or ``(n,)`` probabilities of class 1 for a
-        binary model.
+    output:
+        :class:`Logits` (exact: ``log1p(exp(−φ))`` from LiRA's confidence φ in float64, so a
+        tiny loss keeps its digits instead of rounding to 0), or ``(n, classes)``
+        class probabilities, or ``(n,)`` probabilities of class 1 for a binary model
+        (clipped to ``[PROBABILITY_FLOOR, 1]``).
     labels:
         ``(n,)`` integer class labels (0/1 for the binary form).
 
     >>> cross_entropy_loss([0.9, 0.2], [1, 0]).round(4)
     array([0.1054, 0.2231])
+    >>> float(cross_entropy_loss(Logits([40.0]), [1])[0])  # p = 1 − 4e-18: not 0, not −log(1)
+    4.248354255291589e-18
     """
-    p = _true_class_probability(proba, labels)
+    if isinstance(output, Logits):
+        # −log p_y = log(1 + Σ_{j≠y} p_j / p_y) = log1p(exp(−φ)): exact where p_y ≈ 1
+        loss: npt.NDArray[np.float64] = np.logaddexp(0.0, -logit_confidence(output, labels))
+        return loss
+    p = _true_class_probability(output, labels)
     result: npt.NDArray[np.float64] = -np.log(p)
     return result
 
 
 def logit_confidence(
-    proba: npt.ArrayLike, labels: npt.ArrayLike
+    output: ModelOutput, labels: npt.ArrayLike
 ) -> npt.NDArray[np.float64]:
     """LiRA's logit-scaled confidence ``φ = log(p_y) − log(1 − p_y)`` per example.
 
-    ``1 − p_y`` is computed as the sum of the other classes' probabilities (not by
-    subtraction) so that confident predictions keep their resolution.
+    From :class:`Logits`, ``φ = z_y − logsumexp_{j≠y} z_j`` in float64 (for a binary model,
+    ± its log-odds): exact however confident the model. From probabilities, ``1 − p_y`` is
+    the sum of the other classes' probabilities (never ``1 − p_y`` by subtraction, which
+    underflows), both clipped to ``PROBABILITY_FLOOR``; given only the probability of class
+    1, ``1 − p`` is all there is, and φ saturates (see the module docstring).
 
     >>> logit_confidence([0.5, 0.9], [1, 1]).round(4)
     array([0.    , 2.1972])
+    >>> logit_confidence(Logits([[0.0, 40.0], [0.0, 40.0]]), [1, 0]).tolist()
+    [40.0, -40.0]
     """
-    probs, y = _as_probabilities(proba, labels)
-    p_true = probs[np.arange(y.size), y]
-    others = probs.sum(axis=1) - p_true
-    others = np.where(others > 0, others, 1 - p_true)
+    if isinstance(output, Logits):
+        log_p, y = _log_probabilities(output, labels)
+        rows = np.arange(y.size)
+        others = log_p.copy()
+        others[rows, y] = -np.inf
+        from scipy.special import logsumexp
+
+        phi: npt.NDArray[np.float64] = log_p[rows, y] - logsumexp(others, axis=1)
+        return phi
+    probs, y = _as_probabilities(output, labels)
+    rows = np.arange(y.size)
+    p_true = probs[rows, y]
+    mask = np.ones_like(probs, dtype=bool)
+    mask[rows, y] = False
+    others = np.where(mask, probs, 0.0).sum(axis=1)
     result: npt.NDArray[np.float64] = np.log(
         np.clip(p_true, PROBABILITY_FLOOR, None)
     ) - np.log(np.clip(others, PROBABILITY_FLOOR, None))
@@ -191,17 +281,21 @@ class ReferenceModels:
 
     ``confidence`` and ``loss`` are ``(K, n)``: logit-scaled confidence
     (:func:`logit_confidence`) and cross-entropy of model ``k`` on audited example ``i``;
-    ``train_indices[k]`` are the population rows model ``k`` was trained on.
+    ``train_indices[k]`` are the population rows model ``k`` was trained on. ``from_logits``
+    is true when every model gave :class:`Logits` (precise confidences), false when any
+    gave probabilities: the target's confidences must then come from probabilities too, or
+    LiRA compares numbers computed two ways.
     """
 
     confidence: npt.NDArray[np.float64]
     loss: npt.NDArray[np.float64]
     train_indices: tuple[npt.NDArray[np.int64], ...]
+    from_logits: bool = False
 
 
 def train_reference_models(
     fit: Callable[
-        [npt.NDArray[np.int64]], Callable[[npt.NDArray[np.int64]], npt.ArrayLike]
+        [npt.NDArray[np.int64]], Callable[[npt.NDArray[np.int64]], ModelOutput]
     ],
     population: npt.ArrayLike,
     audited: npt.ArrayLike,
@@ -218,8 +312,9 @@ def train_reference_models(
     fit:
         ``fit(train_idx) -> predict``: trains a fresh model (same recipe as the audited
         one) on the rows ``train_idx`` of the caller's data and returns
-        ``predict(idx) -> probabilities`` (``(len(idx), classes)``, or ``(len(idx),)``
-        probabilities of class 1). Works for any framework: the rows stay with the caller.
+        ``predict(idx) -> output``: :class:`Logits` (preferred), or probabilities
+        (``(len(idx), classes)``, or ``(len(idx),)`` probabilities of class 1). Works for
+        any framework: the rows stay with the caller.
     population:
         Row indices the reference models may train on. They must not include any audited
         row (offline LiRA models the "out" distribution only).
@@ -244,18 +339,20 @@ def train_reference_models(
         )
     size = max(1, round(fraction * pool.size))
     rng = np.random.default_rng(seed)
-    confidences, losses, subsets = [], [], []
+    confidences, losses, subsets, kinds = [], [], [], []
     for _ in range(n_models):
         subset = np.sort(rng.choice(pool, size=size, replace=False))
         predict = fit(subset)
-        proba = predict(rows)
-        confidences.append(logit_confidence(proba, y[rows]))
-        losses.append(cross_entropy_loss(proba, y[rows]))
+        output = predict(rows)
+        confidences.append(logit_confidence(output, y[rows]))
+        losses.append(cross_entropy_loss(output, y[rows]))
         subsets.append(subset)
+        kinds.append(isinstance(output, Logits))
     return ReferenceModels(
         confidence=np.stack(confidences),
         loss=np.stack(losses),
         train_indices=tuple(subsets),
+        from_logits=all(kinds),
     )
 
 
@@ -315,13 +412,40 @@ class AttackReport:
         }
 
 
+METHODS = {
+    "auc": "percentile bootstrap (members and non-members resampled apart)",
+    "advantage": "simultaneous bootstrap of TPR − FPR over all thresholds",
+    "tpr@0.001": "binomial order statistics of the non-members with Clopper–Pearson on the members",
+    "tpr@0.01": "binomial order statistics of the non-members with Clopper–Pearson on the members",
+}
+"""How each figure's interval is built (``Interval.method``); see :mod:`guardrail.privacy._stats`."""
+
+BOOTSTRAPPED = frozenset({"auc", "advantage"})
+"""Figures whose intervals come from the bootstrap resamples (the TPRs' need none)."""
+
+GROUP_MAX_METHOD = "max over groups of each group's bounds at Bonferroni level over {groups} groups"
+
+
 @dataclass(frozen=True)
 class _Evaluated:
     values: dict[str, float]  # NaN where undefined
     reasons: dict[str, str | None]
-    intervals: dict[str, Interval | None]
+    bounds: dict[str, Bounds | None]  # tail → (low, high) containing the value; None: no interval
     curve: RocCurve
     n: int
+    resamples: int
+
+    def interval(self, name: str, confidence: float, *, table: bool) -> Interval | None:
+        """The interval of ``name`` at ``confidence`` (with its quantile table when ``table``)."""
+        from guardrail.fairness.intervals import bounded_interval
+
+        bounds = self.bounds[name]
+        if bounds is None:
+            return None
+        resamples = self.resamples if name in BOOTSTRAPPED else 0
+        return bounded_interval(
+            bounds, self.values[name], confidence, METHODS[name], table=table, resamples=resamples
+        )
 
 
 def attack_metrics(
@@ -334,6 +458,7 @@ def attack_metrics(
     confidence: float = 0.95,
     seed: int = 0,
     min_group_size: int = 30,
+    details: Mapping[str, Any] | None = None,
 ) -> AttackReport:
     """ROC AUC, TPR at 0.1% / 1% FPR and advantage of an attack, with intervals, by group.
 
@@ -350,12 +475,14 @@ def attack_metrics(
     attack:
         Name used in the metric keys, ``privacy.mia.<attack>.<metric>``.
     bootstrap:
-        Percentile-bootstrap resamples (0: no intervals). Members and non-members are
+        Bootstrap resamples (0: no intervals at all). Members and non-members are
         resampled separately (stratified), and within each group for the group values.
     confidence, seed:
         Interval level and the seed of the resampling.
     min_group_size:
         Groups with fewer members or fewer non-members than this are flagged ``small``.
+    details:
+        Added to every metric's ``details`` (e.g. which model output the scores came from).
 
     Notes
     -----
@@ -367,14 +494,19 @@ def attack_metrics(
       undefined (``value=None`` with the reason) unless there are at least ``⌈1/α⌉``
       non-members (1000 for 0.1%): with fewer, not even one false positive fits under α.
     * Advantage: ``max over thresholds (TPR − FPR)`` (Yeom et al.), 0 for a useless attack.
-      Being a maximum, its estimate and its percentile interval are biased upwards near 0
-      (on Heart Disease a model that never saw the members gave 0.07, interval
-      [0.01, 0.16]): judge "no leak" on the AUC's interval, not on the advantage's.
-    * Groupings: each group is resampled on its own (stratified by group × membership);
-      the scoped metric's value and interval are those of the most vulnerable group (the
-      largest value), with every group in ``by_group``.
-    * Intervals are read from the shared percentile machinery of
-      :mod:`guardrail.fairness.bootstrap` (quantile table included).
+      Being a maximum, its estimate is biased upwards near 0 (on Heart Disease a model that
+      never saw the members gave 0.07); its interval is the simultaneous bootstrap of the
+      whole ``TPR − FPR`` curve, which covers the truth, 0 included.
+    * Intervals, one construction per figure (:mod:`guardrail.privacy._stats`): AUC by the
+      percentile bootstrap stratified by membership; TPR at FPR α by binomial order
+      statistics of the non-members and Clopper–Pearson on the members (distribution-free);
+      advantage by the simultaneous bootstrap. Every interval contains its own estimate and
+      carries a quantile table of its bounds at other levels (for policy corrections);
+      ``benchmarks/coverage_privacy.py`` prints their coverage in simulation.
+    * Groupings: each group is resampled on its own (stratified by group × membership) and
+      keeps its own interval in ``by_group``; the scoped metric's value is the most
+      vulnerable group's (the largest value), and its interval covers that maximum
+      (Bonferroni over the groups, see :func:`_grouped_metric`).
     """
     score = np.asarray(scores, dtype=float)
     member = np.asarray(is_member, dtype=bool)
@@ -391,16 +523,17 @@ def attack_metrics(
     if not member.any() or member.all():
         raise ValueError("need both members and non-members")
     rng = np.random.default_rng(seed)
-    overall = _evaluate(score, member, bootstrap, confidence, rng, table=True)
+    overall = _evaluate(score, member, bootstrap, rng)
+    extra = dict(details or {})
     metrics = [
         MetricResult(
             key=f"privacy.mia.{attack}.{suffix}",
             value=_finite(overall.values[name]),
             reason=overall.reasons[name],
-            ci=overall.intervals[name],
+            ci=overall.interval(name, confidence, table=True),
             n=overall.n,
             higher_is_better=False,
-            details=_details(name, overall.curve, bootstrap, confidence),
+            details={**_details(name, overall.curve, bootstrap, confidence), **extra},
         )
         for name, suffix in METRIC_NAMES.items()
     ]
@@ -420,11 +553,7 @@ def attack_metrics(
             n1, n0 = int(member[rows].sum()), int((~member[rows]).sum())
             sizes[label] = (n1, n0)
             evaluated[label] = (
-                _evaluate(
-                    score[rows], member[rows], bootstrap, confidence, rng, table=False
-                )
-                if n1 and n0
-                else None
+                _evaluate(score[rows], member[rows], bootstrap, rng) if n1 and n0 else None
             )
         roc_by_group[scope] = {
             label: e.curve for label, e in evaluated.items() if e is not None
@@ -440,6 +569,7 @@ def attack_metrics(
                     min_group_size,
                     bootstrap,
                     confidence,
+                    extra,
                 )
             )
     return AttackReport(
@@ -454,13 +584,9 @@ def _evaluate(
     score: npt.NDArray[np.float64],
     member: npt.NDArray[np.bool_],
     bootstrap: int,
-    confidence: float,
     rng: np.random.Generator,
-    *,
-    table: bool,
 ) -> _Evaluated:
-    from guardrail.fairness.bootstrap import BootstrapSpec, interval
-
+    """Every figure of one set of scores, and the bounds of its interval (none without resamples)."""
     counts = _stats.level_table(score, member)
     fpr, tpr = _stats.roc_points(counts.members, counts.nonmembers)
     point = _stats.summaries(fpr, tpr, FPR_LEVELS)
@@ -474,13 +600,16 @@ def _evaluate(
                 f"TPR at {alpha:.1%} FPR needs at least {needed} non-members to be meaningful; "
                 f"there are {counts.n_nonmembers}"
             )
-    intervals: dict[str, Interval | None] = {name: None for name in values}
+    bounds: dict[str, Bounds | None] = {name: None for name in values}
     if bootstrap:
-        spec = BootstrapSpec(resamples=bootstrap, level=confidence)
         samples = _stats.bootstrap_summaries(counts, bootstrap, rng, FPR_LEVELS)
-        for name, value in values.items():
-            if not math.isnan(value):
-                intervals[name] = interval(samples[name], spec, table=table)
+        bounds["auc"] = functools.partial(_stats.percentile_bounds, samples["auc"])
+        bounds["advantage"] = functools.partial(
+            _stats.advantage_bounds, values["advantage"], samples[_stats.DEVIATION]
+        )
+        for alpha in FPR_LEVELS:
+            if not math.isnan(values[f"tpr@{alpha}"]):
+                bounds[f"tpr@{alpha}"] = functools.partial(_stats.tpr_at_fpr_bounds, counts, alpha)
     chart_fpr, chart_tpr = _stats.downsample_curve(fpr, tpr)
     curve = RocCurve(
         fpr=tuple(float(x) for x in chart_fpr),
@@ -489,7 +618,7 @@ def _evaluate(
         n_nonmembers=counts.n_nonmembers,
     )
     return _Evaluated(
-        values=values, reasons=reasons, intervals=intervals, curve=curve, n=member.size
+        values=values, reasons=reasons, bounds=bounds, curve=curve, n=member.size, resamples=bootstrap
     )
 
 
@@ -502,7 +631,19 @@ def _grouped_metric(
     min_group_size: int,
     bootstrap: int,
     confidence: float,
+    extra: Mapping[str, Any],
 ) -> MetricResult:
+    """The grouping's metric: the largest group value, with an interval for that maximum.
+
+    Each group keeps its own interval in ``by_group``. The maximum's interval takes, at each
+    tail, the largest lower and the largest upper bound of the groups' intervals at tail / G
+    (Bonferroni over the G groups with a value): every group's true value then lies in its
+    interval with probability ≥ 1 − 2·tail, and so does the largest of them. (Reporting the
+    most exposed group's own interval instead would select it for being high and cover the
+    maximum too seldom.)
+    """
+    from guardrail.fairness.intervals import bounded_interval
+
     by_group = []
     for label, result in evaluated.items():
         n1, n0 = sizes[label]
@@ -519,7 +660,7 @@ def _grouped_metric(
                 n=n1 + n0,
                 small=min(n1, n0) < min_group_size,
                 reason=None if value is not None else reason,
-                ci=None if result is None else result.intervals[name],
+                ci=None if result is None or value is None else result.interval(name, confidence, table=False),
             )
         )
     defined = [g for g in by_group if g.value is not None]
@@ -528,6 +669,21 @@ def _grouped_metric(
         if defined
         else None
     )
+    families = [
+        result.bounds[name]
+        for result in evaluated.values()
+        if result is not None and not math.isnan(result.values[name])
+    ]
+    ci = None
+    if worst is not None and worst.value is not None and families and all(f is not None for f in families):
+        ci = bounded_interval(
+            _max_bounds([f for f in families if f is not None]),
+            worst.value,
+            confidence,
+            GROUP_MAX_METHOD.format(groups=len(families)),
+            table=True,
+            resamples=bootstrap if name in BOOTSTRAPPED else 0,
+        )
     details: dict[str, Any] = {
         "aggregation": "max over groups (the most vulnerable group)",
         "group": worst.group if worst else None,
@@ -535,6 +691,8 @@ def _grouped_metric(
         "members_nonmembers": {label: list(n) for label, n in sizes.items()},
         "bootstrap": bootstrap,
         "confidence": confidence,
+        "interval": None if ci is None else ci.method,
+        **extra,
     }
     return MetricResult(
         key=key,
@@ -543,7 +701,7 @@ def _grouped_metric(
         reason=None
         if worst
         else f"undefined in every {scope} group ({by_group[0].reason if by_group else 'no rows'})",
-        ci=worst.ci if worst else None,
+        ci=ci,
         by_group=tuple(by_group),
         n=sum(g.n for g in by_group),
         higher_is_better=False,
@@ -551,9 +709,20 @@ def _grouped_metric(
     )
 
 
+def _max_bounds(families: list[Bounds]) -> Bounds:
+    """Bounds on the largest of several quantities from each one's bounds, Bonferroni over them."""
+
+    def bounds(tail: float) -> tuple[float, float]:
+        pairs = [family(tail / len(families)) for family in families]
+        return max(low for low, _ in pairs), max(high for _, high in pairs)
+
+    return bounds
+
+
 def _details(
     name: str, curve: RocCurve, bootstrap: int, confidence: float
 ) -> dict[str, Any]:
+    """What a figure is and how its interval was built, for the metric's details."""
     rules = {
         "auc": "trapezoidal area under the ROC curve (ties ½)",
         "advantage": "max over thresholds of TPR − FPR",
@@ -566,9 +735,7 @@ def _details(
         "nonmembers": curve.n_nonmembers,
         "bootstrap": bootstrap,
         "confidence": confidence,
-        "interval": "percentile bootstrap, members and non-members resampled separately"
-        if bootstrap
-        else None,
+        "interval": METHODS[name] if bootstrap else None,
     }
 
 
@@ -597,6 +764,19 @@ def _as_probabilities(
     ):
         raise ValueError(f"labels must be integers in [0, {probs.shape[1]})")
     return probs, y_int
+
+
+def _log_probabilities(
+    logits: Logits, labels: npt.ArrayLike
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+    log_p = logits.log_probabilities()
+    y = np.asarray(labels)
+    if y.shape != (log_p.shape[0],):
+        raise ValueError(f"expected labels ({log_p.shape[0]},), got {y.shape}")
+    y_int = y.astype(np.int64)
+    if np.any(y_int != y) or y_int.min(initial=0) < 0 or y_int.max(initial=0) >= log_p.shape[1]:
+        raise ValueError(f"labels must be integers in [0, {log_p.shape[1]})")
+    return log_p, y_int
 
 
 def _true_class_probability(

@@ -10,7 +10,12 @@ Entry points (thin wrappers over :class:`guardrail.training.loop.Trainer`):
 
 With ``resume=True`` and a previous output folder at ``out``, training continues from its
 checkpoint (weights, optimizer, epochs done, ledger) up to ``config.epochs`` in total; the
-ledger continues, so ε after 2 + 2 epochs equals ε after 4 epochs straight.
+ledger continues. With a fixed ``noise_multiplier`` ε after 2 + 2 epochs therefore equals
+ε after 4 epochs straight. With ``target_epsilon`` the target bounds the whole ledger: the
+remaining epochs are planned at the σ that keeps the ledger's ε (the epochs already done at
+their σ, plus the new ones) within the target, and the ledger notes the re-plan; when
+nothing is left to plan with (the first run spent the target), the resume is refused with
+a :class:`~guardrail.errors.UsageError` before any step, and the folder stays as it was.
 """
 
 from __future__ import annotations

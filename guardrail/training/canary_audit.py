@@ -24,6 +24,15 @@ direction its label pushes, ``(e_y − 1/K)/‖e_y − 1/K‖``: the sum of its 
 (when included) plus the DP noise, so ε_lower > ε_claimed reveals noise that is smaller,
 clipping that is looser, or sampling that is more frequent than the ledger says.
 
+Which σ. The audit of a trained model must check the σ that model was trained with, which
+is in its ledger, not the σ its recipe would plan today: after a resume under
+``target_epsilon`` the ledger's segments carry different σ (the target bounds the whole
+ledger, see :mod:`guardrail.training.loop`), and a fresh plan would audit a run that never
+happened. So ``guardrail train`` passes the model's ledger history as ``replay``: the audit
+run takes the same number of steps as every segment, each at that segment's σ, and
+``dp_audit.json`` records the audit run's own history beside ``replayed: true``. Without
+``replay`` (auditing a recipe, not a model), σ comes from the recipe as in a fresh run.
+
 Sample rate. By default (``same_sample_rate=True``) the batch size is scaled by
 ``(rows + included canaries) / rows`` (rounded down) so that the audit run's Poisson rate q, steps per epoch,
 σ and hence ε match the recipe's real run; ε_claimed is, in any case, the audit run's own
@@ -53,8 +62,10 @@ import numpy as np
 import numpy.typing as npt
 
 from guardrail.errors import UsageError
+from guardrail.privacy.accounting import HistoryEntry, merge_history
 from guardrail.privacy.canary import CanaryAuditReport, CanaryRun, one_run_canary_audit
-from guardrail.training.loop import TrainConfig
+from guardrail.privacy.ledger import Ledger
+from guardrail.training.loop import DPConfig, TrainConfig
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -137,6 +148,7 @@ def canary_audit_tensors(
     confidence: float = 0.95,
     same_sample_rate: bool = True,
     canary_norm: float = CANARY_NORM,
+    replay: Sequence[HistoryEntry] | None = None,
 ) -> CanaryAuditReport:
     """Audit ``config``'s DP claim by one extra training run of ``body`` on ``features → labels``.
 
@@ -163,12 +175,18 @@ def canary_audit_tensors(
         Of the ε lower bound.
     canary_norm:
         Each canary's gradient norm before clipping, in units of ``max_grad_norm``.
+    replay:
+        The audited model's ledger history ``(σ, q, steps)``: the audit run then takes the
+        same steps at the same σ, segment by segment, whatever ``config.dp`` plans
+        (``noise_multiplier``, ``target_epsilon`` and ``max_epsilon`` are not used, nor
+        ``epochs``); q is the recipe's (rescaled as above). Default: σ from ``config.dp``
+        for ``config.epochs`` epochs.
 
     Returns
     -------
     CanaryAuditReport
         ``epsilon_claimed`` is the audit run's ledger ε (by ``config.dp.accountant``) at
-        ``delta``; ``violated`` when ε_lower exceeds it.
+        ``delta``, ``history`` that run's ledger; ``violated`` when ε_lower exceeds it.
     """
     import torch
 
@@ -189,6 +207,11 @@ def canary_audit_tensors(
         raise UsageError(f"canary_norm must be a positive number, got {canary_norm!r}")
     seed = config.seed if seed is None else int(seed)
     delta = float(dp.delta if delta is None else delta)
+    schedule = None if replay is None else tuple(merge_history(replay))
+    if schedule is not None:
+        if not schedule:
+            raise UsageError("the ledger to replay has no steps: the model was not trained with DP-SGD yet")
+        config = dataclasses.replace(config, dp=_replaying(dp, schedule))
     x_real = features.detach().to("cpu", torch.float32)
     y_real = labels.detach().to("cpu", torch.int64)
     n_real = len(x_real)
@@ -227,13 +250,21 @@ def canary_audit_tensors(
             run_config,
             data_sha256=tensor_sha256(*tensors),
             model_ref="dp-canary-audit",
+            replay=schedule,
         )
-        trainer.run_epochs(config.epochs)
+        if schedule is None:
+            trainer.run_epochs(config.epochs)
+        else:
+            total = sum(steps for _, _, steps in schedule)
+            trainer.run_epochs(math.ceil(total / max(1, trainer.steps_per_epoch)) + 1)
         assert trainer.ledger is not None
         claimed = trainer.ledger.epsilon(delta, accountant=dp.accountant)
         weight = model.head.weight.detach().to("cpu", torch.float64).numpy()
         return CanaryRun(
-            scores=canary_scores(weight, canary_labels), epsilon_claimed=claimed
+            scores=canary_scores(weight, canary_labels),
+            epsilon_claimed=claimed,
+            history=trainer.ledger.segments,
+            replayed=schedule is not None,
         )
 
     return one_run_canary_audit(
@@ -253,14 +284,16 @@ def run_canary_audit(
     seed: int | None = None,
     confidence: float = 0.95,
     same_sample_rate: bool = True,
+    replay: Sequence[HistoryEntry] | None = None,
 ) -> CanaryAuditReport:
     """Audit the DP claim of :func:`~guardrail.training.api.train_tabular`'s recipe on ``frame``.
 
     The same encoding (:class:`~guardrail.training.data.TabularEncoder` fitted on
     ``frame``), the same MLP (``hidden``) and the same :class:`TrainConfig` as
     ``train_tabular(frame, target, features, out, config, hidden=hidden)``, trained once
-    more with canaries by :func:`canary_audit_tensors` (see it for the parameters). Pass
-    the rows the model is trained on (not the holdout). Nothing is written; save the
+    more with canaries by :func:`canary_audit_tensors` (see it for the parameters; pass the
+    trained model's ledger history as ``replay`` to audit that model rather than the
+    recipe). Pass the rows the model is trained on (not the holdout). Nothing is written; save the
     report with :func:`guardrail.privacy.canary.save_canary_report`.
     """
     import torch
@@ -287,6 +320,7 @@ def run_canary_audit(
         seed=seed,
         confidence=confidence,
         same_sample_rate=same_sample_rate,
+        replay=replay,
     )
 
 
@@ -294,11 +328,16 @@ def canary_audit_from_spec(
     spec: TrainSpec,
     frame: pd.DataFrame,
     *,
+    ledger: Ledger | None = None,
     canaries: int = DEFAULT_CANARIES,
     seed: int | None = None,
     confidence: float = 0.95,
 ) -> CanaryAuditReport:
-    """:func:`run_canary_audit` for a validated ``train:`` section (mlp models with DP only)."""
+    """:func:`run_canary_audit` for a validated ``train:`` section (mlp models with DP only).
+
+    With the trained model's ``ledger`` the audit replays its history (the σ and steps of
+    every segment, see the module docstring); without it, it audits the recipe as a fresh run.
+    """
     from guardrail.training.api import config_from_spec
 
     if spec.model.kind != "mlp":
@@ -317,6 +356,14 @@ def canary_audit_from_spec(
         canaries=canaries,
         seed=seed,
         confidence=confidence,
+        replay=None if ledger is None else ledger.history,
+    )
+
+
+def _replaying(dp: DPConfig, schedule: Sequence[HistoryEntry]) -> DPConfig:
+    """``dp`` with σ fixed to the replay's first (the trainer follows the replay from there)."""
+    return dataclasses.replace(
+        dp, noise_multiplier=schedule[0][0], target_epsilon=None, max_epsilon=None
     )
 
 

@@ -15,6 +15,21 @@ DP details:
 * ``max_epsilon``: before a run, the number of further steps that keep ε ≤ max_epsilon
   is computed from the ledger; training stops before the step that would exceed it and
   the ledger records ``stopped_reason``.
+* ``target_epsilon`` bounds the whole ledger, not one run. σ is planned for the steps this
+  trainer will still take (``planned_steps``, by default the epochs left to reach
+  ``config.epochs``) so that the ledger's history so far plus those steps spends at most
+  the target (:func:`guardrail.privacy.accounting.noise_for_budget`, by the configured
+  accountant). A fresh run gets the usual σ; a resumed run (a ledger with steps) gets the
+  σ that fits the remaining steps into what is left of the budget, and the ledger says so
+  in a note; each segment of the ledger keeps the σ it was trained with. When nothing fits
+  (less than ``SPENT_BELOW`` = 0.01 of the budget is left, as after any run planned for the
+  same target, or the remaining steps would need σ > ``MAX_NOISE_MULTIPLIER``) the trainer
+  refuses before taking a step (:class:`~guardrail.errors.UsageError`, exit 3), saying what
+  was spent and how to go on.
+* ``replay``: a ledger history to train by, step for step (each step uses the σ of the
+  segment it falls in; training ends with the last segment). The DP-claim check
+  (:mod:`guardrail.training.canary_audit`) uses it to audit the σ a model was actually
+  trained with.
 * Samplers and DP noise use ``torch.Generator`` objects reseeded from (seed, epoch), so a
   run resumed at an epoch boundary draws the same batches and noise as a run straight
   through, with ``TrainConfig.secret_noise=False``. By default the seed of both is a fresh 40-bit
@@ -36,7 +51,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from guardrail.errors import DataError, UsageError
-from guardrail.privacy.accounting import Accountant, noise_for_epsilon
+from guardrail.privacy.accounting import (
+    MAX_NOISE_MULTIPLIER,
+    SPENT_BELOW,
+    Accountant,
+    HistoryEntry,
+    epsilon,
+    merge_history,
+    noise_for_budget,
+)
 from guardrail.privacy.ledger import NON_POISSON, POISSON, Ledger
 from guardrail.training.data import NON_PRIVATE_PREPROCESSING_NOTE, check_loader
 
@@ -82,6 +105,15 @@ class DPConfig:
             )
 
 
+BEYOND_TARGET = "no noise multiplier keeps this training within target_epsilon"
+"""Start of the refusal when the ledger plus the planned steps cannot fit the target."""
+
+RESUMED_WITHIN_TARGET = (
+    "resumed after {spent_steps} steps that spent ε = {spent:.4g} ({accountant}): target_epsilon = {target:g} "
+    "bounds the whole ledger, so the {steps} further steps were planned at σ = {sigma:.4g} (previous segment: σ = {previous:.4g})"
+)
+"""Ledger note of a resumed run whose σ was re-planned within the target."""
+
 REPRODUCIBLE_NOISE_NOTE = (
     "DP sampling and noise were seeded from the run's seed (reproducible, for tests and benchmarks): "
     "anyone who knows that seed can regenerate the noise, so ε does not hold against them"
@@ -108,11 +140,15 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class EpochRecord:
+    """One epoch in ``history.json``: its steps, mean loss, time, ε after it and, under DP,
+    the σ of its last step (a resumed run under ``target_epsilon`` changes σ between runs)."""
+
     epoch: int
     steps: int
     loss: float
     seconds: float
     epsilon: float | None = None
+    noise_multiplier: float | None = None
 
 
 @dataclass
@@ -153,8 +189,14 @@ class Trainer:
         A custom loader instead of guardrail's own; refused under DP unless it is a Poisson
         loader over exactly these rows or ``dp.allow_non_poisson``.
     planned_steps:
-        Steps the whole run will take (to turn ``target_epsilon`` into σ); default
-        ``epochs × steps_per_epoch``.
+        Steps this trainer will still take, planned within ``target_epsilon`` together with
+        the ledger's history; default ``(epochs − epochs done) × steps_per_epoch``.
+    state:
+        Epochs and steps already done (a resumed checkpoint).
+    replay:
+        A ledger history ``(σ, q, steps)`` to train by instead of a σ from the config: each
+        step takes the σ of the segment it falls in, and :meth:`run_epochs` ends with the
+        last segment (q comes from this trainer's loader).
     """
 
     def __init__(
@@ -170,6 +212,7 @@ class Trainer:
         loader: DataLoader[Any] | None = None,
         planned_steps: int | None = None,
         state: TrainState | None = None,
+        replay: Sequence[HistoryEntry] | None = None,
     ) -> None:
         import torch
         from torch.utils.data import DataLoader, TensorDataset
@@ -201,6 +244,8 @@ class Trainer:
         self.noise_multiplier = 0.0
         self.sample_rate = min(1.0, config.batch_size / self.n)
         self.ledger: Ledger | None = None
+        self._replay: tuple[HistoryEntry, ...] | None = None
+        self._taken = 0  # steps taken by this trainer (the replay's clock)
         if dp is None:
             self.loader: DataLoader[Any] = loader or DataLoader(
                 self.dataset,
@@ -222,18 +267,6 @@ class Trainer:
                 self.dataset, sample_rate=self.sample_rate, generator=self._sampler_gen
             )
             sampling = POISSON
-        steps_per_epoch = len(self.loader)
-        if dp.noise_multiplier is not None:
-            self.noise_multiplier = float(dp.noise_multiplier)
-        elif ledger is not None and ledger.segments:
-            # resumed: keep the σ planned for the whole run
-            self.noise_multiplier = ledger.segments[-1].noise_multiplier
-        else:
-            assert dp.target_epsilon is not None
-            planned = planned_steps or config.epochs * steps_per_epoch
-            self.noise_multiplier = noise_for_epsilon(
-                dp.target_epsilon, dp.delta, self.sample_rate, planned, dp.accountant
-            )
         if ledger is None:
             ledger = Ledger(
                 delta=float(dp.delta),
@@ -251,6 +284,17 @@ class Trainer:
         if sampling == NON_POISSON and ledger.sampling != NON_POISSON:
             # sticky: once any step was not Poisson-sampled, the whole ε assumes Poisson
             ledger = dataclasses.replace(ledger, sampling=NON_POISSON)
+        if replay is not None:
+            self._replay = tuple(merge_history(replay))
+            if not self._replay:
+                raise UsageError("the history to replay has no steps")
+            self.noise_multiplier = self._replay[0][0]
+        elif dp.noise_multiplier is not None:
+            self.noise_multiplier = float(dp.noise_multiplier)
+        else:
+            if planned_steps is None:
+                planned_steps = max(0, config.epochs - self.state.epochs_done) * len(self.loader)
+            self.noise_multiplier, ledger = _plan_within_target(dp, ledger, self.sample_rate, planned_steps)
         self.ledger = ledger
         self._wrap_private(dp)
 
@@ -292,9 +336,11 @@ class Trainer:
         return self.ledger.epsilon(accountant=accountant or self.config.dp.accountant)
 
     def run_epochs(self, epochs: int) -> list[EpochRecord]:
-        """Train ``epochs`` more epochs (fewer if ``max_epsilon`` stops it); one record per epoch."""
+        """Train ``epochs`` more epochs (fewer if ``max_epsilon`` stops it or a replay ends); one record per epoch."""
         records = []
         for _ in range(epochs):
+            if self.replay_done:
+                break
             record = self._epoch(max_steps=None)
             records.append(record)
             if self.ledger is not None and self.ledger.stopped_reason:
@@ -304,6 +350,28 @@ class Trainer:
     def run_steps(self, steps: int) -> EpochRecord:
         """Train exactly ``steps`` more steps (e.g. k local steps of a federated round)."""
         return self._epoch(max_steps=steps)
+
+    @property
+    def replay_done(self) -> bool:
+        """Whether a replayed history has been trained to its end (always False without one)."""
+        return self._replay is not None and self._replay_sigma(self._taken) is None
+
+    def _replay_sigma(self, step: int) -> float | None:
+        """σ of this trainer's step ``step`` (0-based) in the replayed history; None past its end."""
+        for sigma, _rate, steps in self._replay or ():
+            if step < steps:
+                return sigma
+            step -= steps
+        return None
+
+    def _set_noise_multiplier(self, sigma: float) -> None:
+        self.noise_multiplier = sigma
+        self.optimizer.noise_multiplier = sigma  # Opacus' DPOptimizer reads it at every step
+
+    def _record(self, steps: int) -> None:
+        """Append ``steps`` steps at the current σ and q to the ledger (under DP)."""
+        if self.ledger is not None:
+            self.ledger = self.ledger.record(self.noise_multiplier, self.sample_rate, steps)
 
     def _budget(self) -> int | None:
         dp = self.config.dp
@@ -320,11 +388,21 @@ class Trainer:
         budget = self._budget()
         self.model.train()
         started = time.perf_counter()
-        total_loss, seen, steps = 0.0, 0, 0
+        total_loss, seen, steps, unrecorded = 0.0, 0, 0, 0
         stop_reason: str | None = None
+        replay_ended = False
         for batch in self.loader:
             if max_steps is not None and steps >= max_steps:
                 break
+            if self._replay is not None:
+                sigma = self._replay_sigma(self._taken)
+                if sigma is None:
+                    replay_ended = True
+                    break
+                if sigma != self.noise_multiplier:
+                    self._record(unrecorded)
+                    unrecorded = 0
+                    self._set_noise_multiplier(sigma)
             if budget is not None and steps >= budget:
                 dp = self.config.dp
                 assert dp is not None and self.ledger is not None
@@ -335,6 +413,8 @@ class Trainer:
                 break
             *inputs, labels = (t.to(self.device) for t in batch)
             steps += 1
+            unrecorded += 1
+            self._taken += 1
             if len(labels) == 0:
                 continue  # an empty Poisson draw: counted as a step, no update
             self.optimizer.zero_grad(set_to_none=True)
@@ -351,14 +431,11 @@ class Trainer:
             self.optimizer.step()
             total_loss += float(loss.detach()) * len(labels)
             seen += len(labels)
-        if self.ledger is not None:
-            self.ledger = self.ledger.record(
-                self.noise_multiplier, self.sample_rate, steps
-            )
-            if stop_reason:
-                self.ledger = self.ledger.stopped(stop_reason)
+        self._record(unrecorded)
+        if self.ledger is not None and stop_reason:
+            self.ledger = self.ledger.stopped(stop_reason)
         self.state.steps_done += steps
-        if max_steps is None and stop_reason is None:
+        if max_steps is None and stop_reason is None and not replay_ended:
             self.state.epochs_done += 1
         record = EpochRecord(
             epoch=epoch,
@@ -366,9 +443,73 @@ class Trainer:
             loss=total_loss / seen if seen else float("nan"),
             seconds=time.perf_counter() - started,
             epsilon=self.epsilon(),
+            noise_multiplier=self.noise_multiplier if self.ledger is not None else None,
         )
         self.state.history.append(record)
         return record
 
     def notes(self) -> tuple[str, ...]:
         return (NON_PRIVATE_PREPROCESSING_NOTE,)
+
+
+def _plan_within_target(
+    dp: DPConfig, ledger: Ledger, sample_rate: float, steps: int
+) -> tuple[float, Ledger]:
+    """σ for ``steps`` more steps so that the whole ledger stays within ``dp.target_epsilon``.
+
+    Returns σ and the ledger, with a note when it continues a history (a resumed run).
+    Raises :class:`UsageError` when no σ up to ``MAX_NOISE_MULTIPLIER`` fits.
+    """
+    assert dp.target_epsilon is not None
+    history = ledger.history
+    if steps <= 0:  # nothing left to train: keep the last σ (or any σ: no step will use it)
+        return (history[-1][0] if history else 1.0), ledger
+    sigma = noise_for_budget(history, dp.target_epsilon, dp.delta, sample_rate, steps, dp.accountant)
+    spent = ledger.epsilon(accountant=dp.accountant)
+    if sigma is None:
+        raise _beyond_target(dp, ledger, spent, sample_rate, steps)
+    if history:
+        ledger = ledger.with_notes(
+            RESUMED_WITHIN_TARGET.format(
+                spent_steps=ledger.steps,
+                spent=spent,
+                accountant=dp.accountant,
+                target=dp.target_epsilon,
+                steps=steps,
+                sigma=sigma,
+                previous=history[-1][0],
+            )
+        )
+    return sigma, ledger
+
+
+def _beyond_target(
+    dp: DPConfig, ledger: Ledger, spent: float, sample_rate: float, steps: int
+) -> UsageError:
+    """The refusal when ``steps`` more steps cannot fit into ``dp.target_epsilon``."""
+    assert dp.target_epsilon is not None
+    history = ledger.history
+    budget = f"target_epsilon = {dp.target_epsilon:g} ({dp.accountant}, δ = {dp.delta:g})"
+    if not history:
+        return UsageError(
+            f"{BEYOND_TARGET}: {budget} is too small for {steps} steps at sample rate {sample_rate:.4g} "
+            f"(even σ = {MAX_NOISE_MULTIPLIER:g} spends more)",
+            hint="raise target_epsilon, train fewer epochs, or use a smaller batch size",
+        )
+    previous = history[-1][0]
+    continued = epsilon([*history, (previous, sample_rate, steps)], dp.delta, dp.accountant)
+    left = dp.target_epsilon - spent
+    why = (
+        f"only {max(0.0, left):.2g} of it is left (a budget with less than {SPENT_BELOW:g} left is spent)"
+        if left < SPENT_BELOW
+        else f"the {steps} further steps would need σ > {MAX_NOISE_MULTIPLIER:g}"
+    )
+    return UsageError(
+        f"{BEYOND_TARGET}: the ledger to continue already spent ε = {spent:.4g} in {ledger.steps} steps, "
+        f"{budget} bounds the whole ledger, and {why}",
+        hint=(
+            f"raise target_epsilon to the ε the whole run may spend (continuing at the last σ = {previous:.4g} "
+            f"would end at ε = {continued:.3g}), set noise_multiplier instead, or train from scratch into a new "
+            "folder with the final number of epochs"
+        ),
+    )

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import guardrail
@@ -119,3 +120,159 @@ def test_a_bad_membership_column_is_a_data_error(tmp_path: Path, values: list[ob
     )
     (result,) = guardrail.audit(tmp_path / "spec.yaml", write=False).results
     assert result.status is AuditStatus.ERROR and result.error is not None and result.error.type == "DataError"
+
+
+# --- precision: confident models are attacked on float64 logits (issue 14, defect 6) -----
+
+NET = """\
+import torch
+
+
+class Net(torch.nn.Module):
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(width, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x)
+"""
+
+NET_SPEC = """\
+schema_version: 1
+kind: audit
+name: confident-module
+model: {adapter: torch, module: "netmod:Net", kwargs: {width: 3}, weights: net.safetensors}
+data: {path: data.csv, target: y, sensitive: [group], features: [a, b, c]}
+audits:
+  - id: privacy
+    use: privacy
+    params: {membership_column: member, attacks: [loss], bootstrap: 50}
+report: {out: out, history: false}
+"""
+WEIGHTS = np.array([9.0, -6.0, 3.0])  # exact in float32: the logits are as confident as a memorising model's
+BIAS = 0.5
+
+
+def test_a_confident_torch_model_is_attacked_on_its_float64_logits(tmp_path: Path) -> None:
+    import torch
+    from safetensors.torch import save_file
+
+    rng = np.random.default_rng(0)
+    n_members, n_nonmembers = 300, 500
+    x = rng.normal(size=(n_members + n_nonmembers, 3))
+    y = (x @ WEIGHTS + BIAS + 3 * rng.logistic(size=len(x)) > 0).astype(int)
+    member = np.arange(len(x)) < n_members
+    # the members were "memorised": pushed away from the boundary along their own label
+    x[member] += 1.5 * np.where(y[member] == 1, 1.0, -1.0)[:, None] * WEIGHTS / np.linalg.norm(WEIGHTS)
+    frame = pd.DataFrame(x, columns=["a", "b", "c"]).assign(y=y, member=member, group=np.where(rng.random(len(x)) < 0.5, "p", "q"))
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    (tmp_path / "netmod.py").write_text(NET)
+    save_file(
+        {"linear.weight": torch.tensor(WEIGHTS[None, :], dtype=torch.float32), "linear.bias": torch.tensor([BIAS], dtype=torch.float32)},
+        str(tmp_path / "net.safetensors"),
+    )
+    (tmp_path / "spec.yaml").write_text(NET_SPEC)
+
+    record = guardrail.audit(tmp_path / "spec.yaml", write=False)
+    (result,) = record.results
+    assert result.status is AuditStatus.OK, result.error
+    tpr = next(m for m in record.metrics() if m.key == "privacy.mia.loss.tpr_at_1pct_fpr" and m.scope is None)
+    assert tpr.details["model_output"] == "float64 logits of the torch model"
+
+    # the oracle, in float64 numpy from the CSV and the weights: the loss ranks rows by φ = ±log-odds
+    data = pd.read_csv(tmp_path / "data.csv")
+    log_odds = data[["a", "b", "c"]].to_numpy() @ WEIGHTS + BIAS
+    phi = np.where(data["y"].to_numpy() == 1, log_odds, -log_odds)
+    is_member = data["member"].to_numpy()
+    sixth = np.sort(phi[~is_member])[::-1][5]  # 500 non-members: FPR 1% is the 5th, the curve rises until the 6th
+    oracle = float(np.mean(phi[is_member] > sixth))
+    # what the old path gave: the float32 softmax probability of the positive class
+    p32 = torch.softmax(torch.tensor(np.stack([np.zeros_like(log_odds), log_odds], 1), dtype=torch.float32), 1)[:, 1].numpy()
+    assert (p32[is_member & (data["y"].to_numpy() == 1)] == 1.0).mean() > 0.3
+    from guardrail.privacy.membership import attack_metrics, cross_entropy_loss, loss_threshold_attack
+
+    old = attack_metrics(
+        loss_threshold_attack(cross_entropy_loss(p32.astype(np.float64), data["y"].to_numpy())), is_member, bootstrap=0
+    ).metric("tpr_at_1pct_fpr").value
+    print(f"\nTPR at 1% FPR: reported {tpr.value}, float64 oracle {oracle}, float32 probabilities {old}")
+    assert tpr.value == pytest.approx(oracle, abs=1e-12)
+    assert old is not None and abs(old - oracle) > 0.002
+
+
+def test_scikit_learn_models_are_read_on_the_log_scale() -> None:
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.naive_bayes import GaussianNB
+
+    from guardrail.adapters.sklearn import SklearnAdapter
+    from guardrail.auditors.privacy import model_logits, reference_output
+    from guardrail.privacy.membership import Logits
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(200, 2)), columns=["a", "b"])
+    frame["y"] = np.where(frame["a"] * 30 > 0, "sick", "well")  # separable: confident log-odds
+    logistic = LogisticRegression(C=1e6, max_iter=5000).fit(frame[["a", "b"]], frame["y"])
+    read = model_logits(SklearnAdapter(logistic, ["a", "b"]), frame, "well")
+    assert read is not None and "decision_function" in read.source
+    # the log-odds of the positive class: decision_function's for classes_[1] ("well"), negated for "sick"
+    decision = logistic.decision_function(frame[["a", "b"]])
+    assert np.array_equal(read.logits.array, decision)
+    sick = model_logits(SklearnAdapter(logistic, ["a", "b"]), frame, "sick")
+    assert sick is not None and np.array_equal(sick.logits.array, -decision)
+    assert np.abs(decision).max() > 40  # beyond what 1 − p in float64 resolves (≈ 36.7)
+
+    # naive Bayes: its log-probabilities stay finite where its probabilities round to 0
+    shifted = frame.assign(a=frame["a"] + np.where(frame["y"] == "sick", 20.0, -20.0))
+    bayes = GaussianNB().fit(shifted[["a", "b"]], shifted["y"])
+    read = model_logits(SklearnAdapter(bayes, ["a", "b"]), shifted, "sick")
+    assert read is not None and "predict_log_proba" in read.source and read.logits.array.shape == (200, 2)
+    assert np.isfinite(read.logits.array).all() and read.logits.array.min() < -1000
+    assert isinstance(reference_output(SklearnAdapter(bayes, ["a", "b"]), shifted, "sick"), Logits)
+
+    # a forest: its probabilities are vote shares, all there is to read
+    forest = RandomForestClassifier(n_estimators=10, random_state=0).fit(frame[["a", "b"]], frame["y"])
+    assert model_logits(SklearnAdapter(forest, ["a", "b"]), frame, "sick") is None
+    shares = reference_output(SklearnAdapter(forest, ["a", "b"]), frame, "sick")
+    assert np.array_equal(shares, forest.predict_proba(frame[["a", "b"]])[:, 0])
+    assert model_logits(None, frame, "sick") is None
+
+
+def test_lira_reads_target_and_references_the_same_way() -> None:
+    """LiRA compares the target's confidence with the reference models': from logits when the
+    retrained models give logits, else from probabilities on both sides (never mixed)."""
+    from sklearn.base import clone
+    from sklearn.linear_model import LogisticRegression
+
+    from guardrail.adapters.sklearn import SklearnAdapter
+    from guardrail.auditors.base import AuditContext
+    from guardrail.auditors.privacy import LIRA_FROM_PROBABILITY, PrivacyAuditor, reference_output
+
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame(rng.normal(size=(400, 30)), columns=[f"x{i}" for i in range(30)])
+    frame["y"] = (frame["x0"] + rng.normal(size=400) > 0).astype(int)
+    frame["member"] = np.arange(400) < 100
+    frame["group"] = "all"
+    features = [f"x{i}" for i in range(30)]
+    model = SklearnAdapter(LogisticRegression(C=1e6, max_iter=5000).fit(frame.loc[frame["member"], features], frame.loc[frame["member"], "y"]), features)
+    predictions = model.predict(frame, 1)
+
+    def retrain(as_logits: bool):  # type: ignore[no-untyped-def]
+        def fit(rows: pd.DataFrame):  # type: ignore[no-untyped-def]
+            fresh = SklearnAdapter(clone(model.estimator).fit(rows[features], rows["y"]), features)
+            return lambda data: reference_output(fresh, data, 1) if as_logits else fresh.predict(data, 1).scores
+
+        return fit
+
+    def lira(as_logits: bool):  # type: ignore[no-untyped-def]
+        ctx = AuditContext(
+            audit_id="privacy", data=frame, y_true=frame["y"].to_numpy() == 1, y_pred=predictions.labels == 1,
+            y_score=predictions.scores, sensitive=("group",), missing_sensitive="error", positive_label=1, seed=0,
+            where="test", model=model, features=tuple(features), retrain=retrain(as_logits),
+        )
+        params = {"membership_column": "member", "attacks": ["lira"], "reference_models": 3, "bootstrap": 0}
+        return PrivacyAuditor(PrivacyAuditor.Params(**params)).run(ctx).metrics[0]
+
+    from_probabilities, from_logits = lira(False), lira(True)
+    assert from_probabilities.details["model_output"] == LIRA_FROM_PROBABILITY
+    assert "decision_function" in from_logits.details["model_output"]
+    assert from_logits.value != from_probabilities.value

@@ -11,6 +11,7 @@ from guardrail.privacy.accounting import (
     epsilon,
     max_steps_within,
     merge_history,
+    noise_for_budget,
     noise_for_epsilon,
 )
 
@@ -72,3 +73,24 @@ def test_max_steps_within_is_the_boundary() -> None:
 def test_noise_for_epsilon_hits_the_target() -> None:
     sigma = noise_for_epsilon(2.0, DELTA, 0.05, 200)
     assert epsilon([(sigma, 0.05, 200)], DELTA) == pytest.approx(2.0, abs=0.02)
+
+
+@pytest.mark.parametrize("accountant", ["rdp", "prv"])
+def test_noise_for_budget_fits_the_whole_history_into_the_target(accountant: str) -> None:
+    from opacus.accountants import PRVAccountant, RDPAccountant
+
+    spent = [(1.2, 0.05, 100)]
+    sigma = noise_for_budget(spent, 4.0, DELTA, 0.05, 100, accountant)  # type: ignore[arg-type]
+    assert sigma is not None
+    oracle = PRVAccountant() if accountant == "prv" else RDPAccountant()
+    oracle.history = [*spent, (sigma, 0.05, 100)]
+    assert 4.0 - 0.02 <= oracle.get_epsilon(DELTA) <= 4.0
+    # the smallest σ that fits, to its stated precision: a little less spends too much
+    assert epsilon([*spent, (sigma * 0.995, 0.05, 100)], DELTA, accountant) > 4.0  # type: ignore[arg-type]
+
+
+def test_noise_for_budget_refuses_a_spent_budget_and_beyond_the_cap() -> None:
+    spent = epsilon([(1.0, 0.05, 200)], DELTA)
+    assert noise_for_budget([(1.0, 0.05, 200)], spent + 0.005, DELTA, 0.05, 100) is None  # < 0.01 left
+    assert noise_for_budget([(1.0, 0.05, 200)], spent + 0.5, DELTA, 0.05, 100) is not None
+    assert noise_for_budget([], 0.5, DELTA, 0.5, 10_000, max_noise=2.0) is None  # would need σ > 2

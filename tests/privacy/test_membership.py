@@ -13,6 +13,7 @@ from guardrail.core.types import Interval, MetricResult
 from guardrail.privacy import _stats
 from guardrail.privacy.membership import (
     AttackReport,
+    Logits,
     attack_metrics,
     cross_entropy_loss,
     lira_offline_attack,
@@ -92,7 +93,7 @@ def test_tpr_at_low_fpr_is_undefined_with_too_few_nonmembers() -> None:
     assert report.metric("tpr_at_1pct_fpr").value is not None
 
 
-def test_intervals_are_seeded_stratified_percentile_intervals() -> None:
+def test_intervals_are_seeded_and_built_one_way_per_figure() -> None:
     rng = np.random.default_rng(1)
     member = rng.random(3000) < 0.5
     scores = rng.normal(size=3000) + 0.3 * member
@@ -103,12 +104,21 @@ def test_intervals_are_seeded_stratified_percentile_intervals() -> None:
         scores, member, {"site": rng.choice(list("ABC"), 3000)}, bootstrap=300, seed=7
     )
     assert first.metric("auc").ci == again.metric("auc").ci
-    for name in ("auc", "tpr_at_0_1pct_fpr", "tpr_at_1pct_fpr", "advantage"):
+    methods = {
+        "auc": ("percentile bootstrap", 300),
+        "advantage": ("simultaneous bootstrap", 300),
+        "tpr_at_0_1pct_fpr": ("Clopper–Pearson", 0),  # no resampling: order statistics
+        "tpr_at_1pct_fpr": ("Clopper–Pearson", 0),
+    }
+    for name, (method, resamples) in methods.items():
         metric = first.metric(name)
         assert (
             metric.ci is not None
-            and metric.ci.resamples == 300
+            and metric.ci.resamples == resamples
+            and method in metric.ci.method
+            and ", " not in metric.ci.method  # the policy engine appends its correction after ", "
             and metric.ci.level == 0.95
+            and len(metric.ci.quantiles) == 19
         )
         assert (
             metric.value is not None and metric.ci.low <= metric.value <= metric.ci.high
@@ -348,3 +358,127 @@ def test_reference_models_train_through_any_framework_and_never_on_audited_rows(
     )
     with pytest.raises(ValueError, match="overlap"):
         train_reference_models(fit, np.arange(50, 150), audited, y)
+
+
+# --- precision: confident models are read from float64 logits (issue 14, defect 6) -------
+
+
+def _tpr_at_1pct_oracle(scores: np.ndarray, member: np.ndarray) -> float:
+    """TPR at FPR 1% by the stated rule, written out: with 100·k non-members and no ties, the
+    curve is vertical at FPR k/(100k) = 1%, and its highest TPR counts the members scoring
+    above the (k + 1)-th highest non-member."""
+    nonmember = np.sort(scores[~member])[::-1]
+    assert nonmember.size % 100 == 0 and np.unique(scores).size == scores.size
+    return float(np.mean(scores[member] > nonmember[nonmember.size // 100]))
+
+
+@pytest.fixture(scope="module")
+def confident() -> dict[str, np.ndarray]:
+    """An overfit torch logistic regression (250 features, 200 members with noisy labels) and
+    four reference models on a disjoint population: float32 log-odds of every row."""
+    import torch
+
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(0)
+    n_members, n_nonmembers, n_population, width = 200, 1000, 600, 250
+    rows = n_members + n_nonmembers + n_population
+    x = rng.normal(size=(rows, width))
+    y = (x @ rng.normal(size=width) / np.sqrt(width) + 3.0 * rng.normal(size=rows) > 0).astype(np.int64)
+    features = torch.tensor(x, dtype=torch.float32)
+    target = torch.tensor(y, dtype=torch.float32)
+
+    def fit(train: np.ndarray) -> np.ndarray:
+        torch.manual_seed(0)
+        linear = torch.nn.Linear(width, 1)
+        optimizer = torch.optim.Adam(linear.parameters(), lr=0.5)
+        for _ in range(200):
+            optimizer.zero_grad()
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(linear(features[train]).squeeze(-1), target[train])
+            loss.backward()
+            optimizer.step()
+        with torch.no_grad():
+            return linear(features).squeeze(-1).numpy()  # float32, as a model gives them
+
+    population = np.arange(n_members + n_nonmembers, rows)
+    subsets = [np.sort(rng.choice(population, size=300, replace=False)) for _ in range(4)]
+    return {
+        "y": y,
+        "target": fit(np.arange(n_members)),
+        "references": np.stack([fit(subset) for subset in subsets]),
+        "audited": np.arange(n_members + n_nonmembers),
+        "member": np.arange(n_members + n_nonmembers) < n_members,
+    }
+
+
+def _float32_probability(log_odds: np.ndarray) -> np.ndarray:
+    """What the old path handed the attacks: the softmax probability of class 1 in float32."""
+    import torch
+
+    return torch.softmax(torch.tensor(np.stack([np.zeros_like(log_odds), log_odds], -1)), -1)[..., 1].numpy()
+
+
+def test_confident_models_are_attacked_from_float64_logits_not_float32_probabilities(
+    confident: dict[str, np.ndarray],
+) -> None:
+    rows, member = confident["audited"], confident["member"]
+    y = confident["y"][rows]
+    target = confident["target"][rows]
+    references = confident["references"][:, rows]
+    saturated = _float32_probability(target)[member & (y == 1)] == 1.0
+    assert saturated.mean() > 0.5  # the premise: float32 rounds most members' p to exactly 1
+
+    # the oracle, written out in float64 from the logits: φ = ±log-odds, LiRA's global-variance score
+    phi_target = np.where(y == 1, target, -target).astype(np.float64)
+    phi_refs = np.where(y == 1, references, -references).astype(np.float64)
+    lira_oracle = (phi_target - phi_refs.mean(0)) / np.sqrt(phi_refs.var(0, ddof=1).mean())
+    oracle = {"loss": _tpr_at_1pct_oracle(phi_target, member), "lira": _tpr_at_1pct_oracle(lira_oracle, member)}
+
+    def tpr(scores: np.ndarray) -> float:
+        return _value(attack_metrics(scores, member, bootstrap=0).metric("tpr_at_1pct_fpr"))
+
+    outputs = iter(confident["references"])  # "training" reference model k hands back its logits
+
+    def fit(_train: np.ndarray) -> Callable[[np.ndarray], Logits]:
+        z = next(outputs)
+        return lambda idx: Logits(z[idx].astype(np.float64))
+
+    reference_models = train_reference_models(
+        fit, np.arange(rows.size, confident["y"].size), rows, confident["y"], n_models=4
+    )
+    assert reference_models.from_logits
+    reported = {
+        "loss": tpr(loss_threshold_attack(cross_entropy_loss(Logits(target.astype(np.float64)), y))),
+        "lira": tpr(
+            lira_offline_attack(logit_confidence(Logits(target.astype(np.float64)), y), reference_models.confidence)
+        ),
+    }
+    old = {
+        "loss": tpr(loss_threshold_attack(cross_entropy_loss(_float32_probability(target).astype(np.float64), y))),
+        "lira": tpr(
+            lira_offline_attack(
+                logit_confidence(_float32_probability(target).astype(np.float64), y),
+                np.stack([logit_confidence(_float32_probability(r).astype(np.float64), y) for r in references]),
+            )
+        ),
+    }
+    print(f"\nTPR at 1% FPR: float64 logits {reported}, oracle {oracle}, float32 probabilities {old}")
+    for attack in ("loss", "lira"):
+        assert reported[attack] == pytest.approx(oracle[attack], abs=1e-12), attack
+        assert abs(old[attack] - oracle[attack]) > 0.002, attack  # the ties of saturated outputs moved it
+
+
+def test_logits_give_exact_confidences_and_losses_where_probabilities_round() -> None:
+    z = np.array([40.0, -40.0, 3.0, 700.0])
+    y = np.array([1, 1, 0, 1])
+    phi = logit_confidence(Logits(z), y)
+    assert phi.tolist() == [40.0, -40.0, -3.0, 700.0]
+    loss = cross_entropy_loss(Logits(z), y)
+    expected = np.logaddexp(0.0, -np.array([40.0, -40.0, -3.0, 700.0]))
+    assert np.all(loss > 0) and np.allclose(loss, expected, rtol=1e-15, atol=0)
+    # multiclass log-probabilities: φ = log p_y − log(Σ_{j≠y} p_j), however small the rest
+    log_p = np.log(np.array([[1e-30, 2e-30, 1.0]]))
+    assert logit_confidence(Logits(log_p), [2])[0] == pytest.approx(-np.log(3e-30), rel=1e-12)
+    # a probability of exactly 0 (a unanimous forest) is floored as before, never −inf
+    assert logit_confidence(Logits([[-np.inf, 0.0]]), [1])[0] == pytest.approx(-np.log(1e-12))
+    # from probabilities the rest is summed, not subtracted: 2-column float64 keeps its digits
+    assert logit_confidence(np.array([[1e-11, 1.0]]), [1])[0] == pytest.approx(np.log(1e11), rel=1e-12)
