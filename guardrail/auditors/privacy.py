@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_args
 
 import numpy as np
 from pydantic import Field, field_validator
@@ -46,9 +46,13 @@ from guardrail.core.serialize import to_jsonable
 from guardrail.core.types import AuditResult, AuditStatus, MetricResult
 from guardrail.errors import AuditError, DataError
 from guardrail.privacy.canary import DP_AUDIT_FILE, load_canary_report
+from guardrail.privacy.membership import METRIC_NAMES
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from guardrail.auditors.catalog import MetricCatalog
+    from guardrail.spec.models import AuditSpec
 
     import pandas as pd
 
@@ -87,13 +91,37 @@ class PrivacyParams(AuditorParams):
     _no_repeats = field_validator("attacks", "groupings")(no_repeats)
 
 
+ATTACK_FIGURES = tuple(METRIC_NAMES.values())
+"""The figures of each attack: ``privacy.mia.<attack>.<figure>``."""
+LEDGER_KEYS = ("privacy.dp.epsilon", "privacy.dp.delta")
+DP_AUDIT_KEYS = ("privacy.dp_audit.epsilon_lower", "privacy.dp_audit.epsilon_claimed", "privacy.dp_audit.claim_excess")
+
+
 class PrivacyAuditor:
     name: ClassVar[str] = "privacy"
     extra: ClassVar[str] = "privacy"
     Params: ClassVar[type[AuditorParams]] = PrivacyParams
+    METRIC_KEYS: ClassVar[tuple[str, ...]] = (
+        *(f"privacy.mia.{attack}.{name}" for attack in get_args(Attack) for name in ATTACK_FIGURES),
+        *LEDGER_KEYS,
+        *DP_AUDIT_KEYS,
+    )
 
     def __init__(self, params: AuditorParams | None = None) -> None:
         self.params = coerce_params(PrivacyParams, params)
+
+    def metric_catalog(self, spec: AuditSpec) -> MetricCatalog:
+        """The attack figures overall and per grouping, the ledger's ε and δ, and the DP-claim
+        check when the spec's ``train:`` section can run it."""
+        from guardrail.auditors.catalog import UNSCOPED, MetricCatalog
+
+        p = self.params
+        scopes = {UNSCOPED, *(p.groupings if p.groupings is not None else spec.data.sensitive)}
+        keys = [(f"privacy.mia.{attack}.{name}", scopes) for attack in p.attacks for name in ATTACK_FIGURES]
+        keys += [(key, {UNSCOPED}) for key in LEDGER_KEYS]
+        if spec.train is not None:
+            keys += [(key, {UNSCOPED}) for key in DP_AUDIT_KEYS]
+        return MetricCatalog.of(keys, possible=self.METRIC_KEYS)
 
     def run(self, ctx: AuditContext) -> AuditResult:
         from guardrail.privacy.membership import (
