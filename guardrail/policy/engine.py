@@ -368,7 +368,7 @@ def _judged_without(policy: PolicySpec, rule: RuleSpec, metric: MetricResult, ex
     return _Without(float(value), chosen, ci)
 
 
-def _shown(without: _Without, threshold: float | tuple[float, float]) -> str:
+def _shown(without: _Without, threshold: float | tuple[float, float] | None) -> str:
     """The reduced disparity as the failure message states it, with its interval when judged on one."""
     if without.ci is None:
         return fmt(without.value, threshold)
