@@ -11,8 +11,10 @@ import argparse
 import dataclasses
 import json
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
@@ -151,24 +153,67 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``guardrail`` console script; returns (and exits with) the exit code."""
+    """Entry point of the ``guardrail`` console script; returns (and exits with) the exit code.
+
+    Ctrl-C (SIGINT) and SIGTERM (what CI sends on cancel or timeout) interrupt the command
+    cleanly: staged files are removed, nothing half-written stays, one line goes to stderr
+    and the exit code is 128 + the signal's number (130, 143).
+    """
     args_list = list(sys.argv[1:] if argv is None else argv)
     code: int
+    restore = _terminate_like_interrupt()
     try:
-        args = build_parser().parse_args(args_list)
-        code = _dispatch(args, args_list)
-    except GuardrailError as exc:
-        _err(f"error: {exc}")
-        code = exc.exit_code
-    except KeyboardInterrupt:
-        _err("interrupted")
-        code = INTERRUPTED
-    except Exception as exc:  # the last line of defence: one readable line, no traceback
-        _err("error: " + INTERNAL_ERROR.format(kind=type(exc).__name__, message=exc))
-        code = ExitCode.INTERNAL
+        try:
+            args = build_parser().parse_args(args_list)
+            code = _dispatch(args, args_list)
+        except GuardrailError as exc:
+            _err(f"error: {exc}")
+            code = exc.exit_code
+        except Exception as exc:  # the last line of defence: one readable line, no traceback
+            _err("error: " + INTERNAL_ERROR.format(kind=type(exc).__name__, message=exc))
+            code = ExitCode.INTERNAL
+    except KeyboardInterrupt as exc:  # also one that lands while an error is being reported
+        signum = exc.signum if isinstance(exc, Terminated) else signal.SIGINT
+        _err(f"interrupted ({signal.Signals(signum).name})")
+        code = 128 + signum
+    finally:
+        restore()
     if argv is None:
         sys.exit(int(code))
     return int(code)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is, like Ctrl-C's KeyboardInterrupt: every
+    ``finally`` and cleanup runs, and no ``except Exception`` swallows it."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _terminate_like_interrupt() -> Callable[[], None]:
+    """Turn SIGTERM into :class:`Terminated` for the command; returns what restores the handler.
+
+    Only the first SIGTERM raises: a second one while the first is being cleaned up is
+    ignored, so the cleanup finishes. Only the main thread can install handlers.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    fired = False
+
+    def handler(signum: int, _frame: object) -> None:
+        nonlocal fired
+        if not fired:
+            fired = True
+            raise Terminated(signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+    return restore
 
 
 def _dispatch(args: argparse.Namespace, argv: list[str]) -> ExitCode:
@@ -293,6 +338,11 @@ def train_summary(run: TrainRun) -> str:
             f"epsilon {result.epsilon_rdp:.3g} (RDP) / {result.epsilon_prv:.3g} (PRV) at delta {result.delta:g}"
             + (f"; sampling {result.sampling}" if result.sampling != "poisson" else "")
         )
+        ledger = result.ledger
+        if ledger is not None and len({sigma for sigma, _rate, _steps in ledger.history}) > 1:
+            segments = ", ".join(f"σ {sigma:.4g} for {steps} step(s)" for sigma, _rate, steps in ledger.history)
+            lines.append(f"ledger segments: {segments}")
+            lines += [f"ledger note: {note}" for note in ledger.notes]
         if result.stopped_reason:
             lines.append(f"stopped early: {result.stopped_reason}")
         if run.dp_audit is not None:
@@ -338,19 +388,19 @@ def _validate(args: argparse.Namespace) -> ExitCode:
 
     registry = default_registry()
     for path in args.files:
-        kind = _kind_of(read_yaml(path.resolve()).data)
+        kind = _kind_of(read_yaml(path).data)
         if kind == "policy":
             policy = load_policy(path)
             check_vocabulary(policy, registry.metric_keys())
             summary = f"policy {policy.policy.name!r}, {len(policy.policy.rules)} rule(s)"
         else:
-            data = read_yaml(path.resolve()).data
+            data = read_yaml(path).data
             trains = isinstance(data, dict) and bool(data.get("train") or data.get("federate"))
             # a spec that trains its own model may be validated before the model exists
             loaded = load_spec(path, inputs_must_exist=not trains)
             policies = [load_policy(policy_path) for policy_path in loaded.policy_paths]
             planned = plan_audits(loaded, registry)
-            check_rules(policies, spec_catalog(loaded, planned))
+            check_rules(policies, spec_catalog(loaded, planned, registry))
             unavailable = [f"{p.audit_id} ({p.unavailable.hint})" for p in planned if p.unavailable is not None]
             summary = f"audit spec {loaded.spec.name!r}, {len(planned)} audit(s), {len(loaded.policy_paths)} policy file(s)"
             if unavailable:
@@ -495,13 +545,19 @@ def _quote(arg: str) -> str:
 
 def _out(text: str) -> None:
     """Print ``text`` to stdout. A reader that stops early (``guardrail list | head``) ends the
-    output, not the command: the rest goes to the null device and the exit code is unchanged."""
-    _write(text, sys.stdout)
+    output, not the command: the rest goes to the null device and the exit code is unchanged.
+    Each line's control characters are spelt out (names and messages come from data)."""
+    from guardrail.errors import printable
+
+    _write("\n".join(printable(line) for line in text.split("\n")), sys.stdout)
 
 
 def _err(message: str) -> None:
-    """Print ``message`` to stderr, as :func:`_out` does to stdout (a closed reader changes no exit code)."""
-    _write(message, sys.stderr)
+    """Print ``message`` to stderr, as :func:`_out` does to stdout (a closed reader changes no exit
+    code), with control characters spelled out so that it stays one line that sets nothing in a terminal."""
+    from guardrail.errors import printable
+
+    _write(printable(message), sys.stderr)
 
 
 def _write(text: str, stream: TextIO) -> None:

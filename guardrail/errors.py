@@ -13,13 +13,50 @@
     └── FederationError            (exit 2) federated training failed or ran past its time limit
 
 Violations of policies are data (:class:`guardrail.core.types.RuleOutcome`), never exceptions.
+
+An error's text is one printable line (:func:`printable`): a file name, a column header or a
+library's message that holds a newline or a terminal escape sequence is shown, not obeyed.
 """
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar
 
 from guardrail.core.exitcodes import ExitCode
+
+
+_UNPRINTABLE = re.compile(
+    "[\x00-\x1f\x7f-\x9f"  # C0 controls (newline, tab and ESC included), DEL, C1 controls (CSI, OSC, NEL)
+    "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"  # bidirectional marks, embeddings, overrides, isolates
+    "\u2028\u2029\ufeff]"  # line and paragraph separators (they end a line too), the byte-order mark
+)
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def printable(text: str) -> str:
+    """``text`` as one line that a terminal shows as written: every control character, escape
+    sequence introducer and bidirectional override is spelt out (``\\x1b``, ``\\n``, ``\\u202e``).
+
+    Idempotent: the result holds no character it would change.
+
+    Examples
+    --------
+    >>> printable("income\\n\\x1b]0;pwned\\x07")
+    'income\\\\n\\\\x1b]0;pwned\\\\x07'
+    >>> printable("déjà vu → ≥ 0.8")
+    'déjà vu → ≥ 0.8'
+    """
+    return _UNPRINTABLE.sub(_spell, text)
+
+
+def _spell(match: re.Match[str]) -> str:
+    char = match.group()
+    named = _NAMED.get(char)
+    if named is not None:
+        return named
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 class GuardrailError(Exception):
@@ -49,10 +86,11 @@ class GuardrailError(Exception):
         self.hint = hint
 
     def __str__(self) -> str:
+        """``where: message Hint: hint``, as one printable line (see :func:`printable`)."""
         text = f"{self.where}: {self.message}" if self.where else self.message
         if self.hint:
             text += f" Hint: {self.hint}"
-        return text
+        return printable(text)
 
 
 class UsageError(GuardrailError):

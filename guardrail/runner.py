@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from guardrail.core.atomic import check_output_dir
 from guardrail.auditors.catalog import MetricCatalog, check_rules, with_regression
@@ -23,8 +23,8 @@ from guardrail.auditors.registry import BUILTIN_EXTRAS, AuditorRegistry, default
 from guardrail.core.types import AuditResult, AuditStatus, ErrorInfo, RunRecord, Severity
 from guardrail.errors import DataError, GuardrailError, MissingExtraError, SpecError
 from guardrail.policy.engine import Policy, evaluate
-from guardrail.provenance import collect, digest, digests
-from guardrail.spec.loader import LoadedSpec, load_policy, load_spec, validate_params
+from guardrail.provenance import InputFiles, collect, digest
+from guardrail.spec.loader import LoadedPolicy, LoadedSpec, load_policy, load_spec, validate_params
 from guardrail.spec.models import PredictionsModelSpec, SklearnModelSpec, TorchModelSpec
 from guardrail.spec.yamlsource import display_path
 
@@ -72,23 +72,25 @@ def run(
     """
     say = progress or (lambda _message: None)
     started = datetime.now(timezone.utc)
-    loaded = load_spec(spec_path, out=out, history=history)
+    inputs = InputFiles()  # the digest of every input is of the bytes read (see guardrail.provenance)
+    loaded = inputs.read("spec", _spec_file(spec_path), lambda: load_spec(spec_path, out=out, history=history))
     check_output_dir(loaded.out_dir)
     approved = _approved_run(loaded)
     spec = loaded.spec
-    loaded_policies = [load_policy(path) for path in loaded.policy_paths]
+    loaded_policies = [_read_policy(inputs, path) for path in loaded.policy_paths]
     policies = [Policy.from_loaded(p) for p in loaded_policies]
-    planned = plan_audits(loaded, registry or default_registry())
-    check_rules(loaded_policies, spec_catalog(loaded, planned))
+    registry = registry or default_registry()
+    planned = plan_audits(loaded, registry)
+    check_rules(loaded_policies, spec_catalog(loaded, planned, registry))
 
     say(f"reading {loaded.data_path.name}")
     from guardrail.adapters.tables import read_table
 
-    data = read_table(loaded.data_path, where=display_path(loaded.data_path))
+    data = inputs.read("data", loaded.data_path, lambda: read_table(loaded.data_path, where=display_path(loaded.data_path)))
     _check_columns(loaded, data)
     say(f"loading model ({spec.model.adapter})")
-    model = _load_model(loaded)
-    baseline = _load_model(loaded, baseline=True) if loaded.spec.baseline is not None else None
+    model = _read_model(inputs, loaded)
+    baseline = _read_model(inputs, loaded, baseline=True) if loaded.spec.baseline is not None else None
     say(f"predicting on {len(data):,} rows")
     ctx_for = _context_factory(loaded, data, model, baseline)
 
@@ -103,20 +105,11 @@ def run(
         results.append(regression_result(approved, results))
     verdict = evaluate(policies, results)
 
-    files = [digest("spec", loaded.path)]
-    if loaded.model_path is not None:
-        files += digests("model", loaded.model_path)
-    for role, adapter in (("model-code", model), ("baseline-code", baseline)):
-        code = _model_code(adapter) if adapter is not None else None
-        if code is not None:
-            files.append(digest(role, code))
-    if loaded.baseline_path is not None:
-        files += digests("baseline", loaded.baseline_path)
-    files.append(digest("data", loaded.data_path))
-    sources = dict.fromkeys(source for policy in loaded_policies for source in policy.sources)
-    files += [digest("policy", path) for path in sources]
+    for role, folder in (("model", loaded.model_path), ("baseline", loaded.baseline_path)):
+        if folder is not None and folder.is_dir():  # auditors read model folders while they run
+            inputs.check_unchanged(role, folder)
     provenance = collect(
-        files=files,
+        files=inputs.of("spec", "model", "model-code", "baseline-code", "baseline", "data", "policy"),
         seeds={"seed": spec.seed},
         command=command or f"guardrail audit {shlex.quote(str(loaded.path))}",
         folder=loaded.path.parent,
@@ -142,30 +135,88 @@ def publish_run(
 ) -> tuple[RunRecord, dict[str, Path]]:
     """Write the reports of ``record`` and record the run in the audit history, all or nothing.
 
-    The history's write lock is taken first; the run is committed to the history only once
-    every report file is in place, so a failure leaves neither a half-written report folder
-    nor a history entry without its reports.
+    The report files are staged in full beside the output folder's files, under the
+    folder's lock (see :mod:`guardrail.core.atomic`); the run is then committed to the
+    history and, in the same step that signals cannot interrupt, the staged files are
+    renamed over the old ones, ``run.json`` last. The history's commit is the one point
+    that decides: a run stopped before it changes nothing, a run stopped after it completes
+    the folder (SIGINT and SIGTERM wait for the renames; after a SIGKILL the next write into
+    the folder removes the staged files or finishes the renames, as the history says).
+    So the folder never holds a report of a run the history lacks, and a history's newest
+    run into a folder is the report that folder holds. A failure before the commit leaves
+    neither the staged files nor a folder this run created; a history this run created is
+    kept (empty, valid): guardrail never deletes a history, which another audit may have
+    recorded into meanwhile.
+
+    Raises
+    ------
+    SpecError
+        If a text of the record cannot be written as UTF-8 (a lone surrogate in the spec).
+    UsageError
+        If the reports or the history cannot be written.
     """
-    from guardrail.core.atomic import write_all_atomic
+    from guardrail.core.atomic import staged_files
     from guardrail.report import FILE_NAMES, prepare_reports
 
+    _check_encodable(record, loaded)
     record, files = prepare_reports(record, loaded.out_dir, formats, fail_on=fail_on)
+    index = loaded.out_dir / FILE_NAMES["json"]
+    files = {path: text for path, text in files.items() if path != index} | ({index: files[index]} if index in files else {})
     written = {fmt: loaded.out_dir / name for fmt, name in FILE_NAMES.items() if loaded.out_dir / name in files}
-    if loaded.history_path is None:
-        write_all_atomic(files)
-        return record, written
-    from guardrail.history import HistoryStore
+    with staged_files(files) as staged:
+        if loaded.history_path is None:
+            staged.commit()
+            return record, written
+        from guardrail.history import HistoryStore
 
-    created = not loaded.history_path.exists()
-    try:
-        with HistoryStore(loaded.history_path) as store, store.recording(record, record.exit_code(fail_on)):
-            write_all_atomic(files)
-    except BaseException:
-        if created:  # the history this run would have started holds no run: leave nothing behind
-            for suffix in ("", "-wal", "-shm", "-journal"):
-                Path(f"{loaded.history_path}{suffix}").unlink(missing_ok=True)
-        raise
+        with HistoryStore(loaded.history_path) as store, store.recording(record, record.exit_code(fail_on)) as commit:
+            staged.commit(decide=commit, witness=store.witness(record.run_id))
     return record, written
+
+
+def _check_encodable(record: RunRecord, loaded: LoadedSpec) -> None:
+    """Every text of the record can be written as UTF-8, or a :class:`SpecError` names the field.
+
+    YAML's ``"\\udc80"`` escape gives half a character (a lone surrogate), which no UTF-8
+    file or SQLite text can hold.
+    """
+    from guardrail.core.serialize import to_jsonable
+
+    def walk(value: object, path: tuple[str | int, ...]) -> tuple[tuple[str | int, ...], str] | None:
+        if isinstance(value, str):
+            return None if value.isascii() or _utf8(value) else (path, value)
+        if isinstance(value, dict):
+            for key, item in value.items():
+                found = walk(key, path) or walk(item, (*path, key))
+                if found:
+                    return found
+        if isinstance(value, (list, tuple)):
+            for i, item in enumerate(value):
+                found = walk(item, (*path, i))
+                if found:
+                    return found
+        return None
+
+    found = walk(to_jsonable(record), ())
+    if found is None:
+        return
+    path, text = found
+    bad = next(char for char in text if not _utf8(char))
+    field = ".".join(str(part) for part in path) or "the record"
+    in_spec = path[:1] == ("spec",)
+    raise SpecError(
+        f"{field} holds text that cannot be written as UTF-8: {bad!a} is half of a character (a lone surrogate)",
+        where=loaded.document.where(path[1:]) if in_spec else display_path(loaded.path),
+        hint="write the whole character (e.g. \\U0001F600, or the character itself) instead of a \\uD800-\\uDFFF escape",
+    )
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _approved_run(loaded: LoadedSpec) -> ApprovedRun | None:
@@ -178,12 +229,15 @@ def _approved_run(loaded: LoadedSpec) -> ApprovedRun | None:
         return store.approved(loaded.spec.name)
 
 
-def spec_catalog(loaded: LoadedSpec, planned: Sequence[PlannedAudit]) -> MetricCatalog:
-    """Every metric the planned audits may produce for this spec (see :mod:`guardrail.auditors.catalog`)."""
+def spec_catalog(loaded: LoadedSpec, planned: Sequence[PlannedAudit], registry: AuditorRegistry) -> MetricCatalog:
+    """Every metric the planned audits may produce for this spec (see :mod:`guardrail.auditors.catalog`),
+    and, as optional evidence, every key a registered auditor produces under other params."""
     catalog = MetricCatalog()
     for plan in planned:
         declare = getattr(plan.auditor, "metric_catalog", None)
         catalog += declare(loaded.spec) if declare is not None else MetricCatalog(complete=False)
+    vocabulary = registry.metric_keys()
+    catalog += MetricCatalog(possible=vocabulary if vocabulary is not None else ("*",))
     return with_regression(catalog, recorded=loaded.history_path is not None)
 
 
@@ -301,6 +355,43 @@ def _load_model(loaded: LoadedSpec, *, baseline: bool = False) -> ModelAdapter:
     return PredictionsAdapter(model.column, model.score_column, where=display_path(loaded.data_path))
 
 
+def _spec_file(spec_path: str | Path) -> Path:
+    """The spec file as :func:`load_spec` resolves it (as given when it cannot be resolved,
+    a symlink loop: the loader then says so)."""
+    from guardrail.core.files import resolve
+
+    try:
+        return resolve(spec_path)
+    except OSError:
+        return Path(spec_path)
+
+
+def _read_policy(inputs: InputFiles, path: Path) -> LoadedPolicy:
+    """Load a policy file, keeping the digests of it and of every file it extends."""
+
+    def load() -> LoadedPolicy:
+        return load_policy(path)
+
+    def sources(policy: LoadedPolicy) -> tuple[Path, ...]:
+        return policy.sources
+
+    return inputs.read("policy", path, load, also=sources)
+
+
+def _read_model(inputs: InputFiles, loaded: LoadedSpec, *, baseline: bool = False) -> ModelAdapter:
+    """Load the model (or baseline), keeping the digests of the files it was loaded from."""
+    role, path = ("baseline", loaded.baseline_path) if baseline else ("model", loaded.model_path)
+
+    def load() -> ModelAdapter:
+        return _load_model(loaded, baseline=baseline)
+
+    adapter = load() if path is None else inputs.read(role, path, load)
+    code = _model_code(adapter)
+    if code is not None:  # the module's source, imported while loading
+        inputs.add([digest(f"{role}-code", code)])
+    return adapter
+
+
 def _model_code(model: ModelAdapter) -> Path | None:
     """The source file of a torch module from the user's code (its provenance, beside the weights)."""
     from guardrail.adapters.torch import MODULE_ARCHITECTURE
@@ -369,19 +460,24 @@ def _reference_recipe(section: TrainSpec, out: str) -> TrainSpec:
 
 def _retrainer(
     loaded: LoadedSpec, model: ModelAdapter, positive_label: object
-) -> Callable[[pd.DataFrame], Callable[[pd.DataFrame], np.ndarray]] | None:
-    """Retraining by the audited model's recipe (for attacks that need reference models)."""
+) -> Callable[[pd.DataFrame], Callable[[pd.DataFrame], Any]] | None:
+    """Retraining by the audited model's recipe (for attacks that need reference models).
+
+    A reference model's ``predict`` returns what :func:`guardrail.auditors.privacy.reference_output`
+    reads: float64 logits where the model has them, as for the audited model, so LiRA's
+    reference confidences are as precise as the target's."""
     from guardrail.adapters.sklearn import SklearnAdapter
+    from guardrail.auditors.privacy import reference_output
 
     target = loaded.spec.data.target
     if isinstance(model, SklearnAdapter):
 
-        def retrain_sklearn(rows: pd.DataFrame) -> Callable[[pd.DataFrame], np.ndarray]:
+        def retrain_sklearn(rows: pd.DataFrame) -> Callable[[pd.DataFrame], Any]:
             from sklearn.base import clone
 
             estimator = clone(model.estimator).fit(rows.loc[:, list(model.features)], rows[target])
             fresh = SklearnAdapter(estimator, model.features)
-            return lambda frame: _scores(fresh.predict(frame, positive_label).scores)
+            return lambda frame: reference_output(fresh, frame, positive_label)
 
         return retrain_sklearn
     from guardrail.adapters.torch import TorchAdapter
@@ -390,7 +486,7 @@ def _retrainer(
     trained_here = section is not None and loaded.model_path == (loaded.path.parent / section.out).resolve()
     if isinstance(model, TorchAdapter) and section is not None and trained_here:
 
-        def retrain_torch(rows: pd.DataFrame) -> Callable[[pd.DataFrame], np.ndarray]:
+        def retrain_torch(rows: pd.DataFrame) -> Callable[[pd.DataFrame], Any]:
             """The spec's own train: recipe (DP included) on ``rows``, in a scratch folder."""
             import tempfile
 
@@ -400,16 +496,10 @@ def _retrainer(
                 recipe = _reference_recipe(section, scratch)
                 train_from_spec(recipe, rows.reset_index(drop=True), Path(scratch))
                 fresh = TorchAdapter.load(scratch, device=model.device)
-            return lambda frame: _scores(fresh.predict(frame, positive_label).scores)
+            return lambda frame: reference_output(fresh, frame, positive_label)
 
         return retrain_torch
     return None
-
-
-def _scores(scores: np.ndarray | None) -> np.ndarray:
-    if scores is None:
-        raise DataError("the retrained model gives no probability for the positive class")
-    return scores
 
 
 def _run_one(plan: PlannedAudit, ctx_for: Callable[[str], AuditContext]) -> AuditResult:

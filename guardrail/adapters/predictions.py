@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from guardrail.adapters.base import Predictions
@@ -31,7 +32,7 @@ class PredictionsAdapter:
                 raise DataError(
                     f"{role} {name!r} is not a column of the data",
                     where=self.where,
-                    hint=f"available columns: {', '.join(map(str, data.columns))}",
+                    hint=f"available columns: {_columns(data.columns)}",
                 )
         labels = data[self.column]
         if labels.isna().any():
@@ -42,10 +43,30 @@ class PredictionsAdapter:
             )
         scores = None
         if self.score_column is not None:
-            scores = data[self.score_column].to_numpy(dtype=float)
+            import pandas as pd
+
+            column = data[self.score_column]
+            numbers = column.astype(float) if pd.api.types.is_bool_dtype(column) else pd.to_numeric(column, errors="coerce")
+            text = (numbers.isna() & column.notna()).to_numpy()
+            if text.any():
+                first = int(text.argmax())
+                raise DataError(
+                    f"score column {self.score_column!r} holds {int(text.sum())} value(s) that are not numbers, "
+                    f"e.g. {str(column.iloc[first])[:40]!r} in data row {first + 1}",
+                    where=self.where,
+                    hint="scores are probabilities of the positive class, numbers in [0, 1]",
+                )
+            scores = numbers.to_numpy(dtype=float)
             if not np.isfinite(scores).all() or (scores < 0).any() or (scores > 1).any():
                 raise DataError(
                     f"score column {self.score_column!r} must hold probabilities in [0, 1] without gaps",
                     where=self.where,
                 )
         return Predictions(labels=labels.to_numpy(), scores=scores)
+
+
+def _columns(names: Iterable[object], shown: int = 30) -> str:
+    """The first ``shown`` column names, comma-separated (the error stays one readable line)."""
+    listed = [str(name) for name in names]
+    more = f", … ({len(listed) - shown} more)" if len(listed) > shown else ""
+    return ", ".join(listed[:shown]) + more

@@ -9,7 +9,8 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
-from guardrail.errors import UnsafeModelError
+from guardrail.core.files import describe, read_head
+from guardrail.errors import ModelError, UnsafeModelError
 
 PICKLE_SUFFIXES = frozenset({".pkl", ".pickle", ".joblib", ".jbl", ".cloudpickle", ".dill", ".pt", ".pth", ".bin"})
 
@@ -25,17 +26,28 @@ UNSAFE_HINT = (
 
 
 def pickle_kind(path: Path) -> str | None:
-    """Name the pickle-based format of ``path`` from its header and name, or ``None``."""
-    with path.open("rb") as handle:
-        head = handle.read(4)
+    """Name the pickle-based format of ``path`` from its header and name, or ``None``.
+
+    Raises
+    ------
+    ModelError
+        If ``path`` is not a regular file that can be read (a FIFO is never opened).
+    """
+    try:
+        head = read_head(path, 4)
+    except OSError as exc:
+        raise ModelError(f"cannot read the model file: it {describe(exc)}", where=str(path)) from None
     if head[:1] == b"\x80" and len(head) > 1 and 2 <= head[1] <= 5:
         return f"pickle (protocol {head[1]})"
     if head[:1] in (b"(", b"]", b"}", b"c") and path.suffix.lower() in PICKLE_SUFFIXES:
         return "pickle (text protocol)"
     if head == b"PK\x03\x04" and zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as archive:
-            if any(name.endswith("data.pkl") for name in archive.namelist()):
-                return "torch pickle archive"
+        try:
+            with zipfile.ZipFile(path) as archive:
+                if any(name.endswith("data.pkl") for name in archive.namelist()):
+                    return "torch pickle archive"
+        except (zipfile.BadZipFile, OSError):  # a damaged zip: not loadable as a pickle archive either
+            return None
         return None
     if path.suffix.lower() in PICKLE_SUFFIXES:
         return f"{path.suffix.lstrip('.')} (pickle-based)"

@@ -12,6 +12,10 @@
   in the folder is refused (:mod:`guardrail.adapters.safety`) before anything is loaded.
 * Hugging Face folders load with ``local_files_only=True``, ``use_safetensors=True`` and
   ``trust_remote_code=False``.
+* Nothing in the folder may be a FIFO, a device or a symlink loop (a read would block or
+  never end); ``guardrail-model.json`` is checked key by key, and an MLP's sizes against the
+  shapes in its safetensors header, before a single layer is built (a lying description
+  cannot allocate more than its weights file holds).
 * Prediction runs in batches under ``torch.no_grad()`` in eval mode, on CPU unless a
   device is given.
 """
@@ -25,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from guardrail.adapters.base import Predictions
+from guardrail.core.files import describe, file_kind, read_limited
 from guardrail.adapters.safety import PICKLE_SUFFIXES, refuse_pickle
 from guardrail.errors import MissingExtraError, ModelError
 
@@ -42,6 +47,12 @@ HEAD_PREFIXES = ("classifier.", "score.", "pre_classifier.")
 """Weights of a sequence-classification head, new when a pretrained encoder gets a head of its own."""
 MAX_TOKENS = 512
 """Tokens per text for a Hugging Face folder whose spec gives no max_length (or the tokenizer's limit, if lower)."""
+MAX_DESCRIPTION_BYTES = 1 << 20
+"""The largest ``guardrail-model.json`` read (the ones ``guardrail train`` writes are a few KiB)."""
+DESCRIPTION_HINT = (
+    "point model.path to a folder written by `guardrail train` "
+    f"({MODEL_FILE} is written with the weights it describes; do not edit it)"
+)
 
 
 def load_hf_classifier(
@@ -50,22 +61,30 @@ def load_hf_classifier(
     """A sequence classifier and its tokenizer from a local folder: safetensors weights only,
     never remote code, nothing downloaded. ``num_labels`` re-heads a pretrained encoder."""
     try:
+        from safetensors import SafetensorError
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
     except ImportError:
         raise MissingExtraError("transformers", "privacy") from None
     kwargs: dict[str, Any] = {"num_labels": num_labels} if num_labels is not None else {}
     try:
-        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True, trust_remote_code=False)
-        with quiet_transformers():
+        with quiet_transformers():  # its log lines (several per warning) would break the one-line error
+            tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True, trust_remote_code=False)
             model, info = AutoModelForSequenceClassification.from_pretrained(
                 folder, local_files_only=True, use_safetensors=True, trust_remote_code=False, output_loading_info=True,
                 **kwargs,
             )
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"cannot load the {what} ({exc})", where=str(folder)) from None
+    except (OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError, SafetensorError) as exc:
+        # a config, tokenizer or weights file that is not what it claims: transformers and its
+        # tokenizers raise any of these (often over several lines); nothing from the folder ran
+        raise ModelError(
+            f"cannot load the {what} ({type(exc).__name__}: {_first_line(exc)})",
+            where=str(folder),
+            hint="the folder must hold a Hugging Face sequence classifier saved with save_pretrained "
+            "(safetensors weights, a fast tokenizer, no custom code)",
+        ) from None
     except RuntimeError as exc:  # transformers: a checkpoint whose classifier head has another size
         raise ModelError(
-            f"cannot load the {what}: {str(exc).splitlines()[0]}",
+            f"cannot load the {what}: {_first_line(exc)}",
             where=str(folder),
             hint="start from an encoder without a classification head, or keep its number of classes",
         ) from None
@@ -152,8 +171,6 @@ class TorchAdapter:
         needs ``text_column``; ``max_length`` and ``classes`` default to the tokenizer's limit
         (at most 512) and the config's ``id2label``.
         """
-        import json
-
         folder = Path(path)
         if folder.is_file():
             refuse_pickle(folder)
@@ -164,6 +181,7 @@ class TorchAdapter:
                 where=str(folder),
                 hint="train it with `guardrail train`",
             )
+        _check_folder_entries(folder)
         for item in folder.iterdir():
             if item.is_file() and item.suffix.lower() in PICKLE_SUFFIXES:
                 refuse_pickle(item)
@@ -179,41 +197,31 @@ class TorchAdapter:
                 where=str(folder),
                 hint=f"remove them from the spec (or delete {MODEL_FILE} to describe the folder yourself)",
             )
-        try:
-            description = json.loads((folder / MODEL_FILE).read_text())
-        except (OSError, ValueError) as exc:
-            raise ModelError(
-                f"not a guardrail torch model folder: cannot read {MODEL_FILE} ({exc})",
-                where=str(folder),
-                hint="point model.path to a folder written by `guardrail train`",
-            ) from None
-        if not isinstance(description, dict) or description.get("kind") != MODEL_KIND:
-            raise ModelError(
-                f"{MODEL_FILE} does not describe a guardrail torch model",
-                where=str(folder),
-            )
+        description = read_model_description(folder)
         try:
             import torch  # noqa: F401
         except ImportError:
             raise MissingExtraError("torch", "privacy") from None
-        architecture = description.get("architecture")
+        architecture = description["architecture"]
         if architecture == "mlp":
+            from safetensors import SafetensorError
             from safetensors.torch import load_file
 
-            model = build_mlp_from_description(description)
+            weights = folder / description["weights"]
             try:
-                model.load_state_dict(load_file(str(folder / description["weights"])))
-            except (OSError, RuntimeError, KeyError) as exc:
+                _check_mlp_shapes(description, weights)
+                state = load_file(str(weights))
+                model = build_mlp_from_description(description)
+                model.load_state_dict(state)
+            except (OSError, RuntimeError, SafetensorError) as exc:
                 raise ModelError(
-                    f"cannot load the MLP weights ({exc})", where=str(folder)
+                    f"cannot load the MLP weights {description['weights']!r} ({type(exc).__name__}: {_first_line(exc)})",
+                    where=str(folder),
+                    hint=DESCRIPTION_HINT,
                 ) from None
             return cls(model.to(device).eval(), description, None, device)
-        if architecture == HF_ARCHITECTURE:
-            model, tokenizer = load_hf_classifier(folder)
-            return cls(model.to(device).eval(), description, tokenizer, device)
-        raise ModelError(
-            f"unknown architecture {architecture!r} in {MODEL_FILE}", where=str(folder)
-        )
+        model, tokenizer = load_hf_classifier(folder)
+        return cls(model.to(device).eval(), description, tokenizer, device)
 
     @classmethod
     def _load_hf_folder(
@@ -390,6 +398,147 @@ def encode_table(encoder: dict[str, Any], frame: pd.DataFrame) -> np.ndarray:
     if not parts:
         return np.zeros((len(frame), 0), dtype=np.float32)
     return np.concatenate(parts, axis=1).astype(np.float32)
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first non-empty line of an exception's message (libraries' messages span lines)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+def _check_folder_entries(folder: Path) -> None:
+    """Refuse a model folder holding a FIFO, a device, a socket or a symlink loop: a library
+    that reads every file of the folder would block on the first or never finish the second."""
+    for item in sorted(folder.iterdir()):
+        kind = file_kind(item)
+        if kind not in (None, "a folder"):
+            raise ModelError(
+                f"{item.name!r} in the model folder is {kind.removeprefix('unreadable ')}, not a regular file",
+                where=str(folder),
+                hint="a model folder holds regular files only; remove it",
+            )
+
+
+def read_model_description(folder: Path) -> dict[str, Any]:
+    """``guardrail-model.json`` of ``folder``, with every key the adapter reads checked."""
+    import json
+
+    path = folder / MODEL_FILE
+    try:
+        description = json.loads(read_limited(path, MAX_DESCRIPTION_BYTES).decode("utf-8"))
+    except OSError as exc:
+        raise ModelError(
+            f"not a guardrail torch model folder: {MODEL_FILE} {describe(exc)}",
+            where=str(folder),
+            hint="point model.path to a folder written by `guardrail train`",
+        ) from None
+    except (ValueError, RecursionError) as exc:  # not UTF-8, not JSON, nested past the parser's depth
+        raise ModelError(
+            f"not a guardrail torch model folder: cannot read {MODEL_FILE} ({type(exc).__name__}: {_first_line(exc)})",
+            where=str(folder),
+            hint="point model.path to a folder written by `guardrail train`",
+        ) from None
+    if not isinstance(description, dict) or description.get("kind") != MODEL_KIND:
+        raise ModelError(f"{MODEL_FILE} does not describe a guardrail torch model", where=str(folder))
+    problem = _description_problem(description)
+    if problem is not None:
+        raise ModelError(f"{MODEL_FILE}: {problem}", where=str(folder), hint=DESCRIPTION_HINT)
+    return description
+
+
+def _description_problem(d: dict[str, Any]) -> str | None:
+    """What is wrong with a model description (keys, types, sizes), or None."""
+    architecture = d.get("architecture")
+    if architecture not in ("mlp", HF_ARCHITECTURE):
+        return f"unknown architecture {architecture!r} (expected 'mlp' or {HF_ARCHITECTURE!r})"
+    classes = d.get("classes")
+    if not isinstance(classes, list) or len(classes) < 2 or not all(_is_label(c) for c in classes):
+        return "classes must be a list of at least two labels (text, numbers or true/false)"
+    if len({repr(c) for c in classes}) != len(classes):
+        return "classes must not repeat a label"
+    features = d.get("features")
+    if not isinstance(features, list) or not all(isinstance(f, str) for f in features):
+        return "features must be a list of column names"
+    if architecture == HF_ARCHITECTURE:
+        if not isinstance(d.get("text_column"), str) or not d["text_column"]:
+            return "text_column must name the text column"
+        if not _is_count(d.get("max_length")):
+            return f"max_length must be a positive integer, got {d.get('max_length')!r}"
+        return None
+    weights = d.get("weights")
+    if not isinstance(weights, str) or Path(weights).name != weights or weights in ("", ".", "..") or not weights.endswith(".safetensors"):
+        return f"weights must name a .safetensors file inside the model folder, got {weights!r}"
+    mlp = d.get("mlp")
+    if not isinstance(mlp, dict):
+        return "mlp must hold in_features, hidden and n_classes"
+    for key in ("in_features", "n_classes"):
+        if not _is_count(mlp.get(key)):
+            return f"mlp.{key} must be a positive integer, got {mlp.get(key)!r}"
+    hidden = mlp.get("hidden")
+    if not isinstance(hidden, list):
+        return "mlp.hidden must be a list of layer sizes"
+    for i, size in enumerate(hidden):
+        if not _is_count(size):
+            return f"mlp.hidden[{i}] must be a positive integer, got {size!r}"
+    if mlp["n_classes"] != len(classes):
+        return f"mlp.n_classes is {mlp['n_classes']}, but {len(classes)} classes are named"
+    encoder = d.get("encoder")
+    if not isinstance(encoder, dict):
+        return "encoder must hold numeric, means, stds and categorical"
+    numeric, means, stds, categorical = (encoder.get(k) for k in ("numeric", "means", "stds", "categorical"))
+    if not isinstance(numeric, list) or not all(isinstance(n, str) for n in numeric):
+        return "encoder.numeric must be a list of column names"
+    for key, values in (("means", means), ("stds", stds)):
+        if not isinstance(values, list) or len(values) != len(numeric) or not all(_is_finite(v) for v in values):
+            return f"encoder.{key} must hold one finite number per numeric column"
+    if any(v == 0 for v in stds):  # type: ignore[union-attr]
+        return "encoder.stds must not hold a zero"
+    if not isinstance(categorical, list) or not all(
+        isinstance(c, list) and len(c) == 2 and isinstance(c[0], str) and isinstance(c[1], list) for c in categorical
+    ):
+        return "encoder.categorical must be a list of [column, [levels]] pairs"
+    width = len(numeric) + sum(len(levels) for _, levels in categorical)
+    if width != mlp["in_features"]:
+        return f"mlp.in_features is {mlp['in_features']}, but the encoder makes {width} input(s)"
+    return None
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _is_finite(value: object) -> bool:
+    import math
+
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_label(value: object) -> bool:
+    return isinstance(value, (str, int, float, bool))
+
+
+def _check_mlp_shapes(description: dict[str, Any], weights: Path) -> None:
+    """The MLP's layer sizes must be the shapes of the tensors in its safetensors header,
+    compared before any layer is built (a description cannot allocate what the file lacks)."""
+    from safetensors import safe_open
+
+    kind = file_kind(weights)
+    if kind is not None:
+        raise OSError(f"the weights file is {kind}" if kind != "missing" else "the weights file is not there")
+    spec = description["mlp"]
+    sizes = [spec["in_features"], *spec["hidden"], spec["n_classes"]]
+    expected: dict[str, list[int]] = {}
+    for i, (width, out) in enumerate(zip(sizes, sizes[1:])):
+        expected[f"{2 * i}.weight"] = [out, width]
+        expected[f"{2 * i}.bias"] = [out]
+    with safe_open(str(weights), framework="pt") as handle:
+        found = {key: list(handle.get_slice(key).get_shape()) for key in handle.keys()}
+    if found != expected:
+        differ = sorted(k for k in expected.keys() | found.keys() if expected.get(k) != found.get(k))
+        raise RuntimeError(
+            f"the tensors do not match the sizes in {MODEL_FILE} (e.g. {differ[0]}: "
+            f"described {expected.get(differ[0])}, stored {found.get(differ[0])})"
+        )
 
 
 @contextlib.contextmanager

@@ -60,9 +60,11 @@ class AuditContext:
     class_labels: tuple[Any, ...] = ()
     model_path: Path | None = None
     """The model file or folder (a torch model folder holds its privacy ledger)."""
-    retrain: Callable[[pd.DataFrame], Callable[[pd.DataFrame], np.ndarray]] | None = None
+    retrain: Callable[[pd.DataFrame], Callable[[pd.DataFrame], Any]] | None = None
     """Trains a fresh model by the audited model's recipe on the given rows (their target
-    column) and returns its ``P(positive)`` on any rows; None when the adapter cannot."""
+    column) and returns what it outputs on any rows: float64 ``Logits`` where the model has
+    them (:func:`guardrail.auditors.privacy.reference_output`), else ``P(positive)``; None
+    when the adapter cannot."""
 
 
 class Auditor(Protocol):

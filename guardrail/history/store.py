@@ -6,23 +6,42 @@ approvals that make a run the baseline later runs must not regress from.
 
 Concurrency: every write is one ``BEGIN IMMEDIATE`` transaction (the write lock is taken
 before anything is read for the write), the journal is in WAL mode so readers never block
-the writer, and a writer waits up to :data:`BUSY_TIMEOUT_S` for another one to finish.
+the writer, and a writer waits up to :data:`BUSY_TIMEOUT_S` for another one to finish (in
+short waits, so that Ctrl-C or SIGTERM interrupts the wait).
 Two audits recording into the same database at once therefore both land, whole, in some
 order; a run whose reports fail to write is rolled back out of the history.
+
+Creation: a new history is built complete (schema, ``application_id``, WAL mode) in a
+private folder beside it and hard-linked into place only if no file is there yet, so the
+path never names a half-made database and two audits starting a history at once both
+record into the one that won. An existing file is checked (``application_id``,
+``user_version``, its tables) in one read transaction; an empty SQLite file is given the
+schema inside a write transaction that re-checks it first. guardrail never deletes a
+history file: a run that fails after the history was created leaves an empty, valid one.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import secrets
+import shutil
 import sqlite3
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX
+    fcntl = None  # type: ignore[assignment]
+
+from guardrail.core.atomic import Witness, make_dirs, remove_dirs
 from guardrail.core.serialize import from_jsonable, to_jsonable
 from guardrail.core.types import RunRecord
 from guardrail.errors import UsageError
@@ -31,6 +50,10 @@ DEFAULT_NAME = "history.sqlite"
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_S = 60.0
 APPLICATION_ID = 0x47524844  # "GRHD": marks the file as a guardrail history database
+_LOCK_STEP_S = 0.1
+CREATING = ".creating-"
+"""Infix of the private folder in which a new history is built (``.<name>.creating-XXXX``)."""
+NOT_A_HISTORY = "this SQLite file is not a guardrail audit history"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -137,14 +160,19 @@ class HistoryStore:
                 where=str(self.path),
                 hint="`guardrail audit` records every run in history.sqlite inside its report folder; pass that file or folder",
             )
+        if create and not os.path.lexists(self.path):
+            _create(self.path)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
         except (OSError, sqlite3.Error) as exc:
             raise UsageError(f"cannot open the audit history ({exc})", where=str(self.path)) from None
-        with self._guard("open"):
-            self._db.execute("PRAGMA foreign_keys = ON")
-            self._prepare()
+        try:
+            with self._guard("open"):
+                self._db.execute("PRAGMA foreign_keys = ON")
+                self._prepare()
+        except BaseException:
+            self._db.close()
+            raise
 
     def close(self) -> None:
         self._db.close()
@@ -158,15 +186,21 @@ class HistoryStore:
     # --- writing -----------------------------------------------------------------------
 
     @contextmanager
-    def recording(self, record: RunRecord, exit_code: int) -> Iterator[None]:
+    def recording(self, record: RunRecord, exit_code: int) -> Iterator[Callable[[], None]]:
         """Record ``record`` in a transaction that commits only if the ``with`` body succeeds.
 
-        The write lock is held for the body, so a caller can write the run's reports inside
-        it: either the reports are written and the run is in the history, or neither.
+        The write lock is held for the body. The body gets a function that commits at once
+        (the moment a caller's reports are put in place, see
+        :meth:`guardrail.core.atomic.StagedFiles.commit`); otherwise the run is committed when
+        the body ends, and rolled back if it raises before committing.
         """
-        with self._transaction():
+        with self._transaction() as commit:
             self._insert(record, exit_code)
-            yield
+            yield commit
+
+    def witness(self, run_id: str) -> Witness:
+        """What tells, after a crash, whether run ``run_id`` was committed to this history."""
+        return Witness(str(self.path.resolve()), "SELECT 1 FROM runs WHERE run_id = ?", (run_id,))
 
     def add(self, record: RunRecord, exit_code: int) -> None:
         """Record ``record`` (its own transaction)."""
@@ -179,12 +213,13 @@ class HistoryStore:
             raise UsageError("an approval needs the name of who approves", where="--by", hint="pass --by NAME")
         with self._transaction():
             run_id = self.resolve(ref, name=name)
+            record = self.get(run_id)  # only a sound record can be approved (inside the transaction)
             approved_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
             self._db.execute(
                 "INSERT INTO approvals (run_id, approved_by, approved_at, note) VALUES (?, ?, ?, ?)",
                 (run_id, by, approved_at, note),
             )
-        return ApprovedRun(self.get(run_id), by, approved_at, note, str(self.path))
+        return ApprovedRun(record, by, approved_at, note, str(self.path))
 
     # --- reading -----------------------------------------------------------------------
 
@@ -259,7 +294,14 @@ class HistoryStore:
                 where=str(self.path),
                 hint="restore the database from a backup; `guardrail verify` checks the run.json files themselves",
             )
-        return from_jsonable(RunRecord, json.loads(text))
+        try:
+            return from_jsonable(RunRecord, json.loads(text))
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            raise UsageError(
+                f"the stored record of run {run_id} is not a guardrail run record ({type(exc).__name__}: {exc})",
+                where=str(self.path),
+                hint="restore the database from a backup; `guardrail verify` checks the run.json files themselves",
+            ) from None
 
     def approved(self, name: str) -> ApprovedRun | None:
         """The latest approved run of spec ``name``, if any."""
@@ -281,12 +323,35 @@ class HistoryStore:
     # --- internals ---------------------------------------------------------------------
 
     def _prepare(self) -> None:
+        """Check the file's identity in one read transaction (a consistent snapshot); give an
+        empty file the schema in a write transaction that checks again under the lock."""
+        self._db.execute("BEGIN")
+        try:
+            tables = self._identify()
+        finally:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")  # it only read
+        if not tables:
+            with self._transaction():
+                if not self._identify():
+                    _create_schema(self._db)
+        try:
+            mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        except sqlite3.OperationalError as exc:  # a file made empty elsewhere, opened by several at once:
+            if not _busy(exc):  # SQLite refuses the switch rather than deadlock; a later opener makes it
+                raise
+            return
+        if mode != "wal":  # a file system without shared memory: the rollback journal still serialises writers
+            self._db.execute("PRAGMA journal_mode = DELETE")
+
+    def _identify(self) -> int:
+        """The number of schema objects, once the file is known to be a history of this version."""
         application_id = self._db.execute("PRAGMA application_id").fetchone()[0]
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        tables = self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        tables = int(self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0])
         if tables and application_id != APPLICATION_ID:
             raise UsageError(
-                "this SQLite file is not a guardrail audit history",
+                NOT_A_HISTORY,
                 where=str(self.path),
                 hint="point --history at another file; guardrail will not write into a foreign database",
             )
@@ -296,35 +361,52 @@ class HistoryStore:
                 where=str(self.path),
                 hint="use the guardrail version that wrote it, or start a new history file",
             )
-        if not tables:
-            with self._transaction():
-                if self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0:
-                    for statement in filter(str.strip, _SCHEMA.split(";")):
-                        self._db.execute(statement)
-                    self._db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-                    self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if mode != "wal":  # a file system without shared memory: the rollback journal still serialises writers
-            self._db.execute("PRAGMA journal_mode = DELETE")
+        return tables
 
     @contextmanager
-    def _transaction(self) -> Iterator[None]:
-        with self._guard("write"):
-            self._db.execute("BEGIN IMMEDIATE")
+    def _transaction(self) -> Iterator[Callable[[], None]]:
+        """``BEGIN IMMEDIATE`` … ``COMMIT``; the body gets a function that commits early."""
+        done = False
+
+        def commit() -> None:
+            nonlocal done
+            if not done:
+                with self._guard("write"):
+                    self._db.execute("COMMIT")
+                done = True
+
+        self._begin_immediate()
         try:
-            yield
+            yield commit
         except BaseException:
-            self._db.execute("ROLLBACK")
+            if not done and self._db.in_transaction:
+                self._db.execute("ROLLBACK")
             raise
-        with self._guard("write"):
-            self._db.execute("COMMIT")
+        commit()
+
+    def _begin_immediate(self) -> None:
+        """Take the write lock, waiting in short steps: Python runs signal handlers between
+        them, where one long wait inside SQLite would hold an interruption back."""
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        self._db.execute(f"PRAGMA busy_timeout = {int(_LOCK_STEP_S * 1000)}")
+        try:
+            while True:
+                try:
+                    self._db.execute("BEGIN IMMEDIATE")
+                    return
+                except sqlite3.OperationalError as exc:
+                    if not _busy(exc) or time.monotonic() >= deadline:
+                        with self._guard("write"):
+                            raise
+        finally:
+            self._db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
 
     @contextmanager
     def _guard(self, action: Literal["open", "read", "write"]) -> Iterator[None]:
         try:
             yield
         except sqlite3.OperationalError as exc:
-            if "locked" in str(exc) or "busy" in str(exc):
+            if _busy(exc):
                 raise UsageError(
                     f"the audit history stayed locked by another process for {BUSY_TIMEOUT_S:.0f} s",
                     where=str(self.path),
@@ -340,6 +422,15 @@ class HistoryStore:
 
     def _insert(self, record: RunRecord, exit_code: int) -> None:
         text = json.dumps(to_jsonable(record), ensure_ascii=False, sort_keys=True)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise UsageError(
+                f"run {record.run_id} holds text that is not valid Unicode ({exc.reason}: "
+                f"{exc.object[exc.start:exc.end]!a}); it cannot be recorded",
+                where=str(self.path),
+                hint="remove the lone surrogate (e.g. \\udc80) from the spec",
+            ) from None
         recorded_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         try:
             self._db.execute(
@@ -377,6 +468,112 @@ class HistoryStore:
                 for o in record.verdict.outcomes
             ],
         )
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
+def _create_schema(db: sqlite3.Connection) -> None:
+    for statement in filter(str.strip, _SCHEMA.split(";")):
+        db.execute(statement)
+    db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def _create(path: Path) -> None:
+    """Build a complete, empty history in a private folder and link it to ``path`` unless a
+    file appeared there meanwhile (then that one is used). On failure or interruption
+    nothing is left: neither the private folder nor the (empty) folders this call created."""
+    created: list[Path] = []
+    try:
+        make_dirs(path.parent, created)
+        _remove_abandoned(path)
+        for _attempt in range(3):
+            try:
+                make_dirs(path.parent, created)
+                _build_and_link(path)
+                return
+            except FileNotFoundError:  # its private folder was taken for abandoned: build again
+                if os.path.lexists(path):
+                    return
+        make_dirs(path.parent, created)
+        _build_and_link(path)
+    except BaseException as exc:
+        remove_dirs(created)
+        if isinstance(exc, (OSError, sqlite3.Error)):
+            raise UsageError(f"cannot create the audit history ({exc})", where=str(path)) from None
+        raise
+
+
+def _build_and_link(path: Path) -> None:
+    work = path.parent / f".{path.name}{CREATING}{secrets.token_hex(4)}"  # named first: removed even if
+    lock = -1  # an interruption comes right after it is made
+    try:
+        work.mkdir(mode=0o700)
+        lock = os.open(work, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        _build_in(work, lock, path)
+    except (OSError, sqlite3.Error) as exc:
+        if not work.is_dir():  # taken for abandoned in the instant before its lock: build again
+            raise FileNotFoundError(2, "the folder in which the history was built vanished", str(work)) from exc
+        raise
+    finally:
+        if lock >= 0:
+            os.close(lock)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _build_in(work: Path, lock: int, path: Path) -> None:
+    """Make the history in ``work`` (locked by ``lock``) and link it to ``path``."""
+    if fcntl is not None:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # marks the folder as in use (see _remove_abandoned)
+    new = work / path.name
+    db = sqlite3.connect(new, isolation_level=None)
+    try:
+        db.execute("PRAGMA synchronous = FULL")
+        db.execute("BEGIN IMMEDIATE")
+        _create_schema(db)
+        db.execute("COMMIT")
+        if db.execute("PRAGMA journal_mode = WAL").fetchone()[0] != "wal":
+            db.execute("PRAGMA journal_mode = DELETE")
+    finally:
+        db.close()
+    try:
+        os.link(new, path)
+    except FileExistsError:
+        return  # another process created it first: record into that one
+    except OSError:  # no hard links on this file system: the path itself gets the schema, under the write lock
+        return
+    _fsync_dir(path.parent)
+
+
+def _remove_abandoned(path: Path) -> None:
+    """Private folders of creations that were killed (their lock is free)."""
+    for folder in path.parent.glob(f".{path.name}{CREATING}*"):
+        if not folder.is_dir() or folder.is_symlink() or fcntl is None:
+            continue
+        try:
+            fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue  # another process is building its history there
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+        finally:
+            os.close(fd)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def history_path(where: str | Path) -> Path:

@@ -13,6 +13,7 @@ import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from guardrail.core.files import file_kind
 from guardrail.core.atomic import check_output_dir, write_all_atomic
 from guardrail.core.types import FileDigest, RunRecord, Severity
 from guardrail.errors import UsageError
@@ -103,6 +104,9 @@ def load_record(path: str | os.PathLike[str]) -> RunRecord:
         describe a run.
     """
     where = os.fspath(path)
+    kind = file_kind(path)
+    if kind not in (None, "missing", "a folder"):  # never open a FIFO or a device: it could hang or never end
+        raise UsageError(f"is {kind}, not a run.json file", where=where, hint="pass the run.json that `guardrail audit` wrote")
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:

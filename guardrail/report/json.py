@@ -50,7 +50,7 @@ def parse_json(text: str, *, where: str | None = None) -> RunRecord:
     _check_schema(data, where)
     try:
         return from_jsonable(RunRecord, data)
-    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+    except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as exc:
         _fail(f"not a valid guardrail run record ({exc})", where)
 
 
@@ -63,8 +63,10 @@ def _loads(text: str, where: str | None) -> Any:
     except json.JSONDecodeError as exc:
         place = f"{where or '<run.json>'}:{exc.lineno}:{exc.colno}"
         raise UsageError(f"not valid JSON: {exc.msg}", where=place, hint=_HOW_TO_FIX) from None
-    except ValueError as exc:
+    except ValueError as exc:  # also Python's limit on the digits of an integer
         _fail(f"not valid JSON: {exc}", where)
+    except RecursionError:
+        _fail("not valid JSON: nested too deeply", where)
 
 
 def _check_schema(data: dict[str, Any], where: str | None) -> None:

@@ -2,12 +2,16 @@
 
 ``run.json`` records the SHA-256 of the spec, policies, model(s) and data the run read
 (``provenance.files``) and of the reports written beside it (``outputs``). Verification
-reads the files again; anything missing or different is a mismatch.
+reads the files again; anything missing or different is a mismatch. A path that is not a
+regular file any more (a FIFO or a device swapped in, a symlink loop) is never opened: it is
+missing, as is a file that cannot be read.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -33,11 +37,29 @@ def verify(record: RunRecord, record_path: Path) -> list[Check]:
 
 
 def _check(digest: FileDigest, path: Path) -> Check:
-    if not path.is_file():
+    found = _sha256(path)
+    if found is None:
         return Check(digest.role, str(path), "missing", digest.sha256, None)
-    hasher = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            hasher.update(block)
-    found = hasher.hexdigest()
     return Check(digest.role, str(path), "ok" if found == digest.sha256 else "changed", digest.sha256, found)
+
+
+def _sha256(path: Path) -> str | None:
+    """The SHA-256 of the regular file ``path``; None if it is not one or cannot be read. Looked at
+    before it is opened, opened without blocking and looked at again (a FIFO never hangs)."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return None
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return None
+    hasher = hashlib.sha256()
+    try:
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                return None
+            os.set_blocking(handle.fileno(), True)
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                hasher.update(block)
+    except OSError:
+        return None
+    return hasher.hexdigest()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import hashlib
 import types
 import typing
 from collections.abc import Mapping
@@ -13,7 +12,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from guardrail.errors import SpecError
+from guardrail.core.files import describe, file_kind, resolve, sha256_and_size
+from guardrail.errors import SpecError, UsageError
 from guardrail.spec.models import (
     AuditSpec,
     PolicySpec,
@@ -23,6 +23,12 @@ from guardrail.spec.models import (
 from guardrail.spec.yamlsource import Location, YamlDocument, display_path, read_yaml
 
 M = TypeVar("M", bound=BaseModel)
+
+REPORT_FILE_NAMES = frozenset(
+    {"report.html", "run.json", "junit.xml", "summary.md", "results.sarif", "model_card.md", "model_card.json"}
+)
+"""The files a run writes into its output folder (``guardrail.report.FILE_NAMES``; a test keeps
+them equal): the history database must not be one of them."""
 
 
 @dataclass(frozen=True)
@@ -58,11 +64,28 @@ class LoadedPolicy:
 
 
 def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    """SHA-256 (hex) of the regular file ``path``.
+
+    Raises
+    ------
+    UsageError
+        If the file is gone, unreadable or was replaced by something that is not a regular
+        file (a spec, policy, model or data file removed or swapped during the run).
+    """
+    return file_digest(path)[0]
+
+
+def file_digest(path: Path) -> tuple[str, int]:
+    """SHA-256 (hex) and size of the regular file ``path``, from one read (see :func:`sha256_file`)."""
+    try:
+        return sha256_and_size(path)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot record the SHA-256 of {display_path(path)}: it {describe(exc)}",
+            where=display_path(path),
+            hint="an input was removed or replaced while guardrail used it; "
+            "keep the spec, policies, model and data in place until the run has finished, then rerun",
+        ) from None
 
 
 def load_spec(
@@ -84,7 +107,7 @@ def load_spec(
         For malformed YAML, unknown keys, wrong types, missing files; the message names the
         file, the line and the key.
     """
-    spec_path = Path(path).resolve()
+    spec_path = _resolve_argument(path)
     document = read_yaml(spec_path)
     spec = _validate(AuditSpec, document, kind="audit")
     base = spec_path.parent
@@ -92,7 +115,8 @@ def load_spec(
     model_path = None
     if not inputs_must_exist:
         relative = getattr(spec.model, "path", None) or getattr(spec.model, "weights", None)
-        model_path = (base / relative).resolve() if relative is not None else None
+        model_where = ("model", "path" if getattr(spec.model, "path", None) else "weights")
+        model_path = _resolve_in(document, base, relative, model_where) if relative is not None else None
     elif isinstance(spec.model, SklearnModelSpec):
         model_path = _existing(document, base, spec.model.path, ("model", "path"), "model file")
     elif isinstance(spec.model, TorchModelSpec):
@@ -105,19 +129,31 @@ def load_spec(
     if inputs_must_exist:
         data_path = _existing(document, base, spec.data.path, ("data", "path"), "data file")
     else:
-        data_path = (base / spec.data.path).resolve()
+        data_path = _resolve_in(document, base, spec.data.path, ("data", "path"))
     policy_paths = tuple(
         _existing(document, base, p, ("policies", i), "policy file") for i, p in enumerate(spec.policies)
     )
-    out_dir = Path(out).resolve() if out is not None else (base / spec.report.out).resolve()
+    out_dir = (
+        _resolve_argument(out, where="--out")
+        if out is not None
+        else _resolve_in(document, base, spec.report.out, ("report", "out"))
+    )
     wanted = spec.report.history if history is None else history
     history_path = None
     if wanted is True:
         history_path = out_dir / "history.sqlite"
     elif wanted is not False:
-        history_path = Path(wanted).resolve() if history is not None else (base / str(wanted)).resolve()
+        history_path = (
+            _resolve_argument(wanted, where="--history")
+            if history is not None
+            else _resolve_in(document, base, str(wanted), ("report", "history"))
+        )
         if history_path.is_dir():
             history_path = history_path / "history.sqlite"
+    inputs = [spec_path, model_path, baseline_path, data_path, *policy_paths]
+    _check_out_dir(out_dir, inputs, document.where(("report", "out")) if out is None else "--out")
+    if history_path is not None:
+        _check_history_path(history_path, out_dir, inputs, document.where(("report", "history")) if history is None else "--history")
     return LoadedSpec(
         path=spec_path,
         spec=spec,
@@ -137,7 +173,7 @@ def load_policy(path: str | Path, *, _chain: tuple[Path, ...] = ()) -> LoadedPol
     """Read and validate a policy file, resolving ``extends:`` (see :mod:`guardrail.spec.compose`)."""
     from guardrail.spec.compose import compose
 
-    policy_path = Path(path).resolve()
+    policy_path = _resolve_argument(path)
     if policy_path in _chain:
         cycle = " → ".join(display_path(p) for p in (*_chain, policy_path))
         raise SpecError(f"policies extend each other in a cycle: {cycle}", where=display_path(policy_path))
@@ -322,10 +358,12 @@ def _torch_model_path(document: YamlDocument, base: Path, model: TorchModelSpec,
 
 
 def _existing_folder(document: YamlDocument, base: Path, relative: str, loc: Location, what: str) -> Path:
-    path = (base / relative).resolve()
+    path = _resolve_in(document, base, relative, loc)
     if not path.is_dir():
+        kind = file_kind(path)
+        problem = "not found" if kind == "missing" else f"is {kind}, not a folder"
         raise SpecError(
-            f"{_dotted(loc)}: {what} not found: {display_path(path)}",
+            f"{_dotted(loc)}: {what} {problem}: {display_path(path)}",
             where=document.where(loc),
             hint="train it first (`guardrail train SPEC`, or `guardrail federate SPEC` for a federate: section); "
             "paths in a spec are relative to the spec file's folder",
@@ -334,12 +372,73 @@ def _existing_folder(document: YamlDocument, base: Path, relative: str, loc: Loc
 
 
 def _existing(document: YamlDocument, base: Path, relative: str, loc: Location, what: str) -> Path:
-    path = (base / relative).resolve()
-    if not path.is_file():
-        problem = "is a folder, not a file" if path.is_dir() else "not found"
+    """``relative`` resolved against ``base``; it must be a regular file (never opened here:
+    a FIFO or a device is refused before anything reads it)."""
+    path = _resolve_in(document, base, relative, loc)
+    kind = file_kind(path)
+    if kind is not None:
+        problem = (
+            "not found"
+            if kind == "missing"
+            else "is a folder, not a file"
+            if kind == "a folder"
+            else f"is {kind}, not a regular file"
+        )
         raise SpecError(
             f"{_dotted(loc)}: {what} {problem}: {display_path(path)}",
             where=document.where(loc),
             hint="paths in a spec are relative to the spec file's folder",
         )
     return path
+
+
+def _resolve_in(document: YamlDocument, base: Path, relative: str, loc: Location) -> Path:
+    """``base / relative``, resolved; a symlink loop is a spec error at ``loc``."""
+    try:
+        return resolve(base / relative)
+    except OSError as exc:
+        raise SpecError(
+            f"{_dotted(loc)}: {relative!r} {describe(exc)}",
+            where=document.where(loc),
+            hint="paths in a spec are relative to the spec file's folder",
+        ) from None
+
+
+def _resolve_argument(path: str | Path, *, where: str | None = None) -> Path:
+    """A path given on the command line (or to the API), resolved; a symlink loop is an error."""
+    try:
+        return resolve(path)
+    except OSError as exc:
+        raise SpecError(f"{str(path)!r} {describe(exc)}", where=where or str(path), hint="check the path") from None
+
+
+def _check_out_dir(out_dir: Path, inputs: list[Path | None], where: str) -> None:
+    """No report may overwrite an input of the run (a spec or policy named summary.md in the
+    output folder would be replaced by the reports it produced)."""
+    clash = sorted(p for p in inputs if p is not None and p.parent == out_dir and p.name in REPORT_FILE_NAMES)
+    if clash:
+        raise SpecError(
+            f"report.out {display_path(out_dir)} would overwrite an input of this run: {display_path(clash[0])}",
+            where=where,
+            hint="write the reports into a folder of their own",
+        )
+
+
+def _check_history_path(path: Path, out_dir: Path, inputs: list[Path | None], where: str) -> None:
+    """The audit history must be a database of its own: never an input of the run, never one of
+    the reports written beside it, never a FIFO or a device."""
+    problem = None
+    if path in {p for p in inputs if p is not None}:
+        problem = "is an input of this run (the spec, a policy, the model or the data)"
+    elif path.parent == out_dir and path.name in REPORT_FILE_NAMES:
+        problem = f"is the {path.name} report this run writes"
+    else:
+        kind = file_kind(path)
+        if kind not in (None, "missing"):
+            problem = f"is {kind}, not a database file"
+    if problem is not None:
+        raise SpecError(
+            f"report.history {display_path(path)} {problem}",
+            where=where,
+            hint="name a file of its own for the audit history, e.g. history.sqlite in the output folder",
+        )

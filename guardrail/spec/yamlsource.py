@@ -2,6 +2,12 @@
 
 Spec errors must name the file and the line; PyYAML's node tree has the marks, so we
 compose nodes and build the values ourselves (safe types only, duplicate keys refused).
+
+A guardrail file is a short, plain document, and anything else is refused before a node is
+built, with its file and line: a path that is not a regular file (a FIFO, ``/dev/zero``, a
+folder), more than :data:`MAX_BYTES`, text that is not UTF-8, YAML anchors and aliases (an
+alias bomb of a few hundred bytes expands to billions of values), nesting deeper than
+:data:`MAX_DEPTH`, more than :data:`MAX_NODES` values, and tags other than YAML's plain ones.
 """
 
 from __future__ import annotations
@@ -12,9 +18,22 @@ from typing import Any
 
 import yaml
 
+from guardrail.core.files import FileTooLargeError, describe, read_limited, resolve
 from guardrail.errors import SpecError
 
 Location = tuple[str | int, ...]
+
+MAX_BYTES = 1 << 20
+"""The largest spec or policy file read (1 MiB); the shipped ones are a few KiB."""
+MAX_DEPTH = 32
+"""The deepest nesting of mappings and lists (a spec needs about 6)."""
+MAX_NODES = 50_000
+"""The most values (scalars, mappings and lists) in one file."""
+ALIASES_REFUSED = "YAML anchors and aliases are not allowed in guardrail files"
+ALIASES_HINT = "write the value out where it is used (a policy reuses another's rules with `extends:`)"
+_PLAIN_TAGS = frozenset(
+    {"!", *(f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "seq", "map"))}
+)
 
 
 @dataclass(frozen=True)
@@ -40,37 +59,98 @@ class YamlDocument:
 def display_path(path: Path) -> str:
     """``path`` relative to the working folder when it lies below it, else as is."""
     try:
-        return str(path.resolve().relative_to(Path.cwd()))
-    except ValueError:
+        return str(resolve(path).relative_to(Path.cwd()))
+    except (ValueError, OSError):
         return str(path)
 
 
 def read_yaml(path: Path) -> YamlDocument:
     """Parse ``path``; any YAML problem becomes a :class:`SpecError` with file and line."""
     try:
-        text = path.read_text(encoding="utf-8")
+        path = resolve(path)
+        raw = read_limited(path, MAX_BYTES)
     except FileNotFoundError:
         raise SpecError("file not found", where=str(path), hint="check the path") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(f"cannot read file: {exc}", where=str(path)) from None
+    except FileTooLargeError as exc:
+        raise SpecError(
+            f"the file {describe(exc)}: a spec or policy file is a short text file",
+            where=str(path),
+            hint="check that the path names the spec or policy file",
+        ) from None
+    except OSError as exc:
+        raise SpecError(f"cannot read the file: it {describe(exc)}", where=str(path), hint="pass a spec or policy file (YAML)") from None
+    shown = display_path(path)
     try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise SpecError(
+            f"not UTF-8 text ({exc.reason} at byte {exc.start})",
+            where=f"{shown}:{line}",
+            hint="a spec or policy file is YAML text saved as UTF-8",
+        ) from None
+    try:
+        _check_events(text, shown)
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        char = chr(exc.character) if isinstance(exc.character, int) else str(exc.character)
+        raise SpecError(
+            f"malformed YAML: character {char!r} (U+{ord(char[:1] or ' '):04X}) is not allowed in YAML text",
+            where=f"{shown}:{line}",
+            hint="remove control characters from the file",
+        ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
         problem = exc.problem or exc.context or "invalid YAML"
         raise SpecError(
             f"malformed YAML: {problem}",
-            where=f"{display_path(path)}:{line}",
+            where=f"{shown}:{line}",
             hint="check indentation, colons and quotes on that line",
         ) from None
     except yaml.YAMLError as exc:
-        raise SpecError(f"malformed YAML: {exc}", where=str(path)) from None
+        raise SpecError(f"malformed YAML: {' '.join(str(exc).split())}", where=shown) from None
     if node is None:
-        raise SpecError("the file is empty", where=f"{display_path(path)}:1", hint="see `guardrail schema audit`")
+        raise SpecError("the file is empty", where=f"{shown}:1", hint="see `guardrail schema audit`")
     lines: dict[Location, int] = {}
     builder = _Builder(path, lines)
     return YamlDocument(path=path, data=builder.build(node, ()), lines=lines)
+
+
+def _check_events(text: str, shown: str) -> None:
+    """Refuse anchors, aliases, non-plain tags, deep nesting and too many values, reading the
+    event stream (which holds no value and never recurses) before any node is composed."""
+    depth = nodes = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise SpecError(ALIASES_REFUSED, where=f"{shown}:{event.start_mark.line + 1}", hint=ALIASES_HINT)
+        if not isinstance(event, yaml.NodeEvent):
+            if isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+            continue
+        tag = getattr(event, "tag", None)
+        if tag is not None and tag not in _PLAIN_TAGS:
+            raise SpecError(
+                f"unsupported YAML tag {tag!r}",
+                where=f"{shown}:{event.start_mark.line + 1}",
+                hint="guardrail files hold plain values (text, numbers, true/false, lists, mappings); remove the tag",
+            )
+        nodes += 1
+        if nodes > MAX_NODES:
+            raise SpecError(
+                f"the file holds more than {MAX_NODES:,} values",
+                where=f"{shown}:{event.start_mark.line + 1}",
+                hint="a spec or policy file is short; check that the path names the right file",
+            )
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise SpecError(
+                    f"values are nested more than {MAX_DEPTH} levels deep",
+                    where=f"{shown}:{event.start_mark.line + 1}",
+                    hint="a spec or policy file nests a few levels; check the brackets and indentation",
+                )
 
 
 class _Builder:
@@ -87,11 +167,7 @@ class _Builder:
             for key_node, value_node in node.value:
                 # Keys are names: take a scalar key's text as written, so YAML 1.1 does not
                 # turn `on:` (a rule field) or `yes:` into booleans.
-                key = (
-                    key_node.value
-                    if isinstance(key_node, yaml.ScalarNode)
-                    else self._constructor.construct_object(key_node, deep=True)
-                )
+                key = key_node.value if isinstance(key_node, yaml.ScalarNode) else self._scalar(key_node)
                 if not isinstance(key, str):
                     raise SpecError(
                         f"keys must be strings, got {key!r}",
@@ -109,10 +185,20 @@ class _Builder:
             return result
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*loc, i)) for i, item in enumerate(node.value)]
+        return self._scalar(node)
+
+    def _scalar(self, node: yaml.Node) -> Any:
+        where = f"{display_path(self._path)}:{node.start_mark.line + 1}"
         try:
             return self._constructor.construct_object(node, deep=True)
         except yaml.constructor.ConstructorError as exc:
+            raise SpecError(f"unsupported YAML value: {exc.problem}", where=where) from None
+        except (ValueError, OverflowError) as exc:  # an integer of over 4300 digits, a date like 2024-13-45
+            written = str(getattr(node, "value", ""))
+            shown = written if len(written) <= 24 else f"{written[:20]}… ({len(written):,} characters)"
+            reason = " ".join(str(exc).split(";")[0].split())
             raise SpecError(
-                f"unsupported YAML value: {exc.problem}",
-                where=f"{display_path(self._path)}:{node.start_mark.line + 1}",
+                f"cannot read the value {shown!r}: {reason}",
+                where=where,
+                hint="quote it to keep it as text, or write it as a plain number",
             ) from None
