@@ -6,8 +6,11 @@ guardrail.federation.simulate JOB`` in its own session and kills the whole proce
 (Ray's workers included) when the job's ``timeout`` passes.
 
 Hygiene is set here, not left to the user: Flower telemetry and update checks off, Ray's
-usage stats and dashboard off, Ray bound to loopback, no runtime dependency installation,
-and a short ``RAY_TMPDIR`` (Ray's AF_UNIX socket paths must stay under 107 bytes).
+usage stats and dashboard off, no runtime dependency installation, and a short
+``RAY_TMPDIR`` (Ray's AF_UNIX socket paths must stay under 107 bytes). Every process of
+the run listens on ``127.0.0.1`` only, and the HTTP(S) requests Ray makes regardless (cloud
+metadata probes) go to a proxy on loopback that refuses them
+(:mod:`guardrail.federation.loopback`, checked before Ray starts).
 Each client gets one CPU and, when CUDA is present, an equal share of the GPUs
 (``num_gpus`` = GPUs / nodes, at most 1); asking Ray for a GPU on a host without one leaves
 an empty actor pool and a hang, so ``num_gpus`` is 0 there.
@@ -27,6 +30,7 @@ from pathlib import Path
 
 from guardrail.errors import FederationError, UsageError
 from guardrail.federation.job import JOB_ENV, JOB_FILE, RESULT_FILE, Job
+from guardrail.federation.loopback import RAY_ENV, check_ray_stays_on_loopback, ray_init_args
 
 LOG_FILE = "simulation.log"
 HYGIENE = {
@@ -68,7 +72,7 @@ def client_resources(nodes: int, *, cuda_devices: int | None = None) -> Resource
 
 
 def environment(job: Job, ray_tmp: str) -> dict[str, str]:
-    env = {**os.environ, **HYGIENE, JOB_ENV: str(job.work / JOB_FILE), "RAY_TMPDIR": ray_tmp}
+    env = {**os.environ, **HYGIENE, **RAY_ENV, JOB_ENV: str(job.work / JOB_FILE), "RAY_TMPDIR": ray_tmp}
     env["FLWR_HOME"] = str(job.work / "flwr-home")
     return env
 
@@ -151,14 +155,41 @@ def _error(message: str, log_path: Path, hint: str) -> FederationError:
     return FederationError(message + (f"; last error: {tail}" if tail else ""), where=str(log_path), hint=hint)
 
 
+BackendConfig = dict[str, dict[str, float | int | str | bool]]
+
+
+def backend_config(nodes: int, resources: Resources, *, cpus: int | None = None) -> BackendConfig:
+    """Flower's backend config for ``nodes`` clients: what each client gets and ``ray.init``'s arguments.
+
+    >>> config = backend_config(2, client_resources(2, cuda_devices=0), cpus=2)
+    >>> config["client_resources"]
+    {'num_cpus': 1.0, 'num_gpus': 0.0}
+    >>> {k: v for k, v in config["init_args"].items() if "ip" in k or "dashboard" in k}
+    {'_node_ip_address': '127.0.0.1', 'include_dashboard': False, 'dashboard_host': '127.0.0.1'}
+    """
+    import logging
+
+    return {
+        "client_resources": {"num_cpus": resources.num_cpus, "num_gpus": resources.num_gpus},
+        "init_args": {
+            **ray_init_args(),
+            "num_cpus": max(1, min(nodes, cpus or os.cpu_count() or 1)),
+            "num_gpus": resources.gpus_available,
+            "logging_level": logging.WARNING,
+            "log_to_driver": True,
+        },
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     """Subprocess entry: run the job in ``argv[0]`` on the simulation engine."""
     args = sys.argv[1:] if argv is None else argv
     job = Job.from_json(Path(args[0]).read_text())
     for name, value in HYGIENE.items():
         os.environ.setdefault(name, value)
+    os.environ.update(RAY_ENV)  # before ray is imported: it reads the switch once
     os.environ[JOB_ENV] = args[0]
-    import logging
+    check_ray_stays_on_loopback()
 
     from flwr.simulation import run_simulation as flower_simulation
 
@@ -166,23 +197,11 @@ def main(argv: list[str] | None = None) -> int:
     from guardrail.federation.server_app import app as server_app
 
     nodes = len(job.hospital_names)
-    resources = client_resources(nodes)
-    backend_config: dict[str, dict[str, float | int | str | bool]] = {
-        "client_resources": {"num_cpus": resources.num_cpus, "num_gpus": resources.num_gpus},
-        "init_args": {
-            "include_dashboard": False,
-            "num_cpus": max(1, min(nodes, os.cpu_count() or 1)),
-            "num_gpus": resources.gpus_available,
-            "_node_ip_address": "127.0.0.1",
-            "logging_level": logging.WARNING,
-            "log_to_driver": True,
-        },
-    }
     flower_simulation(
         server_app=server_app,
         client_app=client_app,
         num_supernodes=nodes,
-        backend_config=backend_config,  # type: ignore[arg-type]
+        backend_config=backend_config(nodes, client_resources(nodes)),  # type: ignore[arg-type]
     )
     return 0 if (job.work / RESULT_FILE).is_file() else 1
 
