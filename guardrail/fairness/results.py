@@ -31,7 +31,7 @@ groups at or above it, on the same resamples, for a policy rule that sets the sm
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -221,6 +221,23 @@ def rate_metric(
     )
 
 
+def disparity_details(found: DisparityEstimate, labels: Sequence[str]) -> dict[str, Any]:
+    """What a disparity's ``details`` say about it, in every audit that reports one: the rates
+    it is based on and the one it is worst on, how it aggregates, which groups are furthest
+    apart, and the larger groups' disparity when some are small (``without_small``)."""
+    gap = found.disparity
+    described: dict[str, Any] = {
+        "based_on": list(gap.based_on),
+        "worst_rate": gap.worst_rate or gap.based_on[0],
+        "aggregation": gap.kind,
+        "min_group": labels[gap.min_group] if gap.min_group is not None else None,
+        "max_group": labels[gap.max_group] if gap.max_group is not None else None,
+    }
+    if found.without_small is not None:
+        described["without_small"] = found.without_small
+    return described
+
+
 def disparity_metric(
     table: GroupTable, name: DisparityName, *, key: str, scope: str, details: Mapping[str, Any] | None = None
 ) -> MetricResult:
@@ -229,17 +246,7 @@ def disparity_metric(
     found = disparity_estimate(table, name)
     gap = found.disparity
     shown = gap.worst_rate or gap.based_on[0]
-    labels = table.labels
-    described: dict[str, Any] = {
-        **(details or {}),
-        "based_on": list(gap.based_on),
-        "worst_rate": shown,
-        "aggregation": gap.kind,
-        "min_group": labels[gap.min_group] if gap.min_group is not None else None,
-        "max_group": labels[gap.max_group] if gap.max_group is not None else None,
-    }
-    if found.without_small is not None:
-        described["without_small"] = found.without_small
+    described = {**(details or {}), **disparity_details(found, table.labels)}
     return MetricResult(
         key=key,
         scope=scope,

@@ -288,7 +288,7 @@ def fairness_metrics(
     groups below ``min_group_size`` make their rates and every disparity undefined.
     """
     from guardrail.fairness.bootstrap import grouping_rng, resample_counts
-    from guardrail.fairness.results import GroupTable, RateEstimate, disparity_estimate, rate_estimate
+    from guardrail.fairness.results import GroupTable, RateEstimate, disparity_details, disparity_estimate, rate_estimate
 
     if min_group_size < 1 or bootstrap < 0 or not 0.5 < confidence < 1:
         raise DataError(
@@ -357,17 +357,7 @@ def fairness_metrics(
         estimate = None if math.isnan(result.value) else result.value
         reason = small_reason if small.any() else result.reason
         shown = result.worst_rate or result.based_on[0]
-        details: dict[str, object] = {
-            **common,
-            "estimate": estimate,
-            "based_on": list(result.based_on),
-            "worst_rate": shown,
-            "aggregation": result.kind,
-            "min_group": labels[result.min_group] if result.min_group is not None else None,
-            "max_group": labels[result.max_group] if result.max_group is not None else None,
-        }
-        if gap.without_small is not None:
-            details["without_small"] = gap.without_small
+        details: dict[str, object] = {**common, "estimate": estimate, **disparity_details(gap, labels)}
         results.append(
             MetricResult(
                 key=f"fairness.{gap_name}",
