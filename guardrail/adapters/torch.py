@@ -313,6 +313,14 @@ class TorchAdapter:
                     outputs.append(self.model(input_ids=chunk[0], attention_mask=chunk[1], **extra).logits)
         return torch.cat(outputs) if outputs else torch.zeros((0, len(self.classes)))
 
+    def logits(self, data: pd.DataFrame, *, batch_size: int = 256) -> np.ndarray:
+        """The model's raw outputs, one float64 column per entry of :attr:`classes`, cast before
+        any softmax (membership attacks need the digits a float32 probability loses)."""
+        import numpy as np
+
+        raw = self._logits(self._inputs(data), batch_size)
+        return np.asarray(raw.detach().cpu().double().numpy(), dtype=np.float64)
+
     def predict_proba(self, data: pd.DataFrame, *, batch_size: int = 256) -> np.ndarray:
         """Class probabilities, one column per entry of :attr:`classes`."""
         import numpy as np

@@ -317,8 +317,7 @@ def model_logits(model: Any, data: pd.DataFrame, positive_label: Any) -> ReadLog
         classes = list(model.classes)
         if len(classes) != 2 or positive_label not in classes:
             return None
-        raw = model._logits(model._inputs(data), 256)  # the adapter's own forward pass
-        values = np.asarray(raw.detach().cpu().double().numpy(), dtype=np.float64)
+        values = model.logits(data)
         positive = classes.index(positive_label)
         return ReadLogits(Logits(values[:, [1 - positive, positive]]), "float64 logits of the torch model")
     if isinstance(model, SklearnAdapter):

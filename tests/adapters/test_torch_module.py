@@ -229,7 +229,7 @@ def test_a_hugging_face_folder_from_elsewhere_is_audited_from_the_cli(hf_folder:
         "audits:\n  - {id: explain, use: explainability, params: {samples: 4, lime_samples: 50, max_seconds: 60}}\n"
         "report: {out: out, formats: [json]}\n"
     )
-    done = run_cli("audit", "spec.yaml", cwd=root)
+    done = run_cli("audit", "spec.yaml", "--no-gate", cwd=root)  # measurements only: no policy
     assert done.returncode == 0, done.stderr
     run = json.loads((root / "out" / "run.json").read_text())
     (explain,) = run["results"]
@@ -246,7 +246,7 @@ def test_classes_that_do_not_name_the_targets_labels_are_refused(tmp_path: Path)
     done = run_cli("audit", spec.name, cwd=tmp_path)
     assert done.returncode == 3 and "none of the model's classes ['0', '1'] occurs in the target" in done.stderr, done.stderr
     spec.write_text(spec.read_text().replace("weights: net.safetensors", "weights: net.safetensors, classes: ['no', 'yes']"))
-    assert run_cli("audit", spec.name, cwd=tmp_path).returncode in (0, 1)  # named right: it runs
+    assert run_cli("audit", spec.name, "--no-gate", cwd=tmp_path).returncode == 0  # named right: it runs
 
 
 def test_a_positive_label_the_model_does_not_name_is_refused(tmp_path: Path) -> None:
