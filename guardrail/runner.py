@@ -290,11 +290,10 @@ def _check_columns(loaded: LoadedSpec, data: pd.DataFrame) -> None:
         )
     for column, expected in (spec.data.groups or {}).items():
         _check_declared_groups(data[column], expected, where=where)
-    if spec.data.missing_sensitive == "error":
-        from guardrail.fairness.groups import check_missing
+    from guardrail.fairness.groups import check_sensitive
 
-        for column in spec.data.sensitive:
-            check_missing(data[column], column, where=where)
+    for column in spec.data.sensitive:  # missing values, over-long labels, ID-like columns: exit 3 before any audit
+        check_sensitive(data[column], column, missing=spec.data.missing_sensitive, where=where)
 
 
 def _check_declared_groups(column: pd.Series, expected: tuple[object, ...], *, where: str) -> None:

@@ -303,7 +303,7 @@ class FairnessAuditor:
         """One-vs-rest per class: every binary metric for "class c versus the others", from one
         (group, true class, predicted class) table per grouping, resampled once for all classes."""
         from guardrail.fairness.bootstrap import grouping_rng, resample_counts
-        from guardrail.fairness.groups import tabulate
+        from guardrail.fairness.groups import scope_part, tabulate
 
         k = len(ctx.class_labels)
         metrics: list[MetricResult] = []
@@ -319,7 +319,7 @@ class FairnessAuditor:
                     grouping,
                     one_vs_rest(table, index),
                     one_vs_rest(boot, index) if boot is not None else None,
-                    scope=f"{grouping.scope}/class={label}",
+                    scope=f"{grouping.scope}/class={scope_part(str(label))}",
                 )
         return metrics
 

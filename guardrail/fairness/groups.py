@@ -4,10 +4,26 @@
 materialising a code per row, so that memory stays a small multiple of the input columns
 even at tens of millions of rows; :func:`encode` gives each row's group when a caller needs
 it.
+
+Limits (what one input may cost; beyond them the audit stops with a :class:`DataError`, exit 3):
+
+* :data:`MAX_LABEL_CHARS`: the longest group label (one sensitive value as text). Every
+  metric repeats each group's label, in run.json, the history and the HTML report, so one
+  5 MB value would cost gigabytes of output; map such values to short codes first.
+* :data:`MAX_GROUPS`: the most groups in one grouping, one feature's values or an
+  intersection's observed combinations. Beyond it the column is ID-like (a row key, a
+  free-text field) and every per-group number would be noise; bin it, or audit another
+  sensitive column.
+
+Scope names (:func:`scope_name`) join features with ``+``; characters that scopes and rule
+references use as syntax (``%``, ``+``, ``/``, ``=``, ``[``, ``]``, ``*``, ``?``) are
+percent-encoded inside each feature name, so that a column named ``group+sex`` has the
+scope ``group%2Bsex`` and never collides with the intersection of ``group`` and ``sex``.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -20,6 +36,24 @@ MISSING_GROUP = "missing"
 """Label of the explicit group formed by missing sensitive values, when the spec asks for it."""
 INTERSECTION_SEPARATOR = " × "
 SCOPE_SEPARATOR = "+"
+SCOPE_ESCAPED = "%+/=[]*?"
+"""Characters percent-encoded inside a feature name (or a class label) in a scope: the
+separator, the multiclass suffix's ``/`` and ``=``, a rule reference's brackets, the glob
+characters a policy check matches scopes with, and ``%`` itself."""
+MAX_LABEL_CHARS = 200
+"""Longest group label, in characters (see the module docstring)."""
+MAX_GROUPS = 1000
+"""Most groups in one grouping, one feature or an intersection (see the module docstring)."""
+LONG_LABEL = (
+    "sensitive column {column!r} has a value of {length:,} characters (data row {row}, counting from 1 "
+    "after the header); group labels are limited to {limit} characters"
+)
+LONG_LABEL_HINT = "map the column's values to short labels (codes or categories) before the audit"
+TOO_MANY_GROUPS = "{what} has {count:,} groups, more than the limit of {limit:,} in one grouping"
+TOO_MANY_GROUPS_HINT = (
+    "an ID-like or free-text column makes one group per row: bin it into fewer values, "
+    "or audit another sensitive column"
+)
 CHUNK_ROWS = 1 << 20
 _DENSE_LIMIT = 1 << 22
 """Largest number of value combinations counted in one dense array; beyond, combinations are
@@ -54,9 +88,42 @@ class _ValueTable:
     encode: Callable[[slice], np.ndarray]
 
 
+def scope_part(text: str) -> str:
+    """One feature name (or class label) as written inside a scope: the characters of
+    :data:`SCOPE_ESCAPED` percent-encoded, everything else kept.
+
+    >>> scope_part("sex"), scope_part("group+sex"), scope_part("a/b=c[1]"), scope_part("50%")
+    ('sex', 'group%2Bsex', 'a%2Fb%3Dc%5B1%5D', '50%25')
+    """
+    return "".join(f"%{ord(c):02X}" if c in SCOPE_ESCAPED else c for c in text)
+
+
 def scope_name(features: Sequence[str]) -> str:
-    """``("sex", "race")`` → ``"sex+race"``."""
-    return SCOPE_SEPARATOR.join(features)
+    """The scope of a grouping: its features, each escaped by :func:`scope_part`, joined by ``+``.
+
+    >>> scope_name(("sex", "race")), scope_name(("group+sex",)), scope_name(("group", "sex"))
+    ('sex+race', 'group%2Bsex', 'group+sex')
+    """
+    return SCOPE_SEPARATOR.join(scope_part(str(f)) for f in features)
+
+
+def scope_features(scope: str) -> tuple[str, ...]:
+    """The features of a scope made by :func:`scope_name` (its inverse).
+
+    >>> scope_features("group%2Bsex"), scope_features("group+sex")
+    (('group+sex',), ('group', 'sex'))
+    """
+    from urllib.parse import unquote
+
+    return tuple(unquote(part) for part in scope.split(SCOPE_SEPARATOR))
+
+
+def check_sensitive(column: pd.Series, name: str, *, missing: str = "error", where: str = "data") -> None:
+    """Raise :class:`DataError` if one sensitive column is beyond the limits of the module
+    docstring (or, unless ``missing`` is ``"group"``, has missing values): the check a runner
+    makes before any audit, so that such a column stops the run (exit 3) rather than each
+    audit that groups by it. An intersection's number of groups is checked when it is built."""
+    _value_table(column, name, missing=missing, where=where)
 
 
 def group_label(value: object) -> str:
@@ -128,7 +195,7 @@ def tabulate(
     full = counts.reshape(size, n_cells)
     observed = np.flatnonzero(full.sum(axis=1) > 0)
     combos = np.stack(np.unravel_index(observed, shape), axis=1).astype(np.int64)
-    return _grouping(features, tuple(t.values for t in tables), combos), full[observed]
+    return _grouping(features, tuple(t.values for t in tables), combos, where=where), full[observed]
 
 
 def encode(frame: pd.DataFrame, features: Sequence[str], *, missing: str = "error", where: str = "data") -> Grouping:
@@ -138,12 +205,25 @@ def encode(frame: pd.DataFrame, features: Sequence[str], *, missing: str = "erro
     combined = _combined(tables, shape, slice(0, len(frame)))
     observed, codes = np.unique(combined, return_inverse=True)
     combos = np.stack(np.unravel_index(observed, shape), axis=1).astype(np.int64)
-    return _grouping(features, tuple(t.values for t in tables), combos, codes.reshape(-1).astype(np.int64))
+    return _grouping(features, tuple(t.values for t in tables), combos, codes.reshape(-1).astype(np.int64), where=where)
 
 
 def _grouping(
-    features: tuple[str, ...], values: tuple[tuple[str, ...], ...], combos: np.ndarray, codes: np.ndarray | None = None
+    features: tuple[str, ...],
+    values: tuple[tuple[str, ...], ...],
+    combos: np.ndarray,
+    codes: np.ndarray | None = None,
+    *,
+    where: str = "data",
 ) -> Grouping:
+    if len(combos) > MAX_GROUPS:
+        several = len(features) > 1
+        what = f"the intersection of {', '.join(map(repr, features))}" if several else f"sensitive column {features[0]!r}"
+        raise DataError(
+            TOO_MANY_GROUPS.format(what=what, count=len(combos), limit=MAX_GROUPS),
+            where=where,
+            hint=TOO_MANY_GROUPS_HINT + (" (or audit the features one by one: `groupings: each`)" if several else ""),
+        )
     labels = tuple(INTERSECTION_SEPARATOR.join(values[i][j] for i, j in enumerate(row)) for row in combos.tolist())
     return Grouping(scope_name(features), features, labels, values, combos, codes)
 
@@ -209,7 +289,8 @@ def _value_table(column: pd.Series, name: str, *, missing: str, where: str) -> _
             found = index.get_indexer(objects[part])
             return np.where(found >= 0, position[np.maximum(found, 0)], -1)
 
-    repeated = sorted({v for v in labels if labels.count(v) > 1})
+    _check_size(labels, lookup, len(column), name, where=where)
+    repeated = sorted(v for v, times in Counter(labels).items() if times > 1)
     if repeated:
         raise DataError(
             f"sensitive column {name!r} has distinct values with the same label ({', '.join(repeated)})",
@@ -233,3 +314,24 @@ def _value_table(column: pd.Series, name: str, *, missing: str, where: str) -> _
         return np.where(codes < 0, missing_index, codes) if has_missing else codes
 
     return _ValueTable(tuple(labels), encode_rows)
+
+
+def _check_size(
+    labels: list[str], lookup: Callable[[slice], np.ndarray], rows: int, name: str, *, where: str
+) -> None:
+    """Raise :class:`DataError` when one feature has more than :data:`MAX_GROUPS` values or a
+    label longer than :data:`MAX_LABEL_CHARS` (naming the first row that has it)."""
+    if len(labels) > MAX_GROUPS:
+        raise DataError(
+            TOO_MANY_GROUPS.format(what=f"sensitive column {name!r}", count=len(labels), limit=MAX_GROUPS),
+            where=where,
+            hint=TOO_MANY_GROUPS_HINT,
+        )
+    long = next((i for i, label in enumerate(labels) if len(label) > MAX_LABEL_CHARS), None)
+    if long is not None:
+        row = int(np.flatnonzero(lookup(slice(0, rows)) == long)[0]) + 1
+        raise DataError(
+            LONG_LABEL.format(column=name, length=len(labels[long]), row=row, limit=MAX_LABEL_CHARS),
+            where=where,
+            hint=LONG_LABEL_HINT,
+        )

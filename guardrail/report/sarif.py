@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from urllib.parse import quote
 from typing import Any
 
 from guardrail.core.types import AuditStatus, OutcomeStatus, RuleOutcome, RunRecord, Severity
@@ -149,10 +150,16 @@ def _properties(outcome: RuleOutcome) -> dict[str, Any]:
 
 
 def _artifact(path: Path, base: Path) -> dict[str, str]:
+    """The location of a policy file: relative to ``%SRCROOT%`` when below it, else absolute.
+    A path no file system could hold (a NUL byte, from a tampered run.json) is kept as text."""
     try:
-        return {"uri": path.resolve().relative_to(base).as_posix(), "uriBaseId": SRCROOT}
+        resolved = path.resolve()
+    except (ValueError, OSError):
+        return {"uri": quote(path.as_posix(), safe="/")}
+    try:
+        return {"uri": resolved.relative_to(base).as_posix(), "uriBaseId": SRCROOT}
     except ValueError:
-        return {"uri": path.resolve().as_uri()}
+        return {"uri": resolved.as_uri()}
 
 
 def _fingerprint(outcome: RuleOutcome) -> str:
