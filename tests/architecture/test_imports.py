@@ -37,9 +37,16 @@ def _loaded_after(argv: list[str], mods: tuple[str, ...]) -> tuple[int, list[str
 
 
 def test_help_imports_no_heavy_library_and_is_fast() -> None:
-    code, loaded, elapsed = _loaded_after(["--help"], ML)
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    code, loaded, _ = _loaded_after(["--help"], ML)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     assert loaded == []
-    assert elapsed < 5.0  # generous bound for a loaded CI machine; measured ~0.2 s
+    # the child's CPU time, not the wall clock: under load the child waits for a core, it does no
+    # more work (measured ~0.2 s; importing torch alone costs more than a second)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    assert cpu < 5.0, f"guardrail --help used {cpu:.1f} s of CPU"
 
 
 def test_list_and_schema_import_no_heavy_library() -> None:

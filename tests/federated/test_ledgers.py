@@ -101,6 +101,8 @@ def test_epsilon_per_round_equals_opacus_rdp_accountant_and_grows() -> None:
 def test_epsilon_by_prv_equals_opacus_prv_accountant() -> None:
     from opacus.accountants import PRVAccountant
 
+    from guardrail.privacy.accounting import DEFAULT_EPS_ERROR
+
     accountant = PRVAccountant()
     for _, sigma, rate, steps in SPENDS:
         for _ in range(steps):
@@ -109,7 +111,12 @@ def test_epsilon_by_prv_equals_opacus_prv_accountant() -> None:
         warnings.simplefilter("ignore")
         oracle = float(accountant.get_epsilon(DELTA))
 
-    assert epsilon_by_round(_record(), DELTA, "prv")[3] == oracle == PINNED_PRV
+    # PRV is numerical (FFTs over a discretised domain): the same history may differ in the last
+    # digits from run to run (seen at 1e-10 under load), so equality with the oracle is relative.
+    # The pin is Opacus 1.6's value; PRV's ε is an upper bound within eps_error of the estimate.
+    found = epsilon_by_round(_record(), DELTA, "prv")[3]
+    assert found == pytest.approx(oracle, rel=1e-6)
+    assert found == pytest.approx(PINNED_PRV, abs=DEFAULT_EPS_ERROR)
 
 
 def test_the_hospital_ledger_matches_and_keeps_the_rounds(tmp_path: Path) -> None:

@@ -82,7 +82,9 @@ def test_a_hung_simulation_is_stopped_at_the_timeout(tmp_path: Path) -> None:
     started = time.monotonic()
     with pytest.raises(FederationError, match="time limit of 2 s"):
         federate(spec)
-    assert time.monotonic() - started < 60
+    # The message proves the time limit stopped it (the simulation would otherwise run to its end);
+    # the bound only says stopping is bounded, with room for a loaded machine (module timeout: 300 s).
+    assert time.monotonic() - started < 240
     assert not (tmp_path / "model" / "federated.json").exists()  # nothing half-written
 
 

@@ -109,10 +109,10 @@ def test_history_path_accepts_a_folder(tmp_path: Path) -> None:
 
 def _writer(path: str, prefix: str, count: int, start: Any) -> None:
     with HistoryStore(path) as store:
-        start.wait(timeout=60)  # both writers are connected: their writes interleave
+        start.wait(timeout=60)  # both writers are connected; their writes may interleave in any order
         for i in range(count):
             store.add(_run(f"{prefix}-{i:03d}"), i % 3)
-            time.sleep(0.002)  # like audits, writers pause between runs; the other one gets its turn
+            time.sleep(0.002)  # like audits, writers pause between runs: the other one may get a turn
 
 
 def test_two_concurrent_writers_both_land_whole(tmp_path: Path) -> None:
@@ -135,6 +135,5 @@ def test_two_concurrent_writers_both_land_whole(tmp_path: Path) -> None:
             outcomes = db.execute("SELECT count(*) FROM outcomes").fetchone()[0]
             metrics = db.execute("SELECT count(DISTINCT run_id) FROM metrics").fetchone()[0]
         assert outcomes == 160 * len(_run("x").verdict.outcomes) and metrics == 160
-    # the writes did interleave: neither writer's runs are all recorded before the other's first
-    order = [r.run_id[0] for r in reversed(runs)]
-    assert sum(x != y for x, y in zip(order, order[1:], strict=False)) > 1
+    # Outcomes only, never the schedule: whether the OS interleaved the two writers is its business
+    # (on a loaded machine one may finish before the other starts). Every run is whole either way.

@@ -44,7 +44,8 @@ def test_equals_opacus_accountants_stepped_one_step_at_a_time() -> None:
             rdp.step(noise_multiplier=sigma, sample_rate=rate)
             prv.step(noise_multiplier=sigma, sample_rate=rate)
     assert epsilon(schedule, DELTA, "rdp") == rdp.get_epsilon(DELTA)
-    assert epsilon(schedule, DELTA, "prv") == prv.get_epsilon(DELTA)
+    # PRV is numerical: the same history may differ in the last digits (1e-10 seen under load)
+    assert epsilon(schedule, DELTA, "prv") == pytest.approx(prv.get_epsilon(DELTA), rel=1e-6)
 
 
 def test_merge_is_the_same_composition() -> None:

@@ -36,7 +36,8 @@ def test_epsilon_equals_opacus_for_the_same_history() -> None:
     rdp.history = [(1.0, 1 / 128, 500), (1.3, 1 / 64, 200)]
     prv.history = list(rdp.history)
     assert ledger.epsilon(accountant="rdp") == rdp.get_epsilon(1e-5)
-    assert ledger.epsilon(accountant="prv") == prv.get_epsilon(1e-5)
+    # PRV is numerical: the same history may differ in the last digits (1e-10 seen under load)
+    assert ledger.epsilon(accountant="prv") == pytest.approx(prv.get_epsilon(1e-5), rel=1e-6)
 
 
 def test_json_round_trip(tmp_path: Path) -> None:

@@ -67,7 +67,7 @@ def test_a_resumed_run_is_planned_within_what_is_left_of_the_target(accountant: 
     assert sigma_1 == first.noise_multiplier and sigma_2 == resumed.noise_multiplier
     assert sigma_2 < sigma_1  # more budget per step than the first run had
     oracle = _opacus_epsilon(ledger.history, accountant, DELTA)
-    assert ledger.epsilon(accountant=accountant) == pytest.approx(oracle, abs=1e-9)
+    assert ledger.epsilon(accountant=accountant) == pytest.approx(oracle, rel=1e-6)  # PRV is numerical
     assert 3.0 - TOLERANCE <= oracle <= 3.0
     note = next(n for n in ledger.notes if n.startswith("resumed after 20 steps"))
     assert f"σ = {sigma_2:.4g}" in note and f"previous segment: σ = {sigma_1:.4g}" in note
@@ -159,7 +159,7 @@ def test_train_then_resume_keeps_the_whole_ledger_within_the_target_and_the_dp_a
     assert len(ledger.history) == 2 and ledger.history[0][0] != ledger.history[1][0]
     oracle = _opacus_epsilon(ledger.history, "prv", 1e-5)
     assert 2.5 - TOLERANCE <= oracle <= 2.5
-    assert run.result.epsilon == pytest.approx(oracle, abs=1e-9)
+    assert run.result.epsilon == pytest.approx(oracle, rel=1e-6)  # PRV is numerical
     assert any(n.startswith("resumed after") for n in ledger.notes)
     epochs = json.loads((model / "history.json").read_text())["epochs"]
     assert [e["noise_multiplier"] for e in epochs] == [ledger.history[0][0]] * 2 + [ledger.history[1][0]] * 2

@@ -150,10 +150,8 @@ def test_resume_continues_the_ledger_and_matches_a_straight_run(tmp_path: Path) 
         hidden=(8,),
     )
     assert first.steps_done == 20 and resumed.steps_done == straight.steps_done == 40
-    assert (
-        resumed.epsilon_rdp == straight.epsilon_rdp
-        and resumed.epsilon_prv == straight.epsilon_prv
-    )
+    assert resumed.epsilon_rdp == straight.epsilon_rdp
+    assert resumed.epsilon_prv == pytest.approx(straight.epsilon_prv, rel=1e-6)  # PRV is numerical
     assert resumed.ledger == straight.ledger.__class__(
         **{**straight.ledger.__dict__, "model": resumed.ledger.model}
     )  # type: ignore[union-attr]
