@@ -121,10 +121,16 @@ def test_a_policy_file_alone_is_checked_against_every_auditors_keys(tmp_path: Pa
     assert run_cli("validate", tmp_path / "policy.yaml").returncode == 0
 
 
-def test_every_shipped_policy_and_spec_validates() -> None:
-    files = sorted((REPO / "policies").glob("*.yaml")) + sorted((REPO / "audits").glob("*.yaml"))
+def test_every_shipped_policy_and_spec_validates(demo_root: Path) -> None:
+    """Every shipped rule names a key and scope its specs' audits produce. The demo spec is
+    validated where its model was trained (a fresh checkout has no models/ folder); the
+    others train their own model, so they validate before it exists."""
+    files = sorted((REPO / "policies").glob("*.yaml"))
+    files += [f for f in sorted((REPO / "audits").glob("*.yaml")) if f.name != "adult-income.yaml"]
     done = run_cli("validate", *files, cwd=REPO)
     assert done.returncode == 0, done.stderr
+    demo = run_cli("validate", "audits/adult-income.yaml", cwd=demo_root)
+    assert demo.returncode == 0, demo.stderr
 
 
 def test_a_regression_rule_needs_a_history_or_optional_evidence(tmp_path: Path) -> None:
