@@ -77,14 +77,14 @@ def load_hf_classifier(
         # a config, tokenizer or weights file that is not what it claims: transformers and its
         # tokenizers raise any of these (often over several lines); nothing from the folder ran
         raise ModelError(
-            f"cannot load the {what} ({type(exc).__name__}: {_first_line(exc)})",
+            f"cannot load the {what} ({type(exc).__name__}: {first_line(exc)})",
             where=str(folder),
             hint="the folder must hold a Hugging Face sequence classifier saved with save_pretrained "
             "(safetensors weights, a fast tokenizer, no custom code)",
         ) from None
     except RuntimeError as exc:  # transformers: a checkpoint whose classifier head has another size
         raise ModelError(
-            f"cannot load the {what}: {_first_line(exc)}",
+            f"cannot load the {what}: {first_line(exc)}",
             where=str(folder),
             hint="start from an encoder without a classification head, or keep its number of classes",
         ) from None
@@ -215,7 +215,7 @@ class TorchAdapter:
                 model.load_state_dict(state)
             except (OSError, RuntimeError, SafetensorError) as exc:
                 raise ModelError(
-                    f"cannot load the MLP weights {description['weights']!r} ({type(exc).__name__}: {_first_line(exc)})",
+                    f"cannot load the MLP weights {description['weights']!r} ({type(exc).__name__}: {first_line(exc)})",
                     where=str(folder),
                     hint=DESCRIPTION_HINT,
                 ) from None
@@ -408,7 +408,7 @@ def encode_table(encoder: dict[str, Any], frame: pd.DataFrame) -> np.ndarray:
     return np.concatenate(parts, axis=1).astype(np.float32)
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     """The first non-empty line of an exception's message (libraries' messages span lines)."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     return lines[0] if lines else type(exc).__name__
@@ -442,7 +442,7 @@ def read_model_description(folder: Path) -> dict[str, Any]:
         ) from None
     except (ValueError, RecursionError) as exc:  # not UTF-8, not JSON, nested past the parser's depth
         raise ModelError(
-            f"not a guardrail torch model folder: cannot read {MODEL_FILE} ({type(exc).__name__}: {_first_line(exc)})",
+            f"not a guardrail torch model folder: cannot read {MODEL_FILE} ({type(exc).__name__}: {first_line(exc)})",
             where=str(folder),
             hint="point model.path to a folder written by `guardrail train`",
         ) from None

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from guardrail.adapters.torch import MODULE_ARCHITECTURE
+from guardrail.adapters.torch import MODULE_ARCHITECTURE, first_line
 from guardrail.errors import ModelError
 
 if TYPE_CHECKING:
@@ -215,11 +215,6 @@ def numeric_matrix(data: pd.DataFrame, features: Sequence[str]) -> np.ndarray:
             )
         columns.append(values)
     return np.stack(columns, axis=1).astype(np.float32) if columns else np.zeros((len(data), 0), dtype=np.float32)
-
-
-def first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def source_file(obj: Any) -> str | None:
