@@ -213,8 +213,6 @@ class ExplainabilityAuditor:
         )
         from guardrail.explain.sampling import outcome_labels, stratified_order
         from guardrail.explain.tabular import TabularView, gradient_model, proba_function
-        from guardrail.fairness.groups import group_label
-
         started = time.perf_counter()
         p = self.params
         if getattr(ctx.model, "tokenizer", None) is not None:
@@ -235,7 +233,7 @@ class ExplainabilityAuditor:
         gradient = gradient_model(ctx.model, view, ctx.positive_label) if wants_gradients else None
 
         rng = np.random.default_rng(ctx.seed)
-        groups = {c: np.asarray([group_label(v) if v == v else "(missing)" for v in ctx.data[c]]) for c in sensitive}
+        groups = sensitive_groups(ctx, sensitive)
         outcomes = outcome_labels(ctx.y_true, ctx.y_pred)
         strata = outcomes.astype(object)
         for column in sensitive:
@@ -319,8 +317,6 @@ class ExplainabilityAuditor:
             text_methods,
             text_results,
         )
-        from guardrail.fairness.groups import group_label
-
         p = self.params
         budget = Budget(p.max_seconds - (time.perf_counter() - started))
         methods = text_methods(p.methods)
@@ -328,7 +324,7 @@ class ExplainabilityAuditor:
         if column not in ctx.data.columns:
             raise AuditError(f"the model reads text column {column!r}, which the audit data does not have")
         sensitive = audited_sensitive(p.sensitive, ctx)
-        groups = {c: np.asarray([group_label(v) if v == v else "(missing)" for v in ctx.data[c]]) for c in sensitive}
+        groups = sensitive_groups(ctx, sensitive)
         y_true = np.asarray(ctx.y_true).astype(int)
         y_pred = np.asarray(ctx.y_pred).astype(int)
         class_labels = ctx.class_labels or tuple(ctx.model.classes)
@@ -359,3 +355,14 @@ class ExplainabilityAuditor:
             artifacts=artifacts,
             duration_s=time.perf_counter() - started,
         )
+
+
+def sensitive_groups(ctx: AuditContext, sensitive: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Each explained row's group label per sensitive column (``(missing)`` for a gap), after the
+    same bounds on a column as the runner's (:func:`~guardrail.fairness.groups.check_sensitive`):
+    a direct call meets them too."""
+    from guardrail.fairness.groups import check_sensitive, group_label
+
+    for column in sensitive:
+        check_sensitive(ctx.data[column], column, missing=ctx.missing_sensitive, where=ctx.where or ctx.audit_id)
+    return {c: np.asarray([group_label(v) if v == v else "(missing)" for v in ctx.data[c]]) for c in sensitive}

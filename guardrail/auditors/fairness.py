@@ -146,7 +146,7 @@ class FairnessAuditor:
         """The keys this audit may produce for ``spec``, in the scopes of its groupings
         (``feature/class=*`` per class for a multiclass target)."""
         from guardrail.auditors.catalog import MetricCatalog
-        from guardrail.fairness.groups import scope_name
+        from guardrail.core.scopes import scope_name
 
         p = self.params
         task = spec.data.task
@@ -303,7 +303,8 @@ class FairnessAuditor:
         """One-vs-rest per class: every binary metric for "class c versus the others", from one
         (group, true class, predicted class) table per grouping, resampled once for all classes."""
         from guardrail.fairness.bootstrap import grouping_rng, resample_counts
-        from guardrail.fairness.groups import scope_part, tabulate
+        from guardrail.core.scopes import scope_part
+        from guardrail.fairness.groups import tabulate
 
         k = len(ctx.class_labels)
         metrics: list[MetricResult] = []

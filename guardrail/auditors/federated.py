@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from pydantic import Field, PositiveInt
 
 from guardrail.auditors.base import AuditContext, AuditorParams, coerce_params
+from guardrail.core.scopes import hospital_scope
 from guardrail.core.serialize import from_jsonable
 from guardrail.core.types import AuditResult, AuditStatus, MetricResult
 from guardrail.errors import AuditError, DataError
@@ -451,7 +452,7 @@ def _epsilon_metrics(
         }
         value, reason = _epsilon_value(spent.final)
         metrics.append(
-            MetricResult("federated.epsilon", value, scope=f"hospital={name}", reason=reason, higher_is_better=False, details=details)
+            MetricResult("federated.epsilon", value, scope=hospital_scope(name), reason=reason, higher_is_better=False, details=details)
         )
     finals = {name: spent.final for name, spent in privacy.items()}
     recorded = data.get("epsilon_max")
@@ -493,7 +494,7 @@ def _accuracy(name: str, rounds: Sequence[Mapping[str, Any]]) -> MetricResult:
     interval every rate gets (:func:`guardrail.fairness.intervals.rate_interval`)."""
     from guardrail.fairness.intervals import rate_interval
 
-    scope = f"hospital={name}"
+    scope = hospital_scope(name)
     for entry in reversed(rounds):
         hospital = entry["hospitals"].get(name, {})
         if "accuracy" in hospital and hospital.get("test_examples"):
@@ -581,7 +582,7 @@ def _series(
     for entry in rounds:
         server_round = int(entry["round"])
         hospital = entry["hospitals"].get(name, {})
-        value, reason = _gap_of(round_metrics[server_round], gap, f"hospital={name}/{GAP_ATTRIBUTE}")
+        value, reason = _gap_of(round_metrics[server_round], gap, hospital_scope(name, GAP_ATTRIBUTE))
         epsilon = privacy.by_round.get(server_round)
         series["round"].append(server_round)
         series["status"].append(hospital.get("status", "not-sampled"))

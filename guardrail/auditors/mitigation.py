@@ -111,7 +111,7 @@ class MitigationAuditor:
     def metric_catalog(self, spec: AuditSpec) -> MetricCatalog:
         """The original model's and each mitigation's keys, in the intersection of the sensitive columns."""
         from guardrail.auditors.catalog import MetricCatalog
-        from guardrail.fairness.groups import scope_name
+        from guardrail.core.scopes import scope_name
 
         scope = scope_name(self.params.sensitive or spec.data.sensitive)
         return MetricCatalog.of(

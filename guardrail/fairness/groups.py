@@ -15,10 +15,8 @@ Limits (what one input may cost; beyond them the audit stops with a :class:`Data
   free-text field) and every per-group number would be noise; bin it, or audit another
   sensitive column.
 
-Scope names (:func:`scope_name`) join features with ``+``; characters that scopes and rule
-references use as syntax (``%``, ``+``, ``/``, ``=``, ``[``, ``]``, ``*``, ``?``) are
-percent-encoded inside each feature name, so that a column named ``group+sex`` has the
-scope ``group%2Bsex`` and never collides with the intersection of ``group`` and ``sex``.
+Scope names (:func:`~guardrail.core.scopes.scope_name`) join features with
+``+``, each percent-encoded for the characters scopes use as syntax (:mod:`guardrail.core.scopes`).
 """
 
 from __future__ import annotations
@@ -30,16 +28,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from guardrail.core.scopes import scope_name
 from guardrail.errors import DataError
 
 MISSING_GROUP = "missing"
 """Label of the explicit group formed by missing sensitive values, when the spec asks for it."""
 INTERSECTION_SEPARATOR = " × "
-SCOPE_SEPARATOR = "+"
-SCOPE_ESCAPED = "%+/=[]*?"
-"""Characters percent-encoded inside a feature name (or a class label) in a scope: the
-separator, the multiclass suffix's ``/`` and ``=``, a rule reference's brackets, the glob
-characters a policy check matches scopes with, and ``%`` itself."""
 MAX_LABEL_CHARS = 200
 """Longest group label, in characters (see the module docstring)."""
 MAX_GROUPS = 1000
@@ -86,36 +80,6 @@ class _ValueTable:
 
     values: tuple[str, ...]
     encode: Callable[[slice], np.ndarray]
-
-
-def scope_part(text: str) -> str:
-    """One feature name (or class label) as written inside a scope: the characters of
-    :data:`SCOPE_ESCAPED` percent-encoded, everything else kept.
-
-    >>> scope_part("sex"), scope_part("group+sex"), scope_part("a/b=c[1]"), scope_part("50%")
-    ('sex', 'group%2Bsex', 'a%2Fb%3Dc%5B1%5D', '50%25')
-    """
-    return "".join(f"%{ord(c):02X}" if c in SCOPE_ESCAPED else c for c in text)
-
-
-def scope_name(features: Sequence[str]) -> str:
-    """The scope of a grouping: its features, each escaped by :func:`scope_part`, joined by ``+``.
-
-    >>> scope_name(("sex", "race")), scope_name(("group+sex",)), scope_name(("group", "sex"))
-    ('sex+race', 'group%2Bsex', 'group+sex')
-    """
-    return SCOPE_SEPARATOR.join(scope_part(str(f)) for f in features)
-
-
-def scope_features(scope: str) -> tuple[str, ...]:
-    """The features of a scope made by :func:`scope_name` (its inverse).
-
-    >>> scope_features("group%2Bsex"), scope_features("group+sex")
-    (('group+sex',), ('group', 'sex'))
-    """
-    from urllib.parse import unquote
-
-    return tuple(unquote(part) for part in scope.split(SCOPE_SEPARATOR))
 
 
 def check_sensitive(column: pd.Series, name: str, *, missing: str = "error", where: str = "data") -> None:

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from guardrail.core.scopes import hospital_scope, scope_part
 from guardrail.core.types import SMALL_GROUP, GroupValue, MetricResult
 from guardrail.errors import DataError
 from guardrail.fairness.metrics import DISPARITIES, HIGHER_IS_BETTER, RATES, DisparityName, RateName
@@ -193,6 +194,7 @@ def decode_counts(
                 hint=f"groups of {attribute!r} are {', '.join(map(repr, known))}",
             )
         order = known or tuple(extra)
+        _check_bounds(attribute, order)
         counts = np.zeros((len(order), 2, 2), dtype=np.int64)
         for g, label in enumerate(order):
             present = by_group.get(label)
@@ -207,6 +209,24 @@ def decode_counts(
             counts[g] = np.array([present[c] for c in CELLS]).reshape(2, 2)
         tables[attribute] = CountTable(attribute, order, counts)
     return tables
+
+
+def _check_bounds(attribute: str, labels: Sequence[str]) -> None:
+    """A hospital's record obeys the bounds on one grouping that every audit applies
+    (:mod:`guardrail.fairness.groups`): a record from a node cannot make the server or the
+    report pay for 20,000 groups or a 5 MB label."""
+    from guardrail.fairness.groups import LONG_LABEL_HINT, MAX_GROUPS, MAX_LABEL_CHARS, TOO_MANY_GROUPS, TOO_MANY_GROUPS_HINT
+
+    if len(labels) > MAX_GROUPS:
+        what = f"grouping {attribute!r} of the fairness counts"
+        raise DataError(TOO_MANY_GROUPS.format(what=what, count=len(labels), limit=MAX_GROUPS), where=WHERE, hint=TOO_MANY_GROUPS_HINT)
+    for name in (attribute, *labels):
+        if len(name) > MAX_LABEL_CHARS:
+            raise DataError(
+                f"the fairness counts name a group or grouping of {len(name):,} characters, more than the limit of {MAX_LABEL_CHARS}",
+                where=WHERE,
+                hint=LONG_LABEL_HINT,
+            )
 
 
 def sum_counts(records: Iterable[Mapping[str, object]]) -> dict[str, int]:
@@ -256,7 +276,7 @@ def aggregate_fairness(
             for table in tables.values()
             for metric in fairness_metrics(
                 table,
-                scope=f"{scope}/{table.attribute}",
+                scope=f"{scope}/{scope_part(table.attribute)}",
                 min_group_size=min_group_size,
                 bootstrap=bootstrap,
                 confidence=confidence,
@@ -266,7 +286,7 @@ def aggregate_fairness(
             )
         )
 
-    per_hospital = {hospital: metrics_of(decode_counts(record), f"hospital={hospital}") for hospital, record in records.items()}
+    per_hospital = {hospital: metrics_of(decode_counts(record), hospital_scope(hospital)) for hospital, record in records.items()}
     federation = metrics_of(decode_counts(sum_counts(records.values())), FEDERATION)
     return FederatedFairness(per_hospital, federation)
 

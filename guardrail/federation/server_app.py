@@ -52,6 +52,7 @@ from guardrail.core.types import (
     Severity,
 )
 from guardrail.federated import ledgers
+from guardrail.core.scopes import hospital_scope
 from guardrail.federated.fairness import aggregate_fairness
 from guardrail.federation.client_app import (
     REFUSED_BUDGET,
@@ -345,7 +346,7 @@ class FederatedServer:
     def _round_metrics(self, entry: Mapping[str, Any]) -> list[MetricResult]:
         metrics = []
         for name, hospital in entry["hospitals"].items():
-            scope = f"hospital={name}"
+            scope = hospital_scope(name)
             if "epsilon" in hospital:
                 metrics.append(MetricResult(EPSILON_KEY, hospital["epsilon"], scope=scope, higher_is_better=False))
             if "accuracy" in hospital:

@@ -17,6 +17,7 @@ from typing import Any
 
 from markupsafe import Markup
 
+from guardrail.core.scopes import hospital_scope
 from guardrail.core.types import AuditResult, MetricResult
 from guardrail.report import _format
 from guardrail.report.curves import Line, line_chart
@@ -402,7 +403,7 @@ def _fairness(
     attributes = list(dict.fromkeys(scope.rpartition("/")[2] for scope in scopes))
     hospitals = list(
         dict.fromkeys(
-            [f"hospital={name}" for name in names]
+            [hospital_scope(name) for name in names]
             + [scope.rpartition("/")[0] for scope in scopes if not scope.startswith("federation/")]
         )
     )

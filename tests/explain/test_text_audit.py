@@ -4,6 +4,8 @@ judge them."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -167,3 +169,40 @@ def test_only_labels_that_are_words_name_a_group(label: str, names: bool) -> Non
     from guardrail.explain.text_results import _names_a_group
 
     assert _names_a_group(label) is names
+
+
+@pytest.mark.parametrize(
+    ("site", "message"),
+    [
+        (lambda i: "x" * 201 if i == 7 else "a", "201 characters \\(data row 8"),
+        (lambda i: f"patient-{i}", None),  # 40 groups: within the bounds, explained as usual
+    ],
+)
+def test_a_direct_call_meets_the_bounds_on_a_sensitive_column(
+    context: AuditContext, site: Callable[[int], str], message: str | None
+) -> None:
+    """The bounds the runner checks before any audit hold for a caller that builds the context
+    itself: an over-long label stops the audit with a DataError naming the row."""
+    import dataclasses
+
+    from guardrail.auditors.explainability import sensitive_groups
+    from guardrail.errors import DataError
+
+    data = context.data.assign(site=[site(i) for i in range(len(context.data))])
+    ctx = dataclasses.replace(context, data=data)
+    if message is None:
+        assert len(set(sensitive_groups(ctx, ("site",))["site"])) == len(data)
+        return
+    with pytest.raises(DataError, match=message):
+        ExplainabilityAuditor(ExplainabilityParams(samples=2, lime_samples=50, ig_steps=5)).run(ctx)
+
+
+def test_more_groups_than_the_bound_are_refused(context: AuditContext) -> None:
+    import dataclasses
+
+    from guardrail.auditors.explainability import sensitive_groups
+    from guardrail.errors import DataError
+
+    data = pd.DataFrame({"site": [f"p{i}" for i in range(1001)]})
+    with pytest.raises(DataError, match="1,001 groups"):
+        sensitive_groups(dataclasses.replace(context, data=data), ("site",))

@@ -11,7 +11,7 @@ import pytest
 
 from guardrail.api import audit_fairness
 from guardrail.auditors.catalog import split_ref
-from guardrail.fairness.groups import scope_features, scope_name
+from guardrail.core.scopes import scope_features, scope_name
 from guardrail.policy.engine import matches
 
 

@@ -244,3 +244,37 @@ def test_a_disparity_with_a_small_group_carries_the_one_without_it() -> None:
     assert reduced["excluded"] == ["small"] and reduced["min_group_n"] == 30
     assert reduced["value"] == pytest.approx(expected.disparity.value, abs=1e-12)
     assert (reduced["ci"]["low"], reduced["ci"]["high"]) == (expected.ci.low, expected.ci.high)
+
+
+def test_hospital_names_holding_scope_syntax_name_only_their_own_metrics(records: dict[str, dict[str, int]]) -> None:
+    """Hospital names are escaped in scopes like every other name from outside: a hospital
+    named ``a/sex`` is not hospital ``a`` by attribute ``sex``, and a policy's ``hospital=a/*``
+    matches hospital ``a``'s metrics alone."""
+    from fnmatch import fnmatchcase
+
+    from guardrail.core.scopes import hospital_of
+
+    record = next(iter(records.values()))
+    names = ("a", "a/sex", "a=b", "a+b", "50%", "x*")
+    result = aggregate_fairness(dict.fromkeys(names, record), bootstrap=0)
+    for name in names:
+        scopes = {m.scope for m in result.per_hospital[name]}
+        assert scopes and all(scope is not None and hospital_of(scope) == name for scope in scopes), name
+        assert {scope.rpartition("/")[2] for scope in scopes if scope} == {"sex", "age"}
+    matched = {hospital_of(m.scope) for m in result.all() if m.scope and fnmatchcase(m.scope, "hospital=a/*")}
+    assert matched == {"a"}
+
+
+@pytest.mark.parametrize(
+    ("metrics", "message"),
+    [
+        ({f"cm/site=g{i}/{c}": 1 for i in range(1001) for c in CELLS}, "1,001 groups, more than the limit of 1,000"),
+        ({f"cm/site={'x' * 201}/{c}": 1 for c in CELLS}, "201 characters"),
+        ({f"cm/{'y' * 201}=g/{c}": 1 for c in CELLS}, "201 characters"),
+    ],
+)
+def test_a_record_beyond_the_group_bounds_is_refused(metrics: dict[str, object], message: str) -> None:
+    """A node's count record meets the bounds every audit applies to one grouping."""
+    with pytest.raises(DataError, match=message):
+        decode_counts(metrics)
+    assert decode_counts({f"cm/site=g{i}/{c}": 1 for i in range(1000) for c in CELLS})["site"].counts.shape == (1000, 2, 2)

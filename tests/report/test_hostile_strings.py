@@ -34,6 +34,7 @@ from typing import Any
 
 import pytest
 
+from guardrail.core.scopes import hospital_scope
 from guardrail.core.types import (
     AuditResult,
     AuditStatus,
@@ -320,7 +321,7 @@ def _federated_result(payloads: Sequence[str]) -> AuditResult:
         "stopped_reason": payloads[0],
     }
     metrics = tuple(
-        MetricResult("federated.epsilon", 3.9, scope=f"hospital={name}", details={"accountant": "rdp"}) for name in names
+        MetricResult("federated.epsilon", 3.9, scope=hospital_scope(name), details={"accountant": "rdp"}) for name in names
     )
     return AuditResult("federated", "federated", AuditStatus.OK, metrics=metrics, artifacts=artifacts)
 
