@@ -46,7 +46,9 @@ def render_junit(record: RunRecord, fail_on: Severity = Severity.DENY) -> str:
         ET.SubElement(properties, "property", _attrs(name=name, value=value))
     suite.extend(cases)
     ET.indent(root, space="  ")
-    body = ET.tostring(root, encoding="unicode", short_empty_elements=True)
+    # ElementTree escapes a carriage return in attributes but not in element text, where XML's
+    # end-of-line handling would read it back as a line feed; every raw CR left is element text
+    body = ET.tostring(root, encoding="unicode", short_empty_elements=True).replace("\r", "&#13;")
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + body + "\n"
 
 
