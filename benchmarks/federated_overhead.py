@@ -6,10 +6,10 @@ Run: ``.venv/bin/python benchmarks/federated_overhead.py [--rounds 5] [--scales 
 For each scale (local epochs per round = scale; ``8`` gives every client 8× the work), the
 demo spec ``audits/heart-federated.yaml`` is prepared once (initial model, job) and then run
 
-* **federated**: ``guardrail.federation.simulate.run_simulation`` — a fresh subprocess that
+* **federated**: ``guardrail.federation.flower.simulate.run_simulation`` — a fresh subprocess that
   imports Flower, starts Ray, runs the ServerApp and one ClientApp per hospital (one CPU
   each, so two clients train at once on two cores) — wall time from start to exit;
-* **plain**: ``guardrail.federation.local.plain_loop`` in a fresh subprocess — the same
+* **plain**: ``guardrail.federation.flower.local.plain_loop`` in a fresh subprocess — the same
   local training (same seeds, same DP-SGD) and the same evaluation, one hospital after the
   other, FedAvg between rounds — wall time from start to exit (imports included in both).
 
@@ -42,9 +42,9 @@ os.environ.setdefault("RAY_DISABLE_USAGE_STATS", "1")
 
 def _plain_worker(job_file: str) -> None:
     sys.path.insert(0, str(REPO))
-    from guardrail.federated.ledgers import epsilon_report
+    from guardrail.federation.flower.local import load_weights, plain_loop
     from guardrail.federation.job import INITIAL_MODEL, Job
-    from guardrail.federation.local import load_weights, plain_loop
+    from guardrail.federation.ledgers import epsilon_report
 
     job = Job.from_json(Path(job_file).read_text())
     run = plain_loop(job, load_weights(job.work / INITIAL_MODEL / "model.safetensors"))
@@ -69,10 +69,10 @@ def _spec(folder: Path, rounds: int, scale: int) -> Path:
 
 def _measure(rounds: int, scale: int) -> dict[str, Any]:
     sys.path.insert(0, str(REPO))
-    from guardrail.federate_runner import prepare
-    from guardrail.federated.ledgers import epsilon_report
+    from guardrail.federation.flower.simulate import run_simulation
     from guardrail.federation.job import JOB_FILE
-    from guardrail.federation.simulate import run_simulation
+    from guardrail.federation.ledgers import epsilon_report
+    from guardrail.run.federate import prepare
 
     with tempfile.TemporaryDirectory(prefix="fedbench") as tmp:
         prepared = prepare(_spec(Path(tmp), rounds, scale))

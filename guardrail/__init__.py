@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from guardrail.core.version import VERSION as __version__
+
 _API = ("audit", "audit_fairness", "train", "federate", "open_history", "load_run", "diff_runs")
 __all__ = [*_API, "__version__"]
 

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from typing import TYPE_CHECKING
-
+from guardrail.core.errors import UsageError
 from guardrail.core.types import AuditResult, RunRecord, Severity
-from guardrail.errors import UsageError
 
 if TYPE_CHECKING:
     from guardrail.history import HistoryStore, RunDiff
-    from guardrail.federate_runner import FederateRun
-    from guardrail.train_runner import TrainRun
+    from guardrail.run.federate import FederateRun
+    from guardrail.run.train import TrainRun
 
 
 def audit(
@@ -61,7 +59,7 @@ def audit(
         record = guardrail.audit("audits/adult-income.yaml")
         record.exit_code()          # ExitCode.VIOLATION: the demo model fails the baseline policy
     """
-    from guardrail.runner import publish_run, run
+    from guardrail.run.audit import publish_run, run
 
     record, loaded = run(spec, out=out, history=history, gated=gate)
     if write:
@@ -125,7 +123,7 @@ def audit_fairness(
 
     from guardrail.auditors.base import AuditContext
     from guardrail.auditors.fairness import FairnessAuditor, FairnessParams
-    from guardrail.errors import DataError
+    from guardrail.core.errors import DataError
 
     if isinstance(sensitive_features, pd.DataFrame):
         frame = sensitive_features.reset_index(drop=True)
@@ -142,7 +140,7 @@ def audit_fairness(
             f"y_true ({len(truth)}), y_pred ({len(predicted)}) and sensitive_features ({len(frame)}) differ in length"
         )
     from guardrail.adapters.base import Predictions
-    from guardrail.outcomes import prepare_outcomes
+    from guardrail.run.outcomes import prepare_outcomes
 
     scores = None if y_score is None else np.asarray(y_score, dtype=float)
     if scores is not None and (len(scores) != len(truth) or not np.isfinite(scores).all() or (scores < 0).any() or (scores > 1).any()):
@@ -268,7 +266,7 @@ def train(spec: str | Path, *, resume: bool = False) -> TrainRun:
         run.result.epsilon, run.result.ledger     # the privacy spent, from Opacus' accountant
         guardrail.audit("audits/heart-dp.yaml")
     """
-    from guardrail.train_runner import train as run_training
+    from guardrail.run.train import train as run_training
 
     return run_training(spec, resume=resume)
 
@@ -290,6 +288,6 @@ def federate(spec: str | Path, *, resume: bool = False) -> FederateRun:
         run.epsilon_max, [(h.name, h.epsilon, h.accuracy) for h in run.hospitals]
         guardrail.audit("audits/heart-federated.yaml")
     """
-    from guardrail.federate_runner import federate as run_federation
+    from guardrail.run.federate import federate as run_federation
 
     return run_federation(spec, resume=resume)

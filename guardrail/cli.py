@@ -18,16 +18,16 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
-from guardrail import __version__
+from guardrail.core.version import VERSION as __version__
+from guardrail.core.vocab import FORMAT_NAMES
+from guardrail.core.errors import GuardrailError, UsageError
 from guardrail.core.exitcodes import ExitCode
-from guardrail.errors import GuardrailError, UsageError
 
 if TYPE_CHECKING:
     from guardrail.core.types import RunRecord, Severity
-    from guardrail.federate_runner import FederateRun
-    from guardrail.train_runner import TrainRun
+    from guardrail.run.federate import FederateRun
+    from guardrail.run.train import TrainRun
 
-REPORT_FORMATS = ("html", "json", "junit", "markdown", "sarif", "card-md", "card-json")
 WHERE_HELP = "the history database, a report folder holding history.sqlite, or an audit spec (its report.history)"
 INTERRUPTED = 130  # the shell's convention for SIGINT; not a guardrail verdict
 INTERNAL_ERROR = "internal error ({kind}: {message}); this is a bug in guardrail, please report it with the command you ran"
@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("spec", type=Path, help="audit spec (YAML, kind: audit)")
     audit.add_argument("--out", type=Path, help="output folder (default: the spec's report.out)")
     audit.add_argument(
-        "--format", dest="formats", action="append", choices=REPORT_FORMATS,
+        "--format", dest="formats", action="append", choices=FORMAT_NAMES,
         help="report format to write; repeat for several (default: the spec's report.formats)",
     )
     audit.add_argument("--fail-on", choices=("deny", "warn"), default="deny", help="lowest severity that fails the run")
@@ -109,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = commands.add_parser("report", help="re-render reports from a run.json (imports no ML library)")
     report.add_argument("record", type=Path, help="run.json written by `guardrail audit`")
-    report.add_argument("--format", dest="formats", action="append", choices=REPORT_FORMATS, help="default: html")
+    report.add_argument("--format", dest="formats", action="append", choices=FORMAT_NAMES, help="default: html")
     report.add_argument("--out", type=Path, help="output folder (default: the folder of run.json)")
     report.add_argument("--fail-on", choices=("deny", "warn"), default="deny")
     report.add_argument("--quiet", action="store_true")
@@ -242,7 +242,7 @@ def _dispatch(args: argparse.Namespace, argv: list[str]) -> ExitCode:
 
 def _audit(args: argparse.Namespace, argv: list[str]) -> ExitCode:
     from guardrail.core.types import Severity
-    from guardrail.runner import publish_run, run
+    from guardrail.run.audit import publish_run, run
 
     progress = None if args.quiet else (lambda message: _err(f"guardrail: {message}"))
     command = "guardrail " + " ".join(_quote(a) for a in argv)
@@ -263,7 +263,7 @@ def _audit(args: argparse.Namespace, argv: list[str]) -> ExitCode:
 
 
 def _train(args: argparse.Namespace) -> ExitCode:
-    from guardrail.train_runner import train
+    from guardrail.run.train import train
 
     progress = None if args.quiet else (lambda message: _err(f"guardrail: {message}"))
     run = train(args.spec, resume=args.resume, progress=progress)
@@ -273,13 +273,13 @@ def _train(args: argparse.Namespace) -> ExitCode:
 
 
 def _federate(args: argparse.Namespace) -> ExitCode:
-    from guardrail.federate_runner import federate
+    from guardrail.run.federate import federate
 
     progress = None if args.quiet else (lambda message: _err(f"guardrail: {message}"))
     if (args.plan is None) and (args.host or args.insecure):
         raise UsageError("--host and --insecure apply to --plan", hint="add --plan DIR, or drop them")
     if args.plan is not None:
-        from guardrail.federation.deployment import deployment_plan
+        from guardrail.run.deploy import deployment_plan
 
         plan = deployment_plan(
             args.spec, args.plan, host=args.host, port=args.port, insecure=args.insecure, resume=args.resume,
@@ -289,11 +289,11 @@ def _federate(args: argparse.Namespace) -> ExitCode:
             _out(plan.text())
         return ExitCode.OK
     if args.collect:
-        from guardrail.federation.deployment import collect_deployment
+        from guardrail.run.deploy import collect_deployment
 
         run = collect_deployment(args.spec, progress=progress)
     elif args.engine == "deployment":
-        from guardrail.federation.deployment import federate_deployment
+        from guardrail.run.deploy import federate_deployment
 
         run = federate_deployment(args.spec, resume=args.resume, progress=progress)
     else:
@@ -380,9 +380,9 @@ def verdict_table(record: RunRecord, code: ExitCode, fail_on: Severity) -> str:
 
 
 def _validate(args: argparse.Namespace) -> ExitCode:
-    from guardrail.auditors.catalog import check_vocabulary, check_rules
+    from guardrail.auditors.catalog import check_rules, check_vocabulary
     from guardrail.auditors.registry import default_registry
-    from guardrail.runner import plan_audits, spec_catalog
+    from guardrail.run.audit import plan_audits, spec_catalog
     from guardrail.spec.loader import load_policy, load_spec
     from guardrail.spec.yamlsource import read_yaml
 
@@ -494,7 +494,7 @@ def _run_record(ref: str, where: Path | None) -> RunRecord:
 
 def _approve(args: argparse.Namespace) -> ExitCode:
     from guardrail.core.types import Severity
-    from guardrail.core.verdict import PASS
+    from guardrail.core.vocab import PASS
     from guardrail.history import HistoryStore
 
     with HistoryStore(_history_at(args.history), create=False) as store:
@@ -515,7 +515,7 @@ def _list() -> ExitCode:
     for name in registry.names():
         _out(f"  {name:<16} {registry.target(name)}")
     _out("report formats:")
-    _out("  " + ", ".join(REPORT_FORMATS))
+    _out("  " + ", ".join(FORMAT_NAMES))
     packs = sorted((Path(__file__).resolve().parent.parent / "policies").glob("*.yaml"))
     if packs:
         _out("policy packs:")
@@ -547,7 +547,7 @@ def _out(text: str) -> None:
     """Print ``text`` to stdout. A reader that stops early (``guardrail list | head``) ends the
     output, not the command: the rest goes to the null device and the exit code is unchanged.
     Each line's control characters are spelt out (names and messages come from data)."""
-    from guardrail.errors import printable
+    from guardrail.core.errors import printable
 
     _write("\n".join(printable(line) for line in text.split("\n")), sys.stdout)
 
@@ -555,7 +555,7 @@ def _out(text: str) -> None:
 def _err(message: str) -> None:
     """Print ``message`` to stderr, as :func:`_out` does to stdout (a closed reader changes no exit
     code), with control characters spelled out so that it stays one line that sets nothing in a terminal."""
-    from guardrail.errors import printable
+    from guardrail.core.errors import printable
 
     _write(printable(message), sys.stderr)
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from guardrail.adapters.base import Predictions
-from guardrail.errors import DataError
+from guardrail.core.errors import DataError
 
 if TYPE_CHECKING:
     import pandas as pd

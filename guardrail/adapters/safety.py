@@ -9,8 +9,8 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
+from guardrail.core.errors import ModelError, UnsafeModelError
 from guardrail.core.files import describe, read_head
-from guardrail.errors import ModelError, UnsafeModelError
 
 PICKLE_SUFFIXES = frozenset({".pkl", ".pickle", ".joblib", ".jbl", ".cloudpickle", ".dill", ".pt", ".pth", ".bin"})
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from guardrail.adapters.base import Predictions
 from guardrail.adapters.safety import refuse_pickle
-from guardrail.errors import MissingExtraError, ModelError, UnsafeModelError
+from guardrail.core.errors import MissingExtraError, ModelError, UnsafeModelError
 
 if TYPE_CHECKING:
     import pandas as pd

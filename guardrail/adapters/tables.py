@@ -14,8 +14,8 @@ import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from guardrail.core.errors import DataError, MissingExtraError
 from guardrail.core.files import describe, file_kind, read_head
-from guardrail.errors import DataError, MissingExtraError
 
 if TYPE_CHECKING:
     import pandas as pd

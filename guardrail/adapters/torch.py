@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from guardrail.adapters.base import Predictions
-from guardrail.core.files import describe, file_kind, read_limited
 from guardrail.adapters.safety import PICKLE_SUFFIXES, refuse_pickle
-from guardrail.errors import MissingExtraError, ModelError
+from guardrail.core.errors import MissingExtraError, ModelError
+from guardrail.core.files import describe, file_kind, read_limited
 
 if TYPE_CHECKING:
     import numpy as np

@@ -9,7 +9,7 @@ single logit (that of ``classes[1]``) for two classes; :class:`ModuleLogits` che
 makes every output ``(n, n_classes)``, so prediction, losses and gradient explanations treat
 it like guardrail's own MLP (whose encoding here is the identity, :func:`identity_encoder`).
 
-A module that does not fit its data fails with a :class:`~guardrail.errors.ModelError` that
+A module that does not fit its data fails with a :class:`~guardrail.core.errors.ModelError` that
 says what and how to fix it: weights of another module, a non-numeric or missing feature
 value, a width the first layer does not take, an output of the wrong shape.
 """
@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from guardrail.adapters.torch import MODULE_ARCHITECTURE, first_line
-from guardrail.errors import ModelError
+from guardrail.core.errors import ModelError
 
 if TYPE_CHECKING:
     import numpy as np

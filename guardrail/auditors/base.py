@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-    from guardrail.core.types import AuditResult
+    from guardrail.core.types import AuditResult, MetricResult
 
 
 class AuditorParams(BaseModel):
@@ -105,13 +105,38 @@ def coerce_params(model: type[P], params: AuditorParams | None) -> P:
     return model.model_validate(params.model_dump() if params is not None else {})
 
 
+def audit_result(
+    ctx: AuditContext,
+    auditor: str,
+    params: AuditorParams,
+    metrics: Sequence[MetricResult],
+    started: float,
+    artifacts: Mapping[str, Any] | None = None,
+) -> AuditResult:
+    """The result of an audit that ran to the end: its metrics, its parameters as JSON, its
+    artifacts and the seconds since ``started`` (a :func:`time.perf_counter` reading)."""
+    import time
+
+    from guardrail.core.types import AuditResult, AuditStatus
+
+    return AuditResult(
+        audit_id=ctx.audit_id,
+        auditor=auditor,
+        status=AuditStatus.OK,
+        metrics=tuple(metrics),
+        params=params.model_dump(mode="json"),
+        artifacts=dict(artifacts or {}),
+        duration_s=time.perf_counter() - started,
+    )
+
+
 def audited_sensitive(names: tuple[str, ...] | None, ctx: AuditContext) -> tuple[str, ...]:
     """The sensitive columns an auditor audits: its ``params.sensitive``, else all declared.
 
     Raises :class:`DataError` for a name the spec does not declare (the runner finds this at
     plan time; this guards direct calls).
     """
-    from guardrail.errors import DataError
+    from guardrail.core.errors import DataError
 
     problems = undeclared_sensitive(names, ctx.sensitive)
     if problems:

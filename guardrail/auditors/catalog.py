@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING
 
-from guardrail.errors import SpecError
+from guardrail.core.errors import SpecError
 
 if TYPE_CHECKING:
     from guardrail.spec.loader import LoadedPolicy

@@ -85,8 +85,8 @@ from guardrail.auditors.base import (
     no_repeats,
     undeclared_sensitive,
 )
+from guardrail.core.errors import AuditError
 from guardrail.core.types import AuditResult, AuditStatus, MetricResult
-from guardrail.errors import AuditError
 from guardrail.explain.methods import GRADIENT_METHODS, Method
 
 if TYPE_CHECKING:

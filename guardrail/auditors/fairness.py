@@ -25,7 +25,7 @@ from guardrail.auditors.base import (
     coerce_params,
     undeclared_sensitive,
 )
-from guardrail.errors import AuditError, MissingExtraError
+from guardrail.core.errors import AuditError, MissingExtraError
 from guardrail.core.types import AuditResult, AuditStatus, GroupValue, Interval, MetricResult
 from guardrail.fairness.metrics import (
     DISPARITIES,
@@ -37,9 +37,8 @@ from guardrail.fairness.metrics import (
 
 if TYPE_CHECKING:
     from guardrail.auditors.catalog import MetricCatalog
-    from guardrail.spec.models import AuditSpec
-
     from guardrail.fairness.groups import Grouping
+    from guardrail.spec.models import AuditSpec
 
 
 class FairnessParams(AuditorParams):
@@ -302,8 +301,8 @@ class FairnessAuditor:
     ) -> list[MetricResult]:
         """One-vs-rest per class: every binary metric for "class c versus the others", from one
         (group, true class, predicted class) table per grouping, resampled once for all classes."""
-        from guardrail.fairness.bootstrap import grouping_rng, resample_counts
         from guardrail.core.scopes import scope_part
+        from guardrail.fairness.bootstrap import grouping_rng, resample_counts
         from guardrail.fairness.groups import tabulate
 
         k = len(ctx.class_labels)

@@ -43,10 +43,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from pydantic import Field, PositiveInt
 
 from guardrail.auditors.base import AuditContext, AuditorParams, coerce_params
+from guardrail.core.errors import AuditError, DataError
 from guardrail.core.scopes import hospital_scope
 from guardrail.core.serialize import from_jsonable
 from guardrail.core.types import AuditResult, AuditStatus, MetricResult
-from guardrail.errors import AuditError, DataError
 
 if TYPE_CHECKING:
     from guardrail.auditors.catalog import MetricCatalog

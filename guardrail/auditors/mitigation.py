@@ -27,14 +27,15 @@ from guardrail.auditors.base import (
     no_repeats,
     undeclared_sensitive,
 )
+from guardrail.core.errors import AuditError, MissingExtraError
 from guardrail.core.types import AuditResult, AuditStatus, MetricResult
-from guardrail.errors import AuditError, MissingExtraError
 from guardrail.fairness.metrics import DisparityName, RateName
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from guardrail.auditors.catalog import MetricCatalog
     from guardrail.spec.models import AuditSpec
-    import pandas as pd
 
 Method = Literal[
     "threshold_demographic_parity",

@@ -42,21 +42,20 @@ from guardrail.auditors.base import (
     coerce_params,
     no_repeats,
 )
+from guardrail.core.errors import AuditError, DataError
 from guardrail.core.serialize import to_jsonable
 from guardrail.core.types import AuditResult, AuditStatus, MetricResult
-from guardrail.errors import AuditError, DataError
 from guardrail.privacy.canary import DP_AUDIT_FILE, load_canary_report
 from guardrail.privacy.membership import METRIC_NAMES
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from guardrail.auditors.catalog import MetricCatalog
-    from guardrail.spec.models import AuditSpec
-
     import pandas as pd
 
+    from guardrail.auditors.catalog import MetricCatalog
     from guardrail.privacy.membership import Logits
+    from guardrail.spec.models import AuditSpec
 
 Attack = Literal["loss", "lira"]
 
@@ -310,7 +309,6 @@ def model_logits(model: Any, data: pd.DataFrame, positive_label: Any) -> ReadLog
     """
     from guardrail.adapters.sklearn import SklearnAdapter
     from guardrail.adapters.torch import TorchAdapter
-
     from guardrail.privacy.membership import Logits
 
     if isinstance(model, TorchAdapter):

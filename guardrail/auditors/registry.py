@@ -11,7 +11,7 @@ import importlib
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
 
-from guardrail.errors import SpecError
+from guardrail.core.errors import SpecError
 
 if TYPE_CHECKING:
     from guardrail.auditors.base import Auditor

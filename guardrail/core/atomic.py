@@ -53,7 +53,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from guardrail.errors import UsageError
+from guardrail.core.errors import UsageError
 
 try:  # POSIX only; elsewhere writers into one folder are not serialised
     import fcntl

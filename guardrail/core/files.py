@@ -133,6 +133,11 @@ def sha256_and_size(path: str | os.PathLike[str]) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """SHA-256 (hex) of the regular file ``path`` (:func:`sha256_and_size` without the size)."""
+    return sha256_and_size(path)[0]
+
+
 def describe(exc: OSError) -> str:
     """What is wrong with a file, as the rest of a sentence whose subject is the file
     ("… is a named pipe (FIFO), not a regular file"); the caller names the file."""

@@ -13,6 +13,22 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
+def finite_or_none(value: Any) -> float | None:
+    """``value`` as a float when it is a finite number (a bool is not), else ``None``: the form
+    in which a possibly missing or non-finite number is written to JSON.
+
+    >>> finite_or_none(0.5), finite_or_none(float("nan")), finite_or_none("1"), finite_or_none(True)
+    (0.5, None, None, None)
+    """
+    import math
+    from numbers import Real
+
+    if isinstance(value, bool) or not isinstance(value, Real):  # numpy's numbers are Real too
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
 def to_jsonable(obj: Any) -> Any:
     """Turn a core value (dataclass, enum, tuple, mapping) into plain JSON types."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):

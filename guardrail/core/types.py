@@ -10,42 +10,19 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from guardrail.core.exitcodes import ExitCode
+from guardrail.core.vocab import SMALL_GROUP as SMALL_GROUP  # re-exported: results name their reasons with it
+from guardrail.core.vocab import AuditStatus as AuditStatus
+from guardrail.core.vocab import OutcomeStatus as OutcomeStatus
+from guardrail.core.vocab import Severity as Severity
 
 if TYPE_CHECKING:
     from guardrail.core.verdict import Verdict
 
 SCHEMA_VERSION = 1
 """Version of the ``run.json`` layout; bumped on any incompatible change."""
-
-SMALL_GROUP = "small_group"
-"""Reason code of a metric left undefined by groups too small to judge: a metric whose
-``reason`` starts with it makes a policy outcome inconclusive rather than an error."""
-
-
-class AuditStatus(str, Enum):
-    OK = "ok"
-    ERROR = "error"
-    SKIPPED = "skipped"
-
-
-class Severity(str, Enum):
-    DENY = "deny"
-    WARN = "warn"
-    INFO = "info"
-
-
-class OutcomeStatus(str, Enum):
-    PASS = "pass"
-    FAIL = "fail"
-    INCONCLUSIVE = "inconclusive"
-    ERROR = "error"
-    SKIPPED = "skipped"
-    WAIVED = "waived"
-
 
 @dataclass(frozen=True)
 class Quantile:

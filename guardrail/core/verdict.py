@@ -18,15 +18,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from guardrail.core.exitcodes import ExitCode
-from guardrail.core.types import AuditResult, AuditStatus, OutcomeStatus, PolicyVerdict, RuleOutcome, Severity
+from guardrail.core.vocab import FAIL, INCOMPLETE, MISSING_EVIDENCE, NO_GATE, PASS, AuditStatus, OutcomeStatus, Severity
 
-PASS, FAIL, INCOMPLETE, NO_GATE = "PASS", "FAIL", "INCOMPLETE", "NO GATE"
-"""The four verdict words."""
+if TYPE_CHECKING:
+    from guardrail.core.types import AuditResult, PolicyVerdict, RuleOutcome
 
-MISSING_EVIDENCE = "missing_evidence"
-"""Reason code of an outcome whose metric is absent or undefined (see the policy engine)."""
 
 JUDGED = frozenset({OutcomeStatus.PASS, OutcomeStatus.FAIL, OutcomeStatus.INCONCLUSIVE, OutcomeStatus.WAIVED})
 """Outcomes reached on evidence (an ``error`` is missing evidence; ``skipped`` was not judged)."""

@@ -26,7 +26,7 @@ import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from guardrail.errors import DataError
+from guardrail.core.errors import DataError
 
 if TYPE_CHECKING:
     import pandas as pd

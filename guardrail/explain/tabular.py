@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from guardrail.errors import AuditError
+from guardrail.core.errors import AuditError
 
 if TYPE_CHECKING:
     import pandas as pd

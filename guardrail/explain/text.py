@@ -40,7 +40,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from guardrail.errors import MissingExtraError, ModelError
+from guardrail.core.errors import MissingExtraError, ModelError
 
 if TYPE_CHECKING:
     import numpy as np

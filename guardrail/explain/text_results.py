@@ -58,8 +58,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from guardrail.core.errors import AuditError
 from guardrail.core.types import GroupValue, MetricResult
-from guardrail.errors import AuditError
 from guardrail.explain.sampling import stratified_order
 
 if TYPE_CHECKING:

@@ -21,7 +21,7 @@ import numpy as np
 
 from guardrail.core.types import Interval
 from guardrail.fairness.bootstrap import resample_counts
-from guardrail.fairness.metrics import DISPARITIES, DisparityName, RateName, disparity_array, rate_array
+from guardrail.fairness.metrics import DISPARITIES, RateName, disparity_array, rate_array
 from guardrail.fairness.paired import disparity_delta, rate_delta
 from guardrail.fairness.results import GroupTable, disparity_estimate, rate_estimate
 

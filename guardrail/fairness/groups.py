@@ -28,8 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from guardrail.core.errors import DataError
 from guardrail.core.scopes import scope_name
-from guardrail.errors import DataError
 
 MISSING_GROUP = "missing"
 """Label of the explicit group formed by missing sensitive values, when the spec asks for it."""

@@ -28,8 +28,8 @@ from typing import Literal, TypeVar
 
 import numpy as np
 
+from guardrail.core.errors import MissingExtraError
 from guardrail.core.types import Interval, Quantile
-from guardrail.errors import MissingExtraError
 
 CLOPPER_PEARSON = "Clopper–Pearson (exact binomial)"
 BOX = "Bonferroni-combined per-group Clopper–Pearson bounds (counts too small for the bootstrap)"

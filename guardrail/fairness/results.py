@@ -57,7 +57,6 @@ from guardrail.fairness.metrics import (
     based_on,
     denominator_array,
     disparity,
-    disparity_array,
     numerator_array,
     rate,
     rate_array,

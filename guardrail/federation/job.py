@@ -1,6 +1,6 @@
 """A federated job: everything the ServerApp and ClientApps need, as one JSON file.
 
-The runner (:mod:`guardrail.federate_runner`) turns a validated ``federate:`` section into
+The runner (:mod:`guardrail.run.federate`) turns a validated ``federate:`` section into
 a :class:`Job`, writes it into the run's work folder with the initial model, and the Flower
 apps read it back — in the simulation subprocess, in Ray's workers, or on another machine
 under the deployment engine (``job`` in the run config). Paths in a job are absolute.
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from guardrail.core.atomic import write_atomic
-from guardrail.errors import UsageError
+from guardrail.core.errors import UsageError
 
 JOB_FILE = "job.json"
 JOB_ENV = "GUARDRAIL_FEDERATE_JOB"

@@ -42,9 +42,9 @@ except ImportError:  # pragma: no cover - not POSIX
     fcntl = None  # type: ignore[assignment]
 
 from guardrail.core.atomic import Witness, make_dirs, remove_dirs
+from guardrail.core.errors import UsageError
 from guardrail.core.serialize import from_jsonable, to_jsonable
 from guardrail.core.types import RunRecord
-from guardrail.errors import UsageError
 
 DEFAULT_NAME = "history.sqlite"
 SCHEMA_VERSION = 1

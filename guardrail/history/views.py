@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from guardrail.core.serialize import to_jsonable
 from guardrail.core.types import Interval
 from guardrail.core.verdict import word_of
-from guardrail.history.compare import MetricChange, RunDiff
-from guardrail.history.store import RunSummary
+
+if TYPE_CHECKING:  # the views only read these: the diff's own display hook imports this module
+    from guardrail.history.compare import MetricChange, RunDiff
+    from guardrail.history.store import RunSummary
+
 
 def history_table(runs: Sequence[RunSummary]) -> str:
     """One line per run, newest first; ``*`` marks approved runs."""

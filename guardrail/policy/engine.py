@@ -28,7 +28,7 @@ from guardrail.core.types import (
     Severity,
     SourceLocation,
 )
-from guardrail.core.verdict import MISSING_EVIDENCE
+from guardrail.core.vocab import MISSING_EVIDENCE, UNDERPOWERED
 from guardrail.policy.corrections import Adjustment, adjust
 from guardrail.policy.sentences import constraint, fmt, observation, requirement
 from guardrail.spec.models import PolicySpec, RuleSpec
@@ -186,7 +186,7 @@ def _underpowered(policy: PolicySpec, rule: RuleSpec, metric: MetricResult) -> R
         metric=metric.ref,
         severity=Severity.WARN,
         status=OutcomeStatus.FAIL,
-        reason="underpowered",
+        reason=UNDERPOWERED,
         expected=f"smallest detectable gap of {metric.ref} ≤ {fmt(rule.threshold)}",
         message=(
             f"{rule.id} cannot be answered with this data: the smallest gap detectable at 80% power "

@@ -33,9 +33,9 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from guardrail.core.errors import DataError
 from guardrail.core.serialize import from_jsonable, to_jsonable
 from guardrail.core.types import MetricResult
-from guardrail.errors import DataError
 from guardrail.privacy.ledger import Segment
 
 __all__ = [

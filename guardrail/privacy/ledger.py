@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from guardrail.core.atomic import write_atomic
-from guardrail.errors import DataError
+from guardrail.core.errors import DataError
 from guardrail.privacy.accounting import (
     ACCOUNTANTS,
     DEFAULT_EPS_ERROR,

@@ -13,16 +13,16 @@ import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from guardrail.core.files import file_kind
 from guardrail.core.atomic import check_output_dir, write_all_atomic
+from guardrail.core.errors import UsageError
+from guardrail.core.files import file_kind
 from guardrail.core.types import FileDigest, RunRecord, Severity
-from guardrail.errors import UsageError
+from guardrail.core.vocab import FORMAT_NAMES, REPORT_FORMATS
 from guardrail.report.html import render_html
 from guardrail.report.json import parse_json, render_json
 from guardrail.report.junit import render_junit
 from guardrail.report.markdown import render_markdown
 from guardrail.report.sarif import render_sarif
-from guardrail.report.modelcard import render_model_card_json, render_model_card_markdown
 
 __all__ = [
     "FILE_NAMES",
@@ -42,29 +42,23 @@ __all__ = [
 
 Renderer = Callable[[RunRecord, Severity], str]
 
-FORMATS: tuple[str, ...] = ("html", "json", "junit", "markdown", "sarif", "card-md", "card-json")
-"""The report formats, in the order they are listed to users."""
+FORMATS: tuple[str, ...] = FORMAT_NAMES
+"""The report formats, in the order they are listed to users (:data:`guardrail.core.vocab.REPORT_FORMATS`)."""
 
-FILE_NAMES: dict[str, str] = {
-    "html": "report.html",
-    "json": "run.json",
-    "junit": "junit.xml",
-    "markdown": "summary.md",
-    "sarif": "results.sarif",
-    "card-md": "model_card.md",
-    "card-json": "model_card.json",
-}
+FILE_NAMES: dict[str, str] = {f.name: f.file_name for f in REPORT_FORMATS}
 """The file each format writes in the output folder."""
 
-_RENDERERS: dict[str, Renderer] = {
-    "html": render_html,
-    "json": lambda record, fail_on: render_json(record),
-    "junit": render_junit,
-    "markdown": render_markdown,
-    "sarif": render_sarif,
-    "card-md": render_model_card_markdown,
-    "card-json": render_model_card_json,
-}
+
+def renderer_of(fmt: str) -> Renderer | None:
+    """The function that renders format ``fmt`` (imported now), or ``None`` for an unknown format."""
+    import importlib
+
+    row = next((f for f in REPORT_FORMATS if f.name == fmt), None)
+    if row is None:
+        return None
+    module, _, name = row.renderer.partition(":")
+    renderer: Renderer = getattr(importlib.import_module(module), name)
+    return renderer
 
 
 def render(record: RunRecord, fmt: str, *, fail_on: Severity | str = Severity.DENY) -> str:
@@ -84,7 +78,7 @@ def render(record: RunRecord, fmt: str, *, fail_on: Severity | str = Severity.DE
     UsageError
         If ``fmt`` or ``fail_on`` is not known.
     """
-    renderer = _RENDERERS.get(fmt)
+    renderer = renderer_of(fmt)
     if renderer is None:
         raise UsageError(
             f"unknown report format {fmt!r}",

@@ -23,7 +23,6 @@ from markupsafe import Markup, escape
 import guardrail.report.charts as charts
 from guardrail.core.types import (
     AuditResult,
-    AuditStatus,
     GroupValue,
     MetricResult,
     PolicyVerdict,

@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 from typing import Any, NoReturn
 
+from guardrail.core.errors import UsageError
 from guardrail.core.serialize import from_jsonable, to_jsonable
-from guardrail.core.types import SCHEMA_VERSION, RunRecord
-from guardrail.errors import UsageError
+from guardrail.core.types import SCHEMA_VERSION, RunRecord, Severity
 
 _HOW_TO_FIX = (
     "pass the run.json that `guardrail audit` wrote in its output folder, unmodified; "
@@ -18,8 +18,11 @@ _HOW_TO_FIX = (
 )
 
 
-def render_json(record: RunRecord) -> str:
+def render_json(record: RunRecord, fail_on: Severity = Severity.DENY) -> str:
     """Serialise ``record`` as indented JSON, ending with a newline.
+
+    ``fail_on`` is accepted as every renderer's is and changes nothing: run.json records each
+    rule's severity, and any threshold is applied when it is read.
 
     Raises
     ------

@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 
 from guardrail.core.types import AuditResult, AuditStatus, RuleOutcome, RunRecord, Severity
-from guardrail.core.verdict import FAIL, INCOMPLETE, NO_GATE, NOTE, PASS, WARNING, display_status
+from guardrail.core.verdict import NOTE, WARNING, display_status
+from guardrail.core.vocab import FAIL, INCOMPLETE, NO_GATE, PASS
 from guardrail.report import _format
 
 MAX_OUTCOMES = 200

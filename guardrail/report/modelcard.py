@@ -13,6 +13,7 @@ from typing import Any
 
 from guardrail.core.types import MetricResult, OutcomeStatus, RunRecord, Severity
 from guardrail.core.verdict import display_status
+from guardrail.core.vocab import UNDERPOWERED
 from guardrail.report import _format
 from guardrail.report.markdown import escape_cell
 
@@ -144,7 +145,7 @@ def _limitations(record: RunRecord) -> list[str]:
     for outcome in record.verdict.outcomes:
         if outcome.status is OutcomeStatus.INCONCLUSIVE:
             found.append(f"Inconclusive: {outcome.message}")
-        elif outcome.reason == "underpowered":
+        elif outcome.reason == UNDERPOWERED:
             found.append(outcome.message)
     small = sorted({g.group for m in record.metrics() for g in m.by_group if g.small})
     if small:

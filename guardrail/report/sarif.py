@@ -25,8 +25,8 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from urllib.parse import quote
 from typing import Any
+from urllib.parse import quote
 
 from guardrail.core.types import AuditStatus, OutcomeStatus, RuleOutcome, RunRecord, Severity
 from guardrail.core.verdict import Verdict

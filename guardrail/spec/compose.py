@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from guardrail.errors import SpecError
+from guardrail.core.errors import SpecError
 from guardrail.spec.models import PolicySpec, RuleSpec
 
 if TYPE_CHECKING:

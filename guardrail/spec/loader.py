@@ -12,8 +12,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from guardrail.core.errors import SpecError, UsageError
 from guardrail.core.files import describe, file_kind, resolve, sha256_and_size
-from guardrail.errors import SpecError, UsageError
 from guardrail.spec.models import (
     AuditSpec,
     PolicySpec,

@@ -11,12 +11,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from guardrail.core.vocab import DEFAULT_FORMATS, FormatName, Task
 from guardrail.spec.federate import FederateSpec
 from guardrail.spec.training import TrainSpec
 
 Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
-ReportFormat = Literal["html", "json", "junit", "markdown", "sarif", "card-md", "card-json"]
-ALL_FORMATS: tuple[ReportFormat, ...] = ("html", "json", "junit", "markdown")
 
 
 class StrictModel(BaseModel):
@@ -121,7 +120,7 @@ class DataSpec(StrictModel):
         default=None,
         description="Label of the positive class; default 1 (or True) when the target is 0/1 or boolean.",
     )
-    task: Literal["binary", "multiclass", "regression"] = Field(
+    task: Task = Field(
         default="binary",
         description="binary (rates for the positive class), multiclass (one-vs-rest per class) or "
         "regression (per-group errors and mean predictions).",
@@ -166,7 +165,7 @@ class AuditEntry(StrictModel):
 
 class ReportSpec(StrictModel):
     out: str = Field(description="Output folder, relative to the spec file.")
-    formats: tuple[ReportFormat, ...] = Field(default=ALL_FORMATS, min_length=1)
+    formats: tuple[FormatName, ...] = Field(default=DEFAULT_FORMATS, min_length=1)
     history: str | bool = Field(
         default=True,
         description="Audit history (SQLite) that records every run: true for history.sqlite in the output "

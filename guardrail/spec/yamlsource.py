@@ -18,8 +18,8 @@ from typing import Any
 
 import yaml
 
+from guardrail.core.errors import SpecError
 from guardrail.core.files import FileTooLargeError, describe, read_limited, resolve
-from guardrail.errors import SpecError
 
 Location = tuple[str | int, ...]
 

@@ -15,7 +15,7 @@ ledger continues. With a fixed ``noise_multiplier`` ε after 2 + 2 epochs theref
 remaining epochs are planned at the σ that keeps the ledger's ε (the epochs already done at
 their σ, plus the new ones) within the target, and the ledger notes the re-plan; when
 nothing is left to plan with (the first run spent the target), the resume is refused with
-a :class:`~guardrail.errors.UsageError` before any step, and the folder stays as it was.
+a :class:`~guardrail.core.errors.UsageError` before any step, and the folder stays as it was.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from guardrail.errors import DataError, UsageError
+from guardrail.core.errors import DataError, UsageError
 from guardrail.privacy.ledger import Ledger
 from guardrail.training import io
 from guardrail.training.data import (

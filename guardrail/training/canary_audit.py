@@ -61,7 +61,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from guardrail.errors import UsageError
+from guardrail.core.errors import UsageError
 from guardrail.privacy.accounting import HistoryEntry, merge_history
 from guardrail.privacy.canary import CanaryAuditReport, CanaryRun, one_run_canary_audit
 from guardrail.privacy.ledger import Ledger

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from guardrail.errors import DataError
+from guardrail.core.errors import DataError
 from guardrail.privacy.ledger import NON_POISSON, POISSON, Sampling
 
 if TYPE_CHECKING:

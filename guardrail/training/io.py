@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from guardrail.adapters.torch import quiet_transformers
 from guardrail.core.atomic import write_all_atomic
-from guardrail.errors import DataError, ModelError
+from guardrail.core.errors import DataError, ModelError
 from guardrail.privacy.ledger import Ledger, load_ledger
 from guardrail.training.loop import EpochRecord, TrainState
 

@@ -24,7 +24,7 @@ DP details:
   in a note; each segment of the ledger keeps the σ it was trained with. When nothing fits
   (less than ``SPENT_BELOW`` = 0.01 of the budget is left, as after any run planned for the
   same target, or the remaining steps would need σ > ``MAX_NOISE_MULTIPLIER``) the trainer
-  refuses before taking a step (:class:`~guardrail.errors.UsageError`, exit 3), saying what
+  refuses before taking a step (:class:`~guardrail.core.errors.UsageError`, exit 3), saying what
   was spent and how to go on.
 * ``replay``: a ledger history to train by, step for step (each step uses the σ of the
   segment it falls in; training ends with the last segment). The DP-claim check
@@ -50,7 +50,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from guardrail.errors import DataError, UsageError
+from guardrail.core.errors import DataError, UsageError
 from guardrail.privacy.accounting import (
     MAX_NOISE_MULTIPLIER,
     SPENT_BELOW,

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from guardrail.adapters.safety import refuse_pickle
 from guardrail.adapters.torch import build_mlp_from_description, load_hf_classifier
-from guardrail.errors import MissingExtraError, ModelError
+from guardrail.core.errors import MissingExtraError, ModelError
 
 if TYPE_CHECKING:
     import torch

@@ -16,7 +16,7 @@ from safetensors.torch import save_file
 
 import guardrail
 from guardrail.adapters.torch import TorchAdapter
-from guardrail.errors import ModelError
+from guardrail.core.errors import ModelError
 from tests.conftest import run_cli
 
 WEIGHTS = np.array([3.0, -0.2, 0.05])

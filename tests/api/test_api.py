@@ -53,14 +53,14 @@ def test_audit_fairness_accepts_series_and_dicts() -> None:
 
 
 def test_length_mismatch_is_a_data_error() -> None:
-    from guardrail.errors import DataError
+    from guardrail.core.errors import DataError
 
     with pytest.raises(DataError, match="differ in length"):
         guardrail.audit_fairness([1, 0], [1, 0, 1], sensitive_features=["a", "b"])
 
 
 def test_audit_fairness_refuses_labels_it_cannot_interpret() -> None:
-    from guardrail.errors import DataError
+    from guardrail.core.errors import DataError
 
     with pytest.raises(DataError, match="has 3 classes"):
         guardrail.audit_fairness([2, 0, 1, 0], [2, 0, 1, 0], sensitive_features=list("aabb"))

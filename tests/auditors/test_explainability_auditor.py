@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 import guardrail
+from guardrail.core.errors import SpecError
 from guardrail.core.types import AuditStatus, MetricResult, OutcomeStatus, RunRecord
-from guardrail.errors import SpecError
 
 pytest.importorskip("captum")
 pytest.importorskip("lime")

@@ -30,8 +30,8 @@ from guardrail.auditors.federated import (
     FederatedParams,
 )
 from guardrail.auditors.registry import default_registry
+from guardrail.core.errors import AuditError, DataError
 from guardrail.core.types import AuditResult, AuditStatus, MetricResult
-from guardrail.errors import AuditError, DataError
 from tests.conftest import REPO
 
 SAMPLE = REPO / "tests" / "data" / "federated" / "federated.json"
@@ -326,7 +326,7 @@ def test_params_refuse_unknown_keys_and_bad_rounds() -> None:
 
 # -- ledgers --------------------------------------------------------------------------------
 def _write_ledgers(folder: Path, history: dict[str, Any]) -> None:
-    from guardrail.federated.ledgers import hospital_ledger
+    from guardrail.federation.ledgers import hospital_ledger
 
     (folder / "ledgers").mkdir()
     for hospital in history["hospitals"]:

@@ -9,8 +9,6 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import pytest
-
 import guardrail
 from tests.cli.test_exit_codes import _folder
 from tests.conftest import run_cli

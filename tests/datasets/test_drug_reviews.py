@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from guardrail.core.errors import DataError
 from guardrail.datasets import drug_reviews
 from guardrail.datasets.drug_reviews import (
     DRUG_REVIEWS_INSTALL,
@@ -13,7 +14,6 @@ from guardrail.datasets.drug_reviews import (
     OTHER_CONDITION,
     load_drug_reviews,
 )
-from guardrail.errors import DataError
 
 
 def test_all_979_reviews_with_labels_and_groups() -> None:

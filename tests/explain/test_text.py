@@ -19,7 +19,7 @@ pytest.importorskip("lime")
 pytest.importorskip("transformers")
 
 from guardrail.adapters.torch import TorchAdapter  # noqa: E402
-from guardrail.errors import ModelError  # noqa: E402
+from guardrail.core.errors import ModelError  # noqa: E402
 from guardrail.explain.text import (  # noqa: E402
     DELTA_FLOOR,
     DocumentExplanation,

@@ -12,8 +12,8 @@ import pytest
 
 from guardrail.auditors.base import AuditContext
 from guardrail.auditors.explainability import ExplainabilityAuditor, ExplainabilityParams
+from guardrail.core.errors import AuditError
 from guardrail.core.types import AuditResult
-from guardrail.errors import AuditError
 from tests.explain.test_text import DRIVER, _synthetic, _train_tiny
 
 pytest.importorskip("captum")
@@ -186,7 +186,7 @@ def test_a_direct_call_meets_the_bounds_on_a_sensitive_column(
     import dataclasses
 
     from guardrail.auditors.explainability import sensitive_groups
-    from guardrail.errors import DataError
+    from guardrail.core.errors import DataError
 
     data = context.data.assign(site=[site(i) for i in range(len(context.data))])
     ctx = dataclasses.replace(context, data=data)
@@ -201,7 +201,7 @@ def test_more_groups_than_the_bound_are_refused(context: AuditContext) -> None:
     import dataclasses
 
     from guardrail.auditors.explainability import sensitive_groups
-    from guardrail.errors import DataError
+    from guardrail.core.errors import DataError
 
     data = pd.DataFrame({"site": [f"p{i}" for i in range(1001)]})
     with pytest.raises(DataError, match="1,001 groups"):

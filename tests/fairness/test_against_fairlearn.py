@@ -141,7 +141,7 @@ def test_small_groups_are_flagged_never_dropped() -> None:
 
 
 def test_missing_sensitive_value_is_a_clear_error_or_an_explicit_group() -> None:
-    from guardrail.errors import DataError
+    from guardrail.core.errors import DataError
 
     sensitive = pd.Series(["a", None, "b", "a"], name="sex")
     with pytest.raises(DataError, match=r"'sex' has 1 missing value\(s\).*missing_sensitive: group"):

@@ -10,8 +10,8 @@ from sklearn.linear_model import LogisticRegression
 from guardrail.adapters.sklearn import SklearnAdapter
 from guardrail.auditors.base import AuditContext
 from guardrail.auditors.mitigation import MitigationAuditor, MitigationParams
+from guardrail.core.errors import AuditError
 from guardrail.core.types import AuditStatus
-from guardrail.errors import AuditError
 
 
 def _context(with_model: bool = True) -> AuditContext:
@@ -79,7 +79,7 @@ def test_expgrad_retrains_a_clone_and_stored_scores_serve_threshold_methods() ->
 
 def test_an_undeclared_sensitive_column_is_refused_when_called_directly() -> None:
     from guardrail.auditors.fairness import FairnessAuditor, FairnessParams
-    from guardrail.errors import DataError
+    from guardrail.core.errors import DataError
 
     for auditor in (MitigationAuditor(MitigationParams(sensitive=("race",))), FairnessAuditor(FairnessParams(sensitive=("race",)))):
         with pytest.raises(DataError, match=r"params.sensitive: 'race' is not one of data.sensitive \(sex\)"):

@@ -57,7 +57,7 @@ def test_auc_undefined_for_a_group_with_one_label() -> None:
 
 
 def test_scores_must_be_probabilities() -> None:
-    from guardrail.errors import DataError
+    from guardrail.core.errors import DataError
 
     with pytest.raises(DataError, match="probability"):
         audit_fairness([1, 0], [1, 0], sensitive_features=["a", "b"], y_score=[1.5, 0.2])

@@ -70,7 +70,7 @@ def test_regression_group_errors_match_metricframe() -> None:
 
 
 def test_task_mismatches_are_clear_errors() -> None:
-    from guardrail.errors import DataError, ModelError
+    from guardrail.core.errors import DataError, ModelError
 
     with pytest.raises(DataError, match="has 3 classes.*multiclass"):
         audit_fairness([0, 1, 2], [0, 1, 2], sensitive_features=["a", "b", "a"])

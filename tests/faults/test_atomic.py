@@ -18,7 +18,7 @@ import pytest
 
 from guardrail.core import atomic
 from guardrail.core.atomic import TXN_PREFIX, Witness, recover, staged_files, write_all_atomic
-from guardrail.errors import UsageError
+from guardrail.core.errors import UsageError
 
 NAMES = ("report.html", "junit.xml", "summary.md", "run.json")
 

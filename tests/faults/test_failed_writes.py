@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 import guardrail.core.atomic as atomic
-from guardrail.errors import SpecError, UsageError
-from guardrail.runner import publish_run, run
+from guardrail.core.errors import SpecError, UsageError
+from guardrail.run.audit import publish_run, run
 from tests.cli.test_exit_codes import _assert_one_clear_line, _folder
 from tests.conftest import run_cli
 

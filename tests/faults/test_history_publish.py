@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 import guardrail.history as history_package
-from guardrail.errors import UsageError
+from guardrail.core.errors import UsageError
 from guardrail.history import HistoryStore
 from guardrail.report import load_record
-from guardrail.runner import publish_run, run
+from guardrail.run.audit import publish_run, run
 from tests.cli.test_exit_codes import _folder
 from tests.faults.test_interrupts import Forker, _leftovers
 

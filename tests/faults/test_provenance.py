@@ -13,11 +13,11 @@ import pytest
 import guardrail.adapters.tables as tables
 from guardrail.auditors.base import AuditorParams
 from guardrail.auditors.registry import default_registry
+from guardrail.core.errors import DataError, SpecError
 from guardrail.core.types import AuditResult, AuditStatus
-from guardrail.errors import DataError, SpecError
-from guardrail.provenance import CHANGED_WHILE_READ, InputFiles
 from guardrail.report.verify import verify
-from guardrail.runner import publish_run, run
+from guardrail.run.audit import publish_run, run
+from guardrail.run.provenance import CHANGED_WHILE_READ, InputFiles
 from tests.cli.test_exit_codes import _folder
 from tests.conftest import run_cli
 
@@ -85,7 +85,7 @@ def test_a_data_file_that_changes_while_it_is_read_refuses_the_run(tmp_path: Pat
 
 
 def test_a_policy_that_changes_while_it_is_read_refuses_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import guardrail.runner as runner
+    import guardrail.run.audit as runner
 
     spec = _folder(tmp_path, threshold=0.3)
     real = runner.load_policy  # type: ignore[attr-defined]

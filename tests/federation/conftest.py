@@ -55,7 +55,7 @@ def write_spec(folder: Path, **federate: Any) -> Path:
 @pytest.fixture(scope="module")
 def federated_run(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """One Flower simulation: 2 hospitals × 2 rounds with DP-SGD (≈ 20 s on 2 cores)."""
-    from guardrail.federate_runner import federate
+    from guardrail.run.federate import federate
 
     folder = tmp_path_factory.mktemp("federation")
     return federate(write_spec(folder))

@@ -21,21 +21,19 @@ from typing import Any
 
 import pytest
 
-from guardrail.errors import FederationError, UsageError
-from guardrail.federation.deployment import (
+from guardrail.core.errors import FederationError, UsageError
+from guardrail.federation.flower.deployment import (
     CLIENT_APP,
     CONNECTION,
     MARKER_ENV,
     SERVER_APP,
     TLSFiles,
-    _marked,
-    _Process,
-    _stop,
     commands,
     plan_steps,
     write_app,
     write_connection,
 )
+from guardrail.federation.flower.processes import _marked, _Process, _stop
 from guardrail.federation.job import JOB_FILE, Job
 from tests.federation.conftest import write_spec
 
@@ -195,8 +193,8 @@ def _nothing_listens_on(port: int) -> bool:
 @pytest.fixture(scope="module")
 def deployed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The same spec trained on the deployment engine (2 hospitals × 2 rounds) and on the simulation engine."""
-    from guardrail.federate_runner import federate
-    from guardrail.federation.deployment import federate_deployment
+    from guardrail.run.deploy import federate_deployment
+    from guardrail.run.federate import federate
 
     messages: list[str] = []
     spec = write_spec(tmp_path_factory.mktemp("deployment"))
@@ -239,7 +237,7 @@ def test_node_state_keeps_the_privacy_history_across_rounds(deployed: dict[str, 
 @pytest.mark.federated
 @pytest.mark.timeout(600)
 def test_epsilon_equals_the_simulation_engines(deployed: dict[str, Any]) -> None:
-    from guardrail.federated.ledgers import epsilon_by_round
+    from guardrail.federation.ledgers import epsilon_by_round
 
     deployment, simulation = _history(deployed["run"]), _history(deployed["simulation"])
     simulated = {h["name"]: h for h in simulation["hospitals"]}
@@ -266,7 +264,7 @@ def test_no_flower_process_is_left(deployed: dict[str, Any]) -> None:
 @pytest.mark.timeout(600)
 def test_collect_rewrites_the_output_from_the_result(deployed: dict[str, Any]) -> None:
     """What a run on real machines ends with: the output folder from the server's result.json."""
-    from guardrail.federation.deployment import collect_deployment
+    from guardrail.run.deploy import collect_deployment
 
     before = _history(deployed["run"])
     collected = collect_deployment(deployed["spec"])
@@ -278,7 +276,7 @@ def test_collect_rewrites_the_output_from_the_result(deployed: dict[str, Any]) -
 
 @pytest.fixture(scope="module")
 def small_job(tmp_path_factory: pytest.TempPathFactory) -> Job:
-    from guardrail.federate_runner import prepare
+    from guardrail.run.federate import prepare
 
     return prepare(write_spec(tmp_path_factory.mktemp("small"), rounds=1)).job
 
@@ -286,7 +284,7 @@ def small_job(tmp_path_factory: pytest.TempPathFactory) -> Job:
 @pytest.mark.federated
 @pytest.mark.timeout(300)
 def test_a_failing_server_app_is_a_federation_error(small_job: Job, tmp_path: Path) -> None:
-    from guardrail.federation.deployment import run_local_deployment
+    from guardrail.federation.flower.processes import run_local_deployment
 
     broken = dataclasses.replace(small_job, work_dir=str(tmp_path / "work"))  # no initial model there
     broken.save()
@@ -302,7 +300,7 @@ def test_a_failing_server_app_is_a_federation_error(small_job: Job, tmp_path: Pa
 @pytest.mark.federated
 @pytest.mark.timeout(300)
 def test_the_hard_timeout_stops_every_process(small_job: Job) -> None:
-    from guardrail.federation.deployment import run_local_deployment
+    from guardrail.federation.flower.processes import run_local_deployment
 
     started = time.perf_counter()
     with pytest.raises(FederationError, match="time limit of 15 s"):

@@ -19,8 +19,8 @@ def _history(out: Path) -> dict[str, Any]:
 
 
 def test_crash_keeps_spend_then_resume_continues_ledgers_until_the_budget(tmp_path: Path) -> None:
-    from guardrail.federate_runner import federate
-    from guardrail.federated import ledgers
+    from guardrail.federation import ledgers
+    from guardrail.run.federate import federate
 
     # Round 1: hungary fails after its DP steps ran; cleveland's update alone makes the global model.
     spec = write_spec(
@@ -64,8 +64,8 @@ def test_crash_keeps_spend_then_resume_continues_ledgers_until_the_budget(tmp_pa
 
     # Resuming a finished federation rewrites its outputs without running it, under the engine that ran
     # it (recorded in the job's work folder when the run started; here as a deployment would record it).
-    from guardrail.federate_runner import WORK_DIR, mark_engine
     from guardrail.federation.job import JOB_FILE, Job
+    from guardrail.run.federate import WORK_DIR, mark_engine
 
     document = _history(second.out)
     (second.out / "federated.json").unlink()  # the outputs were never written: the case resume is for
@@ -75,8 +75,8 @@ def test_crash_keeps_spend_then_resume_continues_ledgers_until_the_budget(tmp_pa
 
 
 def test_a_hung_simulation_is_stopped_at_the_timeout(tmp_path: Path) -> None:
-    from guardrail.errors import FederationError
-    from guardrail.federate_runner import federate
+    from guardrail.core.errors import FederationError
+    from guardrail.run.federate import federate
 
     spec = write_spec(tmp_path, timeout=2)
     started = time.monotonic()
@@ -89,7 +89,7 @@ def test_a_hung_simulation_is_stopped_at_the_timeout(tmp_path: Path) -> None:
 
 
 def test_a_failing_deny_rule_of_the_round_policies_stops_training(tmp_path: Path) -> None:
-    from guardrail.federate_runner import federate
+    from guardrail.run.federate import federate
 
     policy = tmp_path / "stop.yaml"
     policy.write_text(

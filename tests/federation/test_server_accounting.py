@@ -28,8 +28,8 @@ class FakeMessage:
 def _server(tmp_path: Path, **job: Any) -> Any:
     from safetensors.numpy import save_file
 
+    from guardrail.federation.flower.server_app import FederatedServer
     from guardrail.federation.job import INITIAL_MODEL, DPSettings, Job
-    from guardrail.federation.server_app import FederatedServer
 
     (tmp_path / INITIAL_MODEL).mkdir(parents=True)
     save_file({"w": np.zeros(2, dtype=np.float32)}, str(tmp_path / INITIAL_MODEL / "model.safetensors"))
@@ -65,8 +65,8 @@ def test_a_second_node_claiming_a_hospital_or_a_bad_index_is_ignored(tmp_path: P
 
 def test_only_a_policy_stop_survives_a_resume(tmp_path: Path) -> None:
     from guardrail.core.atomic import write_all_atomic
+    from guardrail.federation.flower.local import save_weights
     from guardrail.federation.job import CHECKPOINT_STATE, CHECKPOINT_WEIGHTS
-    from guardrail.federation.local import save_weights
 
     server = _server(tmp_path)
     for reason, kept in (("stopped before round 3: every hospital's next round would pass max_epsilon=8", False),
@@ -85,8 +85,8 @@ def test_only_a_policy_stop_survives_a_resume(tmp_path: Path) -> None:
 
 
 def _server_again(tmp_path: Path) -> Any:
+    from guardrail.federation.flower.server_app import FederatedServer
     from guardrail.federation.job import DPSettings, Job
-    from guardrail.federation.server_app import FederatedServer
 
     job = Job(work_dir=str(tmp_path), hospital_names=("cleveland", "hungary"), dp=DPSettings(1.0, 1e-5), resume=True)
     return FederatedServer(job, FakeGrid([11, 12]))

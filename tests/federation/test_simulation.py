@@ -69,9 +69,9 @@ def test_flower_equals_the_plain_sequential_loop(federated_run: Any) -> None:
     """Per-client ε after each round bit-identical; the global model equal up to float summation order."""
     import torch
 
-    from guardrail.federated.ledgers import epsilon_by_round
+    from guardrail.federation.flower.local import load_weights, plain_loop
     from guardrail.federation.job import INITIAL_MODEL, JOB_FILE, Job
-    from guardrail.federation.local import load_weights, plain_loop
+    from guardrail.federation.ledgers import epsilon_by_round
 
     work = federated_run.out / "federation"
     job = Job.from_json((work / JOB_FILE).read_text())

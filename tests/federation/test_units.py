@@ -29,8 +29,8 @@ def test_job_round_trips_through_json(tmp_path: Path) -> None:
 
 def test_template_corpus_holds_no_patient_note() -> None:
     from guardrail.datasets import load_heart_disease
-    from guardrail.federated.notes import write_notes
-    from guardrail.federation.data import template_corpus, template_records
+    from guardrail.federation.flower.data import template_corpus, template_records
+    from guardrail.federation.notes import write_notes
 
     real = set(write_notes(load_heart_disease()))
     synthetic = template_corpus(2000)
@@ -42,7 +42,7 @@ def test_template_corpus_holds_no_patient_note() -> None:
 def test_fedprox_adds_the_proximal_gradient_after_privatisation() -> None:
     import torch
 
-    from guardrail.federation.local import _add_proximal_term
+    from guardrail.federation.flower.local import _add_proximal_term
 
     weight = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
     optimizer = torch.optim.SGD([weight], lr=1.0)
@@ -59,8 +59,8 @@ def test_planned_spend_is_opacus_poisson_loader_length() -> None:
     from opacus.data_loader import DPDataLoader
     from torch.utils.data import TensorDataset
 
+    from guardrail.federation.flower.local import planned_spend
     from guardrail.federation.job import DPSettings, Job
-    from guardrail.federation.local import planned_spend
 
     job = Job(work_dir="/nowhere", hospital_names=("a", "b"), batch_size=32, local_epochs=3, dp=DPSettings(1.2, 1e-5))
     loader = DPDataLoader(TensorDataset(torch.zeros(228, 1)), sample_rate=32 / 228)
@@ -69,7 +69,7 @@ def test_planned_spend_is_opacus_poisson_loader_length() -> None:
 
 
 def test_clients_get_a_gpu_share_only_with_cuda() -> None:
-    from guardrail.federation.simulate import client_resources
+    from guardrail.federation.flower.simulate import client_resources
 
     assert client_resources(4, cuda_devices=0).num_gpus == 0.0
     assert client_resources(4, cuda_devices=1).num_gpus == 0.25
@@ -77,8 +77,8 @@ def test_clients_get_a_gpu_share_only_with_cuda() -> None:
 
 
 def test_unknown_node_in_only_is_a_spec_error_with_the_nodes_listed(tmp_path: Path) -> None:
-    from guardrail.errors import SpecError
-    from guardrail.federate_runner import prepare
+    from guardrail.core.errors import SpecError
+    from guardrail.run.federate import prepare
 
     spec = write_spec(tmp_path, hospitals={"only": ["cleveland", "hungry"]})
     with pytest.raises(SpecError, match="hungry") as error:
@@ -139,8 +139,8 @@ def test_plan_writes_the_flower_app_and_prints_every_machine_s_commands(tmp_path
     app = tomllib.loads((tmp_path / "deploy" / "app" / "pyproject.toml").read_text())
     components = app["tool"]["flwr"]["app"]["components"]
     assert components == {
-        "serverapp": "guardrail.federation.server_app:app",
-        "clientapp": "guardrail.federation.client_app:app",
+        "serverapp": "guardrail.federation.flower.server_app:app",
+        "clientapp": "guardrail.federation.flower.client_app:app",
     }
     done = run_cli("federate", spec, "--plan", tmp_path / "deploy", "--host", "fl.example.org")
     for expected in ("flower-superlink", "partition-id=0 num-partitions=2", "partition-id=1 num-partitions=2", "flwr run"):
@@ -161,7 +161,7 @@ def test_fedprox_term_is_added_after_opacus_clips_and_is_not_clipped() -> None:
     from opacus import PrivacyEngine
     from torch.utils.data import DataLoader, TensorDataset
 
-    from guardrail.federation.local import _add_proximal_term
+    from guardrail.federation.flower.local import _add_proximal_term
 
     torch.manual_seed(0)
     model = torch.nn.Linear(3, 1, bias=False)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import guardrail
-from guardrail.errors import UsageError
+from guardrail.core.errors import UsageError
 from tests.cli.test_exit_codes import _folder
 
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from guardrail.core.errors import UsageError
 from guardrail.core.types import RunRecord
-from guardrail.errors import UsageError
 from guardrail.history import HistoryStore, history_path
 from tests.report.conftest import make_record
 

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from guardrail.api import audit_fairness
-from guardrail.errors import DataError, ExitCode
+from guardrail.core.errors import DataError, ExitCode
 from guardrail.fairness.groups import (
     LONG_LABEL_HINT,
     MAX_GROUPS,

@@ -13,6 +13,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from guardrail.adapters.predictions import PredictionsAdapter
+from guardrail.adapters.tables import read_table
+from guardrail.core.errors import DataError, GuardrailError, SpecError, printable
 from guardrail.core.files import (
     FileTooLargeError,
     NotRegularFileError,
@@ -23,9 +26,6 @@ from guardrail.core.files import (
     resolve,
     sha256_and_size,
 )
-from guardrail.adapters.predictions import PredictionsAdapter
-from guardrail.adapters.tables import read_table
-from guardrail.errors import DataError, GuardrailError, SpecError, printable
 
 ESCAPES = "col\nnext\x1b]0;pwned\x07\x1b[2J\x9b31m\u202eevil\u2028line\ttab\r"
 
@@ -224,7 +224,7 @@ def test_an_hf_description_needs_its_text_column_and_length() -> None:
 
 def test_a_model_description_nested_past_the_parser_is_a_model_error(tmp_path: Path) -> None:
     from guardrail.adapters.torch import read_model_description
-    from guardrail.errors import ModelError
+    from guardrail.core.errors import ModelError
 
     (tmp_path / "guardrail-model.json").write_text("[" * 100_000 + "]" * 100_000)
     with pytest.raises(ModelError, match=r"cannot read guardrail-model.json \(RecursionError"):

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from guardrail.errors import DataError
+from guardrail.core.errors import DataError
 from guardrail.privacy.accounting import (
     epsilon,
     max_steps_within,

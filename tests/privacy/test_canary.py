@@ -336,7 +336,7 @@ def test_planted_dp_sgd_bugs_are_caught_and_correct_runs_pass(
 
 
 def test_a_canary_report_round_trips_through_its_file(tmp_path: Path) -> None:
-    from guardrail.errors import DataError
+    from guardrail.core.errors import DataError
     from guardrail.privacy.canary import audit_canary_scores, load_canary_report, save_canary_report
 
     rng = np.random.default_rng(3)

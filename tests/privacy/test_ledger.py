@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from guardrail.errors import DataError
+from guardrail.core.errors import DataError
 from guardrail.privacy.ledger import NON_POISSON, Ledger, load_ledger
 
 pytest.importorskip("opacus")

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 import guardrail.report as report
+from guardrail.core.errors import UsageError
 from guardrail.core.exitcodes import ExitCode
 from guardrail.core.types import OutcomeStatus, RuleOutcome, RunRecord, Severity
-from guardrail.errors import UsageError
 from guardrail.report.json import parse_json, render_json
 from guardrail.report.markdown import escape_cell
 
@@ -279,7 +279,8 @@ def test_write_reports_leaves_nothing_when_a_renderer_raises(
     def boom(record: RunRecord, fail_on: Severity) -> str:
         raise RuntimeError("renderer exploded")
 
-    monkeypatch.setitem(report._RENDERERS, broken, boom)
+    original = report.renderer_of
+    monkeypatch.setattr(report, "renderer_of", lambda fmt: boom if fmt == broken else original(fmt))
     out = tmp_path / "out"
     with pytest.raises(RuntimeError, match="renderer exploded"):
         report.write_reports(record, out, report.FORMATS)
@@ -354,7 +355,7 @@ def test_load_record_type_checks_every_field(record, tmp_path, path, value) -> N
     """A hand-edited run.json with a wrong type is a usage error, not a crash."""
     import json as _json
 
-    from guardrail.errors import UsageError
+    from guardrail.core.errors import UsageError
     from guardrail.report import load_record, render
 
     data = _json.loads(render(record, "json"))
@@ -366,3 +367,30 @@ def test_load_record_type_checks_every_field(record, tmp_path, path, value) -> N
     broken.write_text(_json.dumps(data))
     with pytest.raises(UsageError, match="not a valid guardrail run record"):
         load_record(broken)
+
+
+def test_every_format_is_one_row_of_the_table() -> None:
+    """Each report format is one row of guardrail.core.vocab.REPORT_FORMATS: the spec's choices,
+    the command line's, the file names and the renderers all come from it."""
+    import typing
+
+    from guardrail.cli import build_parser
+    from guardrail.core.vocab import DEFAULT_FORMATS, FORMAT_NAMES, REPORT_FORMATS, FormatName
+    from guardrail.report import FILE_NAMES, FORMATS, renderer_of
+    from guardrail.spec.models import ReportSpec
+
+    assert FORMAT_NAMES == typing.get_args(FormatName) == FORMATS
+    assert len({f.file_name for f in REPORT_FORMATS}) == len(REPORT_FORMATS)
+    assert FILE_NAMES == {f.name: f.file_name for f in REPORT_FORMATS}
+    assert ReportSpec(out="out").formats == DEFAULT_FORMATS
+    from tests.report.conftest import make_record
+
+    record = make_record()
+    for name in FORMAT_NAMES:
+        renderer = renderer_of(name)
+        assert renderer is not None and isinstance(renderer(record, Severity.DENY), str), name
+    assert renderer_of("pdf") is None
+    for name in FORMAT_NAMES:
+        assert build_parser().parse_args(["audit", "spec.yaml", "--format", name]).formats == [name]
+    with pytest.raises(UsageError, match="invalid choice: 'pdf'"):
+        build_parser().parse_args(["audit", "spec.yaml", "--format", "pdf"])

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from html.parser import HTMLParser
 from collections.abc import Callable
+from html.parser import HTMLParser
 
 import pytest
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from guardrail.errors import SpecError
+from guardrail.core.errors import SpecError
 from guardrail.spec.loader import load_policy
 
 HEADER = "schema_version: 1\nkind: policy\nname: {name}\n"

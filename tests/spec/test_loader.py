@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from guardrail.errors import SpecError
+from guardrail.core.errors import SpecError
 from guardrail.spec.loader import load_policy, load_spec
 
 SPEC = """\
@@ -297,7 +297,7 @@ def test_report_file_names_are_the_reports_the_report_package_writes() -> None:
 
 
 def test_sha256_of_a_file_that_vanished_is_a_usage_error(tmp_path: Path) -> None:
-    from guardrail.errors import UsageError
+    from guardrail.core.errors import UsageError
     from guardrail.spec.loader import sha256_file
 
     with pytest.raises(UsageError, match="cannot record the SHA-256 of .*gone.csv: it is not there"):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from guardrail.adapters.torch import TorchAdapter
-from guardrail.errors import UnsafeModelError
+from guardrail.core.errors import UnsafeModelError
 from guardrail.privacy.ledger import load_ledger
 from guardrail.training import (
     DPConfig,
@@ -128,7 +128,7 @@ def test_train_from_spec(heart, tmp_path: Path) -> None:  # type: ignore[no-unty
 
 
 def test_a_folder_without_a_model_description_is_a_model_error(tmp_path: Path) -> None:
-    from guardrail.errors import ModelError
+    from guardrail.core.errors import ModelError
 
     (tmp_path / "model.safetensors").write_bytes(b"{}")
     with pytest.raises(ModelError, match="guardrail-model.json") as info:

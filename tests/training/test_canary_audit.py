@@ -25,7 +25,7 @@ import pandas as pd
 import pytest
 import torch
 
-from guardrail.errors import UsageError
+from guardrail.core.errors import UsageError
 from guardrail.privacy.canary import CanaryAuditReport, load_canary_report, save_canary_report
 from guardrail.training import DPConfig, TrainConfig
 from guardrail.training.canary_audit import (

@@ -17,7 +17,7 @@ from typing import Literal
 import pytest
 import torch
 
-from guardrail.errors import UsageError
+from guardrail.core.errors import UsageError
 from guardrail.privacy.accounting import epsilon
 from guardrail.privacy.canary import load_canary_report
 from guardrail.privacy.ledger import load_ledger
@@ -138,7 +138,7 @@ def _spec(tmp_path: Path, *, epochs: int, target: float) -> Path:
 def test_train_then_resume_keeps_the_whole_ledger_within_the_target_and_the_dp_audit_replays_it(
     tmp_path: Path,
 ) -> None:
-    from guardrail.train_runner import train
+    from guardrail.run.train import train
     from tests.conftest import run_cli
 
     train(_spec(tmp_path, epochs=2, target=1.5))

@@ -84,7 +84,7 @@ def test_text_model() -> None:
 
 
 def test_a_pretrained_head_of_another_size_is_a_clear_model_error(tmp_path: Path) -> None:
-    from guardrail.errors import ModelError
+    from guardrail.core.errors import ModelError
     from guardrail.training.models import TinyBertConfig, build_tiny_bert, load_pretrained
 
     config = TinyBertConfig(vocab_size=60, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32, max_length=16)

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset, WeightedRandomSampler
 
-from guardrail.errors import DataError, UsageError
+from guardrail.core.errors import DataError, UsageError
 from guardrail.privacy.ledger import NON_POISSON, POISSON, Ledger
 from guardrail.training import DPConfig, TrainConfig, Trainer, train_tabular
 from guardrail.training.data import FIXED_BATCHES_MESSAGE, WEIGHTED_SAMPLER_MESSAGE
@@ -253,7 +253,7 @@ def test_the_spec_path_uses_secret_noise_unless_told_and_the_ledger_says_when_it
 
 def test_the_privacy_audits_reference_models_use_seeded_noise() -> None:
     """Reference models are the auditor's own and never released: seeded noise keeps the audit repeatable."""
-    from guardrail.runner import _reference_recipe
+    from guardrail.run.audit import _reference_recipe
     from guardrail.spec.training import TrainSpec
 
     section = TrainSpec.model_validate(

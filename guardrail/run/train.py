@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from guardrail.core.atomic import write_atomic
-from guardrail.errors import DataError, SpecError
+from guardrail.core.errors import DataError, SpecError
 from guardrail.privacy.canary import DP_AUDIT_FILE, CanaryAuditReport, save_canary_report
 from guardrail.spec.loader import LoadedSpec, load_spec, sha256_file
 from guardrail.spec.models import TrainDataSpec, TrainSection

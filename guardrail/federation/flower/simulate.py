@@ -2,7 +2,7 @@
 
 A backend crash can leave Flower's ServerApp thread blocked for ever, so the simulation
 never runs in the caller's process: :func:`run_simulation` starts ``python -m
-guardrail.federation.simulate JOB`` in its own session and kills the whole process group
+guardrail.federation.flower.simulate JOB`` in its own session and kills the whole process group
 (Ray's workers included) when the job's ``timeout`` passes.
 
 Hygiene is set here, not left to the user: Flower telemetry and update checks off, Ray's
@@ -10,7 +10,7 @@ usage stats and dashboard off, no runtime dependency installation, and a short
 ``RAY_TMPDIR`` (Ray's AF_UNIX socket paths must stay under 107 bytes). Every process of
 the run listens on ``127.0.0.1`` only, and the HTTP(S) requests Ray makes regardless (cloud
 metadata probes) go to a proxy on loopback that refuses them
-(:mod:`guardrail.federation.loopback`, checked before Ray starts).
+(:mod:`guardrail.federation.flower.loopback`, checked before Ray starts).
 Each client gets one CPU and, when CUDA is present, an equal share of the GPUs
 (``num_gpus`` = GPUs / nodes, at most 1); asking Ray for a GPU on a host without one leaves
 an empty actor pool and a hang, so ``num_gpus`` is 0 there.
@@ -28,9 +28,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from guardrail.errors import FederationError, UsageError
+from guardrail.core.errors import FederationError, UsageError
+from guardrail.federation.flower.loopback import RAY_ENV, check_ray_stays_on_loopback, ray_init_args
 from guardrail.federation.job import JOB_ENV, JOB_FILE, RESULT_FILE, Job
-from guardrail.federation.loopback import RAY_ENV, check_ray_stays_on_loopback, ray_init_args
 
 LOG_FILE = "simulation.log"
 HYGIENE = {
@@ -87,7 +87,7 @@ def run_simulation(job: Job, timeout: float) -> Path:
     try:
         with log_path.open("wb") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "guardrail.federation.simulate", str(job.work / JOB_FILE)],
+                [sys.executable, "-m", "guardrail.federation.flower.simulate", str(job.work / JOB_FILE)],
                 env=environment(job, ray_tmp),
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -193,8 +193,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from flwr.simulation import run_simulation as flower_simulation
 
-    from guardrail.federation.client_app import app as client_app
-    from guardrail.federation.server_app import app as server_app
+    from guardrail.federation.flower.client_app import app as client_app
+    from guardrail.federation.flower.server_app import app as server_app
 
     nodes = len(job.hospital_names)
     flower_simulation(

@@ -3,7 +3,7 @@
 Orchestration only (layer 2): turn the spec's ``federate:`` section into a job, build the
 initial global model (a tiny BERT whose tokenizer is fitted on a template corpus, or a
 local pretrained folder), run the job on Flower's simulation engine in a subprocess with a
-hard timeout (:mod:`guardrail.federation.simulate`), and write the output folder:
+hard timeout (:mod:`guardrail.federation.flower.simulate`), and write the output folder:
 
 ``<out>/``
     the global model (``model.safetensors``, config, tokenizer, ``guardrail-model.json``)
@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from guardrail.core.atomic import write_all_atomic
-from guardrail.errors import SpecError, UsageError
+from guardrail.core.errors import SpecError, UsageError
 from guardrail.federation.job import (
     CHECKPOINT_STATE,
     CHECKPOINT_WEIGHTS,
@@ -117,7 +117,7 @@ def federate(spec_path: str | Path, *, resume: bool = False, progress: ProgressF
     say = progress or (lambda _message: None)
     prepared = prepare(spec_path, resume=resume, progress=say)
     job = prepared.job
-    from guardrail.federation.simulate import run_simulation
+    from guardrail.federation.flower.simulate import run_simulation
 
     finished = _finished_result(job)
     if finished is not None:
@@ -197,7 +197,7 @@ def finish(prepared: PreparedFederation, result: dict[str, Any], *, engine: str)
 
 
 def _job(section: FederateSpec, loaded: LoadedSpec, out: Path, resume: bool) -> Job:
-    from guardrail.federated.hospitals import build_hospitals
+    from guardrail.federation.sites import build_hospitals
 
     hospitals = section.hospitals
     nodes = build_hospitals(
@@ -292,8 +292,8 @@ def _write_initial_model(job: Job, section: FederateSpec) -> dict[str, float]:
     """Build (and, for bert-tiny, pretrain on template notes) the initial global model; returns pretraining stats."""
     import torch
 
-    from guardrail.federation.data import template_corpus, template_records
-    from guardrail.federation.pretrain import (
+    from guardrail.federation.flower.data import template_corpus, template_records
+    from guardrail.federation.flower.pretrain import (
         FINDINGS,
         pretrain_reader,
         with_binary_head,
@@ -328,7 +328,7 @@ def _write_initial_model(job: Job, section: FederateSpec) -> dict[str, float]:
 
 
 def _description(job: Job) -> dict[str, Any]:
-    from guardrail.federation.data import TEXT_COLUMN
+    from guardrail.federation.flower.data import TEXT_COLUMN
 
     return {
         "architecture": "hf-sequence-classification",
@@ -346,10 +346,10 @@ def _description(job: Job) -> dict[str, Any]:
 def _write_output(
     job: Job, section: FederateSpec, result: dict[str, Any], out: Path, seconds: float, engine: str
 ) -> FederateRun:
-    from guardrail.federated import ledgers
-    from guardrail.federated.notes import PROVENANCE
-    from guardrail.federation.data import audit_table, hospitals_of
-    from guardrail.federation.local import load_node, load_weights, model_with
+    from guardrail.federation import ledgers
+    from guardrail.federation.flower.data import audit_table, hospitals_of
+    from guardrail.federation.flower.local import load_node, load_weights, model_with
+    from guardrail.federation.notes import PROVENANCE
     from guardrail.training.io import LEDGER_FILE, model_files
 
     nodes = [load_node(job, index) for index in range(len(job.hospital_names))]

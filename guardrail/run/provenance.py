@@ -17,9 +17,9 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TypeVar
 
+from guardrail.core.errors import DataError, GuardrailError, ModelError, SpecError
 from guardrail.core.files import file_kind, sha256_and_size
 from guardrail.core.types import FileDigest, Provenance
-from guardrail.errors import DataError, GuardrailError, ModelError, SpecError
 from guardrail.spec.yamlsource import display_path
 
 T = TypeVar("T")

@@ -1,6 +1,6 @@
 """What one hospital node holds: its notes, labels and groups, tokenized for the model.
 
-Every node rebuilds its own split from the job (:func:`guardrail.federated.hospitals.build_hospitals`
+Every node rebuilds its own split from the job (:func:`guardrail.federation.sites.build_hospitals`
 is deterministic given the seed), writes its rows as notes in its site's style, and tokenizes
 them with the federation's tokenizer. Nothing of one node's data leaves it except model
 updates, aggregate metrics and confusion counts.
@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from guardrail.federated.fairness import groups_of
-from guardrail.federated.hospitals import LABEL, Hospital, build_hospitals
-from guardrail.federated.notes import STYLE_NAMES, write_note, write_notes
+from guardrail.federation.fairness import groups_of
 from guardrail.federation.job import Job
+from guardrail.federation.notes import STYLE_NAMES, write_note, write_notes
+from guardrail.federation.sites import LABEL, Hospital, build_hospitals
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -9,11 +9,10 @@ from collections.abc import Callable
 import pandas as pd
 import pytest
 
+from guardrail.core.errors import DataError
 from guardrail.datasets import load_heart_disease
-from guardrail.errors import DataError
-from guardrail.federated import notes as notes_module
-from guardrail.federated.hospitals import build_hospitals
-from guardrail.federated.notes import (
+from guardrail.federation import notes as notes_module
+from guardrail.federation.notes import (
     MG_DL_PER_MMOL_L,
     PROVENANCE,
     SITE_STYLES,
@@ -23,6 +22,7 @@ from guardrail.federated.notes import (
     write_note,
     write_notes,
 )
+from guardrail.federation.sites import build_hospitals
 
 FORBIDDEN = re.compile(
     r"cleveland|ohio|hungar|budapest|long\s*beach|\bva\b|veteran|california|switzerland|swiss|schweiz|suisse"

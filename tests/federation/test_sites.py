@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from guardrail.core.errors import SpecError
 from guardrail.datasets import load_heart_disease
-from guardrail.errors import SpecError
-from guardrail.federated.hospitals import FEATURES, LABEL, SITES, build_hospitals
+from guardrail.federation.sites import FEATURES, LABEL, SITES, build_hospitals
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ its own missing-value handling: medians (numbers) and modes (categories) fitted 
 node's training rows only. A column that no training row of the node records stays missing
 (:attr:`Hospital.never_recorded`; Switzerland records no cholesterol at all). The raw rows
 keep their gaps, so that notes can say "not recorded" in the site's own words
-(:mod:`guardrail.federated.notes`); :meth:`Hospital.imputed` gives the filled table.
+(:mod:`guardrail.federation.notes`); :meth:`Hospital.imputed` gives the filled table.
 
 Everything is deterministic given ``seed`` (and independent of the input's row order).
 """
@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from guardrail.errors import SpecError
+from guardrail.core.errors import SpecError
 
 if TYPE_CHECKING:
     import pandas as pd

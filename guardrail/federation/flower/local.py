@@ -1,6 +1,6 @@
 """One hospital's part of a round — local DP-SGD training and held-out evaluation — without Flower.
 
-The ClientApp (:mod:`guardrail.federation.client_app`) is a thin wrapper around
+The ClientApp (:mod:`guardrail.federation.flower.client_app`) is a thin wrapper around
 :func:`train_round` and :func:`evaluate`; the plain sequential loop
 (:func:`plain_loop`, the benchmark's reference and the tests' oracle) calls the very same
 functions, so per-hospital ε and weights can be compared between the two exactly.
@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from guardrail.federated import ledgers
-from guardrail.federated.fairness import hospital_counts
-from guardrail.federation.data import HospitalData, hospital_data
+from guardrail.federation import ledgers
+from guardrail.federation.fairness import hospital_counts
+from guardrail.federation.flower.data import HospitalData, hospital_data
 from guardrail.federation.job import INITIAL_MODEL, Job
 from guardrail.privacy.ledger import Ledger
 
@@ -227,7 +227,7 @@ class Evaluation:
     accuracy: float
     num_examples: int
     counts: dict[str, int]
-    """Per-(grouping, group) confusion counts (:func:`guardrail.federated.fairness.hospital_counts`)."""
+    """Per-(grouping, group) confusion counts (:func:`guardrail.federation.fairness.hospital_counts`)."""
     seconds: float
 
 

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from guardrail.core.errors import DataError
 from guardrail.core.types import MetricResult
-from guardrail.errors import DataError
-from guardrail.federated.fairness import (
+from guardrail.federation.fairness import (
     CELLS,
     FEDERATION,
     GROUP_LABELS,
@@ -28,7 +28,7 @@ from guardrail.federated.fairness import (
     parse_key,
     sum_counts,
 )
-from guardrail.federated.hospitals import LABEL, Hospital, build_hospitals
+from guardrail.federation.sites import LABEL, Hospital, build_hospitals
 
 TOL = 1e-12
 RATE_FUNCS = ("selection_rate", "tpr", "fpr", "accuracy")
@@ -230,7 +230,7 @@ def test_a_disparity_with_a_small_group_carries_the_one_without_it() -> None:
     over the other groups, and its interval on the same resamples, ride in its details."""
     from guardrail.fairness.bootstrap import grouping_rng, resample_counts
     from guardrail.fairness.results import GroupTable, disparity_estimate
-    from guardrail.federated.fairness import fairness_metrics
+    from guardrail.federation.fairness import fairness_metrics
 
     counts = np.array([[[300, 60], [40, 100]], [[280, 45], [60, 85]], [[4, 1], [2, 3]]])
     table = CountTable("site_size", ("large", "medium", "small"), counts)

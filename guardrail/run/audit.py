@@ -17,19 +17,18 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from guardrail.core.atomic import check_output_dir
 from guardrail.auditors.catalog import MetricCatalog, check_rules, with_regression
 from guardrail.auditors.registry import BUILTIN_EXTRAS, AuditorRegistry, default_registry
+from guardrail.core.atomic import check_output_dir
+from guardrail.core.errors import DataError, GuardrailError, MissingExtraError, SpecError
 from guardrail.core.types import AuditResult, AuditStatus, ErrorInfo, RunRecord, Severity
-from guardrail.errors import DataError, GuardrailError, MissingExtraError, SpecError
 from guardrail.policy.engine import Policy, evaluate
-from guardrail.provenance import InputFiles, collect, digest
+from guardrail.run.provenance import InputFiles, collect, digest
 from guardrail.spec.loader import LoadedPolicy, LoadedSpec, load_policy, load_spec, validate_params
 from guardrail.spec.models import PredictionsModelSpec, SklearnModelSpec, TorchModelSpec
 from guardrail.spec.yamlsource import display_path
 
 if TYPE_CHECKING:
-    import numpy as np
     import pandas as pd
 
     from guardrail.adapters.base import ModelAdapter
@@ -72,7 +71,7 @@ def run(
     """
     say = progress or (lambda _message: None)
     started = datetime.now(timezone.utc)
-    inputs = InputFiles()  # the digest of every input is of the bytes read (see guardrail.provenance)
+    inputs = InputFiles()  # the digest of every input is of the bytes read (see guardrail.run.provenance)
     loaded = inputs.read("spec", _spec_file(spec_path), lambda: load_spec(spec_path, out=out, history=history))
     check_output_dir(loaded.out_dir)
     approved = _approved_run(loaded)
@@ -405,8 +404,7 @@ def _context_factory(
 ) -> Callable[[str], AuditContext]:
 
     from guardrail.auditors.base import AuditContext
-
-    from guardrail.outcomes import prepare_outcomes
+    from guardrail.run.outcomes import prepare_outcomes
 
     spec = loaded.spec
     where = display_path(loaded.data_path)

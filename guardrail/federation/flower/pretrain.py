@@ -5,7 +5,7 @@ DP-SGD on a few hundred notes per hospital cannot teach a randomly initialised T
 read numbers and findings out of four writing styles: the noise drowns the signal (measured:
 every DP run at σ ≥ 0.1 stayed at the majority class). The standard remedy is to pretrain on
 public data and fine-tune privately. Here the public data are notes written by the same
-templates from random records (:func:`guardrail.federation.data.template_corpus`), and the
+templates from random records (:func:`guardrail.federation.flower.data.template_corpus`), and the
 pretraining task is to recover the record's findings (:data:`FINDINGS`, multi-label) — the
 reader learns the templates, never a patient, and never the diagnosis. The classification head
 is then replaced by a fresh two-class head for the federated task.
@@ -63,7 +63,7 @@ def pretrain_reader(
     """
     import torch
 
-    from guardrail.federation.data import tokenize
+    from guardrail.federation.flower.data import tokenize
     from guardrail.training.models import text_forward
 
     generator = torch.Generator().manual_seed(seed)

@@ -25,7 +25,6 @@ from typing import ClassVar
 
 from guardrail.core.exitcodes import ExitCode
 
-
 _UNPRINTABLE = re.compile(
     "[\x00-\x1f\x7f-\x9f"  # C0 controls (newline, tab and ESC included), DEL, C1 controls (CSI, OSC, NEL)
     "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"  # bidirectional marks, embeddings, overrides, isolates

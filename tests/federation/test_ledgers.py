@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from guardrail.errors import DataError
-from guardrail.federated.ledgers import (
+from guardrail.core.errors import DataError
+from guardrail.federation.ledgers import (
     FIELDS,
     METRIC_PREFIX,
     append_spend,

@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import os
 
-from guardrail.errors import FederationError
+from guardrail.core.errors import FederationError
 
 LOOPBACK = "127.0.0.1"
 """The node IP Ray runs under. Exactly this string: Ray's components compare against it."""
@@ -105,13 +105,13 @@ def check_ray_stays_on_loopback() -> None:
     """Fail closed unless this process runs with :data:`RAY_ENV` and its Ray keeps the node IP ``127.0.0.1``.
 
     Call it before starting Ray, with :data:`RAY_ENV` already in ``os.environ`` when ``ray``
-    is first imported. Raises :class:`~guardrail.errors.FederationError` otherwise.
+    is first imported. Raises :class:`~guardrail.core.errors.FederationError` otherwise.
     """
     unset = sorted(name for name, value in RAY_ENV.items() if os.environ.get(name) != value)
     if unset:
         raise FederationError(
             f"{OFF_LOOPBACK}: its environment lacks {', '.join(unset)}",
-            hint="start Ray from a process whose environment includes guardrail.federation.loopback.RAY_ENV",
+            hint="start Ray from a process whose environment includes guardrail.federation.flower.loopback.RAY_ENV",
         )
     import ray
     from ray._private import ray_constants, services

@@ -32,9 +32,9 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from guardrail.core.errors import DataError
 from guardrail.core.scopes import hospital_scope, scope_part
 from guardrail.core.types import SMALL_GROUP, GroupValue, MetricResult
-from guardrail.errors import DataError
 from guardrail.fairness.metrics import DISPARITIES, HIGHER_IS_BETTER, RATES, DisparityName, RateName
 
 if TYPE_CHECKING:

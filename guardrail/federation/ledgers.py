@@ -27,7 +27,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from guardrail.errors import DataError
+from guardrail.core.errors import DataError
 from guardrail.privacy.accounting import Accountant, HistoryEntry, check_entry, epsilon
 from guardrail.privacy.ledger import Ledger
 
@@ -39,7 +39,7 @@ FIELDS = ("round", "noise_multiplier", "sample_rate", "steps")
 HistoryRecord = dict[str, list[int] | list[float]]
 """Parallel lists, one element per recorded spend: what a Flower ConfigRecord holds."""
 WHERE = "privacy history record"
-BAD_RECORD_HINT = "the record must come from guardrail.federated.ledgers (empty_record / append_spend)"
+BAD_RECORD_HINT = "the record must come from guardrail.federation.ledgers (empty_record / append_spend)"
 
 
 def empty_record() -> HistoryRecord:

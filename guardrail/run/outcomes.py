@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from guardrail.errors import DataError, ModelError
+from guardrail.core.errors import DataError, ModelError
 
 if TYPE_CHECKING:
     import pandas as pd

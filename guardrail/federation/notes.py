@@ -35,7 +35,7 @@ import numbers
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
-from guardrail.errors import DataError
+from guardrail.core.errors import DataError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -240,7 +240,7 @@ def style_of(site: str) -> StyleName:
 def write_notes(rows: pd.DataFrame) -> list[str]:
     """Every row as a note in the style of its own source site (the ``site`` column).
 
-    Pass a hospital's raw rows (:meth:`~guardrail.federated.hospitals.Hospital.rows`), so
+    Pass a hospital's raw rows (:meth:`~guardrail.federation.sites.Hospital.rows`), so
     that gaps are written as "not recorded" in the site's way rather than as imputed values.
     """
     records = rows.to_dict("records")
