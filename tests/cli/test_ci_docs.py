@@ -46,6 +46,7 @@ def test_github_actions_workflow_commands(checkout: Path, tmp_path: Path) -> Non
     assert {r["ruleId"] for r in log["runs"][0]["results"]} >= {"FAIR-001", "FAIR-002"}
 
 
+@pytest.mark.slow  # the same train and audit commands as the GitHub workflow above: ~30 s
 def test_gitlab_job_commands(checkout: Path) -> None:
     job = yaml.safe_load((REPO / "docs" / "ci" / "gitlab-ci.yml").read_text())["responsible-ai-audit"]
     codes = [_run(command, checkout, {}) for command in job["script"] if INSTALL not in command]

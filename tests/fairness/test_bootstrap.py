@@ -147,7 +147,7 @@ def test_bounds_beyond_the_table_are_extrapolated_never_clamped() -> None:
     assert ci.bound(tiny_tail, "high") > ci.quantiles[-1].value
 
 
-@pytest.mark.parametrize(("groups", "n"), [(2, 400), (8, 150)])
+@pytest.mark.parametrize(("groups", "n"), [(2, 400), pytest.param(8, 150, marks=pytest.mark.slow)])  # 8 groups: ~13 s
 def test_gap_intervals_cover_parity(groups: int, n: int) -> None:
     """With equal rates in every group the true gap is 0: a percentile interval of max − min
     almost never contains it (its bootstrap is biased upwards); ours must, ~95% of the time."""

@@ -18,6 +18,7 @@ def _history(out: Path) -> dict[str, Any]:
     return dict(json.loads((out / "federated.json").read_text()))
 
 
+@pytest.mark.federated  # three simulations and a deployment collect: ~60 s
 def test_crash_keeps_spend_then_resume_continues_ledgers_until_the_budget(tmp_path: Path) -> None:
     from guardrail.federation import ledgers
     from guardrail.run.federate import federate
@@ -88,6 +89,7 @@ def test_a_hung_simulation_is_stopped_at_the_timeout(tmp_path: Path) -> None:
     assert not (tmp_path / "model" / "federated.json").exists()  # nothing half-written
 
 
+@pytest.mark.federated  # a full simulation: ~35 s
 def test_a_failing_deny_rule_of_the_round_policies_stops_training(tmp_path: Path) -> None:
     from guardrail.run.federate import federate
 

@@ -49,7 +49,7 @@ def _trainer(dp: DPConfig, epochs: int, **kwargs: object) -> Trainer:
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning:opacus.*")
-@pytest.mark.parametrize("accountant", ["rdp", "prv"])
+@pytest.mark.parametrize("accountant", ["rdp", pytest.param("prv", marks=pytest.mark.slow)])  # PRV planning: ~35 s
 def test_a_resumed_run_is_planned_within_what_is_left_of_the_target(accountant: Literal["rdp", "prv"]) -> None:
     first = _trainer(DPConfig(delta=DELTA, target_epsilon=1.5, accountant=accountant), epochs=2)
     first.run_epochs(2)
@@ -134,6 +134,7 @@ def _spec(tmp_path: Path, *, epochs: int, target: float) -> Path:
     return path
 
 
+@pytest.mark.slow  # two trainings and a DP audit through the CLI: ~60 s; the planning itself is tested above
 @pytest.mark.filterwarnings("ignore::UserWarning:opacus.*")
 def test_train_then_resume_keeps_the_whole_ledger_within_the_target_and_the_dp_audit_replays_it(
     tmp_path: Path,
