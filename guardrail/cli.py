@@ -18,10 +18,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
-from guardrail.core.version import VERSION as __version__
-from guardrail.core.vocab import FORMAT_NAMES
 from guardrail.core.errors import GuardrailError, UsageError
 from guardrail.core.exitcodes import ExitCode
+from guardrail.core.version import VERSION as __version__
+from guardrail.core.vocab import FORMAT_NAMES
 
 if TYPE_CHECKING:
     from guardrail.core.types import RunRecord, Severity

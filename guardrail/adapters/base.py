@@ -1,8 +1,9 @@
-"""The model adapter protocol and the predictions it yields."""
+"""The model adapter protocol, the predictions it yields, and where a spec's model is found."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -30,3 +31,18 @@ class ModelAdapter(Protocol):
     def features(self) -> tuple[str, ...]: ...
 
     def predict(self, data: pd.DataFrame, positive_label: object) -> Predictions: ...
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a spec's model section points, as the spec loader resolved it: what an adapter's
+    ``from_spec`` needs besides the section itself (:mod:`guardrail.adapters.loading`)."""
+
+    path: Path | None
+    """The model file or folder (a torch module's weights), resolved; ``None`` for predictions."""
+    features: tuple[str, ...] | None
+    """``data.features``: the columns the model reads, in order, when the spec lists them."""
+    spec_folder: Path
+    """The spec's folder, where a torch module's ``.py`` file is looked for first."""
+    data_where: str
+    """How errors name the audit data file."""

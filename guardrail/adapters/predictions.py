@@ -5,20 +5,29 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from guardrail.adapters.base import Predictions
+from guardrail.adapters.base import ModelSource, Predictions
 from guardrail.core.errors import DataError
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from guardrail.spec.models import PredictionsModelSpec
+
 
 class PredictionsAdapter:
+    """A model's predicted labels (and, optionally, its scores) read from columns of the data."""
+
     kind = "predictions"
 
     def __init__(self, column: str, score_column: str | None = None, *, where: str = "data") -> None:
         self.column = column
         self.score_column = score_column
         self.where = where
+
+    @classmethod
+    def from_spec(cls, model: PredictionsModelSpec, source: ModelSource) -> PredictionsAdapter:
+        """The spec's ``adapter: predictions`` section; errors name the data file."""
+        return cls(model.column, model.score_column, where=source.data_where)
 
     @property
     def features(self) -> tuple[str, ...]:

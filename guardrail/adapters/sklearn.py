@@ -7,12 +7,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from guardrail.adapters.base import Predictions
+from guardrail.adapters.base import ModelSource, Predictions
 from guardrail.adapters.safety import refuse_pickle
 from guardrail.core.errors import MissingExtraError, ModelError, UnsafeModelError
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from guardrail.spec.models import SklearnModelSpec
 
 
 class SklearnAdapter:
@@ -30,6 +32,12 @@ class SklearnAdapter:
     @property
     def features(self) -> tuple[str, ...]:
         return self._features
+
+    @classmethod
+    def from_spec(cls, model: SklearnModelSpec, source: ModelSource) -> SklearnAdapter:
+        """The spec's ``adapter: sklearn`` section: its ``.skops`` file, read with ``data.features``."""
+        assert source.path is not None
+        return cls.load(source.path, trusted_types=model.trusted_types, features=source.features)
 
     @classmethod
     def load(cls, path: Path, *, trusted_types: Sequence[str] = (), features: Sequence[str] | None = None) -> SklearnAdapter:

@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from guardrail.adapters.torch import MODULE_ARCHITECTURE, first_line
-from guardrail.core.errors import ModelError
+from guardrail.adapters.model_folder import MODULE_ARCHITECTURE
+from guardrail.core.errors import ModelError, first_line
 
 if TYPE_CHECKING:
     import numpy as np

@@ -71,7 +71,7 @@ document of the audit data) and ``explain.coverage``.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, ClassVar, get_args
+from typing import TYPE_CHECKING, ClassVar, get_args
 
 import numpy as np
 from pydantic import Field, field_validator, model_validator
@@ -80,20 +80,19 @@ from guardrail.auditors.base import (
     AuditContext,
     AuditorParams,
     ParamProblem,
+    audit_result,
     audited_sensitive,
     coerce_params,
     no_repeats,
     undeclared_sensitive,
 )
 from guardrail.core.errors import AuditError
-from guardrail.core.types import AuditResult, AuditStatus, MetricResult
 from guardrail.explain.methods import GRADIENT_METHODS, Method
 
 if TYPE_CHECKING:
     from guardrail.auditors.catalog import MetricCatalog
+    from guardrail.core.types import AuditResult
     from guardrail.spec.models import AuditSpec
-
-BUDGET_NOTE = "the time budget (max_seconds = {budget:g} s) stopped the audit: {done} of {requested} instances explained"
 
 
 class ExplainabilityParams(AuditorParams):
@@ -198,25 +197,21 @@ class ExplainabilityAuditor:
         return MetricCatalog.of(keys, possible=self.METRIC_KEYS)
 
     def run(self, ctx: AuditContext) -> AuditResult:
+        started = time.perf_counter()
+        if getattr(ctx.model, "tokenizer", None) is not None:
+            return self._run_text(ctx, started)
+        return self._run_tabular(ctx, started)
+
+    def _run_tabular(self, ctx: AuditContext, started: float) -> AuditResult:
+        """Attributions of a tabular binary classifier (see :mod:`guardrail.explain.results`)."""
         from guardrail.explain.budget import Budget, Progress
         from guardrail.explain.engine import ExplainConfig, Explainer
         from guardrail.explain.lime_batch import pool_rows_for
-        from guardrail.explain.results import (
-            agreement_metrics,
-            captum_metrics,
-            faithfulness_metrics,
-            ig_metrics,
-            importance_metrics,
-            local_explanations,
-            proxy_metrics,
-            stability_metric,
-        )
-        from guardrail.explain.sampling import outcome_labels, stratified_order
+        from guardrail.explain.results import tabular_results
+        from guardrail.explain.sampling import outcome_labels, stratified_order, stratum_labels
         from guardrail.explain.tabular import TabularView, gradient_model, proba_function
-        started = time.perf_counter()
+
         p = self.params
-        if getattr(ctx.model, "tokenizer", None) is not None:
-            return self._run_text(ctx, started)
         if ctx.task != "binary":
             raise AuditError(f"the explainability audit supports binary targets; this spec's task is {ctx.task}")
         if ctx.model is None or not ctx.features:
@@ -235,10 +230,7 @@ class ExplainabilityAuditor:
         rng = np.random.default_rng(ctx.seed)
         groups = sensitive_groups(ctx, sensitive)
         outcomes = outcome_labels(ctx.y_true, ctx.y_pred)
-        strata = outcomes.astype(object)
-        for column in sensitive:
-            strata = strata + "|" + groups[column].astype(object)
-        order = stratified_order(strata.astype(str), p.samples, rng)
+        order = stratified_order(stratum_labels(outcomes, *(groups[c] for c in sensitive)), p.samples, rng)
         background = np.sort(rng.choice(len(ctx.data), size=min(p.background, len(ctx.data)), replace=False))
         predicted = np.zeros(len(ctx.data), dtype=bool)
         predicted[order] = proba(view.codes[order]) >= 0.5
@@ -257,66 +249,16 @@ class ExplainabilityAuditor:
         )
         explainer = Explainer(view, proba, gradient, background, config)
         found = explainer.run(order, predicted, budget, Progress(f"explain {ctx.audit_id}", len(order)))
-        explained_groups = {c: g[found.rows] for c, g in groups.items()}
-
-        metrics: list[MetricResult] = []
-        artifacts: dict[str, Any] = {}
-        importance: dict[str, np.ndarray] = {}
-        for method in methods:
-            ranked, values = importance_metrics(method, found, view, explained_groups, p, ctx.seed)
-            metrics += ranked
-            importance[method] = values
-            metrics += faithfulness_metrics(method, found, explained_groups, p, ctx.seed)
-            metrics.append(stability_metric(method, explainer, found, p, ctx.seed, budget))
-            if method in GRADIENT_METHODS:
-                metrics += captum_metrics(method, explainer, found, p, ctx.seed, budget)
-        if "integrated_gradients" in methods:
-            convergence, artifacts["integrated_gradients"] = ig_metrics(found, p)
-            metrics += convergence
-        metrics += agreement_metrics(found, importance, p)
-        proxy, artifacts["proxy"] = proxy_metrics(view, importance, groups, sensitive, p)
-        metrics += proxy
-        done, requested = len(found.rows), found.requested
-        coverage_details = {"explained": done, "requested": requested, "stopped_by_budget": found.stopped_by_budget}
-        metrics.append(
-            MetricResult("explain.coverage", done / max(requested, 1), n=done, higher_is_better=True, details=coverage_details)
-        )
-        artifacts["ranking"] = {m: [view.features[j] for j in np.argsort(-v, kind="stable")] for m, v in importance.items()}
-        artifacts["local"] = local_explanations(view, found, outcomes, groups, proba, p)
-        artifacts["budget"] = {**coverage_details, "max_seconds": p.max_seconds}
-        artifacts["seeds"] = {
-            "seed": ctx.seed,
-            "chunks": f"chunk i of the run uses seed {ctx.seed} + i",
-            "stability": [ctx.seed + 1000 * (i + 1) for i in range(p.stability_seeds)],
-        }
-        if "lime" in methods:
-            artifacts["seeds"]["lime"] = {
-                "num_samples": p.lime_samples,
-                "pool_rows": config.lime_pool_rows,
-                "pools": int(found.lime_pools.max()) + 1 if found.lime_pools is not None and len(found.lime_pools) else 0,
-            }
-        if found.stopped_by_budget:
-            artifacts["note"] = BUDGET_NOTE.format(budget=p.max_seconds, done=done, requested=requested)
-        return AuditResult(
-            audit_id=ctx.audit_id,
-            auditor=self.name,
-            status=AuditStatus.OK,
-            metrics=tuple(metrics),
-            params=p.model_dump(mode="json"),
-            artifacts=artifacts,
-            duration_s=time.perf_counter() - started,
-        )
+        metrics, artifacts = tabular_results(explainer, found, groups, sensitive, outcomes, p, ctx.seed, budget)
+        return audit_result(ctx, self.name, p, metrics, started, artifacts)
 
     def _run_text(self, ctx: AuditContext, started: float) -> AuditResult:
         """Token explanations of a text classifier (see :mod:`guardrail.explain.text_results`)."""
         from guardrail.explain.budget import Budget, Progress
-        from guardrail.explain.text import explain_text
-        from guardrail.explain.text_results import (
-            AuditDocuments,
-            sample_documents,
-            text_methods,
-            text_results,
-        )
+        from guardrail.explain.sampling import sample_documents
+        from guardrail.explain.text_engine import explain_text
+        from guardrail.explain.text_results import AuditDocuments, text_methods, text_results
+
         p = self.params
         budget = Budget(p.max_seconds - (time.perf_counter() - started))
         methods = text_methods(p.methods)
@@ -346,15 +288,7 @@ class ExplainabilityAuditor:
         )
         data = AuditDocuments(texts=every_text, rows=rows, y_true=y_true, class_labels=class_labels, groups=groups)
         metrics, artifacts = text_results(explanations, ctx.model, data, p, ctx.seed, budget, batch_size=batch_size)
-        return AuditResult(
-            audit_id=ctx.audit_id,
-            auditor=self.name,
-            status=AuditStatus.OK,
-            metrics=tuple(metrics),
-            params=p.model_dump(mode="json"),
-            artifacts=artifacts,
-            duration_s=time.perf_counter() - started,
-        )
+        return audit_result(ctx, self.name, p, metrics, started, artifacts)
 
 
 def sensitive_groups(ctx: AuditContext, sensitive: tuple[str, ...]) -> dict[str, np.ndarray]:

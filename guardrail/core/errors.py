@@ -16,6 +16,7 @@ Violations of policies are data (:class:`guardrail.core.types.RuleOutcome`), nev
 
 An error's text is one printable line (:func:`printable`): a file name, a column header or a
 library's message that holds a newline or a terminal escape sequence is shown, not obeyed.
+A library's own exception is quoted by its first line (:func:`first_line`).
 """
 
 from __future__ import annotations
@@ -56,6 +57,21 @@ def _spell(match: re.Match[str]) -> str:
         return named
     code = ord(char)
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def first_line(exc: BaseException) -> str:
+    """The first non-empty line of an exception's message (libraries' messages span lines),
+    or the exception's type name when the message is empty.
+
+    Examples
+    --------
+    >>> first_line(ValueError("\\n  Error(s) in loading state_dict:\\n\\tsize mismatch"))
+    'Error(s) in loading state_dict:'
+    >>> first_line(KeyError())
+    'KeyError'
+    """
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
 
 
 class GuardrailError(Exception):

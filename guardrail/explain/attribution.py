@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from guardrail.explain.methods import GRADIENT_METHODS, STOCHASTIC_METHODS, Method
+from guardrail.explain.methods import DELTA_FLOOR, GRADIENT_METHODS, STOCHASTIC_METHODS, Method
 from guardrail.explain.tabular import ProbaFn
 
 if TYPE_CHECKING:
@@ -33,10 +33,6 @@ if TYPE_CHECKING:
 
 __all__ = ["GRADIENT_METHODS", "STOCHASTIC_METHODS", "Method", "IGResult", "integrated_gradients", "ShapSamples",
            "shap_samples", "expected_gradients", "gradient_shap", "feature_ablation", "shapley_sampling"]
-
-DELTA_FLOOR = 0.01
-"""Below this ``|f(x) − f(baseline)|`` the IG delta is judged relative to this floor instead:
-a relative error of a near-zero difference says nothing about the attributions."""
 
 
 @dataclass(frozen=True)

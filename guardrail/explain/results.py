@@ -1,19 +1,31 @@
-"""The explainability audit's metrics and artifacts, built from :class:`~guardrail.explain.engine.Explanations`.
+"""The explainability audit's metrics and artifacts for a tabular model, built from
+:class:`~guardrail.explain.engine.Explanations`.
 
-The keys are documented in :mod:`guardrail.auditors.explainability`. Each function reads
-the settings it needs from ``p`` (the auditor's params, or anything with those attributes).
+:func:`tabular_results` builds them all; the keys are documented in
+:mod:`guardrail.auditors.explainability`. Each function reads the settings it needs from
+``p`` (the auditor's params, or anything with those attributes, see
+:class:`~guardrail.explain.metrics.Settings`). The text counterpart is
+:mod:`~guardrail.explain.text_results`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from itertools import combinations
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from guardrail.core.types import SMALL_GROUP, GroupValue, MetricResult
-from guardrail.explain.methods import STOCHASTIC_METHODS, Method
+from guardrail.core.types import MetricResult
+from guardrail.explain.methods import GRADIENT_METHODS, STOCHASTIC_METHODS, Method
+from guardrail.explain.metrics import (
+    BUDGET_SPENT,
+    Settings,
+    coverage_metric,
+    faithfulness_by_group,
+    mean_ci,
+    proxy_findings,
+    stability_seeds,
+)
 
 if TYPE_CHECKING:
     from guardrail.explain.budget import Budget
@@ -21,40 +33,64 @@ if TYPE_CHECKING:
     from guardrail.explain.tabular import ProbaFn, TabularView
 
 
-class Settings(Protocol):
-    """What these functions read from the auditor's params."""
-
-    @property
-    def bootstrap(self) -> int: ...
-    @property
-    def confidence(self) -> float: ...
-    @property
-    def min_group_size(self) -> int: ...
-    @property
-    def top_k(self) -> int: ...
-    @property
-    def stability_seeds(self) -> int: ...
-    @property
-    def stability_instances(self) -> int: ...
-    @property
-    def quality_instances(self) -> int: ...
-    @property
-    def ig_steps(self) -> int: ...
-    @property
-    def ig_max_steps(self) -> int: ...
-    @property
-    def ig_tolerance(self) -> float: ...
-    @property
-    def gradient_shap_samples(self) -> int: ...
-    @property
-    def proxy_threshold(self) -> float: ...
-    @property
-    def proxy_bins(self) -> int: ...
-    @property
-    def local_per_stratum(self) -> int: ...
+BUDGET_NOTE = "the time budget (max_seconds = {budget:g} s) stopped the audit: {done} of {requested} instances explained"
 
 
-BUDGET_SPENT = "the time budget (max_seconds) was spent before this check"
+def tabular_results(
+    explainer: Explainer,
+    found: Explanations,
+    groups: dict[str, np.ndarray],
+    sensitive: tuple[str, ...],
+    outcomes: np.ndarray,
+    p: Settings,
+    seed: int,
+    budget: Budget,
+) -> tuple[list[MetricResult], dict[str, Any]]:
+    """Metrics and artifacts of the rows ``found`` explained by ``explainer``.
+
+    ``groups`` holds the group label of every row of the data per sensitive column (the
+    explained rows are ``found.rows``), ``outcomes`` every row's TP/FP/FN/TN. The stability
+    reruns and Captum's metrics are skipped once ``budget`` is spent.
+    """
+    view, methods = explainer.view, explainer.config.methods
+    explained_groups = {c: g[found.rows] for c, g in groups.items()}
+    metrics: list[MetricResult] = []
+    artifacts: dict[str, Any] = {}
+    importance: dict[str, np.ndarray] = {}
+    for method in methods:
+        ranked, values = importance_metrics(method, found, view, explained_groups, p, seed)
+        metrics += ranked
+        importance[method] = values
+        metrics += faithfulness_metrics(method, found, explained_groups, p, seed)
+        metrics.append(stability_metric(method, explainer, found, p, seed, budget))
+        if method in GRADIENT_METHODS:
+            metrics += captum_metrics(method, explainer, found, p, seed, budget)
+    if "integrated_gradients" in methods:
+        convergence, artifacts["integrated_gradients"] = ig_metrics(found, p)
+        metrics += convergence
+    metrics += agreement_metrics(found, importance, p)
+    proxy, artifacts["proxy"] = proxy_metrics(view, importance, groups, sensitive, p)
+    metrics += proxy
+    done, requested = len(found.rows), found.requested
+    coverage = coverage_metric(done, requested, found.stopped_by_budget)
+    metrics.append(coverage)
+    artifacts["ranking"] = {m: [view.features[j] for j in np.argsort(-v, kind="stable")] for m, v in importance.items()}
+    artifacts["local"] = local_explanations(view, found, outcomes, groups, explainer.proba, p)
+    artifacts["budget"] = {**coverage.details, "max_seconds": p.max_seconds}
+    artifacts["seeds"] = {
+        "seed": seed,
+        "chunks": f"chunk i of the run uses seed {seed} + i",
+        "stability": stability_seeds(seed, p),
+    }
+    if "lime" in methods:
+        artifacts["seeds"]["lime"] = {
+            "num_samples": p.lime_samples,
+            "pool_rows": explainer.config.lime_pool_rows,
+            "pools": int(found.lime_pools.max()) + 1 if found.lime_pools is not None and len(found.lime_pools) else 0,
+        }
+    if found.stopped_by_budget:
+        artifacts["note"] = BUDGET_NOTE.format(budget=p.max_seconds, done=done, requested=requested)
+    return metrics, artifacts
 
 
 def importance_metrics(
@@ -80,17 +116,6 @@ def importance_metrics(
     return metrics, np.asarray([r.value for r in rows])
 
 
-def mean_ci(values: np.ndarray, p: Settings, seed: int, clusters: np.ndarray | None = None) -> Any:
-    from guardrail.explain.importance import bootstrap_means
-    from guardrail.fairness.bootstrap import BootstrapSpec, interval
-
-    if not p.bootstrap:
-        return None
-    spec = BootstrapSpec(resamples=p.bootstrap, level=p.confidence, seed=seed)
-    boot = bootstrap_means(values[:, None], p.bootstrap, np.random.default_rng(seed), clusters)[:, 0]
-    return interval(boot, spec, table=False)
-
-
 def faithfulness_metrics(
     method: str, found: Explanations, groups: dict[str, np.ndarray], p: Settings, seed: int
 ) -> list[MetricResult]:
@@ -113,82 +138,6 @@ def faithfulness_metrics(
     return out
 
 
-def faithfulness_by_group(
-    method: str, score: np.ndarray, groups: Mapping[str, np.ndarray], p: Settings, *, unit: str
-) -> tuple[tuple[GroupValue, ...], list[MetricResult]]:
-    """Per-group means of the per-instance ``score`` (faithfulness), labelled ``column=group``,
-    and ``explain.<method>.faithfulness_gap[column]``: the largest difference among groups of
-    at least ``min_group_size`` explained ``unit``, inconclusive (``small_group:``) below two."""
-    labelled: list[GroupValue] = []
-    gaps = []
-    for column, labels in groups.items():
-        per_group = []
-        for group in sorted(set(labels.tolist())):
-            rows = labels == group
-            size = int(rows.sum())
-            per_group.append(GroupValue(group, float(score[rows].mean()), size, small=size < p.min_group_size))
-        labelled += [GroupValue(f"{column}={g.group}", g.value, g.n, small=g.small) for g in per_group]
-        judged = [g.value for g in per_group if not g.small and g.value is not None]
-        key = f"explain.{method}.faithfulness_gap"
-        if len(judged) < 2:
-            reason = (
-                f"{SMALL_GROUP}: fewer than two groups of {column!r} have {p.min_group_size} explained {unit} "
-                "(min_group_size); inconclusive"
-            )
-            gaps.append(MetricResult(key, None, scope=column, reason=reason, by_group=tuple(per_group), n=len(score),
-                                     higher_is_better=False))
-        else:
-            gaps.append(MetricResult(key, float(max(judged) - min(judged)), scope=column, by_group=tuple(per_group),
-                                     n=len(score), higher_is_better=False))
-    return tuple(labelled), gaps
-
-
-def proxy_findings(
-    rankings: Mapping[str, Sequence[tuple[str, float]]],
-    direct: Sequence[str],
-    flagged: Sequence[str],
-    proxy_of: Mapping[str, list[str]],
-    p: Settings,
-    *,
-    sensitive_details: Any,
-    extra_details: Mapping[str, Any] | None = None,
-) -> list[MetricResult]:
-    """The four ``explain.proxy.*`` metrics from each method's ranking (``(name, importance)``,
-    strongest first): whether a sensitive (``direct``) or ``flagged`` (sensitive or proxy) name
-    is among the top ``p.top_k``, and the largest share of total importance they hold."""
-    per_method: dict[str, Any] = {}
-    sensitive_top: set[str] = set()
-    proxy_top: set[str] = set()
-    sensitive_share = proxy_share = 0.0
-    for method, ranked in rankings.items():
-        value = dict(ranked)
-        rank = {name: i + 1 for i, (name, _) in enumerate(ranked)}
-        total = sum(value.values())
-        share = {f: value[f] / total if total > 0 else 0.0 for f in flagged if f in value}
-        top = {name for name, _ in ranked[: p.top_k]}
-        sensitive_top |= top & set(direct)
-        proxy_top |= top & set(flagged)
-        sensitive_share = max(sensitive_share, sum(share.get(f, 0.0) for f in direct))
-        proxy_share = max(proxy_share, sum(share.values()))
-        per_method[method] = {f: {"rank": rank[f], "share": share[f]} for f in flagged if f in value}
-    details = {
-        "sensitive_features": sensitive_details,
-        "proxies": {f: proxy_of[f] for f in flagged if f in proxy_of},
-        "top_k": p.top_k,
-        "threshold": p.proxy_threshold,
-        "by_method": per_method,
-        **(extra_details or {}),
-    }
-    return [
-        MetricResult("explain.proxy.sensitive_in_top_k", float(bool(sensitive_top)), higher_is_better=False,
-                     details={**details, "in_top_k": sorted(sensitive_top)}),
-        MetricResult("explain.proxy.proxy_in_top_k", float(bool(proxy_top)), higher_is_better=False,
-                     details={**details, "in_top_k": sorted(proxy_top)}),
-        MetricResult("explain.proxy.sensitive_share", sensitive_share, higher_is_better=False, details=details),
-        MetricResult("explain.proxy.proxy_share", proxy_share, higher_is_better=False, details=details),
-    ]
-
-
 def stability_metric(
     method: Method, explainer: Explainer, found: Explanations, p: Settings, seed: int, budget: Budget
 ) -> MetricResult:
@@ -200,7 +149,7 @@ def stability_metric(
     if budget.expired():
         return MetricResult(key, None, reason=BUDGET_SPENT, higher_is_better=True)
     rows = found.rows[: p.stability_instances]
-    seeds = [seed + 1000 * (i + 1) for i in range(p.stability_seeds)]
+    seeds = stability_seeds(seed, p)
     runs = [explainer.attribute(method, explainer.view.codes[rows], s)[0] for s in seeds]
     value = stability(runs, p.top_k)
     details = {"seeds": seeds, "instances": len(rows), "top_k": p.top_k, "deterministic": False}

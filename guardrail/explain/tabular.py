@@ -98,7 +98,7 @@ class TabularView:
 
 
 def direct_encoder(encoder: dict[str, Any], view: TabularView) -> Callable[[np.ndarray], np.ndarray] | None:
-    """Codes → the torch adapter's encoding (:func:`~guardrail.adapters.torch.encode_table`) without a table.
+    """Codes → the torch adapter's encoding (:func:`~guardrail.adapters.mlp.encode_table`) without a table.
 
     The same float32 matrix as ``encode_table(encoder, view.to_frame(codes))`` (a test checks
     it), built with array indexing instead of one string comparison per level and row; None
@@ -214,7 +214,8 @@ class GradientModel:
 
 def gradient_model(model: Any, view: TabularView, positive_label: Any) -> GradientModel:
     """The torch MLP of a :class:`~guardrail.adapters.torch.TorchAdapter` as a :class:`GradientModel`."""
-    from guardrail.adapters.torch import TorchAdapter, encode_table
+    from guardrail.adapters.mlp import encode_table
+    from guardrail.adapters.torch import TorchAdapter
 
     if not isinstance(model, TorchAdapter) or model.tokenizer is not None:
         kind = getattr(model, "kind", type(model).__name__)

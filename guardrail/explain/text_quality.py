@@ -14,7 +14,7 @@
 * :func:`lime_reruns`: LIME on the first explained documents again under other seeds, for
   the top-k stability of :func:`guardrail.explain.quality.stability`.
 
-torch is imported by the functions of :mod:`guardrail.explain.text` these call.
+torch is imported by the functions of :mod:`~guardrail.explain.text_model` these call.
 """
 
 from __future__ import annotations
@@ -24,12 +24,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from guardrail.explain.text import (
+from guardrail.explain.text_attribution import lime_attributions
+from guardrail.explain.text_engine import TextExplanations
+from guardrail.explain.text_model import (
     TextClassifier,
-    TextExplanations,
     class_probabilities,
     encode_texts,
-    lime_attributions,
     unpack_text_model,
     word_of_token,
     word_spans,
@@ -241,26 +241,3 @@ def lime_reruns(
             matrix[i, : len(per_seed[k])] = per_seed[k]
         runs.append(matrix)
     return LimeReruns(tuple(seeds), tuple(runs), len(rows), len(chosen), stopped)
-
-
-def occurrence_matrices(
-    explanations: TextExplanations, method: str, words: Sequence[str]
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per explained document and word (lowercased): the sum of ``|attribution|`` over the
-    word's occurrences, and their count; both ``(documents, len(words))``.
-
-    The ratio of their column sums is :func:`~guardrail.explain.text.global_token_importance`'s
-    mean ``|attribution|``; resampling their rows resamples documents.
-    """
-    index = {w: j for j, w in enumerate(words)}
-    sums = np.zeros((len(explanations.documents), len(words)))
-    counts = np.zeros_like(sums)
-    for i, doc in enumerate(explanations.documents):
-        if method not in doc.attributions:
-            continue
-        for token, value in zip(doc.tokens, doc.attributions[method], strict=True):
-            j = index.get(token.lower())
-            if j is not None:
-                sums[i, j] += abs(value)
-                counts[i, j] += 1
-    return sums, counts

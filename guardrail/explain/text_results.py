@@ -1,5 +1,8 @@
-"""The explainability audit of a text classifier: token explanations of a stratified sample
-of documents (:func:`guardrail.explain.text.explain_text`) as metrics and artifacts.
+"""The explainability audit's metrics and artifacts for a text classifier: token explanations
+of a stratified sample of documents (:func:`~guardrail.explain.text_engine.explain_text`) as
+metrics and artifacts. :func:`text_results` builds them all; the tabular counterpart is
+:mod:`~guardrail.explain.results`, and the parts both share are in
+:mod:`~guardrail.explain.metrics`.
 
 Metric keys (``<m>`` is ``layer_ig`` or ``lime``; words are lowercased):
 
@@ -60,11 +63,23 @@ import numpy as np
 
 from guardrail.core.errors import AuditError
 from guardrail.core.types import GroupValue, MetricResult
-from guardrail.explain.sampling import stratified_order
+from guardrail.explain.methods import DELTA_FLOOR
+from guardrail.explain.metrics import (
+    BUDGET_SPENT,
+    coverage_metric,
+    faithfulness_by_group,
+    mean_ci,
+    proxy_findings,
+    stability_seeds,
+)
+from guardrail.explain.text_model import TextClassifier, document_words
+from guardrail.explain.text_quality import RANDOM_ORDER, faithfulness_curves, lime_reruns
+from guardrail.explain.text_summary import global_token_importance, occurrence_matrices, token_agreement, token_heatmap_rows
 
 if TYPE_CHECKING:
     from guardrail.explain.budget import Budget
-    from guardrail.explain.results import Settings
+    from guardrail.explain.metrics import Settings
+    from guardrail.explain.text_engine import TextExplanations
     from guardrail.explain.text_quality import FaithfulnessCurves
 
 TOP_TOKENS = 20
@@ -78,12 +93,8 @@ scores only words seen in this many documents of the audit data."""
 TEXT_METHODS = {"integrated_gradients": "layer_ig", "lime": "lime"}
 """Audit method names and the text explainer's: Integrated Gradients runs on the embeddings."""
 
-DELTA_FLOOR = 0.01
-"""Smallest |f(x) − f(baseline)| the relative completeness gap divides by."""
-
 PROXY_LISTED = 30
 """Most word–column associations kept in the ``proxy`` artifact (the strongest first)."""
-
 
 
 def text_methods(methods: Sequence[str] | None) -> tuple[str, ...]:
@@ -96,17 +107,6 @@ def text_methods(methods: Sequence[str] | None) -> tuple[str, ...]:
             hint="use integrated_gradients (Layer Integrated Gradients on the embeddings) and/or lime",
         )
     return tuple(TEXT_METHODS[m] for m in chosen)
-
-
-def sample_documents(
-    y_true: np.ndarray, y_pred: np.ndarray, groups: Mapping[str, np.ndarray], size: int, seed: int
-) -> np.ndarray:
-    """Up to ``size`` documents, round-robin over (right or wrong, predicted class, groups)."""
-    strata = np.where(np.asarray(y_true) == np.asarray(y_pred), "right", "wrong").astype(object)
-    strata = strata + "|" + np.asarray(y_pred).astype(str).astype(object)
-    for values in groups.values():
-        strata = strata + "|" + np.asarray(values).astype(str).astype(object)
-    return stratified_order(strata.astype(str), size, np.random.default_rng(seed))
 
 
 @dataclass(frozen=True)
@@ -124,22 +124,26 @@ class AuditDocuments:
     class_labels: Sequence[Any]
     groups: Mapping[str, np.ndarray]
 
-    def explained_groups(self, explanations: Any) -> dict[str, np.ndarray]:
+    def explained_groups(self, explanations: TextExplanations) -> dict[str, np.ndarray]:
         """The group label of each explained document, per sensitive column."""
         at = np.asarray([int(self.rows[d.index]) for d in explanations.documents], dtype=np.int64)
         return {c: np.asarray(g)[at] for c, g in self.groups.items()}
 
 
 def text_results(
-    explanations: Any, model: Any, data: AuditDocuments, p: Settings, seed: int, budget: Budget, *, batch_size: int = 64
+    explanations: TextExplanations,
+    model: TextClassifier,
+    data: AuditDocuments,
+    p: Settings,
+    seed: int,
+    budget: Budget,
+    *,
+    batch_size: int = 64,
 ) -> tuple[list[MetricResult], dict[str, Any]]:
-    """Metrics and artifacts of a :class:`~guardrail.explain.text.TextExplanations` of the
+    """Metrics and artifacts of a :class:`~guardrail.explain.text_engine.TextExplanations` of the
     documents ``data.rows``. ``model`` is the explained classifier: the faithfulness curves,
     LIME's reruns for stability (``batch_size`` model inputs per forward pass) and the words
     of every document for the proxy check use it; the reruns stop when ``budget`` is spent."""
-    from guardrail.explain.text import global_token_importance, token_agreement
-    from guardrail.explain.text_quality import faithfulness_curves
-
     metrics: list[MetricResult] = []
     artifacts: dict[str, Any] = {"ranking": {}}
     groups = data.explained_groups(explanations)
@@ -153,58 +157,15 @@ def text_results(
     for method in explanations.methods:
         metrics += faithfulness_metrics(curves, method, groups, p, seed)
         metrics.append(stability_metric(model, explanations, method, p, seed, budget, batch_size))
-    documents = explanations.documents
-    if "layer_ig" in explanations.methods and documents:
-        gaps = [
-            abs(doc.ig_delta) / max(abs(doc.ig_output_difference or 0.0), DELTA_FLOOR)
-            for doc in documents
-            if doc.ig_delta is not None
-        ]
-        converged = [bool(doc.ig_converged) for doc in documents if doc.ig_converged is not None]
-        details = {"tolerance": explanations.ig_tolerance, "max_steps": explanations.max_n_steps}
-        metrics.append(
-            MetricResult("explain.layer_ig.max_relative_delta", max(gaps) if gaps else None, n=len(gaps),
-                         higher_is_better=False, details=details, reason=None if gaps else "no document explained")
-        )
-        metrics.append(
-            MetricResult("explain.layer_ig.converged", float(np.mean(converged)) if converged else None, n=len(converged),
-                         higher_is_better=True, details=details, reason=None if converged else "no document explained")
-        )
+    if "layer_ig" in explanations.methods and explanations.documents:
+        metrics += completeness_metrics(explanations)
     if {"layer_ig", "lime"} <= set(explanations.methods):
-        agreement = token_agreement(explanations, k=p.top_k)
-        n = len(agreement["per_document"])
-        for key, value in (("top_k_overlap", agreement["mean_overlap"]), ("spearman", agreement["mean_rank_correlation"])):
-            metrics.append(
-                MetricResult(f"explain.agreement.{key}", value, scope="layer_ig~lime", n=n,
-                             details={"top_k": p.top_k, "aggregation": "mean over documents"},
-                             reason=None if value is not None else "no document with both explanations")
-            )
+        metrics += agreement_metrics(explanations, p)
     proxy, artifacts["proxy"] = proxy_metrics(model, data, rankings, p)
     metrics += proxy
-    metrics.append(
-        MetricResult(
-            "explain.coverage",
-            explanations.n_explained / max(explanations.n_requested, 1),
-            n=explanations.n_explained,
-            higher_is_better=True,
-            details={"explained": explanations.n_explained, "requested": explanations.n_requested,
-                     "stopped_by_budget": explanations.stopped_early},
-        )
-    )
-    rows, y_true, class_labels = data.rows, data.y_true, data.class_labels
-    artifacts["heatmap"] = _heatmap(explanations, rows, y_true, class_labels)
-    artifacts["documents"] = [
-        {
-            "row": int(rows[doc.index]),
-            "predicted": str(doc.predicted_label),
-            "true": str(class_labels[int(y_true[rows[doc.index]])]),
-            "probability": doc.probability,
-            "ig_n_steps": doc.ig_n_steps,
-            "ig_delta": doc.ig_delta,
-            "truncated": doc.truncated,
-        }
-        for doc in documents
-    ]
+    metrics.append(coverage_metric(explanations.n_explained, explanations.n_requested, explanations.stopped_early))
+    artifacts["heatmap"] = _heatmap(explanations, data)
+    artifacts["documents"] = _documents(explanations, data)
     artifacts["seeds"] = {
         "seed": explanations.seed,
         "lime_samples": explanations.lime_samples,
@@ -219,19 +180,45 @@ def text_results(
     return metrics, artifacts
 
 
-def stability_seeds(seed: int, p: Settings) -> list[int]:
-    """The seeds of the stability reruns: the tabular audit's convention."""
-    return [seed + 1000 * (i + 1) for i in range(p.stability_seeds)]
+def completeness_metrics(explanations: TextExplanations) -> list[MetricResult]:
+    """``explain.layer_ig.max_relative_delta`` (the largest ``|delta| / max(|f(x) − f(baseline)|,
+    DELTA_FLOOR)`` over documents) and ``explain.layer_ig.converged`` (the share within the tolerance)."""
+    documents = explanations.documents
+    gaps = [
+        abs(doc.ig_delta) / max(abs(doc.ig_output_difference or 0.0), DELTA_FLOOR)
+        for doc in documents
+        if doc.ig_delta is not None
+    ]
+    converged = [bool(doc.ig_converged) for doc in documents if doc.ig_converged is not None]
+    details = {"tolerance": explanations.ig_tolerance, "max_steps": explanations.max_n_steps}
+    return [
+        MetricResult("explain.layer_ig.max_relative_delta", max(gaps) if gaps else None, n=len(gaps),
+                     higher_is_better=False, details=details, reason=None if gaps else "no document explained"),
+        MetricResult("explain.layer_ig.converged", float(np.mean(converged)) if converged else None, n=len(converged),
+                     higher_is_better=True, details=details, reason=None if converged else "no document explained"),
+    ]
+
+
+def agreement_metrics(explanations: TextExplanations, p: Settings) -> list[MetricResult]:
+    """``explain.agreement.top_k_overlap`` and ``.spearman`` [``layer_ig~lime``]: the per-document
+    agreement of :func:`~guardrail.explain.text_summary.token_agreement`, averaged over documents."""
+    agreement = token_agreement(explanations, k=p.top_k)
+    n = len(agreement["per_document"])
+    return [
+        MetricResult(f"explain.agreement.{key}", value, scope="layer_ig~lime", n=n,
+                     details={"top_k": p.top_k, "aggregation": "mean over documents"},
+                     reason=None if value is not None else "no document with both explanations")
+        for key, value in (("top_k_overlap", agreement["mean_overlap"]), ("spearman", agreement["mean_rank_correlation"]))
+    ]
 
 
 def importance_metrics(
-    explanations: Any, method: str, ranked: Sequence[Mapping[str, Any]], groups: Mapping[str, np.ndarray], p: Settings, seed: int
+    explanations: TextExplanations, method: str, ranked: Sequence[Mapping[str, Any]], groups: Mapping[str, np.ndarray], p: Settings, seed: int
 ) -> list[MetricResult]:
     """``explain.<method>.importance[word]`` for the ``ranked`` rows of
-    :func:`~guardrail.explain.text.global_token_importance`: a bootstrap interval over
+    :func:`~guardrail.explain.text_summary.global_token_importance`: a bootstrap interval over
     documents and the value per ``column=group``."""
     from guardrail.explain.importance import bootstrap_means
-    from guardrail.explain.text_quality import occurrence_matrices
     from guardrail.fairness.bootstrap import BootstrapSpec, interval
 
     words = [str(row["token"]) for row in ranked]
@@ -278,9 +265,6 @@ def faithfulness_metrics(
     curves: FaithfulnessCurves, method: str, groups: Mapping[str, np.ndarray], p: Settings, seed: int
 ) -> list[MetricResult]:
     """Deletion and insertion AUCs, faithfulness and its gap between groups, with a random word order for reference."""
-    from guardrail.explain.results import faithfulness_by_group, mean_ci
-    from guardrail.explain.text_quality import RANDOM_ORDER
-
     keys = [f"explain.{method}.{k}" for k in ("deletion_auc", "insertion_auc", "faithfulness")]
     better = (False, True, True)
     if not curves.documents:
@@ -313,12 +297,10 @@ def faithfulness_metrics(
 
 
 def stability_metric(
-    model: Any, explanations: Any, method: str, p: Settings, seed: int, budget: Budget, batch_size: int = 64
+    model: TextClassifier, explanations: TextExplanations, method: str, p: Settings, seed: int, budget: Budget, batch_size: int = 64
 ) -> MetricResult:
     """``explain.<method>.stability``: LIME rerun under ``stability_seeds`` seeds; 1.0 for Layer IG."""
     from guardrail.explain.quality import stability
-    from guardrail.explain.results import BUDGET_SPENT
-    from guardrail.explain.text_quality import lime_reruns
 
     key = f"explain.{method}.stability"
     if method != "lime":
@@ -337,13 +319,11 @@ def stability_metric(
 
 
 def proxy_metrics(
-    model: Any, data: AuditDocuments, rankings: Mapping[str, Sequence[Mapping[str, Any]]], p: Settings
+    model: TextClassifier, data: AuditDocuments, rankings: Mapping[str, Sequence[Mapping[str, Any]]], p: Settings
 ) -> tuple[list[MetricResult], dict[str, Any]]:
     """The proxy check over words: words naming a group of a sensitive column, and words whose
     presence in a document is associated with a group (NMI ≥ ``proxy_threshold``)."""
     from guardrail.explain.proxy import proxies, word_associations, word_presence
-    from guardrail.explain.results import proxy_findings
-    from guardrail.explain.text import document_words
 
     groups = {c: np.asarray(g).astype(str) for c, g in data.groups.items()}
     vocabulary: list[str] = []
@@ -400,9 +380,9 @@ def _names_a_group(label: str) -> bool:
     return len(label) >= GROUP_WORD_LENGTH and not label.replace(".", "", 1).isdigit() and label != "(missing)"
 
 
-def _heatmap(explanations: Any, rows: np.ndarray, y_true: np.ndarray, class_labels: Sequence[Any]) -> dict[str, Any]:
-    from guardrail.explain.text import token_heatmap_rows
-
+def _heatmap(explanations: TextExplanations, data: AuditDocuments) -> dict[str, Any]:
+    """The ``heatmap`` artifact: the first method's token weights of each explained document, with a caption."""
+    rows, y_true, class_labels = data.rows, data.y_true, data.class_labels
     method = explanations.methods[0]
     by_document: dict[int, list[dict[str, Any]]] = {}
     for row in token_heatmap_rows(explanations, method=method):
@@ -424,4 +404,21 @@ def _heatmap(explanations: Any, rows: np.ndarray, y_true: np.ndarray, class_labe
     return {"method": method, "documents": documents}
 
 
-__all__ = ["TEXT_METHODS", "AuditDocuments", "sample_documents", "text_methods", "text_results"]
+def _documents(explanations: TextExplanations, data: AuditDocuments) -> list[dict[str, Any]]:
+    """The ``documents`` artifact: each explained document's row, prediction, truth and IG steps."""
+    rows, y_true, class_labels = data.rows, data.y_true, data.class_labels
+    return [
+        {
+            "row": int(rows[doc.index]),
+            "predicted": str(doc.predicted_label),
+            "true": str(class_labels[int(y_true[rows[doc.index]])]),
+            "probability": doc.probability,
+            "ig_n_steps": doc.ig_n_steps,
+            "ig_delta": doc.ig_delta,
+            "truncated": doc.truncated,
+        }
+        for doc in explanations.documents
+    ]
+
+
+__all__ = ["TEXT_METHODS", "AuditDocuments", "text_methods", "text_results"]

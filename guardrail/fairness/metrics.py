@@ -200,3 +200,13 @@ def disparity(rates: dict[RateName, Rate], name: DisparityName, labels: tuple[st
     pick = max if kind == "difference" else min
     value, lo, hi, worst = pick(candidates, key=lambda c: c[0])
     return Disparity(name, value, based_on, lo, hi, None, kind, worst)
+
+
+def one_vs_rest(table: np.ndarray, index: int) -> np.ndarray:
+    """The 2×2 "class ``index`` versus the rest" tables of ``(..., K, K)`` confusion tables
+    (rows: true class, columns: predicted class)."""
+    tp = table[..., index, index]
+    fn = table[..., index, :].sum(axis=-1) - tp
+    fp = table[..., :, index].sum(axis=-1) - tp
+    tn = table.sum(axis=(-1, -2)) - tp - fn - fp
+    return np.stack([np.stack([tn, fp], axis=-1), np.stack([fn, tp], axis=-1)], axis=-2)

@@ -27,14 +27,16 @@ Constructions (two-sided level ``1 − 2t``; every interval contains its estimat
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from guardrail.core.types import Interval
+from guardrail.core.types import GroupValue, Interval, MetricResult
 from guardrail.fairness.intervals import RELIABLE_COUNT, Bounds, bounded_interval, box_bounds, clopper_pearson, intersect
 from guardrail.fairness.metrics import (
+    HIGHER_IS_BETTER,
     DisparityName,
     RateName,
     based_on,
@@ -45,6 +47,9 @@ from guardrail.fairness.metrics import (
     rate,
     rate_array,
 )
+
+if TYPE_CHECKING:
+    from guardrail.fairness.groups import Grouping
 
 PAIRED = "paired bootstrap percentile within exact bounds"
 PAIRED_BOX = "exact bounds from the rows where the models differ (too few of them for the bootstrap)"
@@ -235,3 +240,67 @@ def _ratio_boxes(c_counts: np.ndarray, b_counts: np.ndarray, rates: tuple[RateNa
         return low_c - high_b, high_c - low_b
 
     return bounds
+
+
+def delta_metrics(
+    grouping: Grouping,
+    paired: np.ndarray,
+    boot: np.ndarray | None,
+    *,
+    rates: Sequence[RateName],
+    disparities: Sequence[DisparityName],
+    confidence: float,
+) -> list[MetricResult]:
+    """``fairness.delta.*``: candidate − baseline for every rate and disparity of a paired
+    ``(G, 2, 2, 2)`` table (both models judged on the same rows and the same resamples of
+    them), with the intervals of this module."""
+    level = confidence
+    names: list[RateName] = [n for n in rates if n != "count"]
+    sizes = paired.sum(axis=(1, 2, 3))
+    common = {"sensitive_features": list(grouping.features), "comparison": "candidate − baseline, paired bootstrap"}
+
+    def value(x: float) -> float | None:
+        return None if math.isnan(x) else float(x)
+
+    results: list[MetricResult] = []
+    for name in names:
+        overall = rate_delta(paired.sum(axis=0), boot.sum(axis=1) if boot is not None else None, name, level)
+        groups = [rate_delta(paired[i], boot[:, i] if boot is not None else None, name, level, table=False) for i in range(len(sizes))]
+        by_group = tuple(
+            GroupValue(
+                group=label,
+                value=value(found.value),
+                n=int(sizes[i]),
+                reason="undefined for a model" if math.isnan(found.value) else None,
+                ci=found.ci,
+            )
+            for i, (label, found) in enumerate(zip(grouping.labels, groups, strict=True))
+        )
+        results.append(
+            MetricResult(
+                key=f"fairness.delta.{name}",
+                scope=grouping.scope,
+                value=value(overall.value),
+                reason="undefined for the candidate or the baseline" if math.isnan(overall.value) else None,
+                ci=overall.ci,
+                by_group=by_group,
+                n=int(sizes.sum()),
+                higher_is_better=HIGHER_IS_BETTER[name],
+                details={**common, "candidate": value(overall.candidate), "baseline": value(overall.baseline)},
+            )
+        )
+    for disparity_name in disparities:
+        found = disparity_delta(paired, boot, disparity_name, grouping.labels, level)
+        results.append(
+            MetricResult(
+                key=f"fairness.delta.{disparity_name}",
+                scope=grouping.scope,
+                value=value(found.value),
+                reason="undefined for the candidate or the baseline" if math.isnan(found.value) else None,
+                ci=found.ci,
+                n=int(sizes.sum()),
+                higher_is_better=HIGHER_IS_BETTER[disparity_name],
+                details={**common, "candidate": value(found.candidate), "baseline": value(found.baseline)},
+            )
+        )
+    return results

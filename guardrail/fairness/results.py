@@ -33,11 +33,11 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from guardrail.core.types import GroupValue, Interval, MetricResult
+from guardrail.core.types import SMALL_GROUP, GroupValue, Interval, MetricResult
 from guardrail.fairness.bootstrap import gap_bootstrap
 from guardrail.fairness.intervals import (
     BOX,
@@ -62,7 +62,16 @@ from guardrail.fairness.metrics import (
     rate_array,
 )
 
+if TYPE_CHECKING:
+    from guardrail.fairness.groups import Grouping
+
 HYBRID = "simultaneous pairwise bootstrap within per-group Clopper–Pearson bounds"
+
+SmallGroups = Literal["flag", "withhold"]
+"""What a group below the minimum size does to the metrics built here: ``"flag"`` (the fairness
+and mitigation audits) reports its values marked ``small``, and a policy rule's
+``min_group_n`` decides; ``"withhold"`` (the federated audit, whose hospitals may not reveal a
+small group's rates) withholds its values and leaves every disparity over it undefined."""
 
 
 @dataclass(frozen=True)
@@ -185,39 +194,60 @@ def _without_small(table: GroupTable, name: DisparityName) -> dict[str, Any] | N
 # -- MetricResults, as every audit reports them -------------------------------------------------
 
 
-def group_values(table: GroupTable, estimate: RateEstimate) -> tuple[GroupValue, ...]:
-    """Each group's value of a rate, with its size, small flag and exact interval."""
-    sizes, small = table.sizes, table.small
-    return tuple(
-        GroupValue(
-            group=label,
-            value=None if math.isnan(estimate.by_group[i]) else float(estimate.by_group[i]),
-            n=int(sizes[i]),
-            small=bool(small[i]),
-            reason=estimate.undefined_reason if math.isnan(estimate.by_group[i]) else None,
-            ci=estimate.group_ci[i],
+def group_values(table: GroupTable, estimate: RateEstimate, small: SmallGroups = "flag") -> tuple[GroupValue, ...]:
+    """Each group's value of a rate, with its size, small flag and exact interval; with
+    ``small="withhold"`` a small group's value and interval are withheld (its count is not)."""
+    sizes, is_small = table.sizes, table.small
+    values = []
+    for i, label in enumerate(table.labels):
+        undefined = math.isnan(estimate.by_group[i])
+        withheld = small == "withhold" and bool(is_small[i]) and estimate.name != "count"
+        values.append(
+            GroupValue(
+                group=label,
+                value=None if undefined or withheld else float(estimate.by_group[i]),
+                n=int(sizes[i]),
+                small=bool(is_small[i]),
+                reason=_small_group(int(sizes[i]), table) if withheld else (estimate.undefined_reason if undefined else None),
+                ci=None if withheld else estimate.group_ci[i],
+            )
         )
-        for i, label in enumerate(table.labels)
-    )
+    return tuple(values)
 
 
 def rate_metric(
-    table: GroupTable, name: RateName, *, key: str, scope: str, details: Mapping[str, Any] | None = None
+    table: GroupTable,
+    name: RateName,
+    *,
+    key: str,
+    scope: str,
+    details: Mapping[str, Any] | None = None,
+    small: SmallGroups = "flag",
 ) -> MetricResult:
-    """A rate as a :class:`MetricResult`: overall value and interval, every group's value."""
+    """A rate as a :class:`MetricResult`: overall value and interval, every group's value.
+
+    ``small`` says what groups below ``table.min_group_size`` do (:data:`SmallGroups`); with
+    ``"withhold"`` the overall rate of a table smaller than that is undefined too."""
     found = rate_estimate(table, name)
     undefined = math.isnan(found.overall)
+    total = int(table.sizes.sum())
+    too_few = small == "withhold" and total < table.min_group_size and name != "count"
+    reason = _small_group(total, table) if too_few else (f"undefined overall ({found.undefined_reason})" if undefined else None)
     return MetricResult(
         key=key,
         scope=scope,
-        value=None if undefined else found.overall,
-        reason=f"undefined overall ({found.undefined_reason})" if undefined else None,
-        ci=found.ci,
-        by_group=group_values(table, found),
-        n=int(table.sizes.sum()),
+        value=None if undefined or too_few else found.overall,
+        reason=reason,
+        ci=None if too_few else found.ci,
+        by_group=group_values(table, found, small),
+        n=total,
         higher_is_better=HIGHER_IS_BETTER[name],
         details=dict(details or {}),
     )
+
+
+def _small_group(n: int, table: GroupTable) -> str:
+    return f"{SMALL_GROUP}: n={n} below {table.min_group_size}"
 
 
 def disparity_details(found: DisparityEstimate, labels: Sequence[str]) -> dict[str, Any]:
@@ -238,22 +268,100 @@ def disparity_details(found: DisparityEstimate, labels: Sequence[str]) -> dict[s
 
 
 def disparity_metric(
-    table: GroupTable, name: DisparityName, *, key: str, scope: str, details: Mapping[str, Any] | None = None
+    table: GroupTable,
+    name: DisparityName,
+    *,
+    key: str,
+    scope: str,
+    details: Mapping[str, Any] | None = None,
+    small: SmallGroups = "flag",
 ) -> MetricResult:
     """A disparity as a :class:`MetricResult`: value and interval, the groups' values of the
-    rate it is worst on, which groups are furthest apart and how it aggregates."""
+    rate it is worst on, which groups are furthest apart and how it aggregates.
+
+    With ``small="withhold"``, a disparity over any group below ``table.min_group_size`` is
+    undefined (inconclusive), its estimate kept in ``details["estimate"]``."""
     found = disparity_estimate(table, name)
     gap = found.disparity
     shown = gap.worst_rate or gap.based_on[0]
-    described = {**(details or {}), **disparity_details(found, table.labels)}
+    estimate = None if math.isnan(gap.value) else gap.value
+    if small == "withhold":
+        reason = _small_groups(table) if table.small.any() else gap.reason
+        value, ci = (estimate, found.ci) if reason is None else (None, None)
+        described = {**(details or {}), "estimate": estimate, **disparity_details(found, table.labels)}
+    else:
+        reason, value, ci = gap.reason, estimate, found.ci
+        described = {**(details or {}), **disparity_details(found, table.labels)}
     return MetricResult(
         key=key,
         scope=scope,
-        value=None if math.isnan(gap.value) else gap.value,
-        reason=gap.reason,
-        ci=found.ci,
-        by_group=group_values(table, rate_estimate(table, shown)),
+        value=value,
+        reason=reason,
+        ci=ci,
+        by_group=group_values(table, rate_estimate(table, shown), small),
         n=int(table.sizes.sum()),
         higher_is_better=HIGHER_IS_BETTER[name],
         details=described,
+    )
+
+
+def _small_groups(table: GroupTable) -> str:
+    named = [f"{table.labels[i]!r} (n={int(table.sizes[i])})" for i in np.flatnonzero(table.small)]
+    return f"{SMALL_GROUP}: group(s) {', '.join(named)} below min_group_size {table.min_group_size}; inconclusive"
+
+
+# -- a grouping's metrics, as the fairness audit reports them ----------------------------------------
+
+
+def grouping_metrics(
+    grouping: Grouping,
+    counts: np.ndarray,
+    boot: np.ndarray | None,
+    *,
+    rates: Sequence[RateName],
+    disparities: Sequence[DisparityName],
+    confidence: float,
+    min_group_size: int,
+    scope: str | None = None,
+) -> list[MetricResult]:
+    """Every rate and disparity of one grouping's ``(G, 2, 2)`` table (``boot``: its resamples),
+    small groups flagged, each difference with the gap its two smallest groups can detect, and
+    the smallest group's size; in ``scope`` (default: the grouping's)."""
+    from guardrail.fairness.power import detectable_gap_details
+
+    table = GroupTable(grouping.labels, counts, boot, confidence, min_group_size)
+    labels, sizes, small = grouping.labels, table.sizes, table.small
+    scope = scope or grouping.scope
+    common = {"sensitive_features": list(grouping.features), "min_group_size": min_group_size}
+    small_groups = [labels[i] for i in range(len(labels)) if small[i]]
+    results = [
+        rate_metric(table, name, key=f"fairness.{name}", scope=scope, details={**common, "small_groups": small_groups})
+        for name in rates
+    ]
+    results += [
+        disparity_metric(
+            table,
+            name,
+            key=f"fairness.{name}",
+            scope=scope,
+            details={**common, **detectable_gap_details(name, counts, labels, confidence)},
+        )
+        for name in disparities
+    ]
+    results.append(min_group_size_metric(scope, labels, sizes, small, common))
+    return results
+
+
+def min_group_size_metric(
+    scope: str, labels: tuple[str, ...], sizes: np.ndarray, small: np.ndarray, details: Mapping[str, object]
+) -> MetricResult:
+    """The smallest group's size, with every group's size."""
+    return MetricResult(
+        key="fairness.min_group_size",
+        scope=scope,
+        value=float(sizes.min()),
+        by_group=tuple(GroupValue(label, float(sizes[i]), int(sizes[i]), bool(small[i])) for i, label in enumerate(labels)),
+        n=int(sizes.sum()),
+        higher_is_better=True,
+        details={**details, "smallest_group": labels[int(sizes.argmin())]},
     )

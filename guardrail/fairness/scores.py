@@ -9,9 +9,16 @@ equal-width bins on [0, 1] assigned as scikit-learn's ``calibration_curve`` does
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+from guardrail.core.types import GroupValue, MetricResult
+
+if TYPE_CHECKING:
+    from guardrail.fairness.groups import Grouping
 
 BLOCK_CELLS = 4_000_000
 """Resamples are drawn in blocks of at most this many (resample × score) cells."""
@@ -106,3 +113,90 @@ def bootstrap_score_metrics(
         parts["ece_overall"].append(ece(pooled_table, table.scores, bins))
         done += size
     return {key: np.concatenate(values) for key, values in parts.items()}
+
+
+def score_metrics(
+    grouping: Grouping,
+    y_score: np.ndarray,
+    y_true: np.ndarray,
+    *,
+    bootstrap: int,
+    confidence: float,
+    min_group_size: int,
+    calibration_bins: int,
+    rng: np.random.Generator,
+) -> list[MetricResult]:
+    """ROC AUC and calibration error per group of an encoded grouping, and their gaps between
+    groups, with stratified bootstrap intervals."""
+    from guardrail.fairness.bootstrap import BootstrapSpec, gap_interval, interval
+
+    assert grouping.codes is not None
+    table = score_table(grouping.codes, grouping.n_groups, y_score, y_true)
+    sizes = table.counts.sum(axis=(1, 2))
+    small = sizes < min_group_size
+    spec = BootstrapSpec(resamples=bootstrap, level=confidence)
+    boot = bootstrap_score_metrics(table, bootstrap, rng, calibration_bins) if bootstrap else {}
+    values = {"auc": auc(table.counts), "ece": ece(table.counts, table.scores, calibration_bins)}
+    pooled = table.counts.sum(axis=0)
+    overall = {"auc": float(auc(pooled)), "ece": float(ece(pooled, table.scores, calibration_bins))}
+    reasons = {"auc": "needs both positive and negative labels", "ece": "no rows"}
+    common = {
+        "sensitive_features": list(grouping.features),
+        "min_group_size": min_group_size,
+        "calibration_bins": calibration_bins,
+    }
+    results: list[MetricResult] = []
+    for name, higher in (("auc", True), ("ece", False)):
+        by_group = tuple(
+            GroupValue(
+                group=label,
+                value=None if math.isnan(values[name][i]) else float(values[name][i]),
+                n=int(sizes[i]),
+                small=bool(small[i]),
+                reason=reasons[name] if math.isnan(values[name][i]) else None,
+                ci=interval(boot[name][:, i], spec, table=False) if boot else None,
+            )
+            for i, label in enumerate(grouping.labels)
+        )
+        results.append(
+            MetricResult(
+                key=f"fairness.{name}",
+                scope=grouping.scope,
+                value=None if math.isnan(overall[name]) else overall[name],
+                reason=f"undefined overall ({reasons[name]})" if math.isnan(overall[name]) else None,
+                ci=interval(boot[f"{name}_overall"], spec) if boot else None,
+                by_group=by_group,
+                n=int(sizes.sum()),
+                higher_is_better=higher,
+                details=common,
+            )
+        )
+        undefined = [grouping.labels[i] for i in np.flatnonzero(np.isnan(values[name]))]
+        why: str | None
+        gap = float(values[name].max() - values[name].min()) if not undefined and grouping.n_groups > 1 else math.nan
+        if undefined:
+            why = f"{name} undefined for group {', '.join(map(repr, undefined[:3]))} ({reasons[name]})"
+        else:
+            why = "fewer than two groups to compare" if grouping.n_groups < 2 else None
+        gap_ci = (
+            gap_interval({name: values[name]}, {name: boot[name]}, "difference", spec) if boot and why is None else None
+        )
+        results.append(
+            MetricResult(
+                key=f"fairness.{name}_difference",
+                scope=grouping.scope,
+                value=None if why else gap,
+                reason=why,
+                ci=gap_ci,
+                by_group=by_group,
+                n=int(sizes.sum()),
+                higher_is_better=False,
+                details={
+                    **common,
+                    "aggregation": "difference",
+                    "min_group": None if why else grouping.labels[int(np.argmin(values[name]))],
+                    "max_group": None if why else grouping.labels[int(np.argmax(values[name]))],
+                },
+            )
+        )
+    return results

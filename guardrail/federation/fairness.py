@@ -25,7 +25,6 @@ tiny group cannot show a perfect score.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
@@ -34,8 +33,8 @@ import numpy as np
 
 from guardrail.core.errors import DataError
 from guardrail.core.scopes import hospital_scope, scope_part
-from guardrail.core.types import SMALL_GROUP, GroupValue, MetricResult
-from guardrail.fairness.metrics import DISPARITIES, HIGHER_IS_BETTER, RATES, DisparityName, RateName
+from guardrail.core.types import MetricResult
+from guardrail.fairness.metrics import DISPARITIES, RATES, DisparityName, RateName
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -308,7 +307,7 @@ def fairness_metrics(
     groups below ``min_group_size`` make their rates and every disparity undefined.
     """
     from guardrail.fairness.bootstrap import grouping_rng, resample_counts
-    from guardrail.fairness.results import GroupTable, RateEstimate, disparity_details, disparity_estimate, rate_estimate
+    from guardrail.fairness.results import GroupTable, disparity_metric, rate_metric
 
     if min_group_size < 1 or bootstrap < 0 or not 0.5 < confidence < 1:
         raise DataError(
@@ -316,81 +315,22 @@ def fairness_metrics(
             where=WHERE,
             hint="min_group_size ≥ 1, bootstrap ≥ 0, 0.5 < confidence < 1",
         )
-    counts, labels, sizes = table.counts, table.labels, table.sizes
-    small = sizes < min_group_size
-    small_names = [f"{labels[i]!r} (n={int(sizes[i])})" for i in np.flatnonzero(small)]
-    small_reason = f"{SMALL_GROUP}: group(s) {', '.join(small_names)} below min_group_size {min_group_size}; inconclusive"
+    counts, labels = table.counts, table.labels
     # the fairness audit's stream for a grouping of this name: the same pooled table, the same resamples
     boot = resample_counts(counts, bootstrap, grouping_rng(seed, table.attribute)) if bootstrap else None
     evidence = GroupTable(labels, counts, boot, confidence, min_group_size)
-    needed = tuple(dict.fromkeys((*rates, "selection_rate", "tpr", "fpr")))
-    point = {name: rate_estimate(evidence, name) for name in needed}
     common: dict[str, object] = {
         "sensitive_features": [table.attribute],
         "min_group_size": min_group_size,
-        "small_groups": [labels[i] for i in np.flatnonzero(small)],
+        "small_groups": [labels[i] for i in np.flatnonzero(evidence.small)],
     }
-
-    def groups(found: RateEstimate) -> tuple[GroupValue, ...]:
-        values = found.by_group
-        out = []
-        for i, label in enumerate(labels):
-            undefined = math.isnan(values[i])
-            hidden = bool(small[i]) and found.name != "count"
-            out.append(
-                GroupValue(
-                    group=label,
-                    value=None if undefined or hidden else float(values[i]),
-                    n=int(sizes[i]),
-                    small=bool(small[i]),
-                    reason=f"{SMALL_GROUP}: n={int(sizes[i])} below {min_group_size}"
-                    if hidden
-                    else (found.undefined_reason if undefined else None),
-                    ci=None if hidden else found.group_ci[i],
-                )
-            )
-        return tuple(out)
-
-    results: list[MetricResult] = []
-    total = int(sizes.sum())
-    for name in rates:
-        found = point[name]
-        too_few = total < min_group_size and name != "count"
-        results.append(
-            MetricResult(
-                key=f"fairness.{name}",
-                scope=scope,
-                value=None if math.isnan(found.overall) or too_few else found.overall,
-                reason=f"{SMALL_GROUP}: n={total} below {min_group_size}"
-                if too_few
-                else (f"undefined overall ({found.undefined_reason})" if math.isnan(found.overall) else None),
-                ci=None if too_few else found.ci,
-                by_group=groups(found),
-                n=total,
-                higher_is_better=HIGHER_IS_BETTER[name],
-                details=dict(common),
-            )
-        )
-    for gap_name in disparities:
-        gap = disparity_estimate(evidence, gap_name)
-        result = gap.disparity
-        estimate = None if math.isnan(result.value) else result.value
-        reason = small_reason if small.any() else result.reason
-        shown = result.worst_rate or result.based_on[0]
-        details: dict[str, object] = {**common, "estimate": estimate, **disparity_details(gap, labels)}
-        results.append(
-            MetricResult(
-                key=f"fairness.{gap_name}",
-                scope=scope,
-                value=estimate if reason is None else None,
-                reason=reason,
-                ci=gap.ci if reason is None else None,
-                by_group=groups(point[shown] if shown in point else rate_estimate(evidence, shown)),
-                n=total,
-                higher_is_better=HIGHER_IS_BETTER[gap_name],
-                details=details,
-            )
-        )
+    results = [
+        rate_metric(evidence, name, key=f"fairness.{name}", scope=scope, details=common, small="withhold") for name in rates
+    ]
+    results += [
+        disparity_metric(evidence, name, key=f"fairness.{name}", scope=scope, details=common, small="withhold")
+        for name in disparities
+    ]
     return results
 
 

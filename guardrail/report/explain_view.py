@@ -1,8 +1,9 @@
 """What the HTML report shows for an explainability audit: what drives the model (global
 importance with intervals, by method), whether the explanations can be trusted (quality
-and agreement), whether a protected attribute or a proxy drives it, sampled local
-explanations and, for text models, token heatmaps, faithfulness by group and the words
-associated with a group.
+and agreement), whether a protected attribute or a proxy drives it, faithfulness and
+importance by group and, for tabular models, sampled local explanations
+(:mod:`.explain_tabular_view`) or, for text models, token heatmaps and the words associated
+with a group (:mod:`.explain_text_view`).
 
 Built only from the audit's metrics and artifacts in the run record, so a report
 re-rendered from ``run.json`` shows the same. Every string is plain text here; the
@@ -19,15 +20,21 @@ from markupsafe import Markup
 
 from guardrail.core.types import AuditResult, MetricResult
 from guardrail.report import _format, charts
+from guardrail.report.explain_tabular_view import TABULAR_IMPORTANCE, LocalRow, lime_note, local_rows
+from guardrail.report.explain_text_view import (
+    RANDOM_ORDER,
+    TEXT_IMPORTANCE,
+    Heatmap,
+    heatmaps,
+    random_order_values,
+    strongest_association,
+)
 
 CHART_FEATURES = 15
 """Most features (or tokens) in the importance chart; the full ranking is in run.json."""
 
 GROUP_FEATURES = 8
 """Features shown in the importance-by-group table."""
-
-HEATMAP_DOCUMENTS = 12
-"""Most documents shown as token heatmaps."""
 
 METHOD_NAMES = {
     "integrated_gradients": "Integrated Gradients",
@@ -37,19 +44,6 @@ METHOD_NAMES = {
     "lime": "LIME",
     "layer_ig": "Layer Integrated Gradients",
 }
-
-TABULAR_IMPORTANCE = (
-    "Mean |attribution| of the probability of the positive class over the explained rows, "
-    "with a bootstrap interval over rows."
-)
-TEXT_IMPORTANCE = (
-    "Mean |attribution| of the explained class's probability over every occurrence of the word "
-    "in the explained documents (words seen in at least two of them), with a bootstrap interval "
-    "over documents; a method's bar is missing where the word is outside that method's strongest words."
-)
-
-RANDOM_ORDER = "Random word order (reference)"
-"""The quality table's reference row for text: the same curves with the words in a random order."""
 
 QUALITY_COLUMNS = (
     ("deletion_auc", "Deletion AUC ↓"),
@@ -81,32 +75,6 @@ class GroupImportanceTable:
     method: str
     groups: tuple[str, ...]
     rows: tuple[tuple[str, tuple[str, ...]], ...]
-
-
-@dataclass(frozen=True)
-class LocalRow:
-    """One explained row: who, what happened, and its strongest drivers (signed)."""
-
-    row: str
-    outcome: str
-    groups: str
-    score: str
-    drivers: tuple[tuple[str, str, str], ...]
-    """(feature = value, signed attribution text, 'up'|'down')."""
-
-
-@dataclass(frozen=True)
-class HeatToken:
-    gap: str
-    token: str
-    style: str
-    title: str
-
-
-@dataclass(frozen=True)
-class Heatmap:
-    caption: str
-    tokens: tuple[HeatToken, ...]
 
 
 @dataclass(frozen=True)
@@ -166,17 +134,18 @@ def explain_view(result: AuditResult) -> ExplainView:
         )
         for method in methods
     )
-    reference = _random_order_row(overall, methods, quality_keys)
-    if reference is not None:
-        quality += (reference,)
-    local_method, local = _local(artifacts.get("local"), methods)
+    reference = random_order_values(overall, methods)
+    if reference:
+        cells = tuple(ValueCell(_format.number(reference[k])) if k in reference else ValueCell(_format.DASH) for k in quality_keys)
+        quality += (QualityRow(method=RANDOM_ORDER, cells=cells),)
+    local_method, local = local_rows(artifacts.get("local"), methods)
     unit = "Word" if text else "Feature"
     return ExplainView(
         unit=unit,
         chart=_importance_chart(metrics, methods, unit.lower()),
         ranking_note=_ranking_note(artifacts.get("ranking")),
         importance_note=TEXT_IMPORTANCE if text else TABULAR_IMPORTANCE,
-        lime_note=_lime_note(artifacts.get("seeds")),
+        lime_note=lime_note(artifacts.get("seeds")),
         quality=quality if quality_keys else (),
         quality_columns=tuple(title for key, title in QUALITY_COLUMNS if key in quality_keys),
         completeness=_completeness(overall),
@@ -189,7 +158,7 @@ def explain_view(result: AuditResult) -> ExplainView:
             for m in metrics
             if m.key == "explain.agreement.spearman"
         ),
-        proxy=_proxy_sentences(overall, text) + _strongest_association(artifacts.get("proxy")),
+        proxy=_proxy_sentences(overall, text) + strongest_association(artifacts.get("proxy")),
         proxy_associations=_associations(artifacts.get("proxy")),
         proxy_caption=PROXY_CAPTIONS[text],
         faithfulness_by_group=_faithfulness_by_group(metrics, methods),
@@ -197,7 +166,7 @@ def explain_view(result: AuditResult) -> ExplainView:
         by_group=_by_group(metrics, methods),
         local_method=method_name(local_method) if local_method else "",
         local=local,
-        heatmaps=_heatmaps(artifacts.get("heatmap")),
+        heatmaps=heatmaps(artifacts.get("heatmap")),
         coverage=_coverage(overall.get("explain.coverage")),
     )
 
@@ -319,22 +288,6 @@ def _proxy_sentences(overall: Mapping[str, MetricResult], text: bool = False) ->
     return tuple(sentences)
 
 
-def _strongest_association(proxy: object) -> tuple[str, ...]:
-    """For text: the word most associated with each sensitive column, whether or not it is a proxy."""
-    if not isinstance(proxy, Mapping) or not isinstance(proxy.get("strongest"), Mapping):
-        return ()
-    threshold = proxy.get("threshold")
-    limit = f"; a word is a proxy from {threshold:g}" if isinstance(threshold, int | float) else ""
-    out = []
-    for column, best in proxy["strongest"].items():
-        if isinstance(best, Mapping) and isinstance(best.get("nmi"), int | float):
-            out.append(
-                f"The word most associated with {column} is “{best.get('feature')}” "
-                f"(normalised mutual information {_format.number(best['nmi'])}{limit})."
-            )
-    return tuple(out)
-
-
 def _associations(proxy: object) -> tuple[tuple[str, str, str], ...]:
     if not isinstance(proxy, Mapping):
         return ()
@@ -347,37 +300,6 @@ def _associations(proxy: object) -> tuple[tuple[str, str, str], ...]:
             nmi = row.get("nmi")
             out.append((str(row.get("feature")), str(row.get("sensitive")), _format.number(nmi if isinstance(nmi, int | float) else None)))
     return tuple(out)
-
-
-def _random_order_row(
-    overall: Mapping[str, MetricResult], methods: Sequence[str], quality_keys: Sequence[str]
-) -> QualityRow | None:
-    """The text quality table's reference: deletion, insertion and faithfulness with the words in a random order."""
-    found: dict[str, float] = {}
-    for key in ("deletion_auc", "insertion_auc", "faithfulness"):
-        for method in methods:
-            metric = overall.get(f"explain.{method}.{key}")
-            value = metric.details.get("random_order") if metric is not None else None
-            if isinstance(value, int | float):
-                found[key] = float(value)
-                break
-    if not found:
-        return None
-    cells = tuple(ValueCell(_format.number(found[k])) if k in found else ValueCell(_format.DASH) for k in quality_keys)
-    return QualityRow(method=RANDOM_ORDER, cells=cells)
-
-
-def _lime_note(seeds: Any) -> str:
-    lime = seeds.get("lime") if isinstance(seeds, Mapping) else None
-    if not isinstance(lime, Mapping) or "pool_rows" not in lime:
-        return ""
-    rows, pools, samples = lime.get("pool_rows"), lime.get("pools"), lime.get("num_samples")
-    if rows == 1:
-        return f"LIME drew {samples} samples for each row, as a plain lime loop does."
-    return (
-        f"LIME drew {samples} samples per pool of {rows} rows ({pools} pools); each row's explanation is lime's for its "
-        "pool's samples, and LIME's intervals resample whole pools, since the rows of a pool share their sampling noise."
-    )
 
 
 def _faithfulness_by_group(metrics: Sequence[MetricResult], methods: Sequence[str]) -> tuple[FaithfulnessByGroup, ...]:
@@ -438,71 +360,6 @@ def _by_group(metrics: Sequence[MetricResult], methods: Sequence[str]) -> tuple[
             rows.append((m.scope or "", tuple(cells)))
         tables.append(GroupImportanceTable(column=column, method=method_name(method), groups=tuple(groups), rows=tuple(rows)))
     return tuple(tables)
-
-
-def _local(local: object, methods: Sequence[str]) -> tuple[str, tuple[LocalRow, ...]]:
-    if not isinstance(local, Sequence) or not local or not methods:
-        return "", ()
-    method = methods[0]
-    rows = []
-    for item in local:
-        if not isinstance(item, Mapping):
-            continue
-        top = item.get("top", {})
-        drivers = top.get(method, []) if isinstance(top, Mapping) else []
-        groups = item.get("groups", {})
-        rows.append(
-            LocalRow(
-                row=str(item.get("row", "")),
-                outcome=str(item.get("outcome", "")),
-                groups=", ".join(f"{k}={v}" for k, v in groups.items()) if isinstance(groups, Mapping) else "",
-                score=_format.number(item.get("score")) if isinstance(item.get("score"), int | float) else _format.DASH,
-                drivers=tuple(
-                    (
-                        f"{d.get('feature')} = {d.get('value')}",
-                        f"{float(d.get('attribution', 0.0)):+.4f}",
-                        "up" if float(d.get("attribution", 0.0)) >= 0 else "down",
-                    )
-                    for d in drivers
-                    if isinstance(d, Mapping)
-                ),
-            )
-        )
-    return method, tuple(rows)
-
-
-def _heatmaps(heatmap: object) -> tuple[Heatmap, ...]:
-    """Token heatmaps from the ``heatmap`` artifact: ``{"method": m, "documents": [{"caption":
-    str, "tokens": [{"gap": str, "token": str, "weight": float in [-1, 1]}]}]}``."""
-    if not isinstance(heatmap, Mapping):
-        return ()
-    documents = heatmap.get("documents")
-    if not isinstance(documents, Sequence):
-        return ()
-    maps = []
-    for document in list(documents)[:HEATMAP_DOCUMENTS]:
-        if not isinstance(document, Mapping):
-            continue
-        tokens = tuple(
-            HeatToken(
-                gap=str(t.get("gap", "")),
-                token=str(t.get("token", "")),
-                style=_heat_style(float(t.get("weight", 0.0))),
-                title=f"{float(t.get('weight', 0.0)):+.2f}",
-            )
-            for t in document.get("tokens", ())
-            if isinstance(t, Mapping)
-        )
-        maps.append(Heatmap(caption=str(document.get("caption", "")), tokens=tokens))
-    return tuple(maps)
-
-
-def _heat_style(weight: float) -> str:
-    """A background whose opacity grows with |weight|: blue pushes towards the predicted class,
-    orange away from it. Text stays dark on every shade (opacity ≤ 0.55 on white)."""
-    strength = min(abs(weight), 1.0) * 0.55
-    colour = "47,109,181" if weight >= 0 else "217,98,43"
-    return f"background: rgba({colour},{strength:.2f})"
 
 
 def _coverage(metric: MetricResult | None) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -32,9 +32,9 @@ from guardrail.core.types import (
 )
 from guardrail.core.verdict import Verdict, display_status
 from guardrail.report import _format
-from guardrail.report.explain_view import ExplainView, explain_view
-from guardrail.report.federated_view import FederatedView, federated_view
-from guardrail.report.privacy_view import PrivacyView, privacy_view
+from guardrail.report.explain_view import explain_view
+from guardrail.report.federated_view import federated_view
+from guardrail.report.privacy_view import privacy_view
 
 RATE_COLUMNS: dict[str, str] = {
     "fairness.count": "Count",
@@ -155,12 +155,30 @@ class AuditView:
     error: ErrorView | None
     params: tuple[tuple[str, str], ...]
     metrics: tuple[MetricRow, ...]
-    scopes: tuple[ScopeView, ...]
-    tradeoff: Markup | None = None
-    privacy: PrivacyView | None = None
-    explain: ExplainView | None = None
-    federated: FederatedView | None = None
+    section: SectionView | None = None
+    metrics_title: str = "Metrics"
     note: str | None = None
+
+
+@dataclass(frozen=True)
+class Section:
+    """An auditor's own part of its audit in the report, shown between its parameters and the
+    table of every metric: ``build`` turns a result that ran into the part's view (``None``:
+    nothing to show), and ``macro`` of ``template`` renders it, called with the view and the
+    audit's number on the page."""
+
+    build: Callable[[AuditResult], object | None]
+    template: str
+    macro: str
+    metrics_title: str = "Metrics"
+    """The heading of the table of every metric below the part."""
+
+
+@dataclass(frozen=True)
+class SectionView:
+    template: str
+    macro: str
+    view: object
 
 
 def render_html(record: RunRecord, fail_on: Severity = Severity.DENY) -> str:
@@ -295,6 +313,9 @@ def _is_count(metric_ref: str) -> bool:
 
 def _audit_view(result: AuditResult) -> AuditView:
     error = result.error
+    section = SECTIONS.get(result.auditor) if error is None else None
+    view = section.build(result) if section is not None else None
+    shown = section if view is not None else None
     return AuditView(
         audit_id=result.audit_id,
         auditor=result.auditor,
@@ -303,12 +324,9 @@ def _audit_view(result: AuditResult) -> AuditView:
         error=ErrorView(error.type, error.message, error.hint) if error else None,
         params=tuple((str(k), _show(v)) for k, v in result.params.items()),
         metrics=tuple(_metric_row(m) for m in result.metrics),
-        scopes=_scopes(result.metrics) if result.auditor == "fairness" else (),
-        tradeoff=_tradeoff_chart(result.metrics) if result.auditor == "mitigation" else None,
+        section=SectionView(shown.template, shown.macro, view) if shown is not None and view is not None else None,
+        metrics_title=shown.metrics_title if shown is not None else "Metrics",
         note=str(result.artifacts["note"]) if isinstance(result.artifacts.get("note"), str) else None,
-        privacy=privacy_view(result) if result.auditor == "privacy" and result.error is None else None,
-        explain=explain_view(result) if result.auditor == "explainability" and result.error is None else None,
-        federated=federated_view(result) if result.auditor == "federated" and result.error is None else None,
     )
 
 
@@ -547,3 +565,13 @@ def _show(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
     return _format.shorten(text, VALUE_LIMIT)
 
+
+SECTIONS: dict[str, Section] = {
+    "fairness": Section(lambda r: _scopes(r.metrics) or None, "_fairness.html.j2", "fairness_section", "All metrics"),
+    "mitigation": Section(lambda r: _tradeoff_chart(r.metrics), "_mitigation.html.j2", "mitigation_section"),
+    "privacy": Section(privacy_view, "_privacy.html.j2", "privacy_section"),
+    "explainability": Section(explain_view, "_explain.html.j2", "explain_section"),
+    "federated": Section(federated_view, "_federated.html.j2", "federated_section"),
+}
+"""The report's part for each auditor that has one, by auditor name; an auditor not listed
+(a third party's included) gets the generic section: its parameters, notes and metrics."""

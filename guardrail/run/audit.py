@@ -25,7 +25,6 @@ from guardrail.core.types import AuditResult, AuditStatus, ErrorInfo, RunRecord,
 from guardrail.policy.engine import Policy, evaluate
 from guardrail.run.provenance import InputFiles, collect, digest
 from guardrail.spec.loader import LoadedPolicy, LoadedSpec, load_policy, load_spec, validate_params
-from guardrail.spec.models import PredictionsModelSpec, SklearnModelSpec, TorchModelSpec
 from guardrail.spec.yamlsource import display_path
 
 if TYPE_CHECKING:
@@ -320,37 +319,18 @@ def _check_declared_groups(column: pd.Series, expected: tuple[object, ...], *, w
 
 
 def _load_model(loaded: LoadedSpec, *, baseline: bool = False) -> ModelAdapter:
+    from guardrail.adapters.base import ModelSource
+    from guardrail.adapters.loading import load_model
+
     model = loaded.spec.baseline if baseline else loaded.spec.model
-    path = loaded.baseline_path if baseline else loaded.model_path
     assert model is not None
-    if isinstance(model, SklearnModelSpec):
-        from guardrail.adapters.sklearn import SklearnAdapter
-
-        assert path is not None
-        return SklearnAdapter.load(path, trusted_types=model.trusted_types, features=loaded.spec.data.features)
-    if isinstance(model, TorchModelSpec):
-        from guardrail.adapters.torch import TorchAdapter
-        from guardrail.training.loop import pick_device
-
-        assert path is not None
-        device = pick_device(None if model.device == "auto" else model.device)
-        if model.module is not None:
-            return TorchAdapter.from_module(
-                model.module,
-                path,
-                features=loaded.spec.data.features or (),
-                classes=model.classes,
-                kwargs=model.kwargs,
-                search=loaded.path.parent,
-                device=device,
-            )
-        return TorchAdapter.load(
-            path, device=device, text_column=model.text_column, max_length=model.max_length, classes=model.classes
-        )
-    assert isinstance(model, PredictionsModelSpec)
-    from guardrail.adapters.predictions import PredictionsAdapter
-
-    return PredictionsAdapter(model.column, model.score_column, where=display_path(loaded.data_path))
+    source = ModelSource(
+        path=loaded.baseline_path if baseline else loaded.model_path,
+        features=loaded.spec.data.features,
+        spec_folder=loaded.path.parent,
+        data_where=display_path(loaded.data_path),
+    )
+    return load_model(model, source)
 
 
 def _spec_file(spec_path: str | Path) -> Path:
@@ -392,7 +372,7 @@ def _read_model(inputs: InputFiles, loaded: LoadedSpec, *, baseline: bool = Fals
 
 def _model_code(model: ModelAdapter) -> Path | None:
     """The source file of a torch module from the user's code (its provenance, beside the weights)."""
-    from guardrail.adapters.torch import MODULE_ARCHITECTURE
+    from guardrail.adapters.model_folder import MODULE_ARCHITECTURE
 
     description = getattr(model, "description", None) or {}
     source = description.get("source") if description.get("architecture") == MODULE_ARCHITECTURE else None

@@ -20,7 +20,6 @@ a :class:`~guardrail.core.errors.UsageError` before any step, and the folder sta
 
 from __future__ import annotations
 
-import hashlib
 import math
 import time
 from collections.abc import Sequence
@@ -28,22 +27,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from guardrail.adapters.model_folder import HF_ARCHITECTURE, MLP_ARCHITECTURE, WEIGHTS_FILE, read_model_description
 from guardrail.core.errors import DataError, UsageError
 from guardrail.privacy.ledger import Ledger
 from guardrail.training import io
+from guardrail.training.config import (
+    REPRODUCIBLE_NOISE_NOTE,
+    DPConfig,
+    TrainConfig,
+    TrainState,
+)
 from guardrail.training.data import (
     NON_PRIVATE_PREPROCESSING_NOTE,
     TabularEncoder,
     encode_labels,
     tensor_sha256,
 )
-from guardrail.training.loop import (
-    REPRODUCIBLE_NOISE_NOTE,
-    DPConfig,
-    TrainConfig,
-    Trainer,
-    TrainState,
-)
+from guardrail.training.loop import Trainer
 from guardrail.training.models import (
     MLPConfig,
     TinyBertConfig,
@@ -110,7 +110,7 @@ def train_tabular(
     _require_column(frame, target)
     state, saved, ledger = _resume(out, resume)
     if saved:
-        description = io.read_description(out)
+        description = read_model_description(out)
         encoder = TabularEncoder.from_dict(description["encoder"])
         classes: tuple[Any, ...] | None = tuple(description["classes"])
         mlp = MLPConfig.from_dict(description["mlp"])
@@ -126,9 +126,9 @@ def train_tabular(
     if saved:
         from safetensors.torch import load_file
 
-        model.load_state_dict(load_file(str(out / io.WEIGHTS_FILE)))
+        model.load_state_dict(load_file(str(out / WEIGHTS_FILE)))
     description = {
-        "architecture": "mlp",
+        "architecture": MLP_ARCHITECTURE,
         "mlp": mlp.to_dict(),
         "encoder": encoder.to_dict(),
         "features": list(encoder.features),
@@ -172,14 +172,13 @@ def train_text(
     _require_column(frame, text_column)
     texts = [str(t) for t in frame[text_column].fillna("")]
     state, saved, ledger = _resume(out, resume)
-    classes: tuple[Any, ...] | None = (
-        tuple(io.read_description(out)["classes"]) if saved else None
-    )
+    previous = read_model_description(out) if saved else None
+    classes: tuple[Any, ...] | None = tuple(previous["classes"]) if previous else None
     labels, classes = encode_labels(frame[target].tolist(), classes)
     torch.manual_seed(config.seed)
-    if saved:
+    if previous:
         hf_model, tokenizer = load_pretrained(out)
-        source = io.read_description(out).get("source", "bert-tiny")
+        source = previous.get("source", "bert-tiny")
     elif str(model) == "bert-tiny":
         hf_model, tokenizer = build_tiny_bert(
             texts, len(classes), tiny or TinyBertConfig(max_length=max_length)
@@ -197,7 +196,7 @@ def train_text(
     )
     tensors = [encoded["input_ids"], encoded["attention_mask"], torch.tensor(labels)]
     description = {
-        "architecture": "hf-sequence-classification",
+        "architecture": HF_ARCHITECTURE,
         "source": source,
         "text_column": text_column,
         "max_length": max_length,
@@ -278,18 +277,7 @@ def config_from_spec(spec: TrainSpec) -> TrainConfig:
         seed=spec.seed,
         device=None if spec.device == "auto" else spec.device,
         secret_noise=dp is not None and not dp.reproducible_noise,
-        dp=None
-        if dp is None
-        else DPConfig(
-            delta=dp.delta,
-            max_grad_norm=dp.max_grad_norm,
-            noise_multiplier=dp.noise_multiplier,
-            target_epsilon=dp.target_epsilon,
-            accountant=dp.accountant,
-            grad_sample_mode=dp.grad_sample_mode,
-            max_epsilon=dp.max_epsilon,
-            allow_non_poisson=dp.allow_non_poisson,
-        ),
+        dp=None if dp is None else DPConfig.from_section(dp),
     )
 
 
@@ -342,7 +330,7 @@ def _run(
     if dp is not None and ledger is None:
         notes = (
             (NON_PRIVATE_PREPROCESSING_NOTE,)
-            if description["architecture"] == "mlp"
+            if description["architecture"] == MLP_ARCHITECTURE
             else ()
         )
         ledger = Ledger(
@@ -415,21 +403,11 @@ def _run(
     )
 
 
-def file_sha256(path: str | Path) -> str:
-    """SHA-256 of a data file, for ``data_file_sha256``."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 __all__ = [
     "DPConfig",
     "TrainConfig",
     "TrainResult",
     "config_from_spec",
-    "file_sha256",
     "train_from_spec",
     "train_tabular",
     "train_text",

@@ -65,7 +65,7 @@ from guardrail.core.errors import UsageError
 from guardrail.privacy.accounting import HistoryEntry, merge_history
 from guardrail.privacy.canary import CanaryAuditReport, CanaryRun, one_run_canary_audit
 from guardrail.privacy.ledger import Ledger
-from guardrail.training.loop import DPConfig, TrainConfig
+from guardrail.training.config import DPConfig, TrainConfig
 
 if TYPE_CHECKING:
     import pandas as pd

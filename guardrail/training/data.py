@@ -153,7 +153,7 @@ class TabularEncoder:
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
         """float32 features (the same encoding the torch adapter applies at audit time)."""
-        from guardrail.adapters.torch import encode_table
+        from guardrail.adapters.mlp import encode_table
 
         missing = [f for f in self.features if f not in frame.columns]
         if missing:

@@ -3,7 +3,8 @@
 Layout of the output folder::
 
     guardrail-model.json    what the model is: architecture, features or text column, classes,
-                            the tabular encoder, the weights file (schema_version 1)
+                            the tabular encoder, the weights file (schema_version 1; written and
+                            read by :mod:`guardrail.adapters.model_folder`)
     model.safetensors       weights (MLP), or the Hugging Face files from save_pretrained
     config.json, tokenizer* (Hugging Face models: config and the tokenizer)
     ledger.json             the privacy ledger (DP training only)
@@ -20,24 +21,21 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from guardrail.adapters.torch import quiet_transformers
+from guardrail.adapters.huggingface import quiet_transformers
+from guardrail.adapters.model_folder import MODEL_FILE, WEIGHTS_FILE, description_json
 from guardrail.core.atomic import write_all_atomic
-from guardrail.core.errors import DataError, ModelError
+from guardrail.core.errors import DataError
+from guardrail.core.serialize import finite_or_none
 from guardrail.privacy.ledger import Ledger, load_ledger
-from guardrail.training.loop import EpochRecord, TrainState
+from guardrail.training.config import EpochRecord, TrainState
 
 if TYPE_CHECKING:
     import torch
 
-MODEL_FILE = "guardrail-model.json"
-MODEL_KIND = "guardrail-torch-model"
-MODEL_SCHEMA_VERSION = 1
-WEIGHTS_FILE = "model.safetensors"
 LEDGER_FILE = "ledger.json"
 HISTORY_FILE = "history.json"
 STATE_FILE = "checkpoint/state.json"
@@ -85,7 +83,9 @@ def load_optimizer_state(folder: Path, optimizer: torch.optim.Optimizer) -> None
 def model_files(
     module: Any, description: dict[str, Any], tokenizer: Any | None = None
 ) -> dict[str, bytes | str]:
-    """Weights (+ HF config and tokenizer) and the model description, as files to write."""
+    """Weights (+ HF config and tokenizer) and the model description, as files to write
+    (the description's ``weights`` is :data:`~guardrail.adapters.model_folder.WEIGHTS_FILE`,
+    also the name ``save_pretrained`` gives an unsharded model's weights)."""
     files: dict[str, bytes | str] = {}
     if tokenizer is not None:
         with tempfile.TemporaryDirectory() as tmp:
@@ -95,7 +95,6 @@ def model_files(
             for path in Path(tmp).rglob("*"):
                 if path.is_file():
                     files[path.relative_to(tmp).as_posix()] = path.read_bytes()
-        description = {**description, "weights": WEIGHTS_FILE}
     else:
         from safetensors.torch import save
 
@@ -103,10 +102,7 @@ def model_files(
             k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()
         }
         files[WEIGHTS_FILE] = save(state)
-        description = {**description, "weights": WEIGHTS_FILE}
-    files[MODEL_FILE] = _json(
-        {"kind": MODEL_KIND, "schema_version": MODEL_SCHEMA_VERSION, **description}
-    )
+    files[MODEL_FILE] = description_json({**description, "weights": WEIGHTS_FILE})
     return files
 
 
@@ -150,28 +146,6 @@ def write_output(
     return write_all_atomic({out / name: data for name, data in files.items()}), ledger
 
 
-def read_description(folder: Path) -> dict[str, Any]:
-    path = folder / MODEL_FILE
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ModelError(
-            f"not a guardrail model folder: cannot read {MODEL_FILE} ({exc})",
-            where=str(folder),
-            hint="point to a folder written by `guardrail train`",
-        ) from None
-    if (
-        not isinstance(data, dict)
-        or data.get("kind") != MODEL_KIND
-        or data.get("schema_version") != MODEL_SCHEMA_VERSION
-    ):
-        raise ModelError(
-            f"{MODEL_FILE} is not a guardrail torch model description (schema_version {MODEL_SCHEMA_VERSION})",
-            where=str(path),
-        )
-    return data
-
-
 def read_resume_state(folder: Path) -> tuple[TrainState, dict[str, Any], Ledger | None]:
     """Epochs done, the saved resume info and the ledger of a previous output folder."""
     try:
@@ -199,7 +173,5 @@ def read_resume_state(folder: Path) -> tuple[TrainState, dict[str, Any], Ledger 
 
 
 def _finite(record: dict[str, Any]) -> dict[str, Any]:
-    return {
-        k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-        for k, v in record.items()
-    }
+    """``record`` with its non-finite floats (a NaN loss) as ``None``, everything else as it is."""
+    return {k: finite_or_none(v) if isinstance(v, float) else v for k, v in record.items()}

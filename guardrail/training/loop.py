@@ -19,9 +19,10 @@ DP details:
   trainer will still take (``planned_steps``, by default the epochs left to reach
   ``config.epochs``) so that the ledger's history so far plus those steps spends at most
   the target (:func:`guardrail.privacy.accounting.noise_for_budget`, by the configured
-  accountant). A fresh run gets the usual σ; a resumed run (a ledger with steps) gets the
-  σ that fits the remaining steps into what is left of the budget, and the ledger says so
-  in a note; each segment of the ledger keeps the σ it was trained with. When nothing fits
+  accountant; see :mod:`guardrail.training.budget`). A fresh run gets the usual σ; a resumed
+  run (a ledger with steps) gets the σ that fits the remaining steps into what is left of
+  the budget, and the ledger says so in a note; each segment of the ledger keeps the σ it
+  was trained with. When nothing fits
   (less than ``SPENT_BELOW`` = 0.01 of the budget is left, as after any run planned for the
   same target, or the remaining steps would need σ > ``MAX_NOISE_MULTIPLIER``) the trainer
   refuses before taking a step (:class:`~guardrail.core.errors.UsageError`, exit 3), saying what
@@ -47,125 +48,31 @@ import secrets
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
+from guardrail.adapters.torch import pick_device
 from guardrail.core.errors import DataError, UsageError
-from guardrail.privacy.accounting import (
-    MAX_NOISE_MULTIPLIER,
-    SPENT_BELOW,
-    Accountant,
-    HistoryEntry,
-    epsilon,
-    merge_history,
-    noise_for_budget,
-)
+from guardrail.privacy.accounting import Accountant, HistoryEntry, merge_history
 from guardrail.privacy.ledger import NON_POISSON, POISSON, Ledger
+from guardrail.training.budget import BEYOND_TARGET, RESUMED_WITHIN_TARGET, plan_within_target
+from guardrail.training.config import (
+    DEFAULT_GRAD_SAMPLE_MODE,
+    GRAD_SAMPLE_MODES,
+    REPRODUCIBLE_NOISE_NOTE,
+    DPConfig,
+    EpochRecord,
+    GradSampleMode,
+    TrainConfig,
+    TrainState,
+)
 from guardrail.training.data import NON_PRIVATE_PREPROCESSING_NOTE, check_loader
 
 if TYPE_CHECKING:
     import torch
     from torch.utils.data import DataLoader, Dataset
 
-GradSampleMode = Literal["hooks", "ghost", "ew", "functorch"]
-GRAD_SAMPLE_MODES: tuple[GradSampleMode, ...] = ("hooks", "ghost", "ew", "functorch")
-DEFAULT_GRAD_SAMPLE_MODE: GradSampleMode = "ew"
-"""Fastest correct mode measured on tiny BERT (benchmarks/dp_step.py: ew ≈ 1.5× a non-private step,
-ghost ≈ 2.1×, hooks ≈ 2.1–2.3×, functorch ≈ 2.6–5×); exact per-sample clipping, checked against
-per-example backward passes in tests/training/test_per_sample_gradients.py."""
-
 Forward = Callable[[Any, Sequence[Any]], "torch.Tensor"]
 """``forward(model, batch_inputs) -> logits``; the batch's last tensor is the label."""
-
-
-@dataclass(frozen=True)
-class DPConfig:
-    """DP-SGD settings. Exactly one of ``noise_multiplier`` / ``target_epsilon``."""
-
-    delta: float
-    max_grad_norm: float = 1.0
-    noise_multiplier: float | None = None
-    target_epsilon: float | None = None
-    accountant: Accountant = "rdp"
-    grad_sample_mode: GradSampleMode = DEFAULT_GRAD_SAMPLE_MODE
-    max_epsilon: float | None = None
-    allow_non_poisson: bool = False
-
-    def __post_init__(self) -> None:
-        if (self.noise_multiplier is None) == (self.target_epsilon is None):
-            raise UsageError(
-                "give exactly one of noise_multiplier and target_epsilon for DP training"
-            )
-        if not 0 < self.delta < 1:
-            raise UsageError(f"delta must be in (0, 1), got {self.delta!r}")
-        if self.grad_sample_mode not in GRAD_SAMPLE_MODES:
-            raise UsageError(
-                f"unknown grad_sample_mode {self.grad_sample_mode!r}",
-                hint=f"use one of {GRAD_SAMPLE_MODES}",
-            )
-
-
-BEYOND_TARGET = "no noise multiplier keeps this training within target_epsilon"
-"""Start of the refusal when the ledger plus the planned steps cannot fit the target."""
-
-RESUMED_WITHIN_TARGET = (
-    "resumed after {spent_steps} steps that spent ε = {spent:.4g} ({accountant}): target_epsilon = {target:g} "
-    "bounds the whole ledger, so the {steps} further steps were planned at σ = {sigma:.4g} (previous segment: σ = {previous:.4g})"
-)
-"""Ledger note of a resumed run whose σ was re-planned within the target."""
-
-REPRODUCIBLE_NOISE_NOTE = (
-    "DP sampling and noise were seeded from the run's seed (reproducible, for tests and benchmarks): "
-    "anyone who knows that seed can regenerate the noise, so ε does not hold against them"
-)
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Optimisation settings; ``dp=None`` trains without privacy."""
-
-    epochs: int = 5
-    batch_size: int = 64
-    lr: float = 0.05
-    optimizer: Literal["sgd", "adam"] = "sgd"
-    seed: int = 0
-    dp: DPConfig | None = None
-    device: str | None = None
-    """``None``: CUDA when available, else CPU."""
-    secret_noise: bool = True
-    """Under DP, seed sampling and noise from a fresh secret instead of ``seed`` (see the module
-    notes); ``False`` makes them reproducible from ``seed`` (tests, benchmarks, an auditor's own
-    reference runs) and the ledger then says so. Without DP it has no effect."""
-
-
-@dataclass(frozen=True)
-class EpochRecord:
-    """One epoch in ``history.json``: its steps, mean loss, time, ε after it and, under DP,
-    the σ of its last step (a resumed run under ``target_epsilon`` changes σ between runs)."""
-
-    epoch: int
-    steps: int
-    loss: float
-    seconds: float
-    epsilon: float | None = None
-    noise_multiplier: float | None = None
-
-
-@dataclass
-class TrainState:
-    """What a checkpoint must restore besides weights: epochs done and the ledger."""
-
-    epochs_done: int = 0
-    steps_done: int = 0
-    history: list[EpochRecord] = field(default_factory=list)
-
-
-def pick_device(requested: str | None = None) -> str:
-    import torch
-
-    if requested:
-        return requested
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 class Trainer:
@@ -294,7 +201,7 @@ class Trainer:
         else:
             if planned_steps is None:
                 planned_steps = max(0, config.epochs - self.state.epochs_done) * len(self.loader)
-            self.noise_multiplier, ledger = _plan_within_target(dp, ledger, self.sample_rate, planned_steps)
+            self.noise_multiplier, ledger = plan_within_target(dp, ledger, self.sample_rate, planned_steps)
         self.ledger = ledger
         self._wrap_private(dp)
 
@@ -452,64 +359,19 @@ class Trainer:
         return (NON_PRIVATE_PREPROCESSING_NOTE,)
 
 
-def _plan_within_target(
-    dp: DPConfig, ledger: Ledger, sample_rate: float, steps: int
-) -> tuple[float, Ledger]:
-    """σ for ``steps`` more steps so that the whole ledger stays within ``dp.target_epsilon``.
 
-    Returns σ and the ledger, with a note when it continues a history (a resumed run).
-    Raises :class:`UsageError` when no σ up to ``MAX_NOISE_MULTIPLIER`` fits.
-    """
-    assert dp.target_epsilon is not None
-    history = ledger.history
-    if steps <= 0:  # nothing left to train: keep the last σ (or any σ: no step will use it)
-        return (history[-1][0] if history else 1.0), ledger
-    sigma = noise_for_budget(history, dp.target_epsilon, dp.delta, sample_rate, steps, dp.accountant)
-    spent = ledger.epsilon(accountant=dp.accountant)
-    if sigma is None:
-        raise _beyond_target(dp, ledger, spent, sample_rate, steps)
-    if history:
-        ledger = ledger.with_notes(
-            RESUMED_WITHIN_TARGET.format(
-                spent_steps=ledger.steps,
-                spent=spent,
-                accountant=dp.accountant,
-                target=dp.target_epsilon,
-                steps=steps,
-                sigma=sigma,
-                previous=history[-1][0],
-            )
-        )
-    return sigma, ledger
-
-
-def _beyond_target(
-    dp: DPConfig, ledger: Ledger, spent: float, sample_rate: float, steps: int
-) -> UsageError:
-    """The refusal when ``steps`` more steps cannot fit into ``dp.target_epsilon``."""
-    assert dp.target_epsilon is not None
-    history = ledger.history
-    budget = f"target_epsilon = {dp.target_epsilon:g} ({dp.accountant}, δ = {dp.delta:g})"
-    if not history:
-        return UsageError(
-            f"{BEYOND_TARGET}: {budget} is too small for {steps} steps at sample rate {sample_rate:.4g} "
-            f"(even σ = {MAX_NOISE_MULTIPLIER:g} spends more)",
-            hint="raise target_epsilon, train fewer epochs, or use a smaller batch size",
-        )
-    previous = history[-1][0]
-    continued = epsilon([*history, (previous, sample_rate, steps)], dp.delta, dp.accountant)
-    left = dp.target_epsilon - spent
-    why = (
-        f"only {max(0.0, left):.2g} of it is left (a budget with less than {SPENT_BELOW:g} left is spent)"
-        if left < SPENT_BELOW
-        else f"the {steps} further steps would need σ > {MAX_NOISE_MULTIPLIER:g}"
-    )
-    return UsageError(
-        f"{BEYOND_TARGET}: the ledger to continue already spent ε = {spent:.4g} in {ledger.steps} steps, "
-        f"{budget} bounds the whole ledger, and {why}",
-        hint=(
-            f"raise target_epsilon to the ε the whole run may spend (continuing at the last σ = {previous:.4g} "
-            f"would end at ε = {continued:.3g}), set noise_multiplier instead, or train from scratch into a new "
-            "folder with the final number of epochs"
-        ),
-    )
+__all__ = [  # the configs and the budget's texts are imported from here too (callers, tests, benchmarks)
+    "BEYOND_TARGET",
+    "DEFAULT_GRAD_SAMPLE_MODE",
+    "GRAD_SAMPLE_MODES",
+    "REPRODUCIBLE_NOISE_NOTE",
+    "RESUMED_WITHIN_TARGET",
+    "DPConfig",
+    "EpochRecord",
+    "Forward",
+    "GradSampleMode",
+    "TrainConfig",
+    "TrainState",
+    "Trainer",
+    "pick_device",
+]

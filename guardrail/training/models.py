@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from guardrail.adapters.safety import refuse_pickle
-from guardrail.adapters.torch import build_mlp_from_description, load_hf_classifier
+from guardrail.adapters.huggingface import load_hf_classifier
+from guardrail.adapters.mlp import build_mlp_from_description
+from guardrail.adapters.safety import PICKLE_SUFFIXES, refuse_pickle
 from guardrail.core.errors import MissingExtraError, ModelError
 
 if TYPE_CHECKING:
@@ -200,14 +201,7 @@ def load_pretrained(folder: Path, n_classes: int | None = None) -> tuple[Any, An
             hint="give a local folder",
         )
     for path in folder.iterdir():
-        if path.is_file() and path.suffix.lower() in (
-            ".pt",
-            ".pth",
-            ".pkl",
-            ".bin",
-            ".pickle",
-            ".joblib",
-        ):
+        if path.is_file() and path.suffix.lower() in PICKLE_SUFFIXES:
             refuse_pickle(path)
     if not any(folder.glob("*.safetensors")):
         raise ModelError(

@@ -138,7 +138,8 @@ def test_text_audit_finds_the_planted_proxy_word(quality: AuditResult) -> None:
 
 
 def test_text_report_shows_the_quality_tables(quality: AuditResult) -> None:
-    from guardrail.report.explain_view import RANDOM_ORDER, explain_view
+    from guardrail.report.explain_text_view import RANDOM_ORDER
+    from guardrail.report.explain_view import explain_view
 
     view = explain_view(quality)
     assert view.unit == "Word"

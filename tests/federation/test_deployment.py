@@ -308,3 +308,15 @@ def test_the_hard_timeout_stops_every_process(small_job: Job) -> None:
     assert time.perf_counter() - started < 15 + 150  # stopping is bounded too, with room for a loaded machine
     assert _flower_processes_under(small_job.work) == []
     assert not (small_job.work / "result.json").exists()
+
+
+@pytest.mark.parametrize("old", ["guardrail.federation.server_app:app", "guardrail.federation.client_app:app"])
+def test_the_app_import_strings_of_written_deployments_still_load(old: str) -> None:
+    """A deployment written by guardrail 0.1 names the apps by their old import strings in its
+    pyproject.toml; Flower loads them as ``module:attribute``, and they are the current apps."""
+    import importlib
+
+    module, _, attribute = old.partition(":")
+    current = SERVER_APP if "server" in old else CLIENT_APP
+    new_module, _, new_attribute = current.partition(":")
+    assert getattr(importlib.import_module(module), attribute) is getattr(importlib.import_module(new_module), new_attribute)

@@ -11,12 +11,11 @@ import pandas as pd
 import pytest
 
 from guardrail.core.errors import DataError
-from guardrail.core.types import MetricResult
+from guardrail.core.types import SMALL_GROUP, MetricResult
 from guardrail.federation.fairness import (
     CELLS,
     FEDERATION,
     GROUP_LABELS,
-    SMALL_GROUP,
     CountTable,
     aggregate_fairness,
     confusion_tables,

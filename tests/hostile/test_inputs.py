@@ -203,10 +203,10 @@ GOOD = {
     ],
 )
 def test_a_model_description_is_checked_key_by_key(change: dict[str, object], message: str | None) -> None:
-    from guardrail.adapters.torch import _description_problem
+    from guardrail.adapters.model_folder import description_problem
 
     description = {k: v for k, v in {**GOOD, **change}.items() if v is not None}
-    problem = _description_problem(description)
+    problem = description_problem(description)
     if message is None:
         assert problem is None
     else:
@@ -214,16 +214,16 @@ def test_a_model_description_is_checked_key_by_key(change: dict[str, object], me
 
 
 def test_an_hf_description_needs_its_text_column_and_length() -> None:
-    from guardrail.adapters.torch import HF_ARCHITECTURE, _description_problem
+    from guardrail.adapters.model_folder import HF_ARCHITECTURE, description_problem
 
     base = {"kind": "guardrail-torch-model", "architecture": HF_ARCHITECTURE, "classes": ["a", "b"], "features": ["t"]}
-    assert _description_problem({**base, "text_column": "t", "max_length": 64}) is None
-    assert "text_column" in str(_description_problem({**base, "max_length": 64}))
-    assert "max_length must be a positive integer, got -1" in str(_description_problem({**base, "text_column": "t", "max_length": -1}))
+    assert description_problem({**base, "text_column": "t", "max_length": 64}) is None
+    assert "text_column" in str(description_problem({**base, "max_length": 64}))
+    assert "max_length must be a positive integer, got -1" in str(description_problem({**base, "text_column": "t", "max_length": -1}))
 
 
 def test_a_model_description_nested_past_the_parser_is_a_model_error(tmp_path: Path) -> None:
-    from guardrail.adapters.torch import read_model_description
+    from guardrail.adapters.model_folder import read_model_description
     from guardrail.core.errors import ModelError
 
     (tmp_path / "guardrail-model.json").write_text("[" * 100_000 + "]" * 100_000)

@@ -155,3 +155,28 @@ def test_chart_labels_stay_distinct_when_shortened() -> None:
 
 def test_breakable_escapes() -> None:
     assert breakable("a.<b>_c") == "a.<wbr>&lt;b&gt;_<wbr>c"
+
+
+def test_each_auditor_s_part_comes_from_the_section_table(record: RunRecord) -> None:
+    """Every row of the section table names a template and macro that exist; an auditor the
+    table does not list (a third party's) gets the generic section: parameters, note, metrics."""
+    import jinja2
+
+    from guardrail.core.types import AuditResult, MetricResult
+    from guardrail.report.html import SECTIONS, _environment
+
+    environment = _environment()
+    for auditor, section in SECTIONS.items():
+        module = environment.get_template(section.template).module
+        assert callable(getattr(module, section.macro, None)), auditor
+    third_party = AuditResult(
+        "robustness-1", "acme-robustness", AuditStatus.OK,
+        metrics=(MetricResult("acme.flip_rate", 0.125, scope="sex"),), params={"perturbations": 50},
+        artifacts={"note": "Flips under a synonym swap."},
+    )
+    page = render(dataclasses.replace(record, results=(*record.results, third_party)), "html")
+    part = page[page.index('id="audit-3"') :]
+    assert "acme.<wbr>flip_<wbr>rate" in part and "0.1250" in part and "perturbations" in part and "Flips under a synonym swap." in part
+    assert "<h4>Metrics</h4>" in part
+    with pytest.raises(jinja2.TemplateNotFound):
+        environment.get_template("_acme-robustness.html.j2")

@@ -59,7 +59,7 @@ class Node:
 
 @lru_cache(maxsize=8)
 def _node(job_json: str, index: int) -> Node:
-    from guardrail.adapters.torch import load_hf_classifier
+    from guardrail.adapters.huggingface import load_hf_classifier
 
     job = Job.from_json(job_json)
     template, tokenizer = load_hf_classifier(job.work / INITIAL_MODEL, what="initial federated model")
@@ -151,7 +151,8 @@ def train_round(job: Job, node: Node, weights: Mapping[str, np.ndarray], server_
     """
     import torch
 
-    from guardrail.training.loop import DPConfig, TrainConfig, Trainer
+    from guardrail.training.config import DPConfig, TrainConfig
+    from guardrail.training.loop import Trainer
     from guardrail.training.models import text_batch_forward
 
     started = time.perf_counter()
@@ -170,15 +171,7 @@ def train_round(job: Job, node: Node, weights: Mapping[str, np.ndarray], server_
         seed=seed,
         secret_noise=False,  # the seed above is already the round's secret (or reproducible on request)
         device=None if job.device == "auto" else job.device,
-        dp=None
-        if dp is None
-        else DPConfig(
-            delta=dp.delta,
-            max_grad_norm=dp.max_grad_norm,
-            noise_multiplier=dp.noise_multiplier,
-            accountant=dp.accountant,
-            grad_sample_mode=dp.grad_sample_mode,  # type: ignore[arg-type]
-        ),
+        dp=None if dp is None else DPConfig.from_section(dp),
     )
     trainer = Trainer(
         model,
@@ -235,7 +228,7 @@ def evaluate(job: Job, node: Node, weights: Mapping[str, np.ndarray]) -> Evaluat
     """The global model on the hospital's own held-out notes: loss, accuracy, confusion counts by group."""
     import torch
 
-    from guardrail.training.loop import pick_device
+    from guardrail.adapters.torch import pick_device
     from guardrail.training.models import text_batch_forward
 
     started = time.perf_counter()
