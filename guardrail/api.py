@@ -59,12 +59,12 @@ def audit(
         record = guardrail.audit("audits/adult-income.yaml")
         record.exit_code()          # ExitCode.VIOLATION: the demo model fails the baseline policy
     """
-    from guardrail.run.audit import publish_run, run
+    from guardrail.run.audit import run
 
-    record, loaded = run(spec, out=out, history=history, gated=gate)
-    if write:
-        record, _paths = publish_run(record, loaded, formats or loaded.spec.report.formats, fail_on=Severity(fail_on))
-    return record
+    audited = run(spec, out=out, history=history, gated=gate)
+    if not write:
+        return audited.record
+    return audited.publish(formats, fail_on=Severity(fail_on)).record
 
 
 def audit_fairness(

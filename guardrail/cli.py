@@ -242,23 +242,20 @@ def _dispatch(args: argparse.Namespace, argv: list[str]) -> ExitCode:
 
 def _audit(args: argparse.Namespace, argv: list[str]) -> ExitCode:
     from guardrail.core.types import Severity
-    from guardrail.run.audit import publish_run, run
+    from guardrail.run.audit import run
 
     progress = None if args.quiet else (lambda message: _err(f"guardrail: {message}"))
     command = "guardrail " + " ".join(_quote(a) for a in argv)
     history = False if args.no_history else args.history
-    record, loaded = run(
-        args.spec, out=args.out, history=history, command=command, progress=progress, gated=not args.no_gate
-    )
+    audited = run(args.spec, out=args.out, history=history, command=command, progress=progress, gated=not args.no_gate)
     fail_on = Severity(args.fail_on)
-    formats = tuple(args.formats or loaded.spec.report.formats)
-    record, written = publish_run(record, loaded, formats, fail_on=fail_on)
-    code = record.exit_code(fail_on)
+    published = audited.publish(args.formats, fail_on=fail_on)
+    code = published.record.exit_code(fail_on)
     if not args.quiet:
-        _out(verdict_table(record, code, fail_on))
-        _out(f"reports: {', '.join(_display(p) for p in written.values())}")
-        if loaded.history_path is not None:
-            _out(f"history: run recorded in {_display(loaded.history_path)}")
+        _out(verdict_table(published.record, code, fail_on))
+        _out(f"reports: {', '.join(_display(p) for p in published.reports.values())}")
+        if published.history_path is not None:
+            _out(f"history: run recorded in {_display(published.history_path)}")
     return code
 
 

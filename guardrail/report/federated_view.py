@@ -19,24 +19,32 @@ from markupsafe import Markup
 
 from guardrail.core.scopes import hospital_scope
 from guardrail.core.types import AuditResult, MetricResult
+from guardrail.federation.history import (
+    FEDERATED_FILE,
+    STATUS_FAILED,
+    STATUS_NO_REPLY,
+    STATUS_NOT_SAMPLED,
+    STATUS_OK,
+    STATUS_REFUSED_BUDGET,
+)
 from guardrail.report import _format
 from guardrail.report.curves import Line, line_chart
 
 STATUS_CLASSES = {
-    "ok": "st-ok",
-    "failed": "st-fail",
-    "refused-budget": "st-inconclusive",
-    "no-reply": "st-error",
-    "not-sampled": "st-skipped",
+    STATUS_OK: "st-ok",
+    STATUS_FAILED: "st-fail",
+    STATUS_REFUSED_BUDGET: "st-inconclusive",
+    STATUS_NO_REPLY: "st-error",
+    STATUS_NOT_SAMPLED: "st-skipped",
 }
 """Badge style of each hospital-round status (an unknown status shows as skipped)."""
 
 STATUS_WORDS = {
-    "ok": "trained",
-    "failed": "failed",
-    "refused-budget": "refused: ε budget",
-    "no-reply": "no reply",
-    "not-sampled": "not sampled",
+    STATUS_OK: "trained",
+    STATUS_FAILED: "failed",
+    STATUS_REFUSED_BUDGET: "refused: ε budget",
+    STATUS_NO_REPLY: "no reply",
+    STATUS_NOT_SAMPLED: "not sampled",
 }
 
 FAIRNESS_COLUMNS = (
@@ -377,7 +385,7 @@ def _round_row(entry: Mapping[str, Any], columns: Sequence[str], series: Mapping
 
 
 def _status_cell(hospital: Mapping[str, Any]) -> StatusCell:
-    status = str(hospital.get("status", "not-sampled"))
+    status = str(hospital.get("status", STATUS_NOT_SAMPLED))
     details = []
     if isinstance(hospital.get("train_loss"), int | float):
         details.append(f"loss {_num(hospital['train_loss'])}")
@@ -456,11 +464,11 @@ def _ledger(name: str, ledger: Mapping[str, Any]) -> LedgerTable:
     )
     file = ledger.get("file")
     if file is None:
-        source = "from federated.json (no ledger file beside it)"
+        source = f"from {FEDERATED_FILE} (no ledger file beside it)"
     elif ledger.get("matches"):
         source = f"{file} holds the same history (C = {_num(ledger.get('max_grad_norm'))}, {ledger.get('sampling')} sampling)"
     else:
-        source = f"{file} does NOT hold the same history as federated.json"
+        source = f"{file} does NOT hold the same history as {FEDERATED_FILE}"
     return LedgerTable(hospital=name, rows=rows, source=source)
 
 

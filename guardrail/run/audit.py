@@ -55,13 +55,13 @@ def run(
     command: str | None = None,
     progress: ProgressFn | None = None,
     gated: bool = True,
-) -> tuple[RunRecord, LoadedSpec]:
+) -> AuditRun:
     """Run the audits of ``spec_path`` and judge its policies.
 
     ``gated=False`` asks for measurements without a gate: the record says so, and its
     verdict is ``NO GATE`` instead of a pass (see :mod:`guardrail.core.verdict`).
 
-    Returns the record and the loaded spec (for the output folder and formats).
+    Returns the judged run, not yet written (:meth:`AuditRun.publish` writes it).
     Raises :class:`GuardrailError` subclasses for invalid inputs.
 
     ``history`` replaces the spec's ``report.history`` (a database path, or ``False``).
@@ -125,7 +125,37 @@ def run(
         provenance=provenance,
         gated=gated,
     )
-    return record, loaded
+    return AuditRun(record, loaded)
+
+
+@dataclass(frozen=True)
+class PublishedRun:
+    """A run as written: its record (with the digests of the reports written beside it), each
+    report format's file, and the history it was recorded in (``None``: none)."""
+
+    record: RunRecord
+    reports: dict[str, Path]
+    history_path: Path | None
+
+
+@dataclass(frozen=True)
+class AuditRun:
+    """What :func:`run` returns: the judged record, and the loaded spec, which says where the
+    reports and the history go."""
+
+    record: RunRecord
+    spec: LoadedSpec
+
+    @property
+    def formats(self) -> tuple[str, ...]:
+        """The report formats the spec asks for (``report.formats``)."""
+        return tuple(self.spec.spec.report.formats)
+
+    def publish(self, formats: Sequence[str] | None = None, *, fail_on: Severity = Severity.DENY) -> PublishedRun:
+        """Write the reports (``formats``, default the spec's) and record the run in the
+        history, all or nothing (:func:`publish_run`)."""
+        record, written = publish_run(self.record, self.spec, formats or self.formats, fail_on=fail_on)
+        return PublishedRun(record, written, self.spec.history_path)
 
 
 def publish_run(

@@ -30,6 +30,14 @@ from typing import TYPE_CHECKING, Any
 
 from guardrail.core.atomic import write_all_atomic
 from guardrail.core.errors import SpecError, UsageError
+from guardrail.federation.history import (
+    FEDERATED_FILE,
+    LEDGERS_DIR,
+    Settings,
+    history_document,
+    history_json,
+    hospital_record,
+)
 from guardrail.federation.job import (
     CHECKPOINT_STATE,
     CHECKPOINT_WEIGHTS,
@@ -48,12 +56,9 @@ if TYPE_CHECKING:
     from guardrail.spec.loader import LoadedSpec
 
 ProgressFn = Callable[[str], None]
-FEDERATED_FILE = "federated.json"
-LEDGERS_DIR = "ledgers"
 AUDIT_TABLE = "audit-data.csv.gz"
 WORK_DIR = "federation"
 PRETRAIN_FILE = "pretraining.json"
-SCHEMA_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -411,53 +416,26 @@ def _write_output(
             )
         )
     epsilon_max = max((h.epsilon for h in hospitals if h.epsilon is not None), default=None)
-    document = {
-        "schema_version": SCHEMA_VERSION,
-        "kind": "guardrail-federated-history",
-        "provenance": PROVENANCE,
-        "engine": engine,
-        "strategy": job.strategy,
-        "settings": {
-            "rounds": job.rounds,
-            "local_epochs": job.local_epochs,
-            "batch_size": job.batch_size,
-            "lr": job.lr,
-            "optimizer": job.optimizer,
-            "proximal_mu": job.proximal_mu,
-            "fraction_train": job.fraction_train,
-            "min_nodes": job.min_nodes,
-            "round_timeout": job.round_timeout,
-            "model": _description(job)["source"],
-            "max_length": job.max_length,
-            "dp": None if job.dp is None else dataclasses.asdict(job.dp),
-            "max_epsilon": job.max_epsilon,
-            "min_group_size": job.min_group_size,
-            "faults": [dataclasses.asdict(f) for f in job.faults],
-            "round_policies": [Path(p).name for p in job.round_policies],
-            "pretraining": _pretraining(job),
-            "reproducible_noise": job.reproducible_noise,
-        },
-        "hospitals": [
-            {
-                "name": h.name,
-                "sites": list(h.sites),
-                "train_rows": h.train_rows,
-                "test_rows": h.test_rows,
-                "epsilon": h.epsilon,
-                "epsilon_by_round": {str(r): e for r, e in epsilon_by_round.get(h.name, {}).items()},
-                "history": records[h.name],
-            }
+    document = history_document(
+        provenance=PROVENANCE,
+        engine=engine,
+        strategy=job.strategy,
+        settings=_settings(job),
+        hospitals=[
+            hospital_record(
+                h.name, h.sites, h.train_rows, h.test_rows, h.epsilon, epsilon_by_round.get(h.name, {}), records[h.name]
+            )
             for h in hospitals
         ],
-        "rounds": rounds,
-        "rounds_done": result["rounds_done"],
-        "stopped_reason": result.get("stopped_reason"),
-        "epsilon_max": epsilon_max,
-        "delta": None if job.dp is None else job.dp.delta,
-        "seconds": seconds,
-        "simulation_seconds": result.get("seconds"),
-    }
-    files[out / FEDERATED_FILE] = json.dumps(document, indent=1, sort_keys=False)
+        rounds=rounds,
+        rounds_done=result["rounds_done"],
+        stopped_reason=result.get("stopped_reason"),
+        epsilon_max=epsilon_max,
+        delta=None if job.dp is None else job.dp.delta,
+        seconds=seconds,
+        simulation_seconds=result.get("seconds"),
+    )
+    files[out / FEDERATED_FILE] = history_json(document)
     files[out / AUDIT_TABLE] = _gzip_csv(audit_table(job))
     written = write_all_atomic(files)
     for stale in (out / LEDGERS_DIR).glob("*.json"):  # hospitals no longer in the federation, or an earlier DP run
@@ -476,6 +454,30 @@ def _write_output(
         federated_file=out / FEDERATED_FILE,
         audit_table=out / AUDIT_TABLE,
     )
+
+
+def _settings(job: Job) -> Settings:
+    """The job's settings as federated.json records them."""
+    return {
+        "rounds": job.rounds,
+        "local_epochs": job.local_epochs,
+        "batch_size": job.batch_size,
+        "lr": job.lr,
+        "optimizer": job.optimizer,
+        "proximal_mu": job.proximal_mu,
+        "fraction_train": job.fraction_train,
+        "min_nodes": job.min_nodes,
+        "round_timeout": job.round_timeout,
+        "model": _description(job)["source"],
+        "max_length": job.max_length,
+        "dp": None if job.dp is None else dataclasses.asdict(job.dp),
+        "max_epsilon": job.max_epsilon,
+        "min_group_size": job.min_group_size,
+        "faults": [dataclasses.asdict(f) for f in job.faults],
+        "round_policies": [Path(p).name for p in job.round_policies],
+        "pretraining": _pretraining(job),
+        "reproducible_noise": job.reproducible_noise,
+    }
 
 
 def _pretraining(job: Job) -> dict[str, Any] | None:

@@ -19,19 +19,12 @@ import pytest
 from pydantic import ValidationError
 
 from guardrail.auditors.base import AuditContext
-from guardrail.auditors.federated import (
-    BAD_HISTORY,
-    NO_DP,
-    NO_HISTORY,
-    NO_MODEL_FOLDER,
-    NOT_A_HISTORY,
-    TRAIN_HINT,
-    FederatedAuditor,
-    FederatedParams,
-)
+from guardrail.auditors.federated import NO_HISTORY, NO_MODEL_FOLDER, FederatedAuditor, FederatedParams
+from guardrail.auditors.federated_privacy import NO_DP
 from guardrail.auditors.registry import default_registry
 from guardrail.core.errors import AuditError, DataError
 from guardrail.core.types import AuditResult, AuditStatus, MetricResult
+from guardrail.federation.history import BAD_HISTORY, NOT_A_HISTORY, TRAIN_HINT
 from tests.conftest import REPO
 
 SAMPLE = REPO / "tests" / "data" / "federated" / "federated.json"

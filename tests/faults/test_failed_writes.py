@@ -15,7 +15,7 @@ import pytest
 
 import guardrail.core.atomic as atomic
 from guardrail.core.errors import SpecError, UsageError
-from guardrail.run.audit import publish_run, run
+from guardrail.run.audit import run
 from tests.cli.test_exit_codes import _assert_one_clear_line, _folder
 from tests.conftest import run_cli
 
@@ -39,11 +39,12 @@ def test_a_lone_surrogate_in_the_spec_is_exit_3_naming_the_field_and_writes_noth
 def test_a_lone_surrogate_in_a_nested_spec_field_is_named_by_its_path(tmp_path: Path) -> None:
     spec = _folder(tmp_path, threshold=0.3, audits='  - {id: fairness, use: fairness, params: {min_group_size: 2}}\n')
     spec.write_text(spec.read_text().replace("name: t\n", 'name: t\ndescription: ok\n'))
-    record, loaded = run(spec)
+    audited = run(spec)
+    loaded = audited.spec
     raw = {**loaded.raw, "data": {**loaded.raw["data"], "sensitive": ["group", "\ud800x"]}}
-    bad = dataclasses.replace(record, spec=raw)
+    bad = dataclasses.replace(audited, record=dataclasses.replace(audited.record, spec=raw))
     with pytest.raises(SpecError, match=r"spec\.data\.sensitive\.1 holds text") as caught:
-        publish_run(bad, loaded, ("json", "html"))
+        bad.publish(("json", "html"))
     assert caught.value.where == f"{loaded.document.where(('data', 'sensitive', 1))}"
     assert not (tmp_path / "out").exists()
 
@@ -51,7 +52,7 @@ def test_a_lone_surrogate_in_a_nested_spec_field_is_named_by_its_path(tmp_path: 
 @pytest.mark.parametrize("fail_at", [1, 2, 4])
 def test_a_full_disk_while_writing_reports_leaves_no_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fail_at: int) -> None:
     spec = _folder(tmp_path, threshold=0.3)
-    record, loaded = run(spec, out=tmp_path / "new" / "out", history=tmp_path / "hist" / "deep" / "h.sqlite")
+    audited = run(spec, out=tmp_path / "new" / "out", history=tmp_path / "hist" / "deep" / "h.sqlite")
     real = atomic._write_file
     calls = []
 
@@ -65,7 +66,7 @@ def test_a_full_disk_while_writing_reports_leaves_no_folder(tmp_path: Path, monk
     monkeypatch.setattr(atomic, "_write_file", write)
     before = _everything(tmp_path)
     with pytest.raises(UsageError, match="No space left on device"):
-        publish_run(record, loaded, ("html", "json", "junit", "markdown"))
+        audited.publish(("html", "json", "junit", "markdown"))
     assert _everything(tmp_path) == before
 
 

@@ -15,7 +15,7 @@ import guardrail.history as history_package
 from guardrail.core.errors import UsageError
 from guardrail.history import HistoryStore
 from guardrail.report import load_record
-from guardrail.run.audit import publish_run, run
+from guardrail.run.audit import run
 from tests.cli.test_exit_codes import _folder
 from tests.faults.test_interrupts import Forker, _leftovers
 
@@ -35,17 +35,17 @@ def test_a_failing_audit_never_deletes_a_history_another_one_recorded_into(
     records its run, then A fails (writing its reports, or recording). B's run must stay."""
     spec = _folder(tmp_path, threshold=0.3)
     history = tmp_path / "h.sqlite"
-    other, other_loaded = run(spec, out=tmp_path / "b", history=history)
-    failing, loaded = run(spec, out=tmp_path / "a", history=history)
+    other = run(spec, out=tmp_path / "b", history=history)
+    failing = run(spec, out=tmp_path / "a", history=history)
     if failure == "history":  # A's run cannot be recorded: B's has its id
-        failing = dataclasses.replace(failing, run_id=other.run_id)
+        failing = dataclasses.replace(failing, record=dataclasses.replace(failing.record, run_id=other.record.run_id))
     real = HistoryStore
     opened: list[bool] = []
 
     def history_store(*args: object, **kwargs: object) -> HistoryStore:
         if not opened:  # B records in the instant between A's start and A's own use of the history
             opened.append(True)
-            publish_run(other, other_loaded, ("html", "json"))
+            other.publish(("html", "json"))
             if failure == "reports":  # and a folder is now in the way of A's report
                 (tmp_path / "a" / "report.html").mkdir(parents=True)
         return real(*args, **kwargs)  # type: ignore[arg-type]
@@ -53,11 +53,11 @@ def test_a_failing_audit_never_deletes_a_history_another_one_recorded_into(
     monkeypatch.setattr(history_package, "HistoryStore", history_store)
     assert not history.exists()
     with pytest.raises(UsageError, match="a folder is in the way" if failure == "reports" else "already in the history"):
-        publish_run(failing, loaded, ("html", "json"))
+        failing.publish(("html", "json"))
     assert opened
     with real(history, create=False) as store:
-        assert [r.run_id for r in store.runs()] == [other.run_id], "B's run survives A's failure"
-    assert load_record(tmp_path / "b" / "run.json").run_id == other.run_id
+        assert [r.run_id for r in store.runs()] == [other.record.run_id], "B's run survives A's failure"
+    assert load_record(tmp_path / "b" / "run.json").run_id == other.record.run_id
     assert not (tmp_path / "a" / "run.json").exists(), "A wrote no report"
 
 

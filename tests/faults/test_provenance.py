@@ -16,7 +16,7 @@ from guardrail.auditors.registry import default_registry
 from guardrail.core.errors import DataError, SpecError
 from guardrail.core.types import AuditResult, AuditStatus
 from guardrail.report.verify import verify
-from guardrail.run.audit import publish_run, run
+from guardrail.run.audit import run
 from guardrail.run.provenance import CHANGED_WHILE_READ, InputFiles
 from tests.cli.test_exit_codes import _folder
 from tests.conftest import run_cli
@@ -55,13 +55,14 @@ def test_a_data_file_replaced_during_the_audits_is_recorded_as_it_was_audited(tm
     audited = (tmp_path / "data.csv").read_bytes()
     registry = default_registry()
     registry.register("swapper", f"{__name__}:SwappingAuditor")
-    record, loaded = run(spec, registry=registry)
+    result = run(spec, registry=registry)
+    record, loaded = result.record, result.spec
     assert (tmp_path / "data.csv").read_text() == SWAPPED, "the file was swapped during the run"
     (data,) = [f for f in record.provenance.files if f.role == "data"]
     assert (data.sha256, data.bytes) == (_sha256(audited), len(audited))
     fairness = next(r for r in record.results if r.audit_id == "fairness")
     assert next(m.n for m in fairness.metrics if m.n) == 8, "the audit saw the 8 original rows"
-    record, _ = publish_run(record, loaded, ("json",))
+    record = result.publish(("json",)).record
     checks = {c.role: c.status for c in verify(record, loaded.out_dir / "run.json")}
     assert checks["data"] == "changed" and checks["spec"] == checks["policy"] == "ok"
     done = run_cli("verify", loaded.out_dir / "run.json")

@@ -43,15 +43,8 @@ from flwr.app import (
 from flwr.serverapp import Grid, ServerApp
 
 from guardrail.core.atomic import write_all_atomic, write_atomic
-from guardrail.core.scopes import hospital_scope
 from guardrail.core.serialize import to_jsonable
-from guardrail.core.types import (
-    AuditResult,
-    AuditStatus,
-    MetricResult,
-    OutcomeStatus,
-    Severity,
-)
+from guardrail.core.types import AuditResult, AuditStatus, MetricResult, OutcomeStatus, Severity
 from guardrail.federation import ledgers
 from guardrail.federation.fairness import aggregate_fairness
 from guardrail.federation.flower.client_app import (
@@ -61,6 +54,18 @@ from guardrail.federation.flower.client_app import (
     weights_of,
 )
 from guardrail.federation.flower.local import load_weights, over_budget, save_weights
+from guardrail.federation.history import (
+    STATUS_FAILED,
+    STATUS_NO_REPLY,
+    STATUS_NOT_SAMPLED,
+    STATUS_REFUSED_BUDGET,
+    RoundEntry,
+    entry_metrics,
+    evaluated,
+    new_round,
+    not_training,
+    trained,
+)
 from guardrail.federation.job import (
     CHECKPOINT_STATE,
     CHECKPOINT_WEIGHTS,
@@ -75,9 +80,7 @@ if TYPE_CHECKING:
 
 app = ServerApp()
 log = logging.getLogger("guardrail.federate")
-EPSILON_KEY = "federated.epsilon"
 POLICY_STOP = "stopped after round"
-ACCURACY_KEY = "federated.accuracy"
 
 
 @app.main()
@@ -93,7 +96,7 @@ class FederatedServer:
         self.node_hospital: dict[int, str] = {}
         self.records: dict[str, dict[str, Any]] = {name: ledgers.empty_record() for name in job.hospital_names}
         self.round_spend: dict[str, tuple[float, float, int]] = {}
-        self.rounds: list[dict[str, Any]] = []
+        self.rounds: list[RoundEntry] = []
         self.stopped_reason: str | None = None
         self.start_round = 1
         self.started = time.perf_counter()
@@ -208,25 +211,23 @@ class FederatedServer:
     def _round(self, server_round: int, arrays: ArrayRecord) -> ArrayRecord:
         job = self.job
         started = time.perf_counter()
-        entry: dict[str, Any] = {"round": server_round, "hospitals": {name: {"status": "not-sampled"} for name in job.hospital_names}}
+        entry = new_round(server_round, job.hospital_names)
         config = ConfigRecord({"server-round": server_round, **self._carried_histories()})
         messages = list(self.strategy.configure_train(server_round, arrays, config, self.grid))
         to_send = []
         for message in messages:
             name = self.node_hospital.get(message.metadata.dst_node_id)
             if name is not None and self._over_budget(name):
-                entry["hospitals"][name] = {
-                    "status": "refused-budget",
-                    "reason": f"the round would take its ε above max_epsilon={job.max_epsilon}",
-                }
+                reason = f"the round would take its ε above max_epsilon={job.max_epsilon}"
+                entry["hospitals"][name] = not_training(STATUS_REFUSED_BUDGET, reason)
                 continue
             if name is not None:
-                entry["hospitals"][name] = {"status": "no-reply", "reason": f"no reply within {job.round_timeout:g} s"}
+                entry["hospitals"][name] = not_training(STATUS_NO_REPLY, f"no reply within {job.round_timeout:g} s")
             to_send.append(message)
         if not to_send:
             self.stopped_reason = (
                 f"stopped before round {server_round}: every hospital's next round would pass max_epsilon={job.max_epsilon}"
-                if any(h["status"] == "refused-budget" for h in entry["hospitals"].values())
+                if any(h["status"] == STATUS_REFUSED_BUDGET for h in entry["hospitals"].values())
                 else f"stopped before round {server_round}: no hospital was available"
             )
             return arrays
@@ -272,33 +273,30 @@ class FederatedServer:
     def _over_budget(self, name: str) -> bool:
         return over_budget(self.job, self.records[name], self.round_spend.get(name))
 
-    def _read_train_replies(self, replies: Iterable[Message], entry: dict[str, Any]) -> set[str]:
+    def _read_train_replies(self, replies: Iterable[Message], entry: RoundEntry) -> set[str]:
         """Record each hospital's reply in the round entry; returns the hospitals that refused to train."""
         refused = set()
         for reply in replies:
             name = self.node_hospital.get(reply.metadata.src_node_id, f"node-{reply.metadata.src_node_id}")
             if reply.has_error():
                 reason = reply.error.reason or "unknown error"
-                status = "refused-budget" if reason.startswith(REFUSED_BUDGET) else "failed"
-                if status == "refused-budget":
+                if reason.startswith(REFUSED_BUDGET):
                     refused.add(name)  # it checked its own ledger and did not train: nothing spent
-                entry["hospitals"][name] = {"status": status, "reason": reason}
+                    entry["hospitals"][name] = not_training(STATUS_REFUSED_BUDGET, reason)
+                else:
+                    entry["hospitals"][name] = not_training(STATUS_FAILED, reason)
                 continue
             claimed = self._claimed(reply)
             if claimed is None:
                 continue
             name, metrics = claimed
             self._update_records(name, metrics)
-            entry["hospitals"][name] = {
-                "status": "ok",
-                "num_examples": int(metrics["num-examples"]),
-                "train_loss": _finite(metrics["train-loss"]),
-                "steps": int(metrics["steps"]),
-                "compute_seconds": float(metrics["compute-seconds"]),
-            }
+            entry["hospitals"][name] = trained(
+                int(metrics["num-examples"]), metrics["train-loss"], int(metrics["steps"]), float(metrics["compute-seconds"])
+            )
         return refused
 
-    def _evaluate(self, server_round: int, arrays: ArrayRecord, entry: dict[str, Any]) -> None:
+    def _evaluate(self, server_round: int, arrays: ArrayRecord, entry: RoundEntry) -> None:
         job = self.job
         messages = list(self.strategy.configure_evaluate(server_round, arrays, ConfigRecord(), self.grid))
         counts: dict[str, dict[str, Any]] = {}
@@ -310,17 +308,18 @@ class FederatedServer:
                 continue
             name, metrics = claimed
             self._update_records(name, metrics)
-            hospital = entry["hospitals"].setdefault(name, {"status": "not-sampled"})
-            hospital.update(
+            evaluated(
+                entry,
+                name,
                 accuracy=float(metrics["accuracy"]),
-                eval_loss=_finite(metrics["eval-loss"]),
+                eval_loss=metrics["eval-loss"],
                 test_examples=int(metrics["num-examples"]),
                 eval_seconds=float(metrics["compute-seconds"]),
             )
             counts[name] = {k: v for k, v in metrics.items() if k.startswith("cm/")}
         epsilons = self._epsilons()
         for name, epsilon in epsilons.items():
-            entry["hospitals"].setdefault(name, {"status": "not-sampled"})["epsilon"] = epsilon
+            entry["hospitals"].setdefault(name, {"status": STATUS_NOT_SAMPLED})["epsilon"] = epsilon
         entry["epsilon_max"] = max(epsilons.values(), default=None) if job.dp else None
         metrics_of_round: list[MetricResult] = []
         if counts:
@@ -332,7 +331,7 @@ class FederatedServer:
                 seed=job.seed + server_round,
             )
             metrics_of_round += fairness.all()
-        metrics_of_round += self._round_metrics(entry)
+        metrics_of_round += entry_metrics(entry)
         entry["metrics"] = to_jsonable(metrics_of_round)
         entry["policy"] = self._judge(metrics_of_round, server_round)
 
@@ -342,20 +341,6 @@ class FederatedServer:
             return {}
         report = ledgers.epsilon_report(self.records, job.dp.delta, job.dp.accountant)
         return report.current
-
-    def _round_metrics(self, entry: Mapping[str, Any]) -> list[MetricResult]:
-        metrics = []
-        for name, hospital in entry["hospitals"].items():
-            scope = hospital_scope(name)
-            if "epsilon" in hospital:
-                metrics.append(MetricResult(EPSILON_KEY, hospital["epsilon"], scope=scope, higher_is_better=False))
-            if "accuracy" in hospital:
-                metrics.append(
-                    MetricResult(ACCURACY_KEY, hospital["accuracy"], scope=scope, n=hospital["test_examples"], higher_is_better=True)
-                )
-        if entry.get("epsilon_max") is not None:
-            metrics.append(MetricResult(f"{EPSILON_KEY}_max", entry["epsilon_max"], higher_is_better=False))
-        return metrics
 
     @functools.cached_property
     def _round_policies(self) -> list[Policy]:
@@ -443,11 +428,6 @@ def _mean_loss(records: list[RecordDict], weight_key: str) -> Any:
 
 def _mean_accuracy(records: list[RecordDict], weight_key: str) -> Any:
     return _weighted_mean(records, weight_key, "accuracy")
-
-
-def _finite(value: Any) -> float | None:
-    number = float(value)
-    return number if np.isfinite(number) else None
 
 
 def _json_default(value: Any) -> Any:
