@@ -70,12 +70,11 @@ class AuditContext:
 class Auditor(Protocol):
     """An auditor stores its validated params in ``__init__`` and computes in ``run``.
 
-    Class attributes declare the registry ``name``, the pip ``extra`` its dependencies
-    come from, and the pydantic ``Params`` model that validates ``params`` in the spec.
+    Class attributes declare the registry ``name`` and the pydantic ``Params`` model that
+    validates ``params`` in the spec (the registry's row names the pip extra).
     """
 
     name: ClassVar[str]
-    extra: ClassVar[str]
     Params: ClassVar[type[AuditorParams]]
 
     def __init__(self, params: AuditorParams) -> None: ...

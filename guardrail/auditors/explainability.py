@@ -153,7 +153,6 @@ ALL_METHODS = (*get_args(Method), "layer_ig")
 
 class ExplainabilityAuditor:
     name: ClassVar[str] = "explainability"
-    extra: ClassVar[str] = "explain"
     Params: ClassVar[type[AuditorParams]] = ExplainabilityParams
     METRIC_KEYS: ClassVar[tuple[str, ...]] = (
         *(f"explain.{m}.{k}" for m in ALL_METHODS for k in PER_METHOD),

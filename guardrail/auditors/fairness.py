@@ -117,7 +117,6 @@ class FairnessAuditor:
     each with a confidence interval that holds for small counts."""
 
     name: ClassVar[str] = "fairness"
-    extra: ClassVar[str] = "fairness"
     Params: ClassVar[type[AuditorParams]] = FairnessParams
     METRIC_KEYS: ClassVar[tuple[str, ...]] = tuple(
         f"fairness.{name}"

@@ -96,7 +96,6 @@ class FederatedAuditor:
     """Audit of a model trained by ``guardrail federate``; see the module docstring."""
 
     name: ClassVar[str] = "federated"
-    extra: ClassVar[str] = "privacy"
     Params: ClassVar[type[AuditorParams]] = FederatedParams
     METRIC_KEYS: ClassVar[tuple[str, ...]] = (
         *RUN_KEYS, *HOSPITAL_KEYS, "federated.fairness.*",

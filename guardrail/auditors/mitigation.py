@@ -22,13 +22,14 @@ from guardrail.auditors.base import (
     AuditContext,
     AuditorParams,
     ParamProblem,
+    audit_result,
     audited_sensitive,
     coerce_params,
     no_repeats,
     undeclared_sensitive,
 )
 from guardrail.core.errors import AuditError, MissingExtraError
-from guardrail.core.types import AuditResult, AuditStatus, MetricResult
+from guardrail.core.types import AuditResult, MetricResult
 from guardrail.fairness.metrics import DisparityName, RateName
 
 if TYPE_CHECKING:
@@ -94,7 +95,6 @@ class MitigationAuditor:
     """Fits fairlearn mitigations on the audit data and reports the fairness–accuracy trade-off."""
 
     name: ClassVar[str] = "mitigation"
-    extra: ClassVar[str] = "fairness"
     Params: ClassVar[type[AuditorParams]] = MitigationParams
     METRIC_KEYS: ClassVar[tuple[str, ...]] = tuple(
         f"mitigation.{method}.{name}"
@@ -151,19 +151,12 @@ class MitigationAuditor:
             results = self._evaluate(label, ctx, list(sensitive), y_pred)
             metrics += results
             tradeoff.append({"method": label, **{m.key.rsplit(".", 1)[1]: m.value for m in results}})
-        return AuditResult(
-            audit_id=ctx.audit_id,
-            auditor=self.name,
-            status=AuditStatus.OK,
-            metrics=tuple(metrics),
-            params=params.model_dump(mode="json"),
-            artifacts={
-                "tradeoff": tradeoff,
-                "in_sample": True,
-                "note": "Mitigations were fitted and evaluated on the audit data: the trade-off is optimistic.",
-            },
-            duration_s=time.perf_counter() - started,
-        )
+        artifacts = {
+            "tradeoff": tradeoff,
+            "in_sample": True,
+            "note": "Mitigations were fitted and evaluated on the audit data: the trade-off is optimistic.",
+        }
+        return audit_result(ctx, self.name, params, metrics, started, artifacts)
 
     def _fit_predict(self, method: str, ctx: AuditContext, groups: pd.DataFrame) -> np.ndarray:
         family, constraint = method.split("_", 1)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
 
@@ -18,53 +19,59 @@ if TYPE_CHECKING:
 
 ENTRY_POINT_GROUP = "guardrail.auditors"
 
-BUILTIN: dict[str, str] = {
-    "fairness": "guardrail.auditors.fairness:FairnessAuditor",
-    "mitigation": "guardrail.auditors.mitigation:MitigationAuditor",
-    "explainability": "guardrail.auditors.explainability:ExplainabilityAuditor",
-    "privacy": "guardrail.auditors.privacy:PrivacyAuditor",
-    "federated": "guardrail.auditors.federated:FederatedAuditor",
-}
+@dataclass(frozen=True)
+class Registered:
+    """One auditor: its ``module:Class`` import string and the pip extra (``guardrail[...]``)
+    its dependencies come from, named in the hint when its module cannot be imported (an
+    auditor from a third party's package gets that package's name)."""
 
-BUILTIN_EXTRAS: dict[str, str] = {
-    "fairness": "fairness",
-    "mitigation": "fairness",
-    "explainability": "explain",
-    "privacy": "privacy",
-    "federated": "privacy",
+    target: str
+    extra: str | None = None
+
+
+BUILTIN: dict[str, Registered] = {
+    "fairness": Registered("guardrail.auditors.fairness:FairnessAuditor", "fairness"),
+    "mitigation": Registered("guardrail.auditors.mitigation:MitigationAuditor", "fairness"),
+    "explainability": Registered("guardrail.auditors.explainability:ExplainabilityAuditor", "explain"),
+    "privacy": Registered("guardrail.auditors.privacy:PrivacyAuditor", "privacy"),
+    "federated": Registered("guardrail.auditors.federated:FederatedAuditor", "privacy"),
 }
-"""The pip extra (``guardrail[...]``) each built-in auditor's dependencies come from, for the
-hint when its module cannot be imported."""
+"""The built-in auditors: adding one is writing its module and adding one row here."""
 
 
 class AuditorRegistry:
-    """Maps auditor names to ``module:Class`` import strings."""
+    """Maps auditor names to their rows (``module:Class`` import string and pip extra)."""
 
-    def __init__(self, targets: dict[str, str] | None = None) -> None:
-        self._targets: dict[str, str] = {}
-        for name, target in (targets or {}).items():
-            self.register(name, target)
+    def __init__(self, rows: dict[str, Registered] | None = None) -> None:
+        self._rows: dict[str, Registered] = {}
+        for name, row in (rows or {}).items():
+            self.register(name, row.target, extra=row.extra)
 
-    def register(self, name: str, target: str) -> None:
-        """Add ``name``; registering a name twice raises ``ValueError``."""
-        if name in self._targets:
-            raise ValueError(f"auditor {name!r} is already registered (as {self._targets[name]})")
+    def register(self, name: str, target: str, *, extra: str | None = None) -> None:
+        """Add ``name`` (``extra``: what to install when its module is missing); registering a
+        name twice raises ``ValueError``."""
+        if name in self._rows:
+            raise ValueError(f"auditor {name!r} is already registered (as {self._rows[name].target})")
         if ":" not in target:
             raise ValueError(f"auditor target must be 'module:Class', got {target!r}")
-        self._targets[name] = target
+        self._rows[name] = Registered(target, extra)
+
+    def extra(self, name: str) -> str:
+        """The pip extra (or package) to install for auditor ``name``'s dependencies."""
+        return self._rows[name].extra or name
 
     def names(self) -> tuple[str, ...]:
-        return tuple(sorted(self._targets))
+        return tuple(sorted(self._rows))
 
     def target(self, name: str) -> str:
-        if name not in self._targets:
-            close = difflib.get_close_matches(name, self._targets, n=1)
+        if name not in self._rows:
+            close = difflib.get_close_matches(name, self._rows, n=1)
             suggestion = f"; did you mean {close[0]!r}?" if close else ""
             raise SpecError(
                 f"unknown auditor {name!r}{suggestion}",
                 hint=f"registered auditors: {', '.join(self.names())} (see `guardrail list`)",
             )
-        return self._targets[name]
+        return self._rows[name].target
 
     def resolve(self, name: str) -> type[Auditor]:
         """Import and return the auditor class registered as ``name``."""
@@ -95,5 +102,5 @@ def default_registry() -> AuditorRegistry:
     """Built-in auditors plus those installed under the ``guardrail.auditors`` entry points."""
     registry = AuditorRegistry(BUILTIN)
     for point in entry_points(group=ENTRY_POINT_GROUP):
-        registry.register(point.name, point.value)
+        registry.register(point.name, point.value, extra=point.dist.name if point.dist is not None else None)
     return registry

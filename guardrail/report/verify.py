@@ -9,13 +9,11 @@ missing, as is a file that cannot be read.
 
 from __future__ import annotations
 
-import hashlib
-import os
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from guardrail.core.files import file_sha256
 from guardrail.core.types import FileDigest, RunRecord
 
 
@@ -44,22 +42,9 @@ def _check(digest: FileDigest, path: Path) -> Check:
 
 
 def _sha256(path: Path) -> str | None:
-    """The SHA-256 of the regular file ``path``; None if it is not one or cannot be read. Looked at
-    before it is opened, opened without blocking and looked at again (a FIFO never hangs)."""
+    """The SHA-256 of the regular file ``path``; None if it is not one or cannot be read (a FIFO
+    never hangs: :func:`guardrail.core.files.open_regular`)."""
     try:
-        if not stat.S_ISREG(os.stat(path).st_mode):
-            return None
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        return file_sha256(path)
     except OSError:
         return None
-    hasher = hashlib.sha256()
-    try:
-        with os.fdopen(fd, "rb") as handle:
-            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-                return None
-            os.set_blocking(handle.fileno(), True)
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                hasher.update(block)
-    except OSError:
-        return None
-    return hasher.hexdigest()

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from guardrail.auditors.catalog import MetricCatalog, check_rules, with_regression
-from guardrail.auditors.registry import BUILTIN_EXTRAS, AuditorRegistry, default_registry
+from guardrail.auditors.registry import AuditorRegistry, default_registry
 from guardrail.core.atomic import check_output_dir
 from guardrail.core.errors import DataError, GuardrailError, MissingExtraError, SpecError
 from guardrail.core.types import AuditResult, AuditStatus, ErrorInfo, RunRecord, Severity
@@ -284,7 +284,7 @@ def plan_audits(loaded: LoadedSpec, registry: AuditorRegistry) -> list[PlannedAu
         try:
             cls = registry.resolve(entry.use)
         except ImportError as exc:
-            missing = MissingExtraError(exc.name or str(exc), BUILTIN_EXTRAS.get(entry.use, entry.use))
+            missing = MissingExtraError(exc.name or str(exc), registry.extra(entry.use))
             info = ErrorInfo(type="MissingExtraError", message=missing.message, hint=missing.hint)
             planned.append(PlannedAudit(entry.id, entry.use, None, info))
             continue
