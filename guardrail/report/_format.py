@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from guardrail.core.types import Interval
 
@@ -65,3 +66,13 @@ def duration(seconds: float) -> str:
 def shorten(text: str, limit: int) -> str:
     """Cut ``text`` to at most ``limit`` characters, marking the cut with an ellipsis."""
     return text if len(text) <= limit else text[: max(limit - 1, 0)] + "…"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A formatted value; ``title`` and ``note`` explain a missing one."""
+
+    text: str
+    title: str | None = None
+    note: int | None = None
+    extra: str | None = None

@@ -11,7 +11,7 @@ import pytest
 from guardrail.core.types import RunRecord
 from guardrail.report import render
 from guardrail.report.charts import Bar, ChartRow, bar_chart
-from guardrail.report.html import FOCUS_ABOVE, FOCUS_EACH
+from guardrail.report.fairness_view import FOCUS_ABOVE, FOCUS_EACH
 from tests.report.large_records import LONG, many_groups_record
 
 STYLESHEET = Path(__file__).resolve().parents[2] / "guardrail" / "report" / "templates" / "_style.css"
