@@ -25,8 +25,6 @@ from guardrail.core.vocab import FORMAT_NAMES
 
 if TYPE_CHECKING:
     from guardrail.core.types import RunRecord, Severity
-    from guardrail.run.federate import FederateRun
-    from guardrail.run.train import TrainRun
 
 WHERE_HELP = "the history database, a report folder holding history.sqlite, or an audit spec (its report.history)"
 INTERRUPTED = 130  # the shell's convention for SIGINT; not a guardrail verdict
@@ -265,7 +263,7 @@ def _train(args: argparse.Namespace) -> ExitCode:
     progress = None if args.quiet else (lambda message: _err(f"guardrail: {message}"))
     run = train(args.spec, resume=args.resume, progress=progress)
     if not args.quiet:
-        _out(train_summary(run))
+        _out(run.summary())
     return ExitCode.OK
 
 
@@ -296,58 +294,8 @@ def _federate(args: argparse.Namespace) -> ExitCode:
     else:
         run = federate(args.spec, resume=args.resume, progress=progress)
     if not args.quiet:
-        _out(federate_summary(run))
+        _out(run.summary())
     return ExitCode.OK
-
-
-def federate_summary(run: FederateRun) -> str:
-    """What ``guardrail federate`` prints: rounds, each hospital's ε and accuracy, where the files are."""
-    lines = [f"federated training: {run.rounds_done} of {run.rounds_planned} round(s) in {run.seconds:.1f} s"]
-    if run.stopped_reason:
-        lines.append(f"stopped early: {run.stopped_reason}")
-    width = max(len(h.name) for h in run.hospitals)
-    for h in run.hospitals:
-        epsilon = "no DP" if h.epsilon is None else f"epsilon {h.epsilon:.3g}"
-        accuracy = "—" if h.accuracy is None else f"{h.accuracy:.3f}"
-        lines.append(
-            f"  {h.name:<{width}}  {h.train_rows:>4} train / {h.test_rows:>3} held out  "
-            f"held-out accuracy {accuracy}  {epsilon}  last round: {h.status}"
-        )
-    if run.epsilon_max is not None:
-        lines.append(f"privacy: DP-SGD at every hospital; largest epsilon {run.epsilon_max:.3g} at delta {run.delta:g}")
-    else:
-        lines.append("privacy: none (no federate.privacy.dp)")
-    lines.append(f"model: {_display(run.out)}; history: {_display(run.federated_file)}; audit table: {_display(run.audit_table)}")
-    return "\n".join(lines)
-
-
-def train_summary(run: TrainRun) -> str:
-    """What ``guardrail train`` prints: the model, the privacy spent, where the files are."""
-    result = run.result
-    accuracy = "—" if run.held_out_accuracy is None else f"{run.held_out_accuracy:.3f}"
-    lines = [
-        f"trained {result.architecture} for {result.epochs_done} epoch(s), {result.steps_done} step(s) "
-        f"on {run.members:,} rows in {result.seconds:.1f} s; held-out accuracy {accuracy} on {run.held_out:,} rows"
-    ]
-    if result.private:
-        lines.append(
-            f"privacy: DP-SGD, noise multiplier {result.noise_multiplier:.3g}, sample rate {result.sample_rate:.3g}, "
-            f"epsilon {result.epsilon_rdp:.3g} (RDP) / {result.epsilon_prv:.3g} (PRV) at delta {result.delta:g}"
-            + (f"; sampling {result.sampling}" if result.sampling != "poisson" else "")
-        )
-        ledger = result.ledger
-        if ledger is not None and len({sigma for sigma, _rate, _steps in ledger.history}) > 1:
-            segments = ", ".join(f"σ {sigma:.4g} for {steps} step(s)" for sigma, _rate, steps in ledger.history)
-            lines.append(f"ledger segments: {segments}")
-            lines += [f"ledger note: {note}" for note in ledger.notes]
-        if result.stopped_reason:
-            lines.append(f"stopped early: {result.stopped_reason}")
-        if run.dp_audit is not None:
-            lines.append(run.dp_audit.message)
-    else:
-        lines.append("privacy: none (no train.privacy.dp); the privacy audit will report no epsilon")
-    lines.append(f"model: {_display(result.out)}; audit table: {_display(run.audit_table)}")
-    return "\n".join(lines)
 
 
 def verdict_table(record: RunRecord, code: ExitCode, fail_on: Severity) -> str:

@@ -63,7 +63,7 @@ class AuditContext:
     retrain: Callable[[pd.DataFrame], Callable[[pd.DataFrame], Any]] | None = None
     """Trains a fresh model by the audited model's recipe on the given rows (their target
     column) and returns what it outputs on any rows: float64 ``Logits`` where the model has
-    them (:func:`guardrail.auditors.privacy.reference_output`), else ``P(positive)``; None
+    them (:func:`guardrail.privacy.model_logits.reference_output`), else ``P(positive)``; None
     when the adapter cannot."""
 
 

@@ -36,7 +36,9 @@ BUILTIN: dict[str, Registered] = {
     "privacy": Registered("guardrail.auditors.privacy:PrivacyAuditor", "privacy"),
     "federated": Registered("guardrail.auditors.federated:FederatedAuditor", "privacy"),
 }
-"""The built-in auditors: adding one is writing its module and adding one row here."""
+"""The built-in auditors: adding one is writing its module, adding one row here (its extra
+declared in ``pyproject.toml``) and one row of :data:`guardrail.report.html.SECTIONS` for its
+part of the report (see docs/architecture.md)."""
 
 
 class AuditorRegistry:

@@ -35,6 +35,12 @@ also holds files that are not part of the set (the audit history, open in other
 processes; whatever else the user keeps there), and a folder may be the spec's own. Only
 writers that lock the same root take turns; two writers whose roots differ (one writes
 into a subfolder of the other's root) may interleave on files they share.
+
+Each piece has its own module, re-exported here: the witness
+(:mod:`guardrail.core.witness`), the folders and their lock (:mod:`guardrail.core.folders`),
+a single file written and fsynced (:mod:`guardrail.core.durable`, looked up here as
+``_write_file`` and ``_fsync_dir``) and the signals held back (:mod:`guardrail.core.signals`).
+This module is the transaction: staging, commit and recovery.
 """
 
 from __future__ import annotations
@@ -44,58 +50,39 @@ import json
 import os
 import secrets
 import shutil
-import signal
-import sqlite3
-import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from guardrail.core.durable import fsync_dir as _fsync_dir
+from guardrail.core.durable import write_file as _write_file
 from guardrail.core.errors import UsageError
+from guardrail.core.folders import WRITE_HINT, check_output_dir, lock_folder, make_dirs, remove_dirs
+from guardrail.core.signals import signals_deferred
+from guardrail.core.witness import Witness
 
-try:  # POSIX only; elsewhere writers into one folder are not serialised
-    import fcntl
-except ImportError:  # pragma: no cover - not Linux
-    fcntl = None  # type: ignore[assignment]
+__all__ = [
+    "COMMITTED",
+    "PENDING",
+    "TXN_PREFIX",
+    "WRITE_HINT",
+    "StagedFiles",
+    "Witness",
+    "check_output_dir",
+    "make_dirs",
+    "recover",
+    "remove_dirs",
+    "signals_deferred",
+    "staged_files",
+    "write_all_atomic",
+    "write_atomic",
+]
 
 TXN_PREFIX = ".guardrail-txn-"
 """Name prefix of a transaction folder inside the root of a write (never a report)."""
 PENDING = "pending.json"
 COMMITTED = "commit.json"
-WRITE_HINT = "choose an output folder you can write to (--out DIR)"
-
-
-@dataclass(frozen=True)
-class Witness:
-    """Decides whether an interrupted write committed: ``query`` on the SQLite file
-    ``database`` returns a row exactly when it did (it is only read)."""
-
-    database: str
-    query: str
-    args: tuple[str | int, ...] = ()
-
-    def committed(self) -> bool:
-        """Whether the write committed. A missing database means it did not.
-
-        Raises
-        ------
-        UsageError
-            If the database exists but cannot be read (the write cannot be decided).
-        """
-        if not Path(self.database).is_file():
-            return False
-        try:
-            uri = Path(self.database).resolve().as_uri() + "?mode=rw"  # never creates it; only reads
-            with _closing(sqlite3.connect(uri, uri=True, timeout=60.0)) as db:
-                return db.execute(self.query, self.args).fetchone() is not None
-        except sqlite3.Error as exc:
-            raise UsageError(
-                f"cannot tell whether an interrupted write committed: its witness {self.database} is unreadable ({exc})",
-                where=self.database,
-                hint="restore that file, or remove the .guardrail-txn-* folder beside the reports by hand",
-            ) from None
 
 
 def write_atomic(path: str | os.PathLike[str], data: str | bytes, encoding: str = "utf-8") -> Path:
@@ -206,7 +193,7 @@ def staged_files(files: Mapping[Path, str | bytes], encoding: str = "utf-8") -> 
         try:
             for parent in dict.fromkeys(t.parent for t in payloads):
                 make_dirs(parent, created)
-            lock = _lock(root, created)
+            lock = lock_folder(root, created)
             recover(root, locked=True)
             for target in payloads:
                 _remove_legacy_temps(target)
@@ -249,7 +236,7 @@ def recover(root: str | os.PathLike[str], *, locked: bool = False) -> list[Path]
     root = Path(root)
     if not root.is_dir():
         return []
-    lock = -1 if locked else _lock(root, [])
+    lock = -1 if locked else lock_folder(root, [])
     try:
         placed: list[Path] = []
         for folder in sorted(root.glob(TXN_PREFIX + "*")):
@@ -264,80 +251,6 @@ def recover(root: str | os.PathLike[str], *, locked: bool = False) -> list[Path]
     finally:
         if lock >= 0:
             os.close(lock)
-
-
-@contextmanager
-def signals_deferred() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM back for the body; their handlers run right after it.
-
-    Only the main thread runs Python's signal handlers, so elsewhere this changes nothing
-    (an interruption then reaches the main thread, not the body).
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught: list[int] = []
-    previous: dict[signal.Signals, Any] = {}
-    for held in (signal.SIGINT, signal.SIGTERM):
-        previous[held] = signal.signal(held, lambda number, _frame: caught.append(number))
-    try:
-        yield
-    finally:
-        for held, handler in previous.items():
-            signal.signal(held, signal.SIG_DFL if handler is None else handler)
-        for number in dict.fromkeys(caught):
-            signal.raise_signal(number)
-
-
-def check_output_dir(path: Path) -> None:
-    """Fail early, before any work, if reports could not be written into ``path``.
-
-    Nothing is created: the nearest existing ancestor must be a writable folder.
-    """
-    if path.exists() and not path.is_dir():
-        raise UsageError(
-            "the output path exists and is not a folder", where=str(path), hint="pass a folder to --out or report.out"
-        )
-    existing = path
-    while not existing.exists():
-        existing = existing.parent
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        raise UsageError(
-            f"cannot create or write the output folder ({existing} is not a writable folder)",
-            where=str(path),
-            hint=WRITE_HINT,
-        )
-
-
-def remove_dirs(created: list[Path]) -> None:
-    """Remove the folders that :func:`make_dirs` created, innermost first, as long as they
-    are empty (never what someone else has put there meanwhile)."""
-    for folder in reversed(created):
-        try:
-            folder.rmdir()
-        except FileNotFoundError:
-            continue  # its mkdir failed, or someone removed it
-        except OSError:
-            break
-
-
-def make_dirs(path: Path, created: list[Path]) -> None:
-    """Create ``path`` and its missing parents, adding each folder created to ``created``
-    (outermost first) as soon as it exists."""
-    missing = []
-    while not path.is_dir():
-        missing.append(path)
-        if path.parent == path:
-            break
-        path = path.parent
-    for folder in reversed(missing):
-        created.append(folder)
-        try:
-            folder.mkdir()
-        except FileExistsError:
-            created.pop()
-            if not folder.is_dir():
-                raise NotADirectoryError(20, "not a folder", str(folder)) from None
 
 
 # --- internals ---------------------------------------------------------------------------
@@ -373,32 +286,6 @@ def _finish(root: Path, folder: Path, targets: list[str]) -> list[Path]:
     return placed
 
 
-def _lock(root: Path, created: list[Path]) -> int:
-    """Open ``root`` and take its exclusive lock (waits for another writer to finish).
-
-    A writer that failed may remove a folder it created while this one waited; the folder
-    is then created again and locked anew.
-    """
-    for _ in range(100):
-        fd = os.open(root, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-        if fcntl is None:  # pragma: no cover - not POSIX
-            return fd
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            here = os.stat(root)
-            held = os.fstat(fd)
-            if (here.st_dev, here.st_ino) == (held.st_dev, held.st_ino):
-                return fd
-        except FileNotFoundError:
-            pass
-        except BaseException:
-            os.close(fd)
-            raise
-        os.close(fd)
-        make_dirs(root, created)
-    raise OSError(16, "the folder keeps being removed while waiting for its lock", str(root))
-
-
 def _check_in_the_way(targets: Iterable[Path], staging: Path) -> None:
     """Every target can be renamed over: no folder in its place, and on the staging
     folder's file system (a rename cannot cross file systems)."""
@@ -408,32 +295,6 @@ def _check_in_the_way(targets: Iterable[Path], staging: Path) -> None:
             raise IsADirectoryError(21, "a folder is in the way", str(target))
         if os.stat(target.parent).st_dev != device:
             raise OSError(errno.EXDEV, f"its folder is on another file system than {staging.parent}", str(target))
-
-
-def _write_file(path: Path, payload: bytes, mode: int, *, chmod: int | None = None) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), mode)
-    try:
-        if chmod is not None:
-            os.fchmod(fd, chmod)
-        view = memoryview(payload)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some file systems cannot sync a folder; the renames are still atomic
-    finally:
-        os.close(fd)
 
 
 def _remove_legacy_temps(target: Path) -> None:
@@ -450,11 +311,3 @@ def _write_error(exc: OSError, folder: Path) -> UsageError:
         f"cannot write {exc.filename or f'the files into {folder}'}: {exc.strerror or exc}",
         hint="free space on that disk, or choose another output folder (--out DIR)" if full else WRITE_HINT,
     )
-
-
-@contextmanager
-def _closing(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    try:
-        yield db
-    finally:
-        db.close()

@@ -21,7 +21,19 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from guardrail.core.exitcodes import ExitCode
-from guardrail.core.vocab import FAIL, INCOMPLETE, MISSING_EVIDENCE, NO_GATE, PASS, AuditStatus, OutcomeStatus, Severity
+from guardrail.core.vocab import (
+    DISPLAY_STATUSES,
+    FAIL,
+    INCOMPLETE,
+    MISSING_EVIDENCE,
+    NO_GATE,
+    NOTE,
+    PASS,
+    WARNING,
+    AuditStatus,
+    OutcomeStatus,
+    Severity,
+)
 
 if TYPE_CHECKING:
     from guardrail.core.types import AuditResult, PolicyVerdict, RuleOutcome
@@ -30,11 +42,6 @@ if TYPE_CHECKING:
 JUDGED = frozenset({OutcomeStatus.PASS, OutcomeStatus.FAIL, OutcomeStatus.INCONCLUSIVE, OutcomeStatus.WAIVED})
 """Outcomes reached on evidence (an ``error`` is missing evidence; ``skipped`` was not judged)."""
 
-WARNING, NOTE = "warning", "note"
-"""Display statuses of outcomes that did not pass and cannot block (see :func:`display_status`)."""
-
-DISPLAY_STATUSES = ("pass", "fail", "inconclusive", "error", WARNING, NOTE, "waived", "skipped")
-"""Every display status, in the order the counts are shown."""
 
 
 @dataclass(frozen=True)

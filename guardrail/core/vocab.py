@@ -8,7 +8,9 @@ history can all name them without importing one another.
 - :data:`TASKS` — what a model predicts;
 - the reason codes a metric or an outcome carries (:data:`SMALL_GROUP`, :data:`UNDEFINED`,
   :data:`UNDERPOWERED`, :data:`MISSING_EVIDENCE`);
-- :data:`VERDICT_WORDS` — the word a run's verdict is (:mod:`guardrail.core.verdict` decides which);
+- :data:`VERDICT_WORDS` — the word a run's verdict is (:mod:`guardrail.core.verdict` decides which),
+  and :data:`DISPLAY_STATUSES`, how an outcome shows;
+- :data:`HISTORY_FILE` — the audit history's file name;
 - :data:`REPORT_FORMATS` — each report format, the file it writes and the function that renders
   it: adding a format is writing its renderer and adding one row here.
 """
@@ -58,6 +60,10 @@ MISSING_EVIDENCE = "missing_evidence"
 PASS, FAIL, INCOMPLETE, NO_GATE = "PASS", "FAIL", "INCOMPLETE", "NO GATE"
 VERDICT_WORDS: tuple[str, ...] = (PASS, FAIL, INCOMPLETE, NO_GATE)
 """The four verdict words."""
+WARNING, NOTE = "warning", "note"
+"""Display statuses of outcomes that did not pass and cannot block (:func:`guardrail.core.verdict.display_status`)."""
+DISPLAY_STATUSES: tuple[str, ...] = ("pass", "fail", "inconclusive", "error", WARNING, NOTE, "waived", "skipped")
+"""Every display status of an outcome, in the order the counts are shown."""
 
 
 FormatName = Literal["html", "json", "junit", "markdown", "sarif", "card-md", "card-json"]
@@ -86,5 +92,9 @@ REPORT_FORMATS: tuple[ReportFormat, ...] = (
     ReportFormat("card-json", "model_card.json", "guardrail.report.modelcard:render_model_card_json"),
 )
 """Every report format, in the order they are listed to users."""
+REPORT_FILE_NAMES: frozenset[str] = frozenset(f.file_name for f in REPORT_FORMATS)
+"""The files a run may write into its output folder (the history database must not be one of them)."""
+HISTORY_FILE = "history.sqlite"
+"""The audit history's file name in a folder (``report.history: true``, or a folder given as the history)."""
 FORMAT_NAMES: tuple[FormatName, ...] = tuple(f.name for f in REPORT_FORMATS)
 DEFAULT_FORMATS: tuple[FormatName, ...] = tuple(f.name for f in REPORT_FORMATS if f.default)

@@ -1,6 +1,6 @@
 """Audit history: runs recorded in SQLite, compared, approved, and gated against regression.
 
-Layer 3 beside ``auditors``, ``policy`` and ``report``: it reads and writes run records
+Layer 4 beside ``auditors``, ``policy``, ``report`` and ``training``: it reads and writes run records
 (through :mod:`guardrail.core`) and imports none of its siblings.
 """
 

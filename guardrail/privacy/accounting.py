@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal
 
 from guardrail.core.errors import DataError, MissingExtraError
+from guardrail.privacy._search import crossing
 
 Accountant = Literal["rdp", "prv"]
 ACCOUNTANTS: tuple[Accountant, ...] = ("rdp", "prv")
@@ -278,13 +279,10 @@ def noise_for_budget(
     left = target_epsilon - epsilon(spent, delta, accountant, eps_error=eps_error)
     if left < SPENT_BELOW or not fits(max_noise):
         return None
-    low, high = 0.0, min(1.0, max_noise)
-    while not fits(high):
-        low, high = high, min(2 * high, max_noise)
-    while high - low > SIGMA_PRECISION * high:
-        middle = (low + high) / 2
-        if fits(middle):
-            high = middle
-        else:
-            low = middle
-    return high
+    _, sigma = crossing(
+        lambda sigma: not fits(sigma),
+        min(1.0, max_noise),
+        grow=lambda high: min(2 * high, max_noise),
+        close=lambda low, high: high - low <= SIGMA_PRECISION * high,
+    )
+    return sigma

@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 from guardrail.core.atomic import write_atomic
 from guardrail.core.errors import DataError
+from guardrail.core.serialize import finite_or_none
 from guardrail.privacy.accounting import (
     ACCOUNTANTS,
     DEFAULT_EPS_ERROR,
@@ -40,6 +41,8 @@ from guardrail.privacy.accounting import (
     merge_history,
 )
 
+LEDGER_FILE = "ledger.json"
+"""The ledger's file name in a model folder, beside the model."""
 LEDGER_KIND = "guardrail-privacy-ledger"
 LEDGER_SCHEMA_VERSION = 1
 Sampling = Literal["poisson", "non-poisson (epsilon assumes Poisson)"]
@@ -207,7 +210,7 @@ class Ledger:
         }
         if with_epsilon:
             data["epsilon"] = {
-                acc: _finite_or_none(self.epsilon(accountant=acc))
+                acc: finite_or_none(self.epsilon(accountant=acc))
                 for acc in ACCOUNTANTS
             }
             data["epsilon_note"] = (
@@ -316,7 +319,3 @@ def _str(value: Any) -> str:
     if not isinstance(value, str):
         raise TypeError(f"expected a string, got {type(value).__name__}")
     return value
-
-
-def _finite_or_none(value: float) -> float | None:
-    return value if math.isfinite(value) else None

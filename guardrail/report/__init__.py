@@ -2,7 +2,8 @@
 
 Every renderer reads only a :class:`~guardrail.core.types.RunRecord`, so any report can be
 re-rendered from ``run.json`` without ML libraries installed. This package imports only the
-standard library, Jinja2/MarkupSafe and :mod:`guardrail.core`.
+standard library, Jinja2/MarkupSafe, :mod:`guardrail.core` and the pure record modules of the
+layer below (``federated.json``'s :mod:`guardrail.federation.history`).
 """
 
 from __future__ import annotations

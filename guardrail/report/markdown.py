@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 
 from guardrail.core.types import AuditResult, AuditStatus, RuleOutcome, RunRecord, Severity
-from guardrail.core.verdict import NOTE, WARNING, display_status
-from guardrail.core.vocab import FAIL, INCOMPLETE, NO_GATE, PASS
+from guardrail.core.verdict import display_status
+from guardrail.core.vocab import FAIL, INCOMPLETE, NO_GATE, NOTE, PASS, WARNING
 from guardrail.report import _format
 
 MAX_OUTCOMES = 200

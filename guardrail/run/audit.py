@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from guardrail.auditors.catalog import MetricCatalog, check_rules, with_regression
 from guardrail.auditors.registry import AuditorRegistry, default_registry
@@ -23,6 +23,7 @@ from guardrail.core.atomic import check_output_dir
 from guardrail.core.errors import DataError, GuardrailError, MissingExtraError, SpecError
 from guardrail.core.types import AuditResult, AuditStatus, ErrorInfo, RunRecord, Severity
 from guardrail.policy.engine import Policy, evaluate
+from guardrail.run.context import context_factory
 from guardrail.run.provenance import InputFiles, collect, digest
 from guardrail.spec.loader import LoadedPolicy, LoadedSpec, load_policy, load_spec, validate_params
 from guardrail.spec.yamlsource import display_path
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
     from guardrail.adapters.base import ModelAdapter
     from guardrail.auditors.base import AuditContext, Auditor
     from guardrail.history import ApprovedRun
-    from guardrail.spec.training import TrainSpec
 
 ProgressFn = Callable[[str], None]
 
@@ -90,7 +90,7 @@ def run(
     model = _read_model(inputs, loaded)
     baseline = _read_model(inputs, loaded, baseline=True) if loaded.spec.baseline is not None else None
     say(f"predicting on {len(data):,} rows")
-    ctx_for = _context_factory(loaded, data, model, baseline)
+    ctx_for = context_factory(loaded, data, model, baseline)
 
     results = []
     for plan in planned:
@@ -407,106 +407,6 @@ def _model_code(model: ModelAdapter) -> Path | None:
     description = getattr(model, "description", None) or {}
     source = description.get("source") if description.get("architecture") == MODULE_ARCHITECTURE else None
     return Path(source) if source and Path(source).is_file() else None
-
-
-def _context_factory(
-    loaded: LoadedSpec, data: pd.DataFrame, model: ModelAdapter, baseline: ModelAdapter | None = None
-) -> Callable[[str], AuditContext]:
-
-    from guardrail.auditors.base import AuditContext
-    from guardrail.run.outcomes import prepare_outcomes
-
-    spec = loaded.spec
-    where = display_path(loaded.data_path)
-    target = data[spec.data.target]
-    outcomes = prepare_outcomes(
-        spec.data.task,
-        target,
-        lambda positive: model.predict(data, positive),
-        (lambda positive: baseline.predict(data, positive)) if baseline is not None else None,
-        declared_positive=spec.data.positive_label,
-        where=where,
-    )
-    features = model.features or tuple(spec.data.features or ())
-
-    def make(audit_id: str) -> AuditContext:
-        return AuditContext(
-            audit_id=audit_id,
-            data=data,
-            y_true=outcomes.y_true,
-            y_pred=outcomes.y_pred,
-            y_score=outcomes.y_score,
-            sensitive=spec.data.sensitive,
-            missing_sensitive=spec.data.missing_sensitive,
-            positive_label=outcomes.positive_label,
-            seed=spec.seed,
-            where=where,
-            model=model,
-            features=features,
-            y_pred_baseline=outcomes.y_pred_baseline,
-            task=spec.data.task,
-            class_labels=outcomes.class_labels,
-            retrain=retrain,
-            model_path=loaded.model_path,
-        )
-
-    retrain = _retrainer(loaded, model, outcomes.positive_label)
-    return make
-
-
-def _reference_recipe(section: TrainSpec, out: str) -> TrainSpec:
-    """The audited model's ``train:`` recipe for a reference model in ``out``. Its DP noise is
-    seeded from the spec: a reference model is the auditor's own and never released, and
-    seeded noise keeps the audit's numbers repeatable."""
-    dp = section.privacy.dp
-    privacy = section.privacy
-    if dp is not None:
-        privacy = privacy.model_copy(update={"dp": dp.model_copy(update={"reproducible_noise": True})})
-    return section.model_copy(update={"out": out, "resume": False, "privacy": privacy})
-
-
-def _retrainer(
-    loaded: LoadedSpec, model: ModelAdapter, positive_label: object
-) -> Callable[[pd.DataFrame], Callable[[pd.DataFrame], Any]] | None:
-    """Retraining by the audited model's recipe (for attacks that need reference models).
-
-    A reference model's ``predict`` returns what :func:`guardrail.auditors.privacy.reference_output`
-    reads: float64 logits where the model has them, as for the audited model, so LiRA's
-    reference confidences are as precise as the target's."""
-    from guardrail.adapters.sklearn import SklearnAdapter
-    from guardrail.auditors.privacy import reference_output
-
-    target = loaded.spec.data.target
-    if isinstance(model, SklearnAdapter):
-
-        def retrain_sklearn(rows: pd.DataFrame) -> Callable[[pd.DataFrame], Any]:
-            from sklearn.base import clone
-
-            estimator = clone(model.estimator).fit(rows.loc[:, list(model.features)], rows[target])
-            fresh = SklearnAdapter(estimator, model.features)
-            return lambda frame: reference_output(fresh, frame, positive_label)
-
-        return retrain_sklearn
-    from guardrail.adapters.torch import TorchAdapter
-
-    section = loaded.spec.train
-    trained_here = section is not None and loaded.model_path == (loaded.path.parent / section.out).resolve()
-    if isinstance(model, TorchAdapter) and section is not None and trained_here:
-
-        def retrain_torch(rows: pd.DataFrame) -> Callable[[pd.DataFrame], Any]:
-            """The spec's own train: recipe (DP included) on ``rows``, in a scratch folder."""
-            import tempfile
-
-            from guardrail.training import train_from_spec
-
-            with tempfile.TemporaryDirectory(prefix="guardrail-reference-") as scratch:
-                recipe = _reference_recipe(section, scratch)
-                train_from_spec(recipe, rows.reset_index(drop=True), Path(scratch))
-                fresh = TorchAdapter.load(scratch, device=model.device)
-            return lambda frame: reference_output(fresh, frame, positive_label)
-
-        return retrain_torch
-    return None
 
 
 def _run_one(plan: PlannedAudit, ctx_for: Callable[[str], AuditContext]) -> AuditResult:

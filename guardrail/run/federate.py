@@ -28,8 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from guardrail.adapters.model_folder import HF_ARCHITECTURE
 from guardrail.core.atomic import write_all_atomic
-from guardrail.core.errors import SpecError, UsageError
+from guardrail.core.errors import SpecError
 from guardrail.federation.history import (
     FEDERATED_FILE,
     LEDGERS_DIR,
@@ -44,16 +45,14 @@ from guardrail.federation.job import (
     INITIAL_MODEL,
     JOB_FILE,
     RESULT_FILE,
-    DPSettings,
-    Fault,
     Job,
 )
+from guardrail.run.federation_job import check_same_federation, job_from_spec
 from guardrail.spec.loader import load_spec
 from guardrail.spec.yamlsource import display_path
 
 if TYPE_CHECKING:
     from guardrail.spec.federate import FederateSpec
-    from guardrail.spec.loader import LoadedSpec
 
 ProgressFn = Callable[[str], None]
 AUDIT_TABLE = "audit-data.csv.gz"
@@ -95,6 +94,26 @@ class FederateRun:
 
     def _rounds(self) -> list[dict[str, Any]]:
         return list(json.loads(self.federated_file.read_text())["rounds"])
+
+    def summary(self) -> str:
+        """What ``guardrail federate`` prints: rounds, each hospital's ε and accuracy, where the files are."""
+        lines = [f"federated training: {self.rounds_done} of {self.rounds_planned} round(s) in {self.seconds:.1f} s"]
+        if self.stopped_reason:
+            lines.append(f"stopped early: {self.stopped_reason}")
+        width = max(len(h.name) for h in self.hospitals)
+        for h in self.hospitals:
+            epsilon = "no DP" if h.epsilon is None else f"epsilon {h.epsilon:.3g}"
+            accuracy = "—" if h.accuracy is None else f"{h.accuracy:.3f}"
+            lines.append(
+                f"  {h.name:<{width}}  {h.train_rows:>4} train / {h.test_rows:>3} held out  "
+                f"held-out accuracy {accuracy}  {epsilon}  last round: {h.status}"
+            )
+        if self.epsilon_max is not None:
+            lines.append(f"privacy: DP-SGD at every hospital; largest epsilon {self.epsilon_max:.3g} at delta {self.delta:g}")
+        else:
+            lines.append("privacy: none (no federate.privacy.dp)")
+        lines.append(f"model: {display_path(self.out)}; history: {display_path(self.federated_file)}; audit table: {display_path(self.audit_table)}")
+        return "\n".join(lines)
 
 
 @dataclass(frozen=True)
@@ -182,11 +201,11 @@ def prepare(spec_path: str | Path, *, resume: bool = False, progress: ProgressFn
             hint="add a federate: section (see `guardrail schema audit` and audits/heart-federated.yaml)",
         )
     out = (loaded.path.parent / section.out).resolve()
-    job = _job(section, loaded, out, resume or section.resume)
+    job = job_from_spec(section, loaded, out / WORK_DIR, resume or section.resume)
     saved_job = job.work / JOB_FILE
     continuing = job.resume and (job.checkpoint_dir / CHECKPOINT_STATE).is_file()
     if continuing:
-        _check_same_federation(Job.from_json(saved_job.read_text()), job)
+        check_same_federation(Job.from_json(saved_job.read_text()), job)
     else:
         say("building the initial global model")
         _write_initial_model(job, section)
@@ -199,98 +218,6 @@ def finish(prepared: PreparedFederation, result: dict[str, Any], *, engine: str)
     return _write_output(
         prepared.job, prepared.section, result, prepared.out, time.perf_counter() - prepared.started, engine
     )
-
-
-def _job(section: FederateSpec, loaded: LoadedSpec, out: Path, resume: bool) -> Job:
-    from guardrail.federation.sites import build_hospitals
-
-    hospitals = section.hospitals
-    nodes = build_hospitals(
-        merge={str(k): str(v) for k, v in hospitals.merge.items()}, split={str(k): v for k, v in hospitals.split.items()}, test_size=hospitals.test_size, seed=section.seed
-    )
-    names = tuple(node.name for node in nodes)
-    if hospitals.only is not None:
-        unknown = [name for name in hospitals.only if name not in names]
-        if unknown:
-            raise SpecError(
-                f"federate.hospitals.only names unknown node(s) {', '.join(map(repr, unknown))}",
-                where=loaded.document.where(("federate", "hospitals", "only")),
-                hint=f"this layout's nodes are {', '.join(names)}",
-            )
-        names = tuple(name for name in names if name in hospitals.only)
-    for fault in section.faults:
-        if fault.hospital not in names:
-            raise SpecError(
-                f"federate.faults names unknown node {fault.hospital!r}",
-                where=loaded.document.where(("federate", "faults")),
-                hint=f"the nodes are {', '.join(names)}",
-            )
-    if section.min_nodes > len(names):
-        raise SpecError(
-            f"federate.min_nodes is {section.min_nodes} but the federation has {len(names)} node(s)",
-            where=loaded.document.where(("federate", "min_nodes")),
-            hint=f"set min_nodes to at most {len(names)}",
-        )
-    dp = section.privacy.dp
-    model = section.model
-    if model.kind == "bert-tiny":
-        source = "bert-tiny"
-    else:
-        from guardrail.training.models import pretrained_folder
-
-        source = str(pretrained_folder(model.path, model.package, loaded.path.parent))
-    base = loaded.path.parent
-    return Job(
-        work_dir=str(out / WORK_DIR),
-        hospital_names=names,
-        merge={str(k): str(v) for k, v in hospitals.merge.items()},
-        split={str(k): int(v) for k, v in hospitals.split.items()},
-        test_size=hospitals.test_size,
-        model_source=source,
-        max_length=model.max_length,
-        tiny=model.config() if model.kind == "bert-tiny" else {},
-        pretrain_notes=section.pretrain.notes if model.kind == "bert-tiny" and section.pretrain.enabled else 0,
-        pretrain_epochs=section.pretrain.epochs if model.kind == "bert-tiny" and section.pretrain.enabled else 0,
-        rounds=section.rounds,
-        local_epochs=section.local_epochs,
-        batch_size=section.batch_size,
-        lr=section.lr,
-        optimizer=section.optimizer,
-        seed=section.seed,
-        strategy=section.strategy.name,
-        proximal_mu=section.strategy.proximal_mu,
-        fraction_train=section.fraction_train,
-        min_nodes=section.min_nodes,
-        round_timeout=section.round_timeout,
-        dp=None
-        if dp is None
-        else DPSettings(dp.noise_multiplier, dp.delta, dp.max_grad_norm, dp.accountant, dp.grad_sample_mode),
-        max_epsilon=section.privacy.max_epsilon,
-        min_group_size=section.fairness.min_group_size,
-        bootstrap=section.fairness.bootstrap,
-        confidence=section.fairness.confidence,
-        round_policies=tuple(str((base / p).resolve()) for p in section.round_policies),
-        faults=tuple(Fault(f.hospital, f.round, f.stage) for f in section.faults),
-        device=section.device,
-        resume=resume,
-        reproducible_noise=section.reproducible_noise,
-    )
-
-
-COMPATIBLE_FIELDS = (
-    "hospital_names", "merge", "split", "test_size", "model_source", "max_length", "tiny", "pretrain_notes",
-    "pretrain_epochs", "seed", "dp",
-)
-
-
-def _check_same_federation(saved: Job, job: Job) -> None:
-    differ = [name for name in COMPATIBLE_FIELDS if getattr(saved, name) != getattr(job, name)]
-    if differ:
-        raise UsageError(
-            f"cannot resume: the checkpoint is of a different federation ({', '.join(differ)} changed)",
-            where=str(job.work),
-            hint="resume with the same hospitals, model and DP settings, or train into a new `out` folder",
-        )
 
 
 def _write_initial_model(job: Job, section: FederateSpec) -> dict[str, float]:
@@ -336,7 +263,7 @@ def _description(job: Job) -> dict[str, Any]:
     from guardrail.federation.flower.data import TEXT_COLUMN
 
     return {
-        "architecture": "hf-sequence-classification",
+        "architecture": HF_ARCHITECTURE,
         "source": "bert-tiny" if job.model_source == "bert-tiny" else Path(job.model_source).name,
         "text_column": TEXT_COLUMN,
         "max_length": job.max_length,
@@ -355,7 +282,8 @@ def _write_output(
     from guardrail.federation.flower.data import audit_table, hospitals_of
     from guardrail.federation.flower.local import load_node, load_weights, model_with
     from guardrail.federation.notes import PROVENANCE
-    from guardrail.training.io import LEDGER_FILE, model_files
+    from guardrail.privacy.ledger import LEDGER_FILE
+    from guardrail.training.io import model_files
 
     nodes = [load_node(job, index) for index in range(len(job.hospital_names))]
     weights = load_weights(job.checkpoint_dir / CHECKPOINT_WEIGHTS)

@@ -54,6 +54,34 @@ class TrainRun:
     dp_audit: CanaryAuditReport | None = None
     """The canary audit of the DP claim, when it ran."""
 
+    def summary(self) -> str:
+        """What ``guardrail train`` prints: the model, the privacy spent, where the files are."""
+        result = self.result
+        accuracy = "—" if self.held_out_accuracy is None else f"{self.held_out_accuracy:.3f}"
+        lines = [
+            f"trained {result.architecture} for {result.epochs_done} epoch(s), {result.steps_done} step(s) "
+            f"on {self.members:,} rows in {result.seconds:.1f} s; held-out accuracy {accuracy} on {self.held_out:,} rows"
+        ]
+        if result.private:
+            lines.append(
+                f"privacy: DP-SGD, noise multiplier {result.noise_multiplier:.3g}, sample rate {result.sample_rate:.3g}, "
+                f"epsilon {result.epsilon_rdp:.3g} (RDP) / {result.epsilon_prv:.3g} (PRV) at delta {result.delta:g}"
+                + (f"; sampling {result.sampling}" if result.sampling != "poisson" else "")
+            )
+            ledger = result.ledger
+            if ledger is not None and len({sigma for sigma, _rate, _steps in ledger.history}) > 1:
+                segments = ", ".join(f"σ {sigma:.4g} for {steps} step(s)" for sigma, _rate, steps in ledger.history)
+                lines.append(f"ledger segments: {segments}")
+                lines += [f"ledger note: {note}" for note in ledger.notes]
+            if result.stopped_reason:
+                lines.append(f"stopped early: {result.stopped_reason}")
+            if self.dp_audit is not None:
+                lines.append(self.dp_audit.message)
+        else:
+            lines.append("privacy: none (no train.privacy.dp); the privacy audit will report no epsilon")
+        lines.append(f"model: {display_path(result.out)}; audit table: {display_path(self.audit_table)}")
+        return "\n".join(lines)
+
 
 def train(spec_path: str | Path, *, resume: bool = False, progress: ProgressFn | None = None) -> TrainRun:
     """Train what the spec's ``train:`` section describes; see the module docstring.

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from guardrail.core.errors import SpecError, UsageError
 from guardrail.core.files import describe, file_kind, resolve, sha256_and_size
+from guardrail.core.vocab import HISTORY_FILE, REPORT_FILE_NAMES
 from guardrail.spec.models import (
     AuditSpec,
     PolicySpec,
@@ -24,11 +25,6 @@ from guardrail.spec.yamlsource import Location, YamlDocument, display_path, read
 
 M = TypeVar("M", bound=BaseModel)
 
-REPORT_FILE_NAMES = frozenset(
-    {"report.html", "run.json", "junit.xml", "summary.md", "results.sarif", "model_card.md", "model_card.json"}
-)
-"""The files a run writes into its output folder (``guardrail.report.FILE_NAMES``; a test keeps
-them equal): the history database must not be one of them."""
 
 
 @dataclass(frozen=True)
@@ -141,7 +137,7 @@ def load_spec(
     wanted = spec.report.history if history is None else history
     history_path = None
     if wanted is True:
-        history_path = out_dir / "history.sqlite"
+        history_path = out_dir / HISTORY_FILE
     elif wanted is not False:
         history_path = (
             _resolve_argument(wanted, where="--history")
@@ -149,7 +145,7 @@ def load_spec(
             else _resolve_in(document, base, str(wanted), ("report", "history"))
         )
         if history_path.is_dir():
-            history_path = history_path / "history.sqlite"
+            history_path = history_path / HISTORY_FILE
     inputs = [spec_path, model_path, baseline_path, data_path, *policy_paths]
     _check_out_dir(out_dir, inputs, document.where(("report", "out")) if out is None else "--out")
     if history_path is not None:

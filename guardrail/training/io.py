@@ -30,13 +30,12 @@ from guardrail.adapters.model_folder import MODEL_FILE, WEIGHTS_FILE, descriptio
 from guardrail.core.atomic import write_all_atomic
 from guardrail.core.errors import DataError
 from guardrail.core.serialize import finite_or_none
-from guardrail.privacy.ledger import Ledger, load_ledger
+from guardrail.privacy.ledger import LEDGER_FILE, Ledger, load_ledger
 from guardrail.training.config import EpochRecord, TrainState
 
 if TYPE_CHECKING:
     import torch
 
-LEDGER_FILE = "ledger.json"
 HISTORY_FILE = "history.json"
 STATE_FILE = "checkpoint/state.json"
 OPTIMIZER_FILE = "checkpoint/optimizer.safetensors"

@@ -89,18 +89,23 @@ def test_a_model_that_never_saw_the_members_shows_no_leak(tmp_path: Path) -> Non
         assert auc.ci is not None and auc.ci.low <= 0.5 <= auc.ci.high, (attack, auc.value, auc.ci)
 
 
-def test_lira_needs_a_retrainable_model(tmp_path: Path) -> None:
-    frame = load_heart_disease()[["sex", "site", "heart_disease", "age"]]
-    frame["member"] = np.arange(len(frame)) % 2 == 0
-    frame["score"] = 0.5
-    frame["pred"] = 1
+def _predictions_spec(tmp_path: Path, frame: pd.DataFrame, attacks: str) -> Path:
+    """A spec auditing ``frame`` as a predictions table (a constant score of 0.5): a model that
+    cannot be retrained."""
+    frame = frame.assign(score=0.5, pred=1)
     frame.to_csv(tmp_path / "data.csv", index=False)
     (tmp_path / "spec.yaml").write_text(
         SPEC.replace("{{adapter: sklearn, path: model.skops, trusted_types: [sklearn.tree._tree.Tree]}}", "{{adapter: predictions, column: pred, score_column: score}}")
         .replace(", features: {features}", "")
-        .format(attacks="[lira]")
+        .format(attacks=attacks)
     )
-    record = guardrail.audit(tmp_path / "spec.yaml", write=False)
+    return tmp_path / "spec.yaml"
+
+
+def test_lira_needs_a_retrainable_model(tmp_path: Path) -> None:
+    frame = load_heart_disease()[["sex", "site", "heart_disease", "age"]]
+    frame["member"] = np.arange(len(frame)) % 2 == 0
+    record = guardrail.audit(_predictions_spec(tmp_path, frame, "[lira]"), write=False)
     (result,) = record.results
     assert result.status is AuditStatus.ERROR and result.error is not None
     assert "LiRA retrains reference models" in result.error.message
@@ -110,15 +115,7 @@ def test_lira_needs_a_retrainable_model(tmp_path: Path) -> None:
 def test_a_bad_membership_column_is_a_data_error(tmp_path: Path, values: list[object]) -> None:
     frame = load_heart_disease()[["sex", "site", "heart_disease", "age"]].head(40).copy()
     frame["member"] = values * 20
-    frame["score"] = 0.5
-    frame["pred"] = 1
-    frame.to_csv(tmp_path / "data.csv", index=False)
-    (tmp_path / "spec.yaml").write_text(
-        SPEC.replace("{{adapter: sklearn, path: model.skops, trusted_types: [sklearn.tree._tree.Tree]}}", "{{adapter: predictions, column: pred, score_column: score}}")
-        .replace(", features: {features}", "")
-        .format(attacks="[loss]")
-    )
-    (result,) = guardrail.audit(tmp_path / "spec.yaml", write=False).results
+    (result,) = guardrail.audit(_predictions_spec(tmp_path, frame, "[loss]"), write=False).results
     assert result.status is AuditStatus.ERROR and result.error is not None and result.error.type == "DataError"
 
 
@@ -205,8 +202,8 @@ def test_scikit_learn_models_are_read_on_the_log_scale() -> None:
     from sklearn.naive_bayes import GaussianNB
 
     from guardrail.adapters.sklearn import SklearnAdapter
-    from guardrail.auditors.privacy import model_logits, reference_output
-    from guardrail.privacy.membership import Logits
+    from guardrail.privacy.model_logits import model_logits, reference_output
+    from guardrail.privacy.outputs import Logits
 
     rng = np.random.default_rng(0)
     frame = pd.DataFrame(rng.normal(size=(200, 2)), columns=["a", "b"])
@@ -245,7 +242,9 @@ def test_lira_reads_target_and_references_the_same_way() -> None:
 
     from guardrail.adapters.sklearn import SklearnAdapter
     from guardrail.auditors.base import AuditContext
-    from guardrail.auditors.privacy import LIRA_FROM_PROBABILITY, PrivacyAuditor, reference_output
+    from guardrail.auditors.privacy import PrivacyAuditor
+    from guardrail.privacy.mia_audit import LIRA_FROM_PROBABILITY
+    from guardrail.privacy.model_logits import reference_output
 
     rng = np.random.default_rng(1)
     frame = pd.DataFrame(rng.normal(size=(400, 30)), columns=[f"x{i}" for i in range(30)])

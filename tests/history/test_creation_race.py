@@ -90,12 +90,12 @@ def test_an_empty_sqlite_file_gets_the_schema_once_under_the_write_lock(tmp_path
 
 
 def test_a_history_that_cannot_be_created_leaves_no_file_and_no_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import guardrail.history.store as store_module
+    import guardrail.history.creation as creation_module
 
     def full(*args: object, **kwargs: object) -> None:
         raise sqlite3.OperationalError("database or disk is full")
 
-    monkeypatch.setattr(store_module, "_create_schema", full)
+    monkeypatch.setattr(creation_module, "create_schema", full)
     with pytest.raises(UsageError, match="cannot create the audit history"):
         HistoryStore(tmp_path / "a" / "b" / "h.sqlite")
     assert list(tmp_path.iterdir()) == []

@@ -291,7 +291,7 @@ def test_reports_never_overwrite_an_input(folder: Path) -> None:
 
 def test_report_file_names_are_the_reports_the_report_package_writes() -> None:
     from guardrail.report import FILE_NAMES
-    from guardrail.spec.loader import REPORT_FILE_NAMES
+    from guardrail.core.vocab import REPORT_FILE_NAMES
 
     assert REPORT_FILE_NAMES == frozenset(FILE_NAMES.values())
 

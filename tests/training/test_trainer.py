@@ -253,14 +253,14 @@ def test_the_spec_path_uses_secret_noise_unless_told_and_the_ledger_says_when_it
 
 def test_the_privacy_audits_reference_models_use_seeded_noise() -> None:
     """Reference models are the auditor's own and never released: seeded noise keeps the audit repeatable."""
-    from guardrail.run.audit import _reference_recipe
+    from guardrail.run.context import reference_recipe
     from guardrail.spec.training import TrainSpec
 
     section = TrainSpec.model_validate(
         {"target": "label", "features": ["a"], "model": {"kind": "mlp"}, "out": "m", "resume": True,
          "privacy": {"dp": {"noise_multiplier": 1.0, "delta": 1e-3}}}
     )
-    recipe = _reference_recipe(section, "/tmp/scratch")
+    recipe = reference_recipe(section, "/tmp/scratch")
     assert recipe.privacy.dp is not None and recipe.privacy.dp.reproducible_noise is True
     assert recipe.out == "/tmp/scratch" and recipe.resume is False
     assert section.privacy.dp is not None and section.privacy.dp.reproducible_noise is False  # the spec is untouched
