@@ -3,6 +3,10 @@
 Exit codes (see :class:`guardrail.core.exitcodes.ExitCode`): 0 pass, 1 policy violation or
 blocking inconclusive, 2 evaluation incomplete, 3 usage or input error, 4 internal error.
 Heavy libraries are imported inside the commands, so ``guardrail --help`` stays fast.
+
+One module (about 500 lines: the argument parser and a short handler for each of the 11
+commands) so that every command's options sit beside what it does; the work is in
+:mod:`guardrail.run`, the views in :mod:`guardrail.report` and :mod:`guardrail.history`.
 """
 
 from __future__ import annotations

@@ -6,6 +6,9 @@ Built only from the audit's metrics and artifacts in the run record (see
 :mod:`guardrail.auditors.federated` for their shape), so a report re-rendered from
 ``run.json`` shows the same. Every string is plain text here; the template and
 :mod:`.curves` escape it (hospital names included).
+
+One module (about 500 lines) for one job: its tables and charts share the round statuses'
+words and classes and the number formats, and each piece is a few lines.
 """
 
 from __future__ import annotations
