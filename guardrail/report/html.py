@@ -241,7 +241,7 @@ def _audit_view(result: AuditResult) -> AuditView:
     error = result.error
     section = SECTIONS.get(result.auditor) if error is None else None
     view = section.build(result) if section is not None else None
-    shown = section if view is not None else None
+    shown = section if view is not None else None  # a part with nothing to show is left out, heading included
     return AuditView(
         audit_id=result.audit_id,
         auditor=result.auditor,
@@ -250,7 +250,7 @@ def _audit_view(result: AuditResult) -> AuditView:
         error=ErrorView(error.type, error.message, error.hint) if error else None,
         params=tuple((str(k), _show(v)) for k, v in result.params.items()),
         metrics=tuple(_metric_row(m) for m in result.metrics),
-        section=SectionView(shown.template, shown.macro, view) if shown is not None and view is not None else None,
+        section=SectionView(shown.template, shown.macro, view) if shown is not None else None,
         metrics_title=shown.metrics_title if shown is not None else "Metrics",
         note=str(result.artifacts["note"]) if isinstance(result.artifacts.get("note"), str) else None,
     )

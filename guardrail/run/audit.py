@@ -431,4 +431,4 @@ def _run_one(plan: PlannedAudit, ctx_for: Callable[[str], AuditContext]) -> Audi
     )
 
 
-__all__ = ["run", "plan_audits", "publish_run", "PlannedAudit"]
+__all__ = ["AuditRun", "PlannedAudit", "PublishedRun", "plan_audits", "publish_run", "run"]
