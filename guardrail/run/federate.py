@@ -49,6 +49,7 @@ from guardrail.federation.job import (
 )
 from guardrail.run.federation_job import check_same_federation, job_from_spec
 from guardrail.spec.loader import load_spec
+from guardrail.spec.packs import pack_reference
 from guardrail.spec.yamlsource import display_path
 
 if TYPE_CHECKING:
@@ -402,7 +403,7 @@ def _settings(job: Job) -> Settings:
         "max_epsilon": job.max_epsilon,
         "min_group_size": job.min_group_size,
         "faults": [dataclasses.asdict(f) for f in job.faults],
-        "round_policies": [Path(p).name for p in job.round_policies],
+        "round_policies": [pack_reference(p) or Path(p).name for p in job.round_policies],
         "pretraining": _pretraining(job),
         "reproducible_noise": job.reproducible_noise,
     }

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from guardrail.core.errors import SpecError, UsageError
 from guardrail.federation.job import DPSettings, Fault, Job
+from guardrail.spec.packs import resolve_policy_reference
 
 if TYPE_CHECKING:
     from guardrail.spec.federate import FederateSpec
@@ -87,7 +88,10 @@ def job_from_spec(section: FederateSpec, loaded: LoadedSpec, work_dir: Path, res
         min_group_size=section.fairness.min_group_size,
         bootstrap=section.fairness.bootstrap,
         confidence=section.fairness.confidence,
-        round_policies=tuple(str((base / p).resolve()) for p in section.round_policies),
+        round_policies=tuple(  # a file relative to the spec, or a shipped pack (guardrail:<name>)
+            str(resolve_policy_reference(p, base, where=loaded.document.where(("federate", "round_policies", i)), key=f"federate.round_policies[{i}]"))
+            for i, p in enumerate(section.round_policies)
+        ),
         faults=tuple(Fault(f.hospital, f.round, f.stage) for f in section.faults),
         device=section.device,
         resume=resume,

@@ -5,6 +5,11 @@ when the run ends: :class:`InputFiles` hashes each file just before and just aft
 read, and refuses the run (exit 3) if the two differ. A file replaced later, while the
 audits run, therefore leaves the record vouching for what was audited, and ``guardrail
 verify`` reports the file as changed.
+
+A policy pack shipped with guardrail (``guardrail:baseline``, see :mod:`guardrail.spec.packs`)
+is hashed as used, from the installed file, and recorded under its pack name rather than
+the path of the installation, which differs from machine to machine; ``guardrail verify``
+checks the pack of the guardrail installed where it runs against that digest.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from typing import TypeVar
 from guardrail.core.errors import DataError, GuardrailError, ModelError, SpecError
 from guardrail.core.files import file_kind, sha256_and_size
 from guardrail.core.types import FileDigest, Provenance
+from guardrail.spec.packs import pack_reference
 from guardrail.spec.yamlsource import display_path
 
 T = TypeVar("T")
@@ -62,9 +68,12 @@ def package_versions(names: Sequence[str] = TRACKED_PACKAGES) -> dict[str, str]:
 
 def digest(role: str, path: Path) -> FileDigest:
     """The SHA-256 and size of the bytes of the regular file ``path`` (both from one read;
-    a named pipe or a device is an ``OSError``, never opened in a way that blocks)."""
+    a named pipe or a device is an ``OSError``, never opened in a way that blocks).
+
+    A shipped policy pack is recorded by its name (``guardrail:baseline``), not its path."""
     sha256, size = sha256_and_size(path)
-    return FileDigest(role=role, path=str(path), sha256=sha256, bytes=size)
+    shown = pack_reference(path) if role == "policy" else None
+    return FileDigest(role=role, path=shown or str(path), sha256=sha256, bytes=size)
 
 
 def digests(role: str, path: Path) -> list[FileDigest]:
