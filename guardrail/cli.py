@@ -28,6 +28,7 @@ from guardrail.core.version import VERSION as __version__
 from guardrail.core.vocab import FORMAT_NAMES
 
 if TYPE_CHECKING:
+    from guardrail.auditors.registry import AuditorRegistry
     from guardrail.core.types import RunRecord, Severity
 
 WHERE_HELP = "the history database, a report folder holding history.sqlite, or an audit spec (its report.history)"
@@ -169,7 +170,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             args = build_parser().parse_args(args_list)
             code = _dispatch(args, args_list)
         except GuardrailError as exc:
-            _err(f"error: {exc}")
+            for problem in exc.problems:  # every problem found in the input, one line each
+                _err(f"error: {problem}")
             code = exc.exit_code
         except Exception as exc:  # the last line of defence: one readable line, no traceback
             _err("error: " + INTERNAL_ERROR.format(kind=type(exc).__name__, message=exc))
@@ -329,41 +331,67 @@ def verdict_table(record: RunRecord, code: ExitCode, fail_on: Severity) -> str:
 
 
 def _validate(args: argparse.Namespace) -> ExitCode:
-    from guardrail.auditors.catalog import check_rules, check_vocabulary
+    """Check every file given; each file's problems are printed, and the other files still checked."""
     from guardrail.auditors.registry import default_registry
-    from guardrail.run.audit import plan_audits, spec_catalog
-    from guardrail.spec.loader import load_policy, load_spec
-    from guardrail.spec.yamlsource import read_yaml
 
     registry = default_registry()
+    failed: ExitCode | None = None
     for path in args.files:
-        kind = _kind_of(read_yaml(path).data)
-        if kind == "policy":
-            policy = load_policy(path)
-            check_vocabulary(policy, registry.metric_keys())
-            summary = f"policy {policy.policy.name!r}, {len(policy.policy.rules)} rule(s)"
-        else:
-            data = read_yaml(path).data
-            trains = isinstance(data, dict) and bool(data.get("train") or data.get("federate"))
-            # a spec that trains its own model may be validated before the model exists
-            loaded = load_spec(path, inputs_must_exist=not trains)
-            policies = [load_policy(policy_path) for policy_path in loaded.policy_paths]
-            planned = plan_audits(loaded, registry)
-            check_rules(policies, spec_catalog(loaded, planned, registry))
-            unavailable = [f"{p.audit_id} ({p.unavailable.hint})" for p in planned if p.unavailable is not None]
-            summary = f"audit spec {loaded.spec.name!r}, {len(planned)} audit(s), {len(loaded.policy_paths)} policy file(s)"
-            if unavailable:
-                summary += "; not runnable here: " + ", ".join(unavailable)
-            if trains and (loaded.model_path is None or not loaded.model_path.exists()):
-                command = "federate" if isinstance(data, dict) and data.get("federate") else "train"
-                summary += f"; model not trained yet (`guardrail {command} {_display(path)}` writes it)"
+        try:
+            summary = _validate_one(path, registry)
+        except GuardrailError as exc:  # report it, and go on with the other files
+            for problem in exc.problems:
+                _err(f"error: {problem}")
+            failed = failed or exc.exit_code
+            continue
         if not args.quiet:
             _out(f"{_display(path)}: ok ({summary})")
-    return ExitCode.OK
+    return failed or ExitCode.OK
+
+
+def _validate_one(path: Path, registry: AuditorRegistry) -> str:
+    """Check one spec or policy file as far as possible without running an audit: a spec's
+    policies, audits, rules, and (:func:`guardrail.run.preflight.preflight`) its model and data
+    header; the summary of what it holds."""
+    from guardrail.auditors.catalog import check_rules, check_vocabulary
+    from guardrail.run.audit import plan_audits, spec_catalog
+    from guardrail.run.preflight import preflight
+    from guardrail.spec.loader import load_policy, load_spec
+    from guardrail.spec.packs import is_pack_reference
+    from guardrail.spec.yamlsource import read_yaml
+
+    kind = "policy" if is_pack_reference(path) else _kind_of(read_yaml(path).data)
+    if kind == "policy":
+        policy = load_policy(path)
+        check_vocabulary(policy, registry.metric_keys())
+        summary = f"policy {policy.policy.name!r}, {len(policy.policy.rules)} rule(s)"
+    else:
+        data = read_yaml(path).data
+        trains = isinstance(data, dict) and bool(data.get("train") or data.get("federate"))
+        # a spec that trains its own model may be validated before the model exists
+        loaded = load_spec(path, inputs_must_exist=not trains)
+        policies = [load_policy(policy_path) for policy_path in loaded.policy_paths]
+        planned = plan_audits(loaded, registry)
+        check_rules(policies, spec_catalog(loaded, planned, registry))
+        if not trains:
+            preflight(loaded)
+        unavailable = [f"{p.audit_id} ({p.unavailable.hint})" for p in planned if p.unavailable is not None]
+        summary = f"audit spec {loaded.spec.name!r}, {len(planned)} audit(s), {len(loaded.policy_paths)} policy file(s)"
+        if unavailable:
+            summary += "; not runnable here: " + ", ".join(unavailable)
+        if trains and (loaded.model_path is None or not loaded.model_path.exists()):
+            command = "federate" if isinstance(data, dict) and data.get("federate") else "train"
+            summary += f"; model not trained yet (`guardrail {command} {_display(path)}` writes it)"
+    return summary
 
 
 def _kind_of(data: object) -> str:
-    return str(data.get("kind", "audit")) if isinstance(data, dict) else "audit"
+    """Which loader checks a file given to ``validate``: its ``kind:``, or, when that is missing or
+    misspelt, what its keys say it is (the loader then names the ``kind:`` problem)."""
+    from guardrail.spec.messages import KINDS, shape_kind
+
+    kind = data.get("kind") if isinstance(data, dict) else None
+    return kind if isinstance(kind, str) and kind in KINDS else shape_kind(data) or "audit"
 
 
 def _report(args: argparse.Namespace) -> ExitCode:
@@ -458,6 +486,7 @@ def _approve(args: argparse.Namespace) -> ExitCode:
 
 def _list() -> ExitCode:
     from guardrail.auditors.registry import default_registry
+    from guardrail.spec.packs import PACK_PREFIX, pack_names, pack_summary
 
     registry = default_registry()
     _out("auditors:")
@@ -465,11 +494,12 @@ def _list() -> ExitCode:
         _out(f"  {name:<16} {registry.target(name)}")
     _out("report formats:")
     _out("  " + ", ".join(FORMAT_NAMES))
-    packs = sorted((Path(__file__).resolve().parent.parent / "policies").glob("*.yaml"))
-    if packs:
-        _out("policy packs:")
-        for pack in packs:
-            _out(f"  {_display(pack)}")
+    names = pack_names()
+    if names:
+        _out(f"policy packs (name them in a spec's policies: or a policy's extends:, e.g. {PACK_PREFIX}{names[0]}):")
+        width = max(len(PACK_PREFIX + name) for name in names)
+        for name in names:
+            _out(f"  {PACK_PREFIX + name:<{width}}  {pack_summary(name)}")
     return ExitCode.OK
 
 

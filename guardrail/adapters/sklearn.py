@@ -1,7 +1,18 @@
-"""scikit-learn models saved with skops, loaded with only trusted types."""
+"""scikit-learn models saved with skops, loaded with only trusted types, without importing torch.
+
+Importing ``skops.io`` lists scikit-learn's estimators (``sklearn.utils.all_estimators``, the
+default trusted types), which imports every package under ``sklearn``, among them the
+array-API wrappers of ``sklearn/externals/array_api_compat``: its ``torch`` wrapper imports
+torch (about 3 s of CPU) when torch is installed. :func:`import_skops` keeps those wrappers
+out while skops loads (see there why that is safe); a scikit-learn audit imports no torch.
+"""
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.machinery
+import sys
+import types
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -41,26 +52,8 @@ class SklearnAdapter:
 
     @classmethod
     def load(cls, path: Path, *, trusted_types: Sequence[str] = (), features: Sequence[str] | None = None) -> SklearnAdapter:
-        refuse_pickle(path)
-        try:
-            import skops.io as sio
-        except ImportError:
-            raise MissingExtraError("skops", "fairness") from None
-        try:
-            untrusted = sio.get_untrusted_types(file=path)
-        except Exception as exc:  # skops raises assorted errors for non-skops files
-            raise ModelError(
-                f"{path} is not a readable skops file ({type(exc).__name__}: {exc})",
-                hint="save scikit-learn models with `skops.io.dump(model, 'model.skops')`",
-            ) from None
-        refused = sorted(set(untrusted) - set(trusted_types))
-        if refused:
-            raise UnsafeModelError(
-                f"refusing to load {path}: it contains types that are not trusted by default: {', '.join(refused)}",
-                hint="loading a type runs its code; if you trust these types, list them under "
-                "`model.trusted_types` in the spec",
-            )
-        estimator = sio.load(path, trusted=list(untrusted))
+        untrusted = check_trusted(path, trusted_types)
+        estimator = import_skops().load(path, trusted=list(untrusted))
         if not hasattr(estimator, "predict"):
             raise ModelError(f"{path} holds a {type(estimator).__name__}, which has no predict()")
         expected = getattr(estimator, "feature_names_in_", None)
@@ -76,6 +69,11 @@ class SklearnAdapter:
                 f"data.features {list(features)} differ from the columns the model was fitted on {list(expected)}",
                 hint="remove data.features to use the model's own list, or fix its order",
             )
+        elif isinstance(width := getattr(estimator, "n_features_in_", None), int) and width != len(features):
+            raise ModelError(
+                f"the model in {path} was fitted on {width} input column(s), data.features lists {len(features)}",
+                hint="list under data.features the model's input columns, in the order it was fitted on",
+            )
         return cls(estimator, features)
 
     def predict(self, data: pd.DataFrame, positive_label: object) -> Predictions:
@@ -83,10 +81,7 @@ class SklearnAdapter:
 
         missing = [f for f in self._features if f not in data.columns]
         if missing:
-            raise ModelError(
-                f"the model needs column(s) {', '.join(map(repr, missing))}, which the data does not have",
-                hint="audit the model on data with the columns it was trained on",
-            )
+            raise missing_columns(missing)
         inputs = data.loc[:, list(self._features)]
         classes = [c.item() if hasattr(c, "item") else c for c in getattr(self.estimator, "classes_", [])]
         try:
@@ -106,3 +101,109 @@ class SklearnAdapter:
         if len(labels) != len(data):
             raise ModelError(f"the model returned {len(labels)} predictions for {len(data)} rows")
         return Predictions(labels=labels, scores=scores, classes=tuple(classes))
+
+
+def missing_columns(missing: Sequence[str], *, where: str | None = None) -> ModelError:
+    """The error for a model whose input columns are not all in the data."""
+    return ModelError(
+        f"the model needs column(s) {', '.join(map(repr, missing))}, which the data does not have",
+        where=where,
+        hint="audit the model on data with the columns it was trained on",
+    )
+
+
+def check_trusted(path: Path, trusted_types: Sequence[str] = ()) -> list[str]:
+    """The types in the skops file ``path`` that skops does not trust by default, once each is
+    trusted by ``trusted_types`` (the spec's ``model.trusted_types``); reads the file's schema,
+    runs none of its code.
+
+    Raises
+    ------
+    UnsafeModelError
+        If ``path`` is a pickle, or holds a type neither skops nor ``trusted_types`` trusts
+        (the message names each such type and how to trust it).
+    ModelError
+        If ``path`` is not a skops file.
+    MissingExtraError
+        If skops is not installed.
+    """
+    refuse_pickle(path)
+    sio = import_skops()
+    try:
+        untrusted: list[str] = sio.get_untrusted_types(file=path)
+    except Exception as exc:  # skops raises assorted errors for non-skops files
+        raise ModelError(
+            f"{path} is not a readable skops file ({type(exc).__name__}: {exc})",
+            hint="save scikit-learn models with `skops.io.dump(model, 'model.skops')`",
+        ) from None
+    refused = sorted(set(untrusted) - set(trusted_types))
+    if refused:
+        if all(name.partition(".")[0] in _LIBRARIES for name in refused):
+            hint = (
+                "loading a type runs its code; these are scikit-learn's (or numpy's, scipy's) own: if you trust the "
+                f"file, list them under `model.trusted_types` in the spec: `trusted_types: [{', '.join(refused)}]`"
+            )
+        else:
+            hint = (
+                "loading a type runs its code, and these are not scikit-learn's: a model file that needs them can run "
+                "anything; list them under `model.trusted_types` in the spec only if you wrote that code"
+            )
+        raise UnsafeModelError(
+            f"refusing to load {path}: it contains types that are not trusted by default: {', '.join(refused)}", hint=hint
+        )
+    return untrusted
+
+
+_LIBRARIES = frozenset({"sklearn", "numpy", "scipy"})
+"""Where the types skops does not trust by default but a scikit-learn model may hold come from
+(e.g. HistGradientBoosting's TreePredictor): the refusal shows how to trust them."""
+
+
+_ARRAY_BACKENDS = tuple(f"sklearn.externals.array_api_compat.{name}" for name in ("torch", "cupy", "dask"))
+"""scikit-learn's wrappers of optional array libraries, each of which imports its library."""
+
+
+class _SkipArrayBackends(importlib.abc.MetaPathFinder):
+    """Refuses to find :data:`_ARRAY_BACKENDS` (an ``ImportError``), and nothing else."""
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: types.ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname in _ARRAY_BACKENDS or fullname.startswith(tuple(f"{name}." for name in _ARRAY_BACKENDS)):
+            raise ModuleNotFoundError(f"{fullname} is not imported while skops lists scikit-learn's estimators", name=fullname)
+        return None
+
+
+def import_skops() -> Any:
+    """``skops.io``, imported without torch (nor cupy, nor dask).
+
+    While skops loads, the array-API wrappers of optional libraries under
+    ``sklearn.externals.array_api_compat`` cannot be imported. That is safe, and no patch of
+    either library: skops imports them only through ``sklearn.utils.all_estimators``, which
+    walks every package with :func:`pkgutil.walk_packages`, whose documented behaviour is to
+    ignore a package's ``ImportError``; ``all_estimators`` then leaves ``externals`` out of
+    its list anyway. scikit-learn itself imports a wrapper only when its array-API dispatch
+    meets an array of that library, and it can do so afterwards: nothing is remembered of the
+    refusal. When torch is already imported, nothing is refused (it costs nothing more).
+
+    Raises
+    ------
+    MissingExtraError
+        If skops is not installed.
+    """
+    loaded = sys.modules.get("skops.io")
+    if loaded is not None:
+        return loaded
+    skip = None if "torch" in sys.modules else _SkipArrayBackends()
+    if skip is not None:
+        sys.meta_path.insert(0, skip)
+    try:
+        import skops.io as sio
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").partition(".")[0] != "skops":
+            raise
+        raise MissingExtraError("skops", "fairness") from None
+    finally:
+        if skip is not None:
+            sys.meta_path.remove(skip)
+    return sio

@@ -11,6 +11,8 @@ import csv
 import lzma
 import zipfile
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -40,6 +42,38 @@ def read_table(path: Path, *, where: str | None = None) -> pd.DataFrame:
     import pandas as pd
 
     where = where or str(path)
+    with _reading(path, where):
+        base = _format(path, where)
+        if base == ".parquet":
+            _need_pyarrow()
+            frame = pd.read_parquet(path)
+        else:
+            frame = pd.read_csv(path, sep=_TEXT_SUFFIXES[base], low_memory=False)
+    if frame.empty:
+        raise DataError("the data file has no rows", where=where)
+    return frame
+
+
+def read_header(path: Path, *, where: str | None = None) -> tuple[str, ...]:
+    """The column names of the data file ``path`` as :func:`read_table` gives them, from its
+    first line (Parquet: its schema); no row is read. Raises as :func:`read_table` does."""
+    import pandas as pd
+
+    where = where or str(path)
+    with _reading(path, where):
+        base = _format(path, where)
+        if base == ".parquet":
+            _need_pyarrow()
+            import pyarrow.parquet as pq
+
+            return tuple(name for name in pq.read_schema(path).names if not name.startswith("__index_level_"))
+        frame = pd.read_csv(path, sep=_TEXT_SUFFIXES[base], nrows=0)
+    return tuple(str(column) for column in frame.columns)
+
+
+def _format(path: Path, where: str) -> str:
+    """The table format of ``path`` (``.csv``, ``.tsv``, ``.txt`` or ``.parquet``), once it is
+    known to be a regular file whose compression, if any, is what its name says."""
     kind = file_kind(path)
     if kind is not None:
         problem = "the data file is not there (not found)" if kind == "missing" else f"the data file is {kind}, not a regular file"
@@ -47,23 +81,31 @@ def read_table(path: Path, *, where: str | None = None) -> pd.DataFrame:
     suffixes = [s.lower() for s in path.suffixes]
     compression = suffixes[-1] if len(suffixes) > 1 and suffixes[-1] in _COMPRESSIONS else None
     base = suffixes[-2] if compression else (suffixes[-1] if suffixes else "")
+    if compression is not None:
+        _check_signature(path, compression, where)
+    if base != ".parquet" and base not in _TEXT_SUFFIXES:
+        raise DataError(
+            f"unsupported data file type {''.join(path.suffixes) or '(none)'}",
+            where=where,
+            hint="use CSV or TSV (optionally .gz), or Parquet",
+        )
+    return base
+
+
+def _need_pyarrow() -> None:
     try:
-        if compression is not None:
-            _check_signature(path, compression, where)
-        if base == ".parquet":
-            try:
-                import pyarrow  # noqa: F401
-            except ImportError:
-                raise MissingExtraError("pyarrow", "parquet") from None
-            frame = pd.read_parquet(path)
-        elif base in _TEXT_SUFFIXES:
-            frame = pd.read_csv(path, sep=_TEXT_SUFFIXES[base], low_memory=False)
-        else:
-            raise DataError(
-                f"unsupported data file type {''.join(path.suffixes) or '(none)'}",
-                where=where,
-                hint="use CSV or TSV (optionally .gz), or Parquet",
-            )
+        import pyarrow  # noqa: F401
+    except ImportError:
+        raise MissingExtraError("pyarrow", "parquet") from None
+
+
+@contextmanager
+def _reading(path: Path, where: str) -> Iterator[None]:
+    """Every way reading ``path`` fails, as a :class:`DataError` that names it."""
+    import pandas as pd
+
+    try:
+        yield
     except (DataError, MissingExtraError):
         raise
     except ImportError as exc:  # pandas names the package a compression needs (zstandard for .zst)
@@ -79,9 +121,6 @@ def read_table(path: Path, *, where: str | None = None) -> pd.DataFrame:
         else:
             reason = " ".join(str(exc).split())  # pandas' messages may span lines
         raise DataError(f"cannot read the data file: {reason}", where=where) from None
-    if frame.empty:
-        raise DataError("the data file has no rows", where=where)
-    return frame
 
 
 def _check_signature(path: Path, compression: str, where: str) -> None:
@@ -94,3 +133,4 @@ def _check_signature(path: Path, compression: str, where: str) -> None:
             where=where,
             hint=f"compress it with {name.split()[1]}, or rename it to what it is (e.g. {path.name[: -len(compression)]})",
         )
+

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING
 
-from guardrail.core.errors import SpecError
+from guardrail.core.errors import Problem, SpecError
 
 if TYPE_CHECKING:
     from guardrail.spec.loader import LoadedPolicy
@@ -101,12 +101,11 @@ def rule_problems(policies: Sequence[LoadedPolicy], catalog: MetricCatalog) -> l
 
 
 def check_rules(policies: Sequence[LoadedPolicy], catalog: MetricCatalog) -> None:
-    """Raise :class:`SpecError` (exit 3) for the first rule ``catalog`` can never answer."""
+    """Raise :class:`SpecError` (exit 3) naming every rule ``catalog`` can never answer, one
+    problem each (the command line prints a line per rule)."""
     problems = rule_problems(policies, catalog)
     if problems:
-        first = problems[0]
-        more = f" ({len(problems) - 1} more rule(s) with the same problem)" if len(problems) > 1 else ""
-        raise SpecError(first.message + more, where=first.where, hint=first.hint)
+        raise SpecError.of([Problem(problem.message, problem.where, problem.hint) for problem in problems])
 
 
 def _problem(ref: str, on_missing: str, catalog: MetricCatalog) -> tuple[str, str] | None:
@@ -123,7 +122,7 @@ def _problem(ref: str, on_missing: str, catalog: MetricCatalog) -> tuple[str, st
         elif close:
             hint = f"did you mean {close[0]}?"
         else:
-            hint = "see the metric keys in the README's auditor tables, or `guardrail schema policy`"
+            hint = "see the metric keys on the user guide's audit pages (docs/fairness.md and its neighbours), or `guardrail schema policy`"
         return message, hint
     if scope is None or any(fnmatchcase(scope, pattern) for pattern in scopes):
         return None

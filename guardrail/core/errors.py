@@ -4,7 +4,7 @@
 
     GuardrailError                 (exit 4 unless a subclass says otherwise)
     ├── UsageError                 (exit 3) bad command-line use
-    ├── SpecError                  (exit 3) invalid spec or policy file: file, line, key
+    ├── SpecError                  (exit 3) invalid spec or policy file: file, line, key (every problem of the file)
     ├── DataError                  (exit 3) data file unreadable or inconsistent with the spec
     ├── UnsafeModelError           (exit 3) model file in an unsafe format (pickle) or with untrusted types
     ├── ModelError                 (exit 3) model cannot be loaded or does not match its data
@@ -17,12 +17,17 @@ Violations of policies are data (:class:`guardrail.core.types.RuleOutcome`), nev
 An error's text is one printable line (:func:`printable`): a file name, a column header or a
 library's message that holds a newline or a terminal escape sequence is shown, not obeyed.
 A library's own exception is quoted by its first line (:func:`first_line`).
+
+An error may carry several :class:`Problem`\\ s (a spec file with three mistakes reports all
+three in one run); the command line prints one line per problem (:attr:`GuardrailError.problems`).
 """
 
 from __future__ import annotations
 
 import re
-from typing import ClassVar
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar, Self
 
 from guardrail.core.exitcodes import ExitCode
 
@@ -74,6 +79,22 @@ def first_line(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an input: what, where (file and line) and how to fix it."""
+
+    message: str
+    where: str | None = None
+    hint: str | None = None
+
+    def __str__(self) -> str:
+        """``where: message Hint: hint``, as one printable line (see :func:`printable`)."""
+        text = f"{self.where}: {self.message}" if self.where else self.message
+        if self.hint:
+            text += f" Hint: {self.hint}"
+        return printable(text)
+
+
 class GuardrailError(Exception):
     """Root of guardrail's errors.
 
@@ -94,18 +115,32 @@ class GuardrailError(Exception):
         if not isinstance(cls.__dict__.get("exit_code", cls.exit_code), ExitCode):
             raise TypeError(f"{cls.__name__}.exit_code must be an ExitCode")
 
-    def __init__(self, message: str, *, where: str | None = None, hint: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, where: str | None = None, hint: str | None = None, more: Sequence[Problem] = ()
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.where = where
         self.hint = hint
+        self.more = tuple(more)
+        """Further problems found with the same input, after this error's own."""
+
+    @classmethod
+    def of(cls, problems: Sequence[Problem]) -> Self:
+        """One error for every problem in ``problems`` (at least one): the first is its own
+        ``message``, ``where`` and ``hint``, the rest are :attr:`more`."""
+        first, *rest = problems
+        return cls(first.message, where=first.where, hint=first.hint, more=rest)
+
+    @property
+    def problems(self) -> tuple[Problem, ...]:
+        """Every problem this error reports, its own first; the command line prints one line each."""
+        return (Problem(self.message, self.where, self.hint), *self.more)
 
     def __str__(self) -> str:
-        """``where: message Hint: hint``, as one printable line (see :func:`printable`)."""
-        text = f"{self.where}: {self.message}" if self.where else self.message
-        if self.hint:
-            text += f" Hint: {self.hint}"
-        return printable(text)
+        """``where: message Hint: hint``, as one printable line (see :func:`printable`); further
+        problems follow, separated by `` | ``."""
+        return " | ".join(str(problem) for problem in self.problems)
 
 
 class UsageError(GuardrailError):

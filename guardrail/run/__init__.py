@@ -4,6 +4,7 @@
   check the policies, publish the reports and the history (an :class:`~guardrail.run.audit.AuditRun`);
 - :mod:`~guardrail.run.context` — the context every audit reads (outcomes, reference-model retraining);
 - :mod:`~guardrail.run.outcomes` — the labels, predictions and scores every audit reads;
+- :mod:`~guardrail.run.preflight` — what ``guardrail validate`` checks of the model and the data header;
 - :mod:`~guardrail.run.provenance` — what the run read (hashed as read), the environment, the rerun command;
 - :mod:`~guardrail.run.train` — ``guardrail train``: DP-SGD training into a model folder;
 - :mod:`~guardrail.run.federate` — ``guardrail federate``: federated training on Flower's simulation engine

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
-import types
-import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,12 +12,14 @@ from pydantic import BaseModel, ValidationError
 from guardrail.core.errors import SpecError, UsageError
 from guardrail.core.files import describe, file_kind, resolve, sha256_and_size
 from guardrail.core.vocab import HISTORY_FILE, REPORT_FILE_NAMES
+from guardrail.spec.messages import misspelt_kind, problems_of, shown, wrong_kind
 from guardrail.spec.models import (
     AuditSpec,
     PolicySpec,
     SklearnModelSpec,
     TorchModelSpec,
 )
+from guardrail.spec.packs import is_pack_reference, pack_path
 from guardrail.spec.yamlsource import Location, YamlDocument, display_path, read_yaml
 
 M = TypeVar("M", bound=BaseModel)
@@ -127,7 +126,7 @@ def load_spec(
     else:
         data_path = _resolve_in(document, base, spec.data.path, ("data", "path"))
     policy_paths = tuple(
-        _existing(document, base, p, ("policies", i), "policy file") for i, p in enumerate(spec.policies)
+        _policy_file(document, base, p, ("policies", i)) for i, p in enumerate(spec.policies)
     )
     out_dir = (
         _resolve_argument(out, where="--out")
@@ -166,17 +165,20 @@ def load_spec(
 
 
 def load_policy(path: str | Path, *, _chain: tuple[Path, ...] = ()) -> LoadedPolicy:
-    """Read and validate a policy file, resolving ``extends:`` (see :mod:`guardrail.spec.compose`)."""
+    """Read and validate a policy file, resolving ``extends:`` (see :mod:`guardrail.spec.compose`).
+
+    ``path`` is a file, or a shipped pack's name such as ``"guardrail:baseline"``
+    (see :mod:`guardrail.spec.packs`); so are the entries of ``extends:``."""
     from guardrail.spec.compose import compose
 
-    policy_path = _resolve_argument(path)
+    policy_path = pack_path(str(path)) if is_pack_reference(path) else _resolve_argument(path)
     if policy_path in _chain:
         cycle = " → ".join(display_path(p) for p in (*_chain, policy_path))
         raise SpecError(f"policies extend each other in a cycle: {cycle}", where=display_path(policy_path))
     document = read_yaml(policy_path)
     policy = _validate(PolicySpec, document, kind="policy")
     parents = [
-        load_policy(_existing(document, policy_path.parent, parent, ("extends", i), "policy file"), _chain=(*_chain, policy_path))
+        load_policy(_policy_file(document, policy_path.parent, parent, ("extends", i)), _chain=(*_chain, policy_path))
         for i, parent in enumerate(policy.extends)
     ]
     flattened = compose(policy, parents, document)
@@ -203,138 +205,35 @@ def validate_params(model: type[M], params: dict[str, Any], document: YamlDocume
 
 
 def _validate(model: type[M], document: YamlDocument, *, kind: str) -> M:
+    """``document`` validated by ``model``; every problem of the file in one :class:`SpecError`
+    (see :mod:`guardrail.spec.messages`), a file of the wrong kind in one line."""
     data = document.data
     if not isinstance(data, dict):
         raise SpecError(
-            f"expected a mapping at the top level, got {type(data).__name__}",
+            f"expected a mapping at the top level (schema_version: 1, kind: {kind}, name: ...), got {shown(data)}",
             where=document.where(()),
             hint=f"see `guardrail schema {kind}`",
         )
-    found_kind = data.get("kind")
-    if found_kind is not None and found_kind != kind:
-        raise SpecError(
-            f"kind: expected {kind!r} here, got {found_kind!r} (kinds: audit, policy)",
-            where=document.where(("kind",)),
-            hint=f"set `kind: {kind}` or pass the right file",
-        )
+    wrong = wrong_kind(data, kind, document)
+    if wrong is not None:
+        raise SpecError.of([wrong])
+    misspelt = misspelt_kind(data, kind, document)
+    problems = [misspelt] if misspelt is not None else []
     try:
-        return model.model_validate(data)
+        validated = model.model_validate({**data, "kind": kind} if misspelt is not None else data)
     except ValidationError as exc:
-        raise _spec_error(exc, document, data, (), model) from None
+        problems += problems_of(exc, document, data, (), model)
+    else:
+        if not problems:
+            return validated
+    raise SpecError.of(problems)
 
 
 def _spec_error(
     exc: ValidationError, document: YamlDocument, data: Any, prefix: Location, root: type[BaseModel]
 ) -> SpecError:
-    # unknown keys first: a misspelt key also shows up as the required key it was meant to be
-    errors = sorted(exc.errors(), key=lambda error: error["type"] != "extra_forbidden")
-    problems = [_describe(error, document, data, prefix, root) for error in errors]
-    first_where, first_message, first_hint = problems[0]
-    message = first_message
-    if len(problems) > 1:
-        others = "; ".join(f"{where}: {msg}" for where, msg, _ in problems[1:4])
-        message += f" (and {len(problems) - 1} more: {others})"
-    return SpecError(message, where=first_where, hint=first_hint)
-
-
-def _describe(
-    error: Any, document: YamlDocument, data: Any, prefix: Location, root: type[BaseModel]
-) -> tuple[str, str, str | None]:
-    loc = _data_location(data, tuple(error["loc"]))
-    full = (*prefix, *loc)
-    key = _dotted(full) or "(top level)"
-    kind = error["type"]
-    hint: str | None = None
-    if kind == "extra_forbidden":
-        name = str(loc[-1])
-        allowed = _allowed_keys(root, data, loc)
-        message = f"{key}: unknown key {name!r}"
-        close = difflib.get_close_matches(name, allowed, n=1)
-        if close:
-            message += f"; did you mean {close[0]!r}?"
-        if allowed:
-            hint = f"allowed keys here: {', '.join(sorted(allowed))}"
-    elif kind == "missing":
-        message = f"{key}: required key missing"
-        hint = f"add `{loc[-1]}:`"
-    elif kind in ("too_short", "tuple_too_short", "list_too_short"):
-        message = f"{key}: needs at least {(error.get('ctx') or {}).get('min_length', 1)} item(s)"
-        hint = "an empty list here would make the run check nothing"
-    else:
-        message = f"{key}: {error['msg']}"
-        expected = (error.get("ctx") or {}).get("expected")
-        value = error.get("input")
-        if expected and isinstance(value, str):
-            options = [o.strip(" '") for o in str(expected).replace(" or ", ",").split(",")]
-            close = difflib.get_close_matches(value, [o for o in options if o], n=1)
-            if close:
-                message += f"; did you mean {close[0]!r}?"
-    return document.where(full), message, hint
-
-
-def _data_location(data: Any, loc: tuple[Any, ...]) -> Location:
-    """Drop pydantic's union tags from ``loc`` so it follows the actual data."""
-    path: list[str | int] = []
-    current = data
-    for i, part in enumerate(loc):
-        if isinstance(current, dict) and part in current or isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
-            current = current[part]
-            path.append(part)
-        elif i == len(loc) - 1:
-            path.append(part)
-        # otherwise: a discriminator tag or union member name; skip it
-    return tuple(path)
-
-
-def _allowed_keys(root: type[BaseModel], data: Any, loc: Location) -> list[str]:
-    """Field names of the model that validates the mapping holding the unknown key."""
-    model = _model_at(root, data, loc[:-1])
-    return sorted(model.model_fields) if model is not None else []
-
-
-def _model_at(root: type[BaseModel], data: Any, loc: Location) -> type[BaseModel] | None:
-    annotation: Any = root
-    current = data
-    for part in loc:
-        model = _as_model(annotation, current)
-        if model is None:
-            if isinstance(part, int):
-                annotation = _item_type(annotation)
-                current = current[part]
-                continue
-            return None
-        field = model.model_fields.get(str(part))
-        if field is None:
-            return None
-        annotation = field.annotation
-        current = current[part] if isinstance(current, dict) else None
-    return _as_model(annotation, current)
-
-
-def _as_model(annotation: Any, value: Any) -> type[BaseModel] | None:
-    for candidate in _flatten(annotation):
-        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
-            adapter = candidate.model_fields.get("adapter")
-            tag = value.get("adapter") if isinstance(value, dict) else None
-            if adapter is None or tag is None or tag in typing.get_args(adapter.annotation):
-                return candidate
-    return None
-
-
-def _item_type(annotation: Any) -> Any:
-    for candidate in _flatten(annotation):
-        args = typing.get_args(candidate)
-        if typing.get_origin(candidate) in (tuple, list) and args:
-            return args[0]
-    return None
-
-
-def _flatten(annotation: Any) -> list[Any]:
-    if typing.get_origin(annotation) is typing.Annotated:
-        return _flatten(typing.get_args(annotation)[0])
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        return [leaf for arg in typing.get_args(annotation) for leaf in _flatten(arg)]
-    return [annotation]
+    """Every problem ``exc`` found, one line each, in the order of the file."""
+    return SpecError.of(problems_of(exc, document, data, prefix, root))
 
 
 def _dotted(loc: Location) -> str:
@@ -365,6 +264,14 @@ def _existing_folder(document: YamlDocument, base: Path, relative: str, loc: Loc
             "paths in a spec are relative to the spec file's folder",
         )
     return path
+
+
+def _policy_file(document: YamlDocument, base: Path, reference: str, loc: Location) -> Path:
+    """A policy named in ``policies:`` or ``extends:``: a shipped pack (``guardrail:<name>``,
+    see :mod:`guardrail.spec.packs`) or a file relative to ``base``."""
+    if is_pack_reference(reference):
+        return pack_path(reference, where=document.where(loc), key=_dotted(loc))
+    return _existing(document, base, reference, loc, "policy file")
 
 
 def _existing(document: YamlDocument, base: Path, relative: str, loc: Location, what: str) -> Path:

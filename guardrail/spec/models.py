@@ -16,6 +16,8 @@ from guardrail.spec.federate import FederateSpec
 from guardrail.spec.training import TrainSpec
 
 Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
+Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+"""A finite number as YAML writes one: ``yes``, ``.nan`` and ``.inf`` are refused, not read as 1.0 or NaN."""
 
 
 class StrictModel(BaseModel):
@@ -264,10 +266,10 @@ class RuleSpec(StrictModel):
         "or fairness.demographic_parity_ratio[sex] (one scope).",
     )
     op: Operator
-    threshold: float | tuple[float, float] | None = Field(
+    threshold: Number | tuple[Number, Number] | None = Field(
         default=None, description="A number; for 'between' a [low, high] pair; none for 'present'."
     )
-    tolerance: float = Field(default=0.0, ge=0, description="Absolute tolerance for 'eq'.")
+    tolerance: Number = Field(default=0.0, ge=0, description="Absolute tolerance for 'eq'.")
     on: Bound = Field(default="value", description="Judge the value, an interval bound, or the worse bound.")
     severity: Literal["deny", "warn", "info"] = "deny"
     on_missing: Literal["fail", "warn", "skip"] = "fail"

@@ -56,6 +56,14 @@ class YamlDocument:
         return f"{display_path(self.path)}:{self.line_of(loc)}"
 
 
+def dotted(loc: Location) -> str:
+    """A location as the key it names: ``("rules", 0, "op")`` → ``rules[0].op``."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
 def display_path(path: Path) -> str:
     """``path`` relative to the working folder when it lies below it, else as is."""
     try:
@@ -167,7 +175,7 @@ class _Builder:
             for key_node, value_node in node.value:
                 # Keys are names: take a scalar key's text as written, so YAML 1.1 does not
                 # turn `on:` (a rule field) or `yes:` into booleans.
-                key = key_node.value if isinstance(key_node, yaml.ScalarNode) else self._scalar(key_node)
+                key = key_node.value if isinstance(key_node, yaml.ScalarNode) else self._scalar(key_node, loc)
                 if not isinstance(key, str):
                     raise SpecError(
                         f"keys must be strings, got {key!r}",
@@ -185,20 +193,22 @@ class _Builder:
             return result
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*loc, i)) for i, item in enumerate(node.value)]
-        return self._scalar(node)
+        return self._scalar(node, loc)
 
-    def _scalar(self, node: yaml.Node) -> Any:
+    def _scalar(self, node: yaml.Node, loc: Location) -> Any:
         where = f"{display_path(self._path)}:{node.start_mark.line + 1}"
+        key = f"{dotted(loc)}: " if loc else ""
         try:
             return self._constructor.construct_object(node, deep=True)
         except yaml.constructor.ConstructorError as exc:
-            raise SpecError(f"unsupported YAML value: {exc.problem}", where=where) from None
+            raise SpecError(f"{key}unsupported YAML value: {exc.problem}", where=where) from None
         except (ValueError, OverflowError) as exc:  # an integer of over 4300 digits, a date like 2024-13-45
             written = str(getattr(node, "value", ""))
             shown = written if len(written) <= 24 else f"{written[:20]}… ({len(written):,} characters)"
             reason = " ".join(str(exc).split(";")[0].split())
+            date = node.tag == "tag:yaml.org,2002:timestamp"
             raise SpecError(
-                f"cannot read the value {shown!r}: {reason}",
+                f"{key}cannot read the {'date' if date else 'value'} {shown!r}: {reason}",
                 where=where,
-                hint="quote it to keep it as text, or write it as a plain number",
+                hint="write a date that exists, as YYYY-MM-DD" if date else "quote it to keep it as text, or write it as a plain number",
             ) from None

@@ -94,7 +94,7 @@ def test_unknown_node_in_only_is_a_spec_error_with_the_nodes_listed(tmp_path: Pa
         ({"min_nodes": 3}, "min_nodes is 3"),
         ({"strategy": {"name": "fedavg", "proximal_mu": 0.1}}, "proximal_mu applies to fedprox"),
         ({"privacy": {"max_epsilon": 3}}, "max_epsilon is a DP budget"),
-        ({"hospitals": {"merge": {"Switzerland": "Bern"}}}, ":7: federate.hospitals.merge.Switzerland: Input should be"),
+        ({"hospitals": {"merge": {"Switzerland": "Bern"}}}, ":7: federate.hospitals.merge.Switzerland: expected one of 'Cleveland', 'Hungary', 'VA Long Beach', 'Switzerland', got the text 'Bern'"),
         ({"rounds": 0}, "rounds"),
     ],
 )

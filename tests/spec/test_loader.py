@@ -63,7 +63,7 @@ def test_unknown_key_in_nested_union_model(folder: Path) -> None:
 
 
 def test_wrong_type_and_bad_literal(folder: Path) -> None:
-    with pytest.raises(SpecError, match=r"spec.yaml:1: schema_version: Input should be 1"):
+    with pytest.raises(SpecError, match=r"spec.yaml:1: schema_version: expected 1, got 2$"):
         load_spec(_write(folder, SPEC.format(extra="").replace("schema_version: 1", "schema_version: 2")))
     text = SPEC.format(extra="") + "  formats: [html, jsn]\n"
     with pytest.raises(SpecError, match=r"spec.yaml:14: report.formats\[1\]: .*did you mean 'json'"):
@@ -96,13 +96,13 @@ def test_missing_data_file_is_located(folder: Path) -> None:
 def test_policy_kind_mismatch_and_rule_validation(tmp_path: Path) -> None:
     path = tmp_path / "p.yaml"
     path.write_text("schema_version: 1\nkind: audit\nname: p\nrules: []\n")
-    with pytest.raises(SpecError, match=r"kind: expected 'policy' here, got 'audit' \(kinds: audit, policy\)"):
+    with pytest.raises(SpecError, match=r"p.yaml:2: kind: audit, but this file holds a policy \(rules:\) Hint: set `kind: policy`"):
         load_policy(path)
     path.write_text(
         "schema_version: 1\nkind: policy\nname: p\nrules:\n"
         "  - {id: R1, metric: m, op: between, threshold: 0.8, rationale: r}\n"
     )
-    with pytest.raises(SpecError, match=r"p.yaml:5: rules\[0\]: Value error, op 'between' needs threshold"):
+    with pytest.raises(SpecError, match=r"p.yaml:5: rules\[0\]: op 'between' needs threshold"):
         load_policy(path)
     path.write_text("schema_version: 1\nkind: policy\nname: p\nrules:\n  - {id: R1, metric: m, op: ge, threshold: 1}\n")
     with pytest.raises(SpecError, match=r"rules\[0\].rationale: required key missing"):
@@ -178,8 +178,8 @@ def test_an_alias_bomb_in_an_extended_policy_is_refused(tmp_path: Path) -> None:
         ("".join(f"{'  ' * i}k{i}:\n" for i in range(200)), r"spec.yaml:\d+: values are nested more than 32 levels deep"),
         ("description: [" + "0," * 50_001 + "0]\n", "the file holds more than 50,000 values"),
         ("# " + "x" * (1 << 20) + "\n", "the file is larger than 1 MiB"),
-        ("seed: " + "9" * 5000 + "\n", r"spec.yaml:14: cannot read the value '99999999999999999999… \(5,000 characters\)'"),
-        ("created: 2024-13-45\n", r"spec.yaml:14: cannot read the value '2024-13-45': month must be in 1..12"),
+        ("seed: " + "9" * 5000 + "\n", r"spec.yaml:14: seed: cannot read the value '99999999999999999999… \(5,000 characters\)'"),
+        ("created: 2024-13-45\n", r"spec.yaml:14: created: cannot read the date '2024-13-45': month must be in 1..12"),
         ("description: !!python/object/apply:os.system [touch x]\n", r"spec.yaml:14: unsupported YAML tag 'tag:yaml.org,2002:python/object/apply:os.system'"),
         ("description: !include other.yaml\n", "unsupported YAML tag '!include'"),
         ("description: a\x00b\n", r"spec.yaml:14: malformed YAML: character '\\x00' \(U\+0000\) is not allowed"),
@@ -290,8 +290,8 @@ def test_reports_never_overwrite_an_input(folder: Path) -> None:
 
 
 def test_report_file_names_are_the_reports_the_report_package_writes() -> None:
-    from guardrail.report import FILE_NAMES
     from guardrail.core.vocab import REPORT_FILE_NAMES
+    from guardrail.report import FILE_NAMES
 
     assert REPORT_FILE_NAMES == frozenset(FILE_NAMES.values())
 

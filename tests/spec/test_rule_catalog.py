@@ -70,6 +70,18 @@ def test_a_misspelt_metric_key_is_refused_before_any_audit(tmp_path: Path, comma
     assert not (tmp_path / "out").exists()  # nothing written
 
 
+def test_every_rule_no_audit_answers_is_named_in_one_run(tmp_path: Path) -> None:
+    """Two bad rules, two lines (the second used to be "1 more rule(s) with the same problem")."""
+    extra = "\n  - id: R-3\n    metric: fairness.selection_rat\n    op: ge\n    threshold: 0.1\n    rationale: Also under test."
+    done = run_cli("validate", _folder(tmp_path, "fairness.disparate_impact", extra=extra))
+    assert done.returncode == 3, done.stdout + done.stderr
+    lines = [line for line in done.stderr.strip().splitlines() if line.startswith("error: ")]
+    assert len(lines) == 2, done.stderr
+    assert "policy.yaml:10: rule R-2: no audit of this spec produces fairness.disparate_impact" in lines[0]
+    assert "policy.yaml:15: rule R-3: no audit of this spec produces fairness.selection_rat" in lines[1]
+    assert "more rule" not in done.stderr
+
+
 def test_the_issue_example_a_key_no_auditor_has_is_refused(tmp_path: Path) -> None:
     done = run_cli("validate", _folder(tmp_path, "fairness.disparate_impact[age_band]"))
     assert done.returncode == 3

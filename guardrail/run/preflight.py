@@ -1,0 +1,65 @@
+"""What ``guardrail validate`` checks of a spec's model and data before any audit runs.
+
+:func:`preflight` opens the data file far enough to read its header (never its rows) and a
+scikit-learn model file far enough to know its types and input columns, and raises what the
+audit would raise for them, with the same exit code: a type skops does not trust (and how to
+trust it), a column the spec or the model needs that the data file lacks. Torch models are
+left to the audit (checking them would import torch).
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import TYPE_CHECKING
+
+from guardrail.core.errors import DataError, Problem
+from guardrail.spec.models import PredictionsModelSpec, SklearnModelSpec
+from guardrail.spec.yamlsource import display_path
+
+if TYPE_CHECKING:
+    from guardrail.spec.loader import LoadedSpec
+
+
+def preflight(loaded: LoadedSpec) -> None:
+    """Check ``loaded``'s data header against the columns the spec names, and each
+    scikit-learn model (and baseline) against trust and the data header.
+
+    Raises
+    ------
+    DataError
+        For an unreadable data file, or columns the spec names that it lacks (every one).
+    UnsafeModelError, ModelError, MissingExtraError
+        As loading the model in the audit would: an untrusted type, a file that is not a
+        model, a model whose input columns the data file lacks.
+    """
+    from guardrail.adapters.sklearn import SklearnAdapter, missing_columns
+    from guardrail.adapters.tables import read_header
+
+    spec = loaded.spec
+    where = display_path(loaded.data_path)
+    header = read_header(loaded.data_path, where=where)
+    named = [("data.target", spec.data.target), *(("data.sensitive", c) for c in spec.data.sensitive)]
+    named += [("data.features", column) for column in spec.data.features or ()]
+    for role, section in (("model", spec.model), ("baseline", spec.baseline)):
+        if isinstance(section, PredictionsModelSpec):
+            named += [(f"{role}.column", section.column)]
+            named += [(f"{role}.score_column", section.score_column)] if section.score_column else []
+    absent = [absent_column(role, column, header, where) for role, column in named if column not in header]
+    if absent:
+        raise DataError.of(absent)
+    for section, path in ((spec.model, loaded.model_path), (spec.baseline, loaded.baseline_path)):
+        if isinstance(section, SklearnModelSpec) and path is not None:
+            model = SklearnAdapter.load(path, trusted_types=section.trusted_types, features=spec.data.features)
+            lacking = [column for column in model.features if column not in header]
+            if lacking:
+                raise missing_columns(lacking, where=where)
+
+
+def absent_column(role: str, column: str, header: tuple[str, ...], where: str) -> Problem:
+    """A column the spec names (``role``: the key naming it) that the data file does not have."""
+    close = difflib.get_close_matches(column, header, n=1)
+    return Problem(
+        f"{role} names column {column!r}, which the data file does not have" + (f"; did you mean {close[0]!r}?" if close else ""),
+        where,
+        f"available columns: {', '.join(header)}",
+    )
