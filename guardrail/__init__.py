@@ -5,6 +5,8 @@
     import guardrail
     record = guardrail.audit("audits/adult-income.yaml")   # runs the spec, writes the reports
     record.exit_code()                                     # what `guardrail audit` exits with
+    record.to_frame()                                      # every metric as a tidy DataFrame
+    guardrail.check(record, "guardrail:baseline")          # judge results again, against another policy
 
 Heavy libraries are imported only by the functions that need them, so ``import guardrail``
 stays fast.
@@ -16,12 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 from guardrail.core.version import VERSION as __version__
 
-_API = ("audit", "audit_fairness", "train", "federate", "open_history", "load_run", "diff_runs")
+_API = ("audit", "audit_fairness", "check", "train", "federate", "open_history", "load_run", "diff_runs")
 __all__ = [*_API, "__version__"]
 
 if TYPE_CHECKING:
     from guardrail.api import audit as audit
     from guardrail.api import audit_fairness as audit_fairness
+    from guardrail.api import check as check
     from guardrail.api import diff_runs as diff_runs
     from guardrail.api import federate as federate
     from guardrail.api import load_run as load_run
@@ -35,3 +38,13 @@ def __getattr__(name: str) -> Any:
 
         return getattr(api, name)
     raise AttributeError(f"module 'guardrail' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The public API (``__all__``), the dunder names and the subpackages already imported,
+    so that tab completion finds ``audit``, ``audit_fairness``, ``check``… before any of
+    them is imported (they load lazily, through :func:`__getattr__`)."""
+    import types
+
+    shown = {name for name, value in globals().items() if name.startswith("__") or isinstance(value, types.ModuleType)}
+    return sorted({*__all__, *shown})

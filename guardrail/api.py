@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from guardrail.core.errors import UsageError
-from guardrail.core.types import AuditResult, RunRecord, Severity
+from guardrail.core.types import AuditResult, PolicyVerdict, RunRecord, Severity
 
 if TYPE_CHECKING:
     from guardrail.history import HistoryStore, RunDiff
@@ -182,6 +182,55 @@ def audit_fairness(
         class_labels=outcomes.class_labels,
     )
     return FairnessAuditor(FairnessParams.model_validate(params)).run(ctx)
+
+
+def check(
+    result: AuditResult | Sequence[AuditResult] | RunRecord,
+    policy: str | Path | Mapping[str, Any] | Sequence[Mapping[str, Any]] | Sequence[str | Path],
+) -> PolicyVerdict:
+    """Judge results already in memory against a policy, as ``guardrail audit`` judges a run.
+
+    Parameters
+    ----------
+    result:
+        An :class:`AuditResult` (e.g. from :func:`audit_fairness`), a list of them, or a
+        :class:`RunRecord` (its results are judged again).
+    policy:
+        A policy file, a shipped pack's name (``"guardrail:baseline"``), a list of them, a
+        list of rules as a policy file's ``rules:`` holds them, or a mapping with ``rules:``
+        (and any other key of a policy file). Rules given in Python are validated with the
+        policy file's models and messages (see :mod:`guardrail.policy.inline`).
+
+    Returns
+    -------
+    PolicyVerdict
+        The rule outcomes: shows as the verdict in Jupyter, ``.to_frame()`` gives one row
+        per outcome. A rule whose metric is not among the results is an error outcome
+        (missing evidence never passes).
+
+    Examples
+    --------
+    >>> result = audit_fairness([1, 0, 1, 0] * 10, [1, 0, 1, 0] * 10, sensitive_features=["a", "a", "b", "b"] * 10, bootstrap=0)
+    >>> verdict = check(result, [{"id": "EO", "metric": "fairness.equal_opportunity_ratio", "op": "ge",
+    ...                           "threshold": 0.8, "rationale": "Equal opportunity."}])
+    >>> verdict.outcomes[0].message
+    'EO passed: fairness.equal_opportunity_ratio[sensitive_feature_0] = 1, required ≥ 0.8.'
+    """
+    from guardrail.policy.engine import evaluate
+    from guardrail.policy.inline import policies_of
+
+    if isinstance(result, RunRecord):
+        results: Sequence[AuditResult] = result.results
+    elif isinstance(result, AuditResult):
+        results = (result,)
+    elif isinstance(result, Sequence) and all(isinstance(r, AuditResult) for r in result):
+        results = tuple(result)
+    else:
+        raise UsageError(
+            f"guardrail.check judges an AuditResult, a list of them or a RunRecord, got {type(result).__name__}",
+            where="guardrail.check",
+        )
+    return evaluate(policies_of(policy), results)
 
 
 def history_database(where: str | Path) -> Path:

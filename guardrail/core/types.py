@@ -8,7 +8,7 @@ They hold plain data only (numbers, strings, tuples, JSON-able mappings) so that
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +19,8 @@ from guardrail.core.vocab import OutcomeStatus as OutcomeStatus
 from guardrail.core.vocab import Severity as Severity
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from guardrail.core.verdict import Verdict
 
 SCHEMA_VERSION = 1
@@ -48,6 +50,10 @@ class Interval:
     resamples: int = 0
     undefined: int = 0
     quantiles: tuple[Quantile, ...] = ()
+
+    def __repr__(self) -> str:
+        resamples = f", {self.resamples} resamples" if self.resamples else ""
+        return f"<Interval {_num(self.low)}–{_num(self.high)} ({self.level:.0%} {self.method}{resamples})>"
 
     def bound(self, tail: float, side: str) -> float:
         """The ``side`` ("low"/"high") bound leaving probability ``tail`` outside, read from
@@ -134,6 +140,28 @@ class MetricResult:
         """The key with its scope, e.g. ``fairness.demographic_parity_ratio[sex]``."""
         return f"{self.key}[{self.scope}]" if self.scope else self.key
 
+    def to_frame(self) -> pd.DataFrame:
+        """This metric as a tidy DataFrame: its overall row (``group`` None), then one row
+        per group (columns: :data:`guardrail.core.frames.METRIC_COLUMNS`)."""
+        from guardrail.core.frames import frame, metric_rows
+
+        return frame(metric_rows(self))
+
+    def by_group_frame(self) -> pd.DataFrame:
+        """This metric's group values, indexed by group like fairlearn's ``MetricFrame.by_group``
+        (a ``MultiIndex`` named by the sensitive features for an intersection)."""
+        from guardrail.core.frames import by_group_frame
+
+        return by_group_frame([self], derived=True)
+
+    def __repr__(self) -> str:
+        ref = _cut(self.ref, 100)
+        shown = f"{ref} = {_num(self.value)}" if self.value is not None else f"{ref}: no value ({_cut(self.reason)})"
+        ci = f" ({self.ci.level:.0%} CI {_num(self.ci.low)}–{_num(self.ci.high)})" if self.ci is not None else ""
+        n = f", n={self.n:,}" if self.n is not None else ""
+        groups = f", {len(self.by_group)} groups" if self.by_group else ""
+        return f"<MetricResult {shown}{ci}{n}{groups}>"
+
     def _repr_html_(self) -> str:
         """Jupyter display. The one import from an upper layer, deferred to display time."""
         from guardrail.report.notebook import metric_html
@@ -163,6 +191,32 @@ class AuditResult:
     error: ErrorInfo | None = None
     duration_s: float = 0.0
 
+    def to_frame(self) -> pd.DataFrame:
+        """Every metric as tidy rows (see :meth:`MetricResult.to_frame`), with the audit's id;
+        an audit that errored or was skipped gives one row saying why."""
+        from guardrail.core.frames import audit_rows, frame
+
+        return frame(audit_rows(self))
+
+    def by_group_frame(self, scope: str | Sequence[str] | None = None) -> pd.DataFrame:
+        """The groups of one scope (``"sex"``, ``"sex+race"`` or ``["sex", "race"]``; may be
+        left out when there is one) as rows, one column per metric key, like fairlearn's
+        ``MetricFrame.by_group`` (see :mod:`guardrail.core.frames`).
+
+        >>> result = AuditResult("f", "fairness", AuditStatus.OK, (
+        ...     MetricResult("fairness.tpr", 0.5, scope="sex", by_group=(GroupValue("F", 0.4, 40), GroupValue("M", 0.6, 60))),))
+        >>> result.by_group_frame()["fairness.tpr"].to_dict()
+        {'F': 0.4, 'M': 0.6}
+        """
+        from guardrail.core.frames import by_group_frame
+
+        return by_group_frame(self.metrics, scope)
+
+    def __repr__(self) -> str:
+        what = _cut(self.audit_id, 60) + ("" if self.audit_id == self.auditor else f" ({_cut(self.auditor, 40)})")
+        error = f", {self.error.type}: {_cut(self.error.message)}" if self.error is not None else ""
+        return f"<AuditResult {what}: {len(self.metrics)} metrics, status {self.status.value}{error}, {self.duration_s:.1f} s>"
+
     def _repr_html_(self) -> str:
         """Jupyter display. The one import from an upper layer, deferred to display time."""
         from guardrail.report.notebook import audit_html
@@ -176,6 +230,18 @@ class SourceLocation:
 
     path: str
     line: int
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """What a rule required of the value it judged, as data: ``op`` (the rule's ``le ge lt gt
+    eq between``), the ``threshold`` applied (two numbers for ``between``), the bound it was
+    judged ``on`` (``value ci_low ci_high worst``) and ``eq``'s ``tolerance``."""
+
+    op: str
+    threshold: tuple[float, ...]
+    on: str = "value"
+    tolerance: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -197,12 +263,26 @@ class RuleOutcome:
     reference: str | None = None
     location: SourceLocation | None = None
     """Where the rule is written (the policy file and the line of its ``id``)."""
+    requirement: Requirement | None = None
+    """The requirement judged against (``expected`` says it in words); ``None`` for a rule with
+    no threshold (``present``) and in records written before it was kept."""
 
     def blocks(self, fail_on: Severity = Severity.DENY) -> bool:
         """Whether this outcome, if not a pass, stops a build under ``fail_on``."""
         if self.severity is Severity.DENY:
             return True
         return self.severity is Severity.WARN and fail_on is Severity.WARN
+
+    def to_frame(self) -> pd.DataFrame:
+        """This outcome as a one-row DataFrame (columns: :data:`guardrail.core.frames.OUTCOME_COLUMNS`)."""
+        from guardrail.core.frames import OUTCOME_COLUMNS, frame, outcome_row
+
+        return frame([outcome_row(self)], OUTCOME_COLUMNS)
+
+    def __repr__(self) -> str:
+        observed = f" = {_num(self.observed)}" if self.observed is not None else ""
+        what = f"{_cut(self.rule_id, 60)} {self.status.value} ({self.severity.value}): {_cut(self.metric, 100)}"
+        return f"<RuleOutcome {what}{observed}>"
 
     def _repr_html_(self) -> str:
         """Jupyter display. The one import from an upper layer, deferred to display time."""
@@ -230,6 +310,21 @@ class PolicyVerdict:
         for outcome in self.outcomes:
             counts[outcome.status.value] += 1
         return counts
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per rule outcome: rule, policy, metric, scope, status, severity, observed
+        value, interval, expected, reason and message (:data:`guardrail.core.frames.OUTCOME_COLUMNS`)."""
+        from guardrail.core.frames import OUTCOME_COLUMNS, frame, outcome_row
+
+        return frame((outcome_row(o) for o in self.outcomes), OUTCOME_COLUMNS)
+
+    def __repr__(self) -> str:
+        policies = ", ".join(p.name for p in self.policies) or "none"
+        return f"<PolicyVerdict {self._counted()}; policies: {_cut(policies)}>"
+
+    def _counted(self) -> str:
+        counts = ", ".join(f"{n} {status}" for status, n in self.counts().items() if n)
+        return f"{len(self.outcomes)} outcomes ({counts})" if counts else "no outcomes"
 
     def _repr_html_(self) -> str:
         """Jupyter display. The one import from an upper layer, deferred to display time."""
@@ -299,11 +394,46 @@ class RunRecord:
         """Every metric of every audit, in order."""
         return tuple(metric for result in self.results for metric in result.metrics)
 
+    def to_frame(self) -> pd.DataFrame:
+        """Every metric of every audit as tidy rows (see :meth:`AuditResult.to_frame`); the
+        rule outcomes are ``record.verdict.to_frame()``."""
+        from guardrail.core.frames import audit_rows, frame
+
+        return frame(row for result in self.results for row in audit_rows(result))
+
+    def by_group_frame(self, scope: str | Sequence[str] | None = None, *, audit: str | None = None) -> pd.DataFrame:
+        """The groups of one scope as rows, one column per metric key (see
+        :meth:`AuditResult.by_group_frame`), over every audit or the one whose id is ``audit``."""
+        from guardrail.core.frames import by_group_frame
+
+        results = [r for r in self.results if audit is None or r.audit_id == audit]
+        if not results:
+            raise ValueError(f"no audit {audit!r} in this run; audits: {', '.join(r.audit_id for r in self.results)}")
+        return by_group_frame([m for r in results for m in r.metrics], scope)
+
+    def __repr__(self) -> str:
+        judged = self.judged()
+        return (
+            f"<RunRecord {_cut(self.name)} {self.run_id}: {judged.word} (exit {int(judged.code)}), "
+            f"{len(self.results)} audits, {len(self.metrics())} metrics, {self.verdict._counted()}>"
+        )
+
     def _repr_html_(self) -> str:
         """Jupyter display. The one import from an upper layer, deferred to display time."""
         from guardrail.report.notebook import record_html
 
         return record_html(self)
+
+
+def _num(value: float | None) -> str:
+    """A number as a repr shows it: four significant digits."""
+    return "None" if value is None else f"{value:.4g}"
+
+
+def _cut(text: str | None, limit: int = 80) -> str:
+    """``text`` on one line, at most ``limit`` characters."""
+    flat = " ".join((text or "").split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 def _check_finite(value: float | None, what: str) -> None:

@@ -48,10 +48,14 @@ def test_quickstart_notebook_runs(tmp_path: Path) -> None:
     interpreter = outputs[0]["text"].strip()
     assert Path(interpreter).resolve() == Path(sys.executable).resolve(), interpreter
     shown = [o["data"]["text/html"] for o in outputs if o.output_type in ("execute_result", "display_data")]
-    assert len(shown) == 5, "AuditResult, MetricResult, RunRecord, PolicyVerdict and RuleOutcome"
-    for page in shown:
-        assert page.startswith('<iframe sandbox="" srcdoc="') and "<script" not in page
-    assert "VIOLATION" in "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    views = [page for page in shown if page.startswith('<div class="guardrail-nb"><style>')]
+    frames = [page for page in shown if 'class="dataframe' in page]
+    assert len(views) == 6, "AuditResult, MetricResult, RunRecord, PolicyVerdict, RuleOutcome, and check's PolicyVerdict"
+    assert len(frames) == 3 and len(shown) == 9, "tidy rows, the by-group view and the verdict's rows"
+    assert all("<script" not in page and "<iframe" not in page for page in views), "inline, sized to its content"
+    assert all(name in frames[1] for name in ("sex", "race", "fairness.tpr")), "by group: a MultiIndex sex × race"
+    printed = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    assert "VIOLATION" in printed and "<AuditResult fairness: " in printed
 
 
 @pytest.mark.parametrize("needle", ["pip install", "http://", "https://", "urlopen", "download"])

@@ -162,7 +162,7 @@ def test_markdown_and_notebook_render_the_audit(recorded: AuditResult) -> None:
     markdown = render(record, "markdown")
     assert "**federated** (federated): ok" in markdown
     frame = audit_html(recorded)
-    assert frame.startswith("<iframe sandbox=") and "Privacy spent: ε by round" in frame
+    assert frame.startswith('<div class="guardrail-nb">') and "Privacy spent: ε by round" in frame
     assert recorded._repr_html_() == frame
 
 

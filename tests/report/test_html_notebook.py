@@ -1,25 +1,33 @@
-"""Every public result type shows as HTML in Jupyter, through guardrail.report.notebook."""
+"""Every public result type shows as HTML in Jupyter, through guardrail.report.notebook: inline,
+as tall as its content, its CSS scoped to the output and its markup checked."""
 
 from __future__ import annotations
 
-import html
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from guardrail.core.types import MetricResult, PolicyVerdict, RunRecord
+from guardrail.report.inline_html import ROOT, ROOT_CLASS, scope_css
+from guardrail.report.notebook import FRAME_HEIGHT, shown
 from tests.report.conftest import make_record
 from tests.report.large_records import many_groups_record
 
-CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 PAYLOAD = "<script>window.__pwned=1</script>"
+OPEN = f'<div class="{ROOT_CLASS}"><style>'
+KINDS = ["RunRecord", "AuditResult", "MetricResult", "PolicyVerdict", "RuleOutcome"]
 
 
-def _page(shown: str) -> str:
-    """The document inside the sandboxed frame, as the browser reads it."""
-    assert shown.startswith('<iframe sandbox="" srcdoc="'), "sandboxed, no allow-scripts"
-    assert shown.count("<") == 2, "everything but the frame itself is escaped into srcdoc"
-    return html.unescape(shown.split('srcdoc="', 1)[1].rsplit('" style=', 1)[0])
+def _inline(output: str) -> str:
+    """The markup of an inline view, after its scoped stylesheet."""
+    assert output.startswith(OPEN) and output.endswith("</div>"), output[:80]
+    return output.split("</style>", 1)[1].replace("<wbr>", "")
+
+
+def _stylesheet(output: str) -> str:
+    return output[len(OPEN) : output.index("</style>")]
 
 
 def _results(record: RunRecord) -> dict[str, Any]:
@@ -33,19 +41,37 @@ def _results(record: RunRecord) -> dict[str, Any]:
     }
 
 
-@pytest.mark.parametrize("kind", ["RunRecord", "AuditResult", "MetricResult", "PolicyVerdict", "RuleOutcome"])
-def test_each_public_result_renders_as_a_safe_page(kind: str) -> None:
-    value = _results(make_record(group_a=PAYLOAD, rule_id=PAYLOAD, message=PAYLOAD))[kind]
-    page = _page(value._repr_html_())
-    assert page.startswith("<!DOCTYPE html>")
-    assert CSP in page
-    assert "<script" not in page.lower(), "data stays text inside the frame too"
-    assert "&lt;script&gt;" in page
+@pytest.mark.parametrize("kind", KINDS)
+def test_each_public_result_shows_inline_without_a_fixed_height(kind: str) -> None:
+    output = _results(make_record(group_a=PAYLOAD, rule_id=PAYLOAD, message=PAYLOAD))[kind]._repr_html_()
+    markup = _inline(output)
+    assert "<iframe" not in output and "height:" not in output.split(">", 1)[0], "no frame, no fixed height"
+    assert "<script" not in output.lower() and "&lt;script&gt;" in markup, "data stays text"
+    assert "<!DOCTYPE" not in output and "<body" not in output and "<meta" not in output
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_stylesheet_applies_only_inside_the_output(kind: str) -> None:
+    css = _stylesheet(_results(make_record())[kind]._repr_html_())
+    preludes = [p.strip() for p in re.findall(r"([^{}]+)\{", css)]
+    rules = [p for p in preludes if not p.startswith("@")]
+    assert len(rules) > 40 and all(s.strip().startswith(ROOT) for rule in rules for s in rule.split(","))
+    assert "@page" not in css and "@import" not in css
+
+
+def test_ids_are_prefixed_per_output_and_links_find_their_targets() -> None:
+    first, second = make_record()._repr_html_(), make_record(name="another run")._repr_html_()
+    ids = [re.findall(r' id="([^"]+)"', output) for output in (first, second)]
+    assert ids[0] and not set(ids[0]) & set(ids[1]), "two reports in one notebook share no id"
+    links = re.findall(r' href="#([^"]+)"', first) + re.findall(r' aria-labelledby="([^"]+)"', first)
+    assert links and set(links) <= set(ids[0])
+    prefix = ids[0][0].split("-", 1)[0]
+    assert all(i.startswith(prefix + "-") for i in ids[0])
 
 
 def test_metric_shows_every_group_with_size_and_reason() -> None:
     metric = next(m for m in make_record().metrics() if m.key == "fairness.tpr" and m.scope == "sex+race")
-    page = _page(metric._repr_html_()).replace("<wbr>", "")
+    page = _inline(metric._repr_html_())
     assert "fairness.tpr[sex+race]" in page
     for value in metric.by_group:
         assert value.group in page and f">{value.n}<" in page
@@ -54,23 +80,83 @@ def test_metric_shows_every_group_with_size_and_reason() -> None:
 
 def test_verdict_and_outcome_show_word_counts_and_rationale() -> None:
     verdict = make_record().verdict
-    page = _page(verdict._repr_html_())
+    page = _inline(verdict._repr_html_())
     assert '<span class="word">INCOMPLETE</span>' in page, "a blocking error outcome"
     assert page.count("<tr>") == len(verdict.outcomes) + 1
     assert "Four-fifths rule for adverse impact." in page and "eu-ai-act-baseline" in page
-    one = _page(verdict.outcomes[1]._repr_html_())
+    one = _inline(verdict.outcomes[1]._repr_html_())
     assert '<span class="word">PASS</span>' in one and "dp-diff" in one
 
 
 def test_empty_verdict_says_so() -> None:
-    assert "No policy rules were evaluated." in _page(PolicyVerdict()._repr_html_())
+    assert "No policy rules were evaluated." in _inline(PolicyVerdict()._repr_html_())
 
 
-def test_frames_of_large_results_stay_bounded() -> None:
+def test_large_results_stay_bounded() -> None:
     record = many_groups_record(400)
     metric: MetricResult = record.results[0].metrics[1]
     assert len(metric.by_group) == 400
-    shown = metric._repr_html_()
-    assert 'height:560px' in shown
-    assert len(shown.encode()) < 400_000
-    assert len(record._repr_html_().encode()) < 600_000
+    assert len(metric._repr_html_().encode()) < 200_000
+    assert len(record._repr_html_().encode()) < 400_000
+
+
+PAGE = '<!DOCTYPE html><html><head><style>p {{ color: red }}</style></head><body><p>ok</p>{inject}</body></html>'
+
+
+@pytest.mark.parametrize(
+    "inject",
+    [
+        "<script>alert(1)</script>",
+        '<img src="x" onerror="alert(1)">',
+        '<img src="https://tracker.example/p.gif">',
+        '<a href="javascript:alert(1)">x</a>',
+        '<iframe srcdoc="x"></iframe>',
+        '<svg><set attributeName="href" to="javascript:alert(1)"/></svg>',
+        '<p style="background: url(https://tracker.example/p.gif)">x</p>',
+        "<style>p { color: blue }</style>",
+        "<form action=\"https://example.org\"><input></form>",
+    ],
+)
+def test_markup_that_fails_the_check_is_shown_in_a_sandboxed_frame(inject: str) -> None:
+    output = shown(PAGE.format(inject=inject))
+    assert output.startswith('<iframe sandbox="" srcdoc="') and f"height:{FRAME_HEIGHT}px" in output
+    assert output.count("<") == 2, "the page is escaped into srcdoc"
+
+
+def test_the_check_lets_through_what_a_report_may_hold() -> None:
+    fine = '<a href="https://eur-lex.europa.eu/eli/reg/2024/1689">Art. 10</a><img src="data:image/png;base64,AAAA" alt="">'
+    output = shown(PAGE.format(inject=fine))
+    assert output.startswith(OPEN) and fine in output
+    assert shown(PAGE.format(inject="<p>a &amp; b &#60; c</p>")).endswith("<p>ok</p><p>a &amp; b &#60; c</p></div>")
+    css = "@import url(https://x.example/a.css); p { color: red }"
+    assert shown(PAGE.format(inject="").replace("p { color: red }", css)).startswith("<iframe")
+
+
+def test_scoping_keeps_media_rules_and_strings_with_braces() -> None:
+    css = 'td::before { content: "{ observed }"; } @media (max-width: 640px) { html body .x, :is(a, b) { margin: 0 } }'
+    assert scope_css(css) == (
+        '.guardrail-nb td::before { content: "{ observed }"; }\n'
+        "@media (max-width: 640px) {\n.guardrail-nb .x, .guardrail-nb :is(a, b) { margin: 0 }\n}\n"
+    )
+
+
+@pytest.mark.browser
+def test_in_a_browser_the_output_is_as_tall_as_its_content_and_restyles_nothing_else(tmp_path: Path) -> None:
+    from tests.report.test_html_browser import opened_in_chromium
+
+    record = make_record(group_a=PAYLOAD, rule_id=PAYLOAD, message=PAYLOAD)
+    outputs = "".join(f'<div class="output">{value._repr_html_()}</div>' for value in _results(record).values())
+    host = (
+        '<!DOCTYPE html><html><head><meta charset="utf-8"><style>body { font-size: 13px; width: 960px }</style></head>'
+        f'<body><table id="host"><tr><td>host cell</td></tr></table>{outputs}</body></html>'
+    )
+    (tmp_path / "notebook.html").write_text(host, encoding="utf-8")
+    with opened_in_chromium(tmp_path / "notebook.html") as opened:
+        assert opened.ran_nothing()
+        sizes = opened.page.evaluate(
+            "[...document.querySelectorAll('.output')].map(o => [o.getBoundingClientRect().height, o.scrollHeight])"
+        )
+        assert all(height >= 150 and abs(height - scrolled) <= 1 for height, scrolled in sizes), sizes
+        assert sizes[0][0] > 1000, "the whole report, not a 720 px window onto it"
+        host_cell = opened.page.evaluate("getComputedStyle(document.querySelector('#host td')).fontSize")
+        assert host_cell == "13px", "the report's table style stays inside its outputs"
