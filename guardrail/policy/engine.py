@@ -24,6 +24,7 @@ from guardrail.core.types import (
     OutcomeStatus,
     PolicyInfo,
     PolicyVerdict,
+    Requirement,
     RuleOutcome,
     Severity,
     SourceLocation,
@@ -32,6 +33,7 @@ from guardrail.core.vocab import MISSING_EVIDENCE, UNDERPOWERED
 from guardrail.policy.corrections import Adjustment, adjust
 from guardrail.policy.sentences import constraint, fmt, observation, requirement
 from guardrail.spec.models import PolicySpec, RuleSpec
+from guardrail.spec.packs import pack_reference
 
 if TYPE_CHECKING:
     from guardrail.spec.loader import LoadedPolicy
@@ -51,10 +53,13 @@ class Policy:
 
     @classmethod
     def from_loaded(cls, loaded: LoadedPolicy) -> Policy:
-        """The policy of a file read by :func:`guardrail.spec.loader.load_policy`, with each rule's location."""
+        """The policy of a file read by :func:`guardrail.spec.loader.load_policy`, with each rule's location.
+
+        A shipped pack is named as ``guardrail:<name>`` (as in provenance), not by its installed path;
+        its rules' locations stay real files, so SARIF can point into them."""
         return cls(
             spec=loaded.policy,
-            path=str(loaded.path),
+            path=pack_reference(loaded.path) or str(loaded.path),
             sha256=loaded.sha256,
             locations={rule_id: SourceLocation(str(path), line) for rule_id, (path, line) in loaded.rule_lines.items()},
         )
@@ -196,6 +201,7 @@ def _underpowered(policy: PolicySpec, rule: RuleSpec, metric: MetricResult) -> R
         observed=None,  # a detectable gap is a property of the sample sizes, not an observation of the metric
         rationale=rule.rationale,
         reference=rule.reference,
+        requirement=Requirement(rule.op, (float(rule.threshold),)),  # on the gap itself, a point
     )
 
 
@@ -223,7 +229,21 @@ def _outcome(
         ci=ci,
         rationale=rule.rationale,
         reference=rule.reference,
+        requirement=requirement_of(rule),
     )
+
+
+def requirement_of(rule: RuleSpec) -> Requirement | None:
+    """What ``rule`` requires, as data; ``None`` for ``present``, which has no threshold.
+
+    >>> requirement_of(RuleSpec(id="R", metric="m", op="between", threshold=(0.8, 1.25), on="worst", rationale="why"))
+    Requirement(op='between', threshold=(0.8, 1.25), on='worst', tolerance=0.0)
+    """
+    threshold = rule.threshold
+    if rule.op == "present" or threshold is None:
+        return None
+    numbers = tuple(float(t) for t in threshold) if isinstance(threshold, tuple) else (float(threshold),)
+    return Requirement(rule.op, numbers, rule.on, rule.tolerance if rule.op == "eq" else 0.0)
 
 
 def _missing(policy: PolicySpec, rule: RuleSpec, metric: str, why: str) -> RuleOutcome:

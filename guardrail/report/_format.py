@@ -1,9 +1,12 @@
-"""Text formatting shared by the renderers: numbers, intervals, durations, verdicts."""
+"""Text formatting shared by the renderers: numbers (and the units findings read them in),
+intervals, durations, verdicts."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from guardrail.core.types import Interval
 
@@ -76,3 +79,50 @@ class Cell:
     title: str | None = None
     note: int | None = None
     extra: str | None = None
+
+
+@dataclass(frozen=True)
+class Unit:
+    """How a metric's values read: ``percent`` (shares and ratios), ``points`` (a difference of
+    shares), ``count`` (people) or ``plain`` (any other number)."""
+
+    kind: Literal["percent", "points", "count", "plain"]
+
+    def show(self, value: float, avoid: Sequence[float] = ()) -> str:
+        """``value`` in this unit, with enough digits not to read as any of ``avoid`` (thresholds)."""
+        if self.kind == "count":
+            return f"{value:,.0f}" if float(value).is_integer() else _plain(value, avoid)
+        if self.kind == "plain":
+            return _plain(value, avoid)
+        number = _percent_digits(value, avoid)
+        return f"{number}%" if self.kind == "percent" else f"{number} points"
+
+    def bare(self, value: float, avoid: Sequence[float] = ()) -> str:
+        """``value`` without its unit word (for the first bound of a range)."""
+        return _percent_digits(value, avoid) if self.kind in ("percent", "points") else self.show(value, avoid)
+
+
+def _percent_digits(value: float, avoid: Sequence[float]) -> str:
+    scaled = value * 100
+    magnitude = abs(scaled)
+    start = 0 if magnitude >= 10 or magnitude == 0 else 1 if magnitude >= 1 else max(1, 1 - _exponent(magnitude))
+    for decimals in range(start, start + 8):
+        text = f"{scaled:.{decimals}f}"
+        if float(text) != 0 or scaled == 0:
+            if all(value == other or text != f"{other * 100:.{decimals}f}" for other in avoid):
+                return text
+    return f"{scaled:.6g}"
+
+
+def _exponent(magnitude: float) -> int:
+    return int(f"{magnitude:e}".split("e")[1])
+
+
+def _plain(value: float, avoid: Sequence[float]) -> str:
+    if float(value).is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    for digits in range(3, 18):
+        text = f"{value:.{digits}g}"
+        if all(value == other or text != f"{other:.{digits}g}" for other in avoid):
+            return text
+    return repr(value)

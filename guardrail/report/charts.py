@@ -6,6 +6,7 @@ which escapes its arguments, so group labels such as ``<script>`` stay text.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -14,15 +15,19 @@ from markupsafe import Markup
 from guardrail.core.types import Interval
 from guardrail.report import _format
 
-LABEL_WIDTH = 200
-PLOT_WIDTH = 560
-VALUE_WIDTH = 70
-BAR_HEIGHT = 13
+WIDTH = 460
+"""Width of a chart in SVG units: narrow enough that at a 400 px wide column its 12-unit text
+still renders at about 10 px (reflowed, not scaled: labels sit above their bars)."""
+LEFT = 4
+PLOT_WIDTH = 380
+VALUE_WIDTH = WIDTH - LEFT - PLOT_WIDTH
+LABEL_HEIGHT = 16
+BAR_HEIGHT = 12
 BAR_GAP = 3
-GROUP_GAP = 14
-TOP = 44
-BOTTOM = 26
-LABEL_CHARS = 30
+GROUP_GAP = 10
+LEGEND_LINE = 18
+BOTTOM = 24
+LABEL_CHARS = 64
 PALETTE = ("#2f6db5", "#1b8a7a", "#d9622b", "#7a4fb0", "#8a6d1b")
 
 
@@ -45,8 +50,10 @@ class ChartRow:
     bars: tuple[Bar | None, ...]
 
 
-def bar_chart(rows: Sequence[ChartRow], series: Sequence[str], *, title: str) -> Markup:
-    """A horizontal grouped bar chart of rates in ``[0, 1]`` (wider if a value exceeds 1).
+def bar_chart(
+    rows: Sequence[ChartRow], series: Sequence[str], *, title: str, maximum: float | None = None, legend: bool = True
+) -> Markup:
+    """A horizontal grouped bar chart: each group's label on its own line, its bars below.
 
     Parameters
     ----------
@@ -56,27 +63,48 @@ def bar_chart(rows: Sequence[ChartRow], series: Sequence[str], *, title: str) ->
         The series names, in the order of ``ChartRow.bars``; shown in the legend.
     title:
         The accessible name of the chart.
+    maximum:
+        The right end of the axis; by default ``1`` (rates), or more if a value or interval exceeds it.
+        Give :func:`nice_maximum` of the data for values on another scale.
+    legend:
+        Whether to draw the legend; leave it out only where the page names the series beside the chart.
     """
-    scale = _Scale(_domain_max(rows))
-    block = len(series) * (BAR_HEIGHT + BAR_GAP) - BAR_GAP
-    height = TOP + len(rows) * (block + GROUP_GAP) + BOTTOM
-    width = LABEL_WIDTH + PLOT_WIDTH + VALUE_WIDTH
+    scale = _Scale(maximum if maximum is not None and maximum > 0 else _domain_max(rows))
+    key, top = _legend(series) if legend else (Markup(""), 12)
+    block = LABEL_HEIGHT + len(series) * (BAR_HEIGHT + BAR_GAP) - BAR_GAP
+    height = top + len(rows) * (block + GROUP_GAP) + BOTTOM
     parts: list[Markup] = [
         Markup(
             '<svg class="chart" viewBox="0 0 {w} {h}" '
             'role="img" aria-label="{t}" '
             'font-family="system-ui, -apple-system, Segoe UI, sans-serif" font-size="12">'
             "<title>{t}</title>"
-        ).format(w=width, h=height, t=title),
-        _legend(series),
-        _axis(scale, height),
+        ).format(w=WIDTH, h=height, t=title),
+        key,
+        _axis(scale, top, height),
     ]
-    y = TOP
+    y = top
     for row in rows:
-        parts.append(_group(row, series, scale, y, block))
+        parts.append(_group(row, series, scale, y))
         y += block + GROUP_GAP
     parts.append(Markup("</svg>"))
     return Markup("").join(parts)
+
+
+def nice_maximum(value: float) -> float:
+    """The smallest of 1, 2, 2.5, 5 (times a power of ten) at or above ``value``: an axis end
+    whose quarter ticks read well.
+
+    >>> nice_maximum(0.0331), nice_maximum(0.66), nice_maximum(7)
+    (0.05, 1.0, 10.0)
+    """
+    if value <= 0:
+        return 1.0
+    power = 10.0 ** math.floor(math.log10(value))
+    for step in (1.0, 2.0, 2.5, 5.0, 10.0):
+        if step * power >= value * (1 - 1e-12):
+            return float(f"{step * power:.12g}")
+    return 10 * power
 
 
 class _Scale:
@@ -85,7 +113,7 @@ class _Scale:
 
     def x(self, value: float) -> float:
         clipped = min(max(value, 0.0), self.maximum)
-        return LABEL_WIDTH + PLOT_WIDTH * clipped / self.maximum
+        return LEFT + PLOT_WIDTH * clipped / self.maximum
 
 
 def _domain_max(rows: Sequence[ChartRow]) -> float:
@@ -97,55 +125,58 @@ def _domain_max(rows: Sequence[ChartRow]) -> float:
     return highest
 
 
-def _legend(series: Sequence[str]) -> Markup:
+def _legend(series: Sequence[str]) -> tuple[Markup, int]:
+    """The legend, wrapped onto as many lines as it needs, and the y where the groups start."""
     items = []
-    x = LABEL_WIDTH
+    x: float = LEFT
+    line = 0
     for index, name in enumerate(series):
+        width = 16 + _text_width(name) + 14
+        if x > LEFT and x + width > WIDTH:
+            x, line = LEFT, line + 1
+        y = 4 + line * LEGEND_LINE
         items.append(
             Markup(
-                '<rect x="{x}" y="6" width="12" height="12" fill="{c}"/>'
-                '<text x="{tx}" y="16.5">{name}</text>'
-            ).format(x=x, c=PALETTE[index % len(PALETTE)], tx=x + 16, name=name)
+                '<rect x="{x}" y="{y}" width="12" height="12" fill="{c}"/>'
+                '<text x="{tx}" y="{ty}">{name}</text>'
+            ).format(x=f"{x:.0f}", y=y, c=PALETTE[index % len(PALETTE)], tx=f"{x + 16:.0f}", ty=y + 10.5, name=name)
         )
-        x += 24 + 7 * len(name) + 12
-    return Markup("").join(items)
+        x += width
+    return Markup("").join(items), 4 + (line + 1) * LEGEND_LINE + 8
 
 
-def _axis(scale: _Scale, height: int) -> Markup:
+def _axis(scale: _Scale, top: int, height: int) -> Markup:
     ticks = [scale.maximum * step / 4 for step in range(5)]
     lines = []
-    for tick in ticks:
+    for index, tick in enumerate(ticks):
         x = f"{scale.x(tick):.1f}"
+        anchor = "start" if index == 0 else "middle"
         lines.append(
             Markup(
                 '<line x1="{x}" x2="{x}" y1="{top}" y2="{bottom}" stroke="#d0d4da" stroke-width="1"/>'
-                '<text x="{x}" y="{label_y}" text-anchor="middle" fill="#555">{tick}</text>'
-            ).format(x=x, top=TOP - 6, bottom=height - BOTTOM + 2, label_y=height - 8, tick=f"{tick:g}")
+                '<text x="{x}" y="{label_y}" text-anchor="{anchor}" fill="#555">{tick}</text>'
+            ).format(x=x, top=top - 4, bottom=height - BOTTOM + 2, label_y=height - 8, anchor=anchor, tick=f"{tick:.6g}")
         )
     return Markup("").join(lines)
 
 
-def _group(row: ChartRow, series: Sequence[str], scale: _Scale, y: int, block: int) -> Markup:
+def _group(row: ChartRow, series: Sequence[str], scale: _Scale, y: int) -> Markup:
     label = _shorten_middle(row.label, LABEL_CHARS)
+    flag = " ⚠ below minimum size" if row.small else ""
     parts = [
         Markup('<g class="group"><title>{full}</title>').format(
             full=row.label + (" (below minimum size)" if row.small else "")
         ),
-        Markup('<text x="{x}" y="{y}" text-anchor="end"{weight}{fit}>{label}</text>').format(
-            x=LABEL_WIDTH - 8,
-            y=y + 11,
+        Markup('<text class="label" x="{x}" y="{y}"{weight}{fit}>{label}</text>').format(
+            x=LEFT,
+            y=y + 12,
             weight=Markup(' font-style="italic"') if row.small else Markup(""),
-            fit=_fit(label, LABEL_WIDTH - 12),
-            label=label,
+            fit=_fit(label + flag, WIDTH - LEFT),
+            label=label + flag,
         ),
     ]
-    if row.small:
-        parts.append(
-            Markup('<text x="{x}" y="{y}" text-anchor="end" font-size="10.5" fill="#9a4b00">'
-                   "⚠ below minimum size</text>").format(x=LABEL_WIDTH - 8, y=y + 25)
-        )
     for index, (name, bar) in enumerate(zip(series, row.bars, strict=True)):
-        bar_y = y + index * (BAR_HEIGHT + BAR_GAP)
+        bar_y = y + LABEL_HEIGHT + index * (BAR_HEIGHT + BAR_GAP)
         parts.append(_bar(row, name, bar, scale, bar_y, PALETTE[index % len(PALETTE)]))
     parts.append(Markup("</g>"))
     return Markup("").join(parts)
@@ -156,7 +187,7 @@ def _bar(row: ChartRow, name: str, bar: Bar | None, scale: _Scale, y: int, colou
         why = "not reported" if bar is None else (bar.reason or "undefined")
         return Markup(
             '<text x="{x}" y="{y}" fill="#666">{dash} {why}<title>{name}: {why}</title></text>'
-        ).format(x=LABEL_WIDTH + 4, y=y + 10.5, dash=_format.DASH, why=_format.shorten(why, 60), name=name)
+        ).format(x=LEFT + 4, y=y + 10, dash=_format.DASH, why=_format.shorten(why, 60), name=name)
     x0, x1 = scale.x(0.0), scale.x(bar.value)
     tip = f"{row.label}: {name} {_format.number(bar.value)}"
     if bar.ci is not None:
@@ -176,7 +207,7 @@ def _bar(row: ChartRow, name: str, bar: Bar | None, scale: _Scale, y: int, colou
         right = max(right, scale.x(bar.ci.high))
     parts.append(
         Markup('<text x="{x}" y="{y}" fill="#222">{v}</text>').format(
-            x=f"{right + 4:.1f}", y=f"{y + 10.5:.1f}", v=_format.number(bar.value)
+            x=f"{right + 4:.1f}", y=f"{y + 10:.1f}", v=_format.number(bar.value)
         )
     )
     return Markup("").join(parts)

@@ -22,8 +22,10 @@ SIZE = 360
 """Side of the square plot, in SVG units."""
 LEFT = 56
 TOP = 16
-RIGHT = 280
-"""Room for the legend right of the plot."""
+RIGHT = 16
+"""Margin right of the plot: the legend sits below it, so that a chart stays narrow (about 450
+units) and its 12-unit text renders near 10 px or more in a 400 px column."""
+LEGEND_LINE = 20
 BOTTOM = 44
 MAX_POINTS = 400
 """Curves with more operating points are thinned to this many (first and last kept)."""
@@ -43,7 +45,7 @@ class Curve:
 
 def roc_chart(curves: Sequence[Curve], *, title: str) -> Markup:
     """A square ROC plot of ``curves`` with the chance diagonal and a legend."""
-    width, height = LEFT + SIZE + RIGHT, TOP + SIZE + BOTTOM
+    width, height = LEFT + SIZE + RIGHT, TOP + SIZE + BOTTOM + LEGEND_LINE * len(curves) + 4
     parts: list[Markup] = [
         Markup(
             '<svg class="chart roc" viewBox="0 0 {w} {h}" role="img" aria-label="{t}" '
@@ -58,7 +60,7 @@ def roc_chart(curves: Sequence[Curve], *, title: str) -> Markup:
     ]
     for index, curve in enumerate(curves):
         parts.append(_polyline(curve, index))
-        parts.append(_legend_entry(curve.label, index))
+        parts.append(_legend_entry(curve.label, index, top=TOP + SIZE + BOTTOM))
     parts.append(Markup("</svg>"))
     return Markup("").join(parts)
 
@@ -128,11 +130,12 @@ def _polyline(curve: Curve, index: int) -> Markup:
     )
 
 
-def _legend_entry(label: str, index: int, *, top: int = TOP, left: int = LEFT + SIZE) -> Markup:
-    y = top + 12 + index * 20
-    x = left + 16
+def _legend_entry(label: str, index: int, *, top: int) -> Markup:
+    """One line of the legend below the plot."""
+    y = top + 8 + index * LEGEND_LINE
+    x = LEFT
     dash = DASHES[index % len(DASHES)]
-    shown = label if len(label) <= 38 else label[:37] + "…"
+    shown = label if len(label) <= 52 else label[:51] + "…"
     return Markup(
         '<line x1="{x}" y1="{y}" x2="{x2}" y2="{y}" stroke="{c}" stroke-width="2"{d}/>'
         '<text x="{tx}" y="{ty}" fill="#222"><title>{label}</title>{shown}</text>'
@@ -149,7 +152,7 @@ def _legend_entry(label: str, index: int, *, top: int = TOP, left: int = LEFT + 
     )
 
 
-LINE_WIDTH = 440
+LINE_WIDTH = 380
 """Width of a line chart's plot area, in SVG units."""
 LINE_HEIGHT = 220
 MAX_X_TICKS = 12
@@ -194,7 +197,7 @@ def line_chart(
     def py(y: float) -> float:
         return TOP + (1.0 - min(max(y, 0.0), top) / top) * LINE_HEIGHT
 
-    width, height = LEFT + LINE_WIDTH + RIGHT, TOP + LINE_HEIGHT + BOTTOM
+    width, height = LEFT + LINE_WIDTH + RIGHT, TOP + LINE_HEIGHT + BOTTOM + LEGEND_LINE * len(lines) + 4
     parts: list[Markup] = [
         Markup(
             '<svg class="chart line" viewBox="0 0 {w} {h}" role="img" aria-label="{t}" '
@@ -235,7 +238,7 @@ def line_chart(
         )
     for index, line in enumerate(lines):
         parts.append(_line(line, index, px, py))
-        parts.append(_legend_entry(line.label, index, top=TOP, left=LEFT + LINE_WIDTH))
+        parts.append(_legend_entry(line.label, index, top=TOP + LINE_HEIGHT + BOTTOM))
     parts.append(Markup("</svg>"))
     return Markup("").join(parts)
 

@@ -12,6 +12,7 @@ template and :mod:`.charts` escape it (token and feature names included).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,7 @@ from markupsafe import Markup
 
 from guardrail.core.types import AuditResult, MetricResult
 from guardrail.report import _format, charts
+from guardrail.report.evidence import IntervalNotes, interval_range
 from guardrail.report.explain_tabular_view import TABULAR_IMPORTANCE, LocalRow, lime_note, local_rows
 from guardrail.report.explain_text_view import (
     RANDOM_ORDER,
@@ -93,13 +95,16 @@ class ExplainView:
 
     unit: str
     """What is attributed to, as a column header: "Feature", or "Word" for a text model."""
-    chart: Markup | None
+    charts: tuple[tuple[str, Markup], ...]
+    """One importance chart per method, each on its own scale: (method name, chart)."""
     ranking_note: str
     importance_note: str
     lime_note: str
     """How tabular LIME drew its samples (pools) and what its intervals resample; empty otherwise."""
     quality: tuple[QualityRow, ...]
     quality_columns: tuple[str, ...]
+    quality_caption: str
+    """The quality table's interval methods, said once."""
     completeness: tuple[tuple[str, str], ...]
     agreement: tuple[tuple[str, ValueCell, ValueCell], ...]
     proxy: tuple[str, ...]
@@ -115,6 +120,19 @@ class ExplainView:
     coverage: str
 
 
+COVERED = re.compile(
+    r"explain\.(?:[a-z_]+\.(?:importance|faithfulness_gap|" + "|".join(key for key, _ in QUALITY_COLUMNS)
+    + r"|max_relative_delta|converged)|agreement\.[a-z_]+|proxy\.[a-z_]+|coverage)"
+)
+"""Metric keys the explainability part shows (chart, quality, agreement, proxy, faithfulness by
+group, completeness, coverage); the report does not repeat them in a table."""
+
+
+def explain_covers(metric: MetricResult) -> bool:
+    """Whether the explainability part of the report shows ``metric``."""
+    return COVERED.fullmatch(metric.key) is not None
+
+
 def method_name(method: str) -> str:
     return METHOD_NAMES.get(method, method)
 
@@ -127,10 +145,11 @@ def explain_view(result: AuditResult) -> ExplainView:
     text = "heatmap" in artifacts
     overall = {m.key: m for m in metrics if m.scope is None}
     quality_keys = [key for key, _ in QUALITY_COLUMNS if any(f"explain.{m}.{key}" in overall for m in methods)]
+    intervals = IntervalNotes()
     quality = tuple(
         QualityRow(
             method=method_name(method),
-            cells=tuple(_cell(overall.get(f"explain.{method}.{key}")) for key in quality_keys),
+            cells=tuple(_cell(overall.get(f"explain.{method}.{key}"), intervals) for key in quality_keys),
         )
         for method in methods
     )
@@ -142,12 +161,13 @@ def explain_view(result: AuditResult) -> ExplainView:
     unit = "Word" if text else "Feature"
     return ExplainView(
         unit=unit,
-        chart=_importance_chart(metrics, methods, unit.lower()),
+        charts=_importance_charts(metrics, methods, unit.lower()),
         ranking_note=_ranking_note(artifacts.get("ranking")),
         importance_note=TEXT_IMPORTANCE if text else TABULAR_IMPORTANCE,
         lime_note=lime_note(artifacts.get("seeds")),
         quality=quality if quality_keys else (),
         quality_columns=tuple(title for key, title in QUALITY_COLUMNS if key in quality_keys),
+        quality_caption=intervals.caption() if quality_keys else "",
         completeness=_completeness(overall),
         agreement=tuple(
             (
@@ -183,36 +203,42 @@ def _methods(metrics: Sequence[MetricResult], artifacts: Mapping[str, Any]) -> l
     return found
 
 
-def _cell(metric: MetricResult | None) -> ValueCell:
+def _cell(metric: MetricResult | None, intervals: IntervalNotes | None = None) -> ValueCell:
+    """A value and its interval; with ``intervals``, only the interval's range (and a mark when the
+    table mixes methods), the table's caption naming the method once."""
     if metric is None:
         return ValueCell(_format.DASH)
     if metric.value is None:
         return ValueCell(_format.DASH, metric.reason or "")
-    return ValueCell(_format.number(metric.value), _format.interval(metric.ci))
+    if intervals is None:
+        return ValueCell(_format.number(metric.value), _format.interval(metric.ci))
+    mark = intervals.mark(intervals.add(metric.ci))
+    return ValueCell(_format.number(metric.value), interval_range(metric.ci) + (f" {mark}" if mark else ""))
 
 
-def _importance_chart(metrics: Sequence[MetricResult], methods: Sequence[str], unit: str = "feature") -> Markup | None:
+def _importance_charts(metrics: Sequence[MetricResult], methods: Sequence[str], unit: str = "feature") -> tuple[tuple[str, Markup], ...]:
+    """One chart per method, each of its own strongest features on its own axis: methods measure
+    importance in different units (a LIME coefficient, a change of probability), so one shared
+    axis would compare numbers that are not comparable."""
     by_method: dict[str, dict[str, MetricResult]] = {}
     for m in metrics:
         for method in methods:
             if m.key == f"explain.{method}.importance" and m.scope is not None:
                 by_method.setdefault(method, {})[m.scope] = m
-    if not by_method:
-        return None
-    lead = next(iter(by_method.values()))
-    features = sorted(lead, key=lambda f: -(lead[f].value or 0.0))[:CHART_FEATURES]
-    rows = [
-        charts.ChartRow(
-            label=feature,
-            small=False,
-            bars=tuple(_bar(by_method.get(method, {}).get(feature)) for method in methods),
+    out = []
+    for method, found in by_method.items():
+        features = sorted(found, key=lambda f: -(found[f].value or 0.0))[:CHART_FEATURES]
+        rows = [charts.ChartRow(label=feature, small=False, bars=(_bar(found[feature]),)) for feature in features]
+        highest = max(
+            (max(b.value, b.ci.high if b.ci else 0.0) for r in rows for b in r.bars if b is not None and b.value is not None),
+            default=1.0,
         )
-        for feature in features
-    ]
-    names = [method_name(m) for m in methods]
-    more = len(lead) - len(features)
-    title = f"Mean |attribution| by {unit}" + (f" (the {len(features)} strongest of {len(lead)})" if more > 0 else "")
-    return charts.bar_chart(rows, names, title=title)
+        name = method_name(method)
+        more = len(found) - len(features)
+        title = f"Mean |attribution| by {unit}, {name}" + (f" (the {len(features)} strongest of {len(found)})" if more > 0 else "")
+        chart = charts.bar_chart(rows, [name], title=title, maximum=charts.nice_maximum(highest), legend=False)
+        out.append((name, chart))  # the figure's caption names the method
+    return tuple(out)
 
 
 def _bar(metric: MetricResult | None) -> charts.Bar | None:

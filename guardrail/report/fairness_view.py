@@ -18,6 +18,7 @@ import guardrail.report.charts as charts
 from guardrail.core.types import GroupValue, MetricResult
 from guardrail.report import _format
 from guardrail.report._format import Cell
+from guardrail.report.evidence import IntervalNotes, interval_range
 
 RATE_COLUMNS: dict[str, str] = {
     "fairness.count": "Count",
@@ -61,10 +62,13 @@ class DisparityRow:
     ref: str
     value: Cell
     ci: str
+    """The interval's range; its level and method are in the table's caption."""
     n: str
     reason: str
     min_group: str
     max_group: str
+    mark: str = ""
+    """Which of the caption's interval methods, when the table mixes several."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,8 @@ class ScopeView:
     """For a scope with many groups: the few shown first (the complete table follows)."""
     focus_on: str = ""
     """The rate the short table is sorted by."""
+    disparity_caption: str = ""
+    """The disparity table's interval methods, said once."""
 
 
 def fairness_view(metrics: Sequence[MetricResult]) -> tuple[ScopeView, ...]:
@@ -108,6 +114,9 @@ def _scope_view(scope: str, metrics: Sequence[MetricResult]) -> ScopeView:
         cells=tuple(_overall_cell(m, notes) for m in ordered),
     )
     disparities = [m for m in metrics if m.key not in rates or rates[m.key] is not m]
+    intervals = IntervalNotes()
+    indices = [intervals.add(m.ci) for m in disparities]
+    disparity_rows = tuple(_disparity_row(m, intervals.mark(i)) for m, i in zip(disparities, indices, strict=True))
     focus: tuple[GroupRow, ...] = ()
     focus_on = ""
     chart_groups: Mapping[str, Mapping[str, GroupValue]] = groups
@@ -123,10 +132,11 @@ def _scope_view(scope: str, metrics: Sequence[MetricResult]) -> ScopeView:
         overall=overall,
         footnotes=tuple(notes.reasons),
         chart=_chart(scope, rates, chart_groups, of=len(groups)),
-        disparities=tuple(_disparity_row(m) for m in disparities),
+        disparities=disparity_rows,
         min_group_size=_min_group_size(metrics),
         focus=focus,
         focus_on=focus_on,
+        disparity_caption=intervals.caption(),
     )
 
 
@@ -225,11 +235,12 @@ def _overall_cell(metric: MetricResult, notes: _Footnotes) -> Cell:
     return Cell(_format.metric_value(metric.key, metric.value), title=_format.interval(metric.ci) or None)
 
 
-def _disparity_row(metric: MetricResult) -> DisparityRow:
+def _disparity_row(metric: MetricResult, mark: str = "") -> DisparityRow:
     return DisparityRow(
         ref=metric.key,
         value=Cell(_format.metric_value(metric.key, metric.value), title=metric.reason),
-        ci=_format.interval(metric.ci),
+        ci=interval_range(metric.ci),
+        mark=mark,
         n=_format.integer(metric.n),
         reason=(metric.reason or "") if metric.value is None else "",
         min_group=_text_or_empty(metric.details.get("min_group")),

@@ -1,4 +1,9 @@
-"""The self-contained HTML report: verdict first, then one section per audit, then provenance.
+"""The self-contained HTML report: the verdict and the findings first, then the evidence (one
+section per audit), then provenance.
+
+The findings (:mod:`.findings`) are every rule outcome as one sentence, sorted by consequence
+and grouped by rule; the evidence sections show each audit's parameters (collapsed, only those
+that mattered), its own part and only the metrics that part does not already show.
 
 The page holds no script and loads nothing: CSS and SVG are inline and a
 Content-Security-Policy forbids everything else. Every value from the record is escaped, by
@@ -9,6 +14,7 @@ own part of its audit comes from the :data:`SECTIONS` table (the fairness scopes
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Callable
@@ -30,9 +36,11 @@ from guardrail.core.types import (
 from guardrail.core.verdict import Verdict, display_status
 from guardrail.report import _format
 from guardrail.report._format import Cell
-from guardrail.report.explain_view import explain_view
+from guardrail.report.evidence import IntervalNotes, interval_range, shown_params
+from guardrail.report.explain_view import explain_covers, explain_view
 from guardrail.report.fairness_view import fairness_view
 from guardrail.report.federated_view import federated_view
+from guardrail.report.findings import findings
 from guardrail.report.mitigation_view import tradeoff_chart
 from guardrail.report.privacy_view import privacy_view
 
@@ -63,6 +71,8 @@ class MetricRow:
     ci: str
     n: str
     reason: str
+    mark: str = ""
+    """Which of the table's interval methods (see its caption), when it mixes several."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +94,10 @@ class AuditView:
     section: SectionView | None = None
     metrics_title: str = "Metrics"
     note: str | None = None
+    metrics_caption: str = ""
+    """The interval method(s) of the metrics table, said once."""
+    metric_count: int = 0
+    """Every metric of the audit, shown in its part or in the table."""
 
 
 @dataclass(frozen=True)
@@ -96,8 +110,10 @@ class Section:
     build: Callable[[AuditResult], object | None]
     template: str
     macro: str
-    metrics_title: str = "Metrics"
-    """The heading of the table of every metric below the part."""
+    metrics_title: str = "Other metrics"
+    """The heading of the table of the metrics the part does not show."""
+    covers: Callable[[MetricResult], bool] = lambda metric: False
+    """Whether the part shows ``metric`` (value and interval); such a metric is not repeated in the table."""
 
 
 @dataclass(frozen=True)
@@ -208,7 +224,7 @@ def _page(record: RunRecord, fail_on: Severity) -> dict[str, Any]:
         "verdict": verdict,
         "exit_code": int(verdict.code),
         "counts": verdict.counts,
-        "outcomes": tuple(_outcome_row(o, fail_on) for o in record.verdict.outcomes),
+        "tiers": findings(record, fail_on),
         "audits": tuple(_audit_view(r) for r in record.results),
         "packages": tuple(sorted(record.provenance.packages.items())),
         "seeds": tuple(record.provenance.seeds.items()),
@@ -242,17 +258,22 @@ def _audit_view(result: AuditResult) -> AuditView:
     section = SECTIONS.get(result.auditor) if error is None else None
     view = section.build(result) if section is not None else None
     shown = section if view is not None else None  # a part with nothing to show is left out, heading included
+    listed = [m for m in result.metrics if shown is None or not shown.covers(m)]
+    notes = IntervalNotes()
+    indices = [notes.add(m.ci) for m in listed]
     return AuditView(
         audit_id=result.audit_id,
         auditor=result.auditor,
         status=result.status.value,
         duration=_format.duration(result.duration_s),
         error=ErrorView(error.type, error.message, error.hint) if error else None,
-        params=tuple((str(k), _show(v)) for k, v in result.params.items()),
-        metrics=tuple(_metric_row(m) for m in result.metrics),
+        params=tuple((key, _show(value)) for key, value in shown_params(result.params)),
+        metrics=tuple(_listed_row(m, notes.mark(i)) for m, i in zip(listed, indices, strict=True)),
         section=SectionView(shown.template, shown.macro, view) if shown is not None else None,
         metrics_title=shown.metrics_title if shown is not None else "Metrics",
         note=str(result.artifacts["note"]) if isinstance(result.artifacts.get("note"), str) else None,
+        metrics_caption=notes.caption(),
+        metric_count=len(result.metrics),
     )
 
 
@@ -266,6 +287,12 @@ def _metric_row(metric: MetricResult) -> MetricRow:
     )
 
 
+def _listed_row(metric: MetricResult, mark: str) -> MetricRow:
+    """A row of an audit's metrics table: the interval's range only (the caption names its method)."""
+    row = _metric_row(metric)
+    return dataclasses.replace(row, ci=interval_range(metric.ci), mark=mark)
+
+
 def _show(value: Any) -> str:
     """A parameter value as short text: strings as they are, anything else as JSON."""
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
@@ -273,11 +300,13 @@ def _show(value: Any) -> str:
 
 
 SECTIONS: dict[str, Section] = {
-    "fairness": Section(lambda r: fairness_view(r.metrics) or None, "_fairness.html.j2", "fairness_section", "All metrics"),
-    "mitigation": Section(lambda r: tradeoff_chart(r.metrics), "_mitigation.html.j2", "mitigation_section"),
-    "privacy": Section(privacy_view, "_privacy.html.j2", "privacy_section"),
-    "explainability": Section(explain_view, "_explain.html.j2", "explain_section"),
-    "federated": Section(federated_view, "_federated.html.j2", "federated_section"),
+    "fairness": Section(
+        lambda r: fairness_view(r.metrics) or None, "_fairness.html.j2", "fairness_section", covers=lambda m: m.scope is not None
+    ),
+    "mitigation": Section(lambda r: tradeoff_chart(r.metrics), "_mitigation.html.j2", "mitigation_section", "Numbers behind the chart"),
+    "privacy": Section(privacy_view, "_privacy.html.j2", "privacy_section", "Metrics"),
+    "explainability": Section(explain_view, "_explain.html.j2", "explain_section", covers=explain_covers),
+    "federated": Section(federated_view, "_federated.html.j2", "federated_section", "Metrics"),
 }
 """The report's part for each auditor that has one, by auditor name; an auditor not listed
 (a third party's included) gets the generic section: its parameters, notes and metrics."""

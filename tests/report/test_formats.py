@@ -14,7 +14,7 @@ import pytest
 import guardrail.report as report
 from guardrail.core.errors import UsageError
 from guardrail.core.exitcodes import ExitCode
-from guardrail.core.types import OutcomeStatus, RuleOutcome, RunRecord, Severity
+from guardrail.core.types import OutcomeStatus, Requirement, RuleOutcome, RunRecord, Severity
 from guardrail.report.json import parse_json, render_json
 from guardrail.report.markdown import escape_cell
 
@@ -63,6 +63,21 @@ def test_json_round_trips_exactly(record: RunRecord) -> None:
     text = render_json(record)
     assert parse_json(text) == record
     assert render_json(parse_json(text)) == text
+
+
+def test_json_round_trips_each_outcomes_requirement_and_reads_records_written_without_it(record: RunRecord) -> None:
+    need = Requirement("between", (0.8, 1.25), "worst")
+    first = dataclasses.replace(record.verdict.outcomes[0], requirement=need)
+    kept = dataclasses.replace(record, verdict=dataclasses.replace(record.verdict, outcomes=(first, *record.verdict.outcomes[1:])))
+    text = render_json(kept)
+    assert json.loads(text)["verdict"]["outcomes"][0]["requirement"] == {
+        "op": "between", "threshold": [0.8, 1.25], "on": "worst", "tolerance": 0.0
+    }
+    assert parse_json(text) == kept and parse_json(text).verdict.outcomes[0].requirement == need
+    old = json.loads(text)
+    for written in old["verdict"]["outcomes"]:
+        del written["requirement"]  # as run.json was written before outcomes kept their requirement
+    assert [o.requirement for o in parse_json(json.dumps(old)).verdict.outcomes] == [None] * len(record.verdict.outcomes)
 
 
 def test_json_round_trips_unicode_and_payloads(record_factory: Callable[..., RunRecord]) -> None:

@@ -75,7 +75,8 @@ def test_fairness_sections(record: RunRecord) -> None:
     assert page.count("below minimum size</span>") == 1, "the small group is flagged once in its table"
     assert "no positive labels in this group" in page, "a None value shows its reason"
     assert "—<sup>1</sup>" in page
-    assert '<span class="nw">0.1000–0.3000</span> (90%, bootstrap)' in page, "the range never breaks"
+    assert '<td class="num">0.1000–0.3000</td>' in page, "the range alone, in a cell that never breaks"
+    assert page.count("Intervals: 90%, bootstrap.") == 2, "the interval method is said once per disparity table"
     assert page.count('<svg class="chart"') == 2
     assert "<line" in page, "interval whiskers drawn"
     assert "ModelError" in page and "check that the model matches the data" in page
@@ -146,9 +147,9 @@ def test_chart_escapes_labels() -> None:
 
 
 def test_chart_labels_stay_distinct_when_shortened() -> None:
-    rows = [ChartRow(label="x" * 40 + suffix, small=False, bars=(Bar(0.1),)) for suffix in ("+White", "+Other")]
+    rows = [ChartRow(label="x" * 80 + suffix, small=False, bars=(Bar(0.1),)) for suffix in ("+White", "+Other")]
     svg = str(bar_chart(rows, ["A"], title="t"))
-    labels = re.findall(r'text-anchor="end"[^>]*>([^<]*)</text>', svg)
+    labels = re.findall(r'<text class="label"[^>]*>([^<]*)</text>', svg)
     assert len(labels) == 2 and all("…" in label for label in labels)
     assert labels[0].endswith("+White") and labels[1].endswith("+Other")
 

@@ -58,29 +58,41 @@ def test_many_groups_chart_only_the_short_table(many_page: str) -> None:
 
 def test_few_groups_keep_one_table(record: RunRecord) -> None:
     page = render(record, "html")
-    assert "<details" not in page and "Short table" not in page
+    assert '<details class="complete">' not in page and "Short table" not in page
+
+
+PRINT_OPENED = ("complete", "passes", "params")
+"""The <details> the print stylesheet opens: the complete group table, the passes, the parameters."""
 
 
 def test_essential_text_is_never_inside_a_closed_details_in_print(many_page: str) -> None:
-    """Closed <details> do not print expanded: rationales are plain text; the complete
-    group table is the only collapsible, and the print stylesheet opens it."""
-    assert many_page.count("<details") == many_page.count('<details class="complete">') == 1
-    assert "Rationale:</strong> The four-fifths rule" in many_page
+    """Closed <details> do not print expanded: rationales are plain text; every collapsible
+    (complete group table, passes, parameters) is one the print stylesheet opens."""
+    classes = re.findall(r'<details class="(\w+)">', many_page)
+    assert many_page.count("<details") == len(classes) and set(classes) <= set(PRINT_OPENED)
+    assert classes.count("complete") == 1
+    findings = many_page[: many_page.index('id="audits"')]
+    assert "Why this rule:</strong> The four-fifths rule" in findings.split('<details class="passes">')[0]
     print_css = many_page[many_page.index("@media print") :]
-    assert re.search(r"details\.complete::details-content\s*\{[^}]*content-visibility:\s*visible", print_css)
+    for name in PRINT_OPENED:
+        assert re.search(rf"details\.{name}::details-content[^{{]*\{{[^}}]*content-visibility:\s*visible", print_css), name
 
 
 def test_long_names_can_wrap(many_page: str) -> None:
+    """Cells holding identifiers (groups, metric refs, rule ids) may break a long name anywhere;
+    other cells break between words only, so a narrow column never wraps letter by letter."""
     css = _stylesheet()
-    assert re.search(r"th, td \{[^}]*overflow-wrap: anywhere", css)
+    assert re.search(r"th, td \{[^}]*overflow-wrap: normal", css)
+    assert re.search(r"td\.ref, td\.group, th\.group, td\.rule \{ overflow-wrap: anywhere; \}", css)
+    assert re.search(r"#findings p, #findings li \{[^}]*overflow-wrap: anywhere", css), "findings name long rules and groups"
     assert "X" * LONG not in many_page or "overflow-wrap: anywhere" in css
 
 
 def test_chart_squeezes_labels_that_would_be_cut_off() -> None:
     rows = [ChartRow(label=label, small=False, bars=(Bar(0.5),)) for label in ("W" * 60, "Female × Amer-Indian-Eskimo")]
     svg = str(bar_chart(rows, ["A"], title="t"))
-    labels = re.findall(r'<text x="192" y="\d+" text-anchor="end"([^>]*)>', svg)
-    assert labels == [' textLength="188" lengthAdjust="spacingAndGlyphs"', ""]
+    labels = re.findall(r'<text class="label" x="4" y="\d+"([^>]*)>', svg)
+    assert labels == [' textLength="456" lengthAdjust="spacingAndGlyphs"', ""]
 
 
 # ---- contrast ----------------------------------------------------------------------------

@@ -57,16 +57,15 @@ def _power_ids(record: RunRecord) -> list[str]:
     return [o.rule_id for o in record.verdict.outcomes if o.rule_id.endswith(":power")]
 
 
-def _html_rows(page: str, rule_id: str) -> list[str]:
-    """The outcome table rows of ``rule_id``."""
-    rows = re.findall(r"<tr>(.*?)</tr>", page, flags=re.S)
-    return [row for row in rows if f"<code>{rule_id}</code>" in row.replace("<wbr>", "")]
+def _tiers(page: str) -> dict[str, str]:
+    """The findings of each tier (``fail``, ``warning``, ...): its heading and rules."""
+    return dict(re.findall(r'<section class="tier tier-(\w+)"[^>]*>(.*?)</section>', page, flags=re.S))
 
 
-def _counts(page: str) -> str:
-    match = re.search(r'<ul class="counts"[^>]*>(.*?)</ul>', page, flags=re.S)
-    assert match is not None
-    return match.group(1)
+def _html_findings(tier: str, rule_id: str) -> list[str]:
+    """The finding sentences of ``rule_id`` in one tier's HTML."""
+    blocks = re.findall(r'<div class="rule-findings">(.*?)</div>', tier, flags=re.S)
+    return [li for block in blocks if f"<code>{rule_id}</code>" in block.replace("<wbr>", "") for li in re.findall(r"<li[^>]*>(.*?)</li>", block, re.S)]
 
 
 def _cli_rows(table: str, rule_id: str) -> list[list[str]]:
@@ -92,15 +91,15 @@ def test_the_engine_makes_power_outcomes_warnings_with_nothing_observed() -> Non
 
 def test_html_shows_power_outcomes_as_warnings_and_counts_no_failure() -> None:
     page = report.render(_record(), "html")
-    rows = _html_rows(page, "DP:power")
+    tiers = _tiers(page)
+    assert list(tiers) == ["inconclusive", "warning"], "no tier of failures"
+    rows = _html_findings(tiers["warning"], "DP:power")
     assert len(rows) == 2
     for row in rows:
-        assert 'class="badge st-warning"' in row and "st-fail" not in row
-        assert re.search(r'<td class="num"[^>]*>—</td>', row), "no detectable gap in the observed column"
-    counts = _counts(page)
-    assert 'class="badge st-warning">warning</span> 2' in counts
-    assert 'class="badge st-inconclusive">inconclusive</span> 2' in counts
-    assert "st-fail" not in counts
+        assert "smallest detectable gap" in row and "cannot detect" in row, "a detectable gap, never an observation"
+    assert 'class="badge st-warning">warning</span> 2' in tiers["warning"]
+    assert 'class="badge st-inconclusive">inconclusive</span> 2' in tiers["inconclusive"]
+    assert 'class="badge st-fail"' not in page
     # the notebook view of the verdict alone shows the same counts
     fragment = _record().verdict._repr_html_()
     assert "st-warning" in fragment and "badge st-fail" not in fragment
@@ -140,10 +139,10 @@ def test_fail_on_warn_makes_power_warnings_block_as_failures() -> None:
     assert int(record.exit_code(Severity.WARN)) == 1
     assert record.judged(Severity.WARN).counts == (("fail", 2), ("inconclusive", 2))
     page = report.render(record, "html", fail_on=Severity.WARN)
-    for row in _html_rows(page, "DP:power"):
-        assert 'class="badge st-fail"' in row and "st-warning" not in row
-        assert re.search(r'<td class="num"[^>]*>—</td>', row), "still no detectable gap in the observed column"
-    assert 'class="badge st-fail">fail</span> 2' in _counts(page)
+    tiers = _tiers(page)
+    assert list(tiers) == ["fail", "inconclusive"], "the power checks block: no warnings left"
+    assert len(_html_findings(tiers["fail"], "DP:power")) == 2
+    assert 'class="badge st-fail">fail</span> 2' in tiers["fail"]
     markdown = report.render(record, "markdown", fail_on=Severity.WARN)
     assert all(line.startswith("| ❌ fail |") for line in markdown.splitlines() if "| DP:power |" in line)
     table = verdict_table(record, record.exit_code(Severity.WARN), Severity.WARN)
