@@ -15,7 +15,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 DEMO_MODEL := models/adult-gbm.skops
 
-.PHONY: demo test test-all install browser minilm lock clean
+.PHONY: demo test test-all docs install browser minilm lock clean
 
 install: $(STAMP)
 
@@ -67,6 +67,10 @@ test: $(STAMP) browser
 test-all: $(STAMP) browser
 	$(PY) -m pytest -m "not gpu"
 
+# The user guide (docs/, mkdocs.yml) as a static site in site/; strict: a broken link fails.
+docs: $(STAMP)
+	$(PY) -m mkdocs build --strict --site-dir site
+
 # Re-resolve the exact pins (run on a machine with torch 2.13.0 available).
 lock: | $(PY)
 	$(PY) -m pip install --quiet 'torch==2.13.0' -e '.[all,test]'
@@ -76,4 +80,4 @@ lock: | $(PY)
 	  $(PY) -m pip freeze --exclude-editable | grep -v '^torch==' | sed 's/+cpu//'; } > constraints.txt
 
 clean:
-	rm -rf $(VENV) models data reports/*/ .pytest_cache
+	rm -rf $(VENV) models data reports/*/ .pytest_cache site

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, run_cli
+from tests.docs.blocks import DOCS, README, marked
 
 SPEC = """\
 schema_version: 1
@@ -252,21 +253,24 @@ def test_demo_spec_copy_runs_end_to_end(demo_root: Path, tmp_path: Path) -> None
     shutil.copytree(demo_root, tmp_path / "repo")
     done = run_cli("audit", tmp_path / "repo" / "audits" / "adult-income.yaml", cwd=tmp_path / "repo")
     assert done.returncode == 1, done.stderr  # Adult's real disparities fail the baseline policy
-    readme = (REPO / "README.md").read_text()
-    shown = readme.split("```text\n", 1)[1].split("```", 1)[0]
-    printed = shown.split("\ndemo: ", 1)[0] + "\n"  # the last line is make's, not guardrail's
+    shown = [marked("output", "demo", page).body for page in (README, DOCS / "getting-started.md")]
+    assert shown[0] == shown[1], "the README and the guide show the same demo output"
+    printed = shown[0].split("\ndemo: ", 1)[0] + "\n"  # the last line is make's, not guardrail's
     assert done.stdout == printed, "the README's demo output must be what guardrail prints"
 
 
-def test_readme_spec_error_example_is_true(demo_root: Path, tmp_path: Path) -> None:
-    """The README shows this exact message for a typo in the demo spec's params."""
+def test_guide_spec_error_example_is_true(demo_root: Path, tmp_path: Path) -> None:
+    """The guide shows this exact message for a typo in the demo spec's params."""
     tmp_path = tmp_path / "repo"
     shutil.copytree(demo_root, tmp_path)
     spec = tmp_path / "audits" / "adult-income.yaml"
     spec.write_text(spec.read_text().replace("min_group_size: 30", "min_group_sise: 30"))
     done = run_cli("audit", "audits/adult-income.yaml", cwd=tmp_path)
     assert done.returncode == 3
-    expected = next(line for line in (REPO / "README.md").read_text().splitlines() if line.startswith("error: audits/"))
+    shown = marked("output", "spec-typo", DOCS / "getting-started.md")
+    assert shown.command()[:3] == ["guardrail", "audit", "audits/adult-income.yaml"]
+    expected = shown.printed().strip().splitlines()[-1]
+    assert expected.startswith("error: audits/adult-income.yaml")
     assert done.stderr.strip().splitlines()[-1] == expected
 
 
