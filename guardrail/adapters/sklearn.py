@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.abc
 import importlib.machinery
 import sys
+import threading
 import types
 import warnings
 from collections.abc import Sequence
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from guardrail.adapters.base import ModelSource, Predictions
 from guardrail.adapters.safety import refuse_pickle
-from guardrail.core.errors import MissingExtraError, ModelError, UnsafeModelError
+from guardrail.core.errors import MissingExtraError, ModelError, UnsafeModelError, first_line
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -53,7 +54,14 @@ class SklearnAdapter:
     @classmethod
     def load(cls, path: Path, *, trusted_types: Sequence[str] = (), features: Sequence[str] | None = None) -> SklearnAdapter:
         untrusted = check_trusted(path, trusted_types)
-        estimator = import_skops().load(path, trusted=list(untrusted))
+        try:
+            estimator = import_skops().load(path, trusted=list(untrusted))
+        except Exception as exc:  # a file from another scikit-learn version fails in assorted ways
+            raise ModelError(
+                f"{path} could not be loaded ({type(exc).__name__}: {first_line(exc)})",
+                hint="a skops file is read with the scikit-learn it was saved with in mind: save the model again "
+                "with the scikit-learn installed here, or install the version it was saved with",
+            ) from None
         if not hasattr(estimator, "predict"):
             raise ModelError(f"{path} holds a {type(estimator).__name__}, which has no predict()")
         expected = getattr(estimator, "feature_names_in_", None)
@@ -164,14 +172,24 @@ _ARRAY_BACKENDS = tuple(f"sklearn.externals.array_api_compat.{name}" for name in
 
 
 class _SkipArrayBackends(importlib.abc.MetaPathFinder):
-    """Refuses to find :data:`_ARRAY_BACKENDS` (an ``ImportError``), and nothing else."""
+    """Refuses to find :data:`_ARRAY_BACKENDS` (an ``ImportError``) in the thread that made it,
+    and nothing else: another thread's imports are never touched."""
+
+    def __init__(self) -> None:
+        self._thread = threading.get_ident()
 
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: types.ModuleType | None = None
     ) -> importlib.machinery.ModuleSpec | None:
+        if threading.get_ident() != self._thread:
+            return None
         if fullname in _ARRAY_BACKENDS or fullname.startswith(tuple(f"{name}." for name in _ARRAY_BACKENDS)):
             raise ModuleNotFoundError(f"{fullname} is not imported while skops lists scikit-learn's estimators", name=fullname)
         return None
+
+
+_IMPORTING = threading.Lock()
+"""Serialises :func:`import_skops` (the finder it installs is process-wide)."""
 
 
 def import_skops() -> Any:
@@ -186,24 +204,25 @@ def import_skops() -> Any:
     meets an array of that library, and it can do so afterwards: nothing is remembered of the
     refusal. When torch is already imported, nothing is refused (it costs nothing more).
 
+    Thread-safe: calls are serialised, and a module another thread is still importing is never
+    returned half-built (the ``import`` statement waits for it).
+
     Raises
     ------
     MissingExtraError
         If skops is not installed.
     """
-    loaded = sys.modules.get("skops.io")
-    if loaded is not None:
-        return loaded
-    skip = None if "torch" in sys.modules else _SkipArrayBackends()
-    if skip is not None:
-        sys.meta_path.insert(0, skip)
-    try:
-        import skops.io as sio
-    except ModuleNotFoundError as exc:
-        if (exc.name or "").partition(".")[0] != "skops":
-            raise
-        raise MissingExtraError("skops", "fairness") from None
-    finally:
+    with _IMPORTING:
+        skip = None if "torch" in sys.modules or "skops.io" in sys.modules else _SkipArrayBackends()
         if skip is not None:
-            sys.meta_path.remove(skip)
-    return sio
+            sys.meta_path.insert(0, skip)
+        try:
+            import skops.io as sio
+        except ModuleNotFoundError as exc:
+            if (exc.name or "").partition(".")[0] != "skops":
+                raise
+            raise MissingExtraError("skops", "fairness") from None
+        finally:
+            if skip is not None:
+                sys.meta_path.remove(skip)
+        return sio

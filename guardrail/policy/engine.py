@@ -301,8 +301,8 @@ def _judge_metric(
                     policy, rule, ref, OutcomeStatus.FAIL, "violated",
                     f"{rule.id} failed: {seen}; even without the group(s) below the minimum of "
                     f"{rule.min_group_n} ({names}) it is {_shown(without, rule.threshold)}, required {expected}.",
-                    metric.value,
-                    ci=ci,
+                    without.value,  # what was judged: the larger groups' disparity and its own interval (None on `value`)
+                    ci=without.ci,
                 )
             return _inconclusive(
                 policy, rule, ref, metric.value,

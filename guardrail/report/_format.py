@@ -103,6 +103,13 @@ class Unit:
 
 
 def _percent_digits(value: float, avoid: Sequence[float]) -> str:
+    """``value`` × 100 with the fewest decimals that neither read as 0 nor as any of ``avoid``;
+    a value short of ±100% never reads as "100" (an upper bound of 0.9997 is 99.97, not 100).
+
+    >>> _percent_digits(0.9997, ()), _percent_digits(0.5, ()), _percent_digits(1.0, ())
+    ('99.97', '50', '100')
+    """
+    avoid = (*avoid, 1.0, -1.0)
     scaled = value * 100
     magnitude = abs(scaled)
     start = 0 if magnitude >= 10 or magnitude == 0 else 1 if magnitude >= 1 else max(1, 1 - _exponent(magnitude))

@@ -146,6 +146,10 @@ def explain_view(result: AuditResult) -> ExplainView:
     overall = {m.key: m for m in metrics if m.scope is None}
     quality_keys = [key for key, _ in QUALITY_COLUMNS if any(f"explain.{m}.{key}" in overall for m in methods)]
     intervals = IntervalNotes()
+    for method in methods:  # every interval first, so each row's mark agrees with the caption
+        for key in quality_keys:
+            if (found := overall.get(f"explain.{method}.{key}")) is not None and found.value is not None:
+                intervals.add(found.ci)
     quality = tuple(
         QualityRow(
             method=method_name(method),
@@ -205,7 +209,8 @@ def _methods(metrics: Sequence[MetricResult], artifacts: Mapping[str, Any]) -> l
 
 def _cell(metric: MetricResult | None, intervals: IntervalNotes | None = None) -> ValueCell:
     """A value and its interval; with ``intervals``, only the interval's range (and a mark when the
-    table mixes methods), the table's caption naming the method once."""
+    table mixes methods), the table's caption naming the method once. ``intervals`` must already
+    hold every interval of the table, or a row built early misses the mark a later method calls for."""
     if metric is None:
         return ValueCell(_format.DASH)
     if metric.value is None:

@@ -68,6 +68,9 @@ BOUND_WORDS: dict[str, str] = {
 OP_WORDS: dict[str, str] = {"ge": "at least", "gt": "more than", "le": "at most", "lt": "less than", "eq": "equal to"}
 """Words for a rule's ``op``; ``BOUND_WORDS`` for the bound it is judged ``on``."""
 _SMALL_RE = re.compile(r"group\(s\) (?P<names>.+?) are below the minimum of (?P<n>\d+)")
+_REDUCED_RE = re.compile(
+    r"even without the group\(s\) below the minimum of (?P<n>\d+) \((?P<names>.+?)\) it is (?P<value>\S+?)(?: \(|, required)"
+)
 _WHY_RE = re.compile(r"(?:could not be evaluated|skipped): (?P<why>.+); required ")
 
 
@@ -97,7 +100,7 @@ def sentence(outcome: RuleOutcome, metrics: Mapping[str, MetricResult]) -> tuple
     else:
         built = _observed(outcome, metric, need)
     if built is None:
-        return (Segment("text", _without_rule_id(outcome)),)
+        return message_sentence(outcome)
     first = built[0]
     if first.kind == "text":
         built = (Segment("text", first.text[:1].upper() + first.text[1:]), *built[1:])
@@ -109,6 +112,12 @@ def _readable(need: Requirement | None) -> bool:
     if need is None or need.on not in BOUND_WORDS:
         return False
     return len(need.threshold) == 2 if need.op == "between" else need.op in OP_WORDS and len(need.threshold) == 1
+
+
+def message_sentence(outcome: RuleOutcome) -> tuple[Segment, ...]:
+    """``outcome`` said by its own message (without the rule id the heading says): for an outcome
+    whose metric cannot be told apart from another audit's of the same ref."""
+    return (Segment("text", _without_rule_id(outcome)),)
 
 
 def _without_rule_id(outcome: RuleOutcome) -> str:
@@ -174,7 +183,9 @@ def _ci_text(ci: Interval | None, unit: Unit, avoid: Sequence[float]) -> str:
     return f"{level} {unit.bare(ci.low, avoid)}–{unit.show(ci.high, avoid)}"
 
 
-def _tail(outcome: RuleOutcome, need: Requirement | None, unit: Unit) -> tuple[Segment, ...]:
+def _tail(
+    outcome: RuleOutcome, need: Requirement | None, unit: Unit, metric: MetricResult | None = None
+) -> tuple[Segment, ...]:
     """What the rule says of the observation, after the observation itself."""
     requires = _requires(need, unit, outcome)
     status = outcome.status
@@ -193,9 +204,33 @@ def _tail(outcome: RuleOutcome, need: Requirement | None, unit: Unit) -> tuple[S
         return (Segment("text", f"; it cannot be judged on groups this small (the rule requires {requires})."),)
     if status is OutcomeStatus.PASS or reason == "satisfied":
         return (Segment("text", f"; the rule requires {requires}, which holds."),)
-    if "even without the group(s) below the minimum" in outcome.message:
-        return (Segment("text", f"; the rule requires {requires}, and fails even without the groups below its minimum size."),)
+    reduced = _REDUCED_RE.search(outcome.message)
+    if reduced is not None:
+        avoid = need.threshold if need is not None else ()
+        value = _reduced_value(metric, reduced["value"])
+        judged = unit.show(value, avoid) if value is not None else None
+        on_interval = need is not None and need.on != "value" and outcome.ci is not None
+        extra = f" ({_ci_text(outcome.ci, unit, avoid)})" if on_interval else ""  # the interval the rule was judged on
+        lead = (Segment("text", "; without group(s) "), Segment("group", reduced["names"]),
+                Segment("text", f", below the rule's minimum of {reduced['n']} people, "))
+        if judged is None:
+            return (*lead, Segment("text", f"it still fails: the rule requires {requires}."))
+        return (*lead, Segment("text", "it is "), Segment("num", judged),
+                Segment("text", f"{extra}, which still fails: the rule requires {requires}."))
     return (Segment("text", f"; the rule requires {requires}."),)
+
+
+def _reduced_value(metric: MetricResult | None, said: str) -> float | None:
+    """The disparity over the groups at or above a rule's minimum size, as the outcome's message
+    states it (the number the engine judged), else the auditor's (``details["without_small"]``)."""
+    try:
+        return float(said.replace(",", ""))
+    except ValueError:
+        pass
+    reduced = metric.details.get("without_small") if metric is not None else None
+    if isinstance(reduced, Mapping) and isinstance(reduced.get("value"), float | int):
+        return float(reduced["value"])
+    return None
 
 
 def _scope_lead(metric: MetricResult) -> tuple[Segment, ...]:
@@ -207,8 +242,11 @@ def _scope_lead(metric: MetricResult) -> tuple[Segment, ...]:
 def _observed(outcome: RuleOutcome, metric: MetricResult, need: Requirement | None) -> tuple[Segment, ...] | None:
     unit = _unit(metric)
     avoid = need.threshold if need is not None else ()
-    value = outcome.observed if outcome.observed is not None else metric.value
-    ci = outcome.ci or metric.ci
+    # judged without the small groups: the outcome holds that judged value and interval (said in the
+    # tail); the lead states the metric over every group
+    reduced = _REDUCED_RE.search(outcome.message) is not None
+    value = metric.value if reduced or outcome.observed is None else outcome.observed
+    ci = metric.ci if reduced else outcome.ci or metric.ci
     if value is None:
         return _undefined(outcome, metric, need, unit)
     if metric.key.endswith("min_group_size"):
@@ -220,11 +258,11 @@ def _observed(outcome: RuleOutcome, metric: MetricResult, need: Requirement | No
                 Segment("text", ", has "),
                 Segment("num", f"{unit.show(value, avoid)} people"),
             )
-            return (*_scope_lead(metric), *body, *_tail(outcome, need, unit))
+            return (*_scope_lead(metric), *body, *_tail(outcome, need, unit, metric))
     disparity = _disparity(metric, value, ci, unit, avoid)
     if disparity is not None:
-        return (*_scope_lead(metric), *disparity, *_tail(outcome, need, unit))
-    return (*_generic(metric, value, ci, unit, avoid), *_tail(outcome, need, unit))
+        return (*_scope_lead(metric), *disparity, *_tail(outcome, need, unit, metric))
+    return (*_generic(metric, value, ci, unit, avoid), *_tail(outcome, need, unit, metric))
 
 
 def _disparity(
@@ -341,4 +379,4 @@ def _underpowered(outcome: RuleOutcome, metric: MetricResult | None, need: Requi
     )
 
 
-__all__ = ["BOUND_WORDS", "LABELS", "OP_WORDS", "RATE_WORDS", "Segment", "Unit", "html", "label", "sentence"]
+__all__ = ["BOUND_WORDS", "LABELS", "OP_WORDS", "RATE_WORDS", "Segment", "Unit", "html", "label", "message_sentence", "sentence"]

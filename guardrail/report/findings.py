@@ -18,7 +18,7 @@ from markupsafe import Markup
 
 from guardrail.core.types import MetricResult, RuleOutcome, RunRecord, Severity
 from guardrail.core.verdict import display_status
-from guardrail.report.finding_sentences import Segment, html, sentence
+from guardrail.report.finding_sentences import Segment, html, message_sentence, sentence
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,19 @@ TIERS: tuple[Tier, ...] = (
     Tier("pass", "", False),
 )
 """The order findings are shown in: by consequence, passes last (and collapsed)."""
+
+UNGATED_TIERS: tuple[Tier, ...] = (
+    Tier("fail", "rule not met", False),
+    Tier("error", "no evidence to judge", False),
+    Tier("inconclusive", "the data cannot tell", False),
+    Tier("warning", "from warn-severity rules", False),
+    Tier("note", "from info-severity rules", False),
+    Tier("waived", "while the waiver runs", False),
+    Tier("skipped", "not judged", False),
+    Tier("pass", "", False),
+)
+""":data:`TIERS` for a record no gate was applied to (``gated=False``): nothing blocks, so no
+heading says whether it does."""
 
 
 @dataclass(frozen=True)
@@ -87,18 +100,24 @@ class TierFindings:
         return sum(len(r.findings) for r in self.rules)
 
 
-def findings(record: RunRecord, fail_on: Severity = Severity.DENY) -> tuple[TierFindings, ...]:
+def findings(record: RunRecord, fail_on: Severity = Severity.DENY, gated: bool | None = None) -> tuple[TierFindings, ...]:
     """Every rule outcome of ``record`` as a sentence, in :data:`TIERS` order (empty tiers left out),
     grouped by rule in policy order; each rule's rationale is kept in the first tier it appears in
-    (a rule's ``:power`` check shares the rule's rationale)."""
-    metrics = _metric_index(record.metrics())
-    by_tier: dict[str, dict[tuple[str, str], list[Finding]]] = {t.key: {} for t in TIERS}
+    (a rule's ``:power`` check shares the rule's rationale). With ``gated`` false (by default,
+    ``record.gated``) the tiers are :data:`UNGATED_TIERS`, whose headings say nothing of blocking."""
+    tiers = TIERS if (record.gated if gated is None else gated) else UNGATED_TIERS
+    candidates = _metric_index(record.metrics())
+    by_tier: dict[str, dict[tuple[str, str], list[Finding]]] = {t.key: {} for t in tiers}
     for outcome in record.verdict.outcomes:
-        finding = Finding(outcome, display_status(outcome, fail_on), sentence(outcome, metrics))
+        judged = _judged_metric(outcome, candidates.get(outcome.metric, ()))
+        segments = sentence(outcome, {outcome.metric: judged} if judged is not None else {})
+        if judged is None and len(candidates.get(outcome.metric, ())) > 1:
+            segments = message_sentence(outcome)  # which audit's metric was judged cannot be told
+        finding = Finding(outcome, display_status(outcome, fail_on), segments)
         by_tier[tier_of(outcome, fail_on)].setdefault((outcome.policy, outcome.rule_id), []).append(finding)
     said: set[tuple[str, str]] = set()
     out = []
-    for tier in TIERS:
+    for tier in tiers:
         rules = []
         for key, found in by_tier[tier.key].items():
             first = found[0].outcome
@@ -138,11 +157,26 @@ def base_rule(rule_id: str) -> str:
     return rule_id.split(":", 1)[0]
 
 
-def _metric_index(metrics: Sequence[MetricResult]) -> dict[str, MetricResult]:
-    index: dict[str, MetricResult] = {}
+def _metric_index(metrics: Sequence[MetricResult]) -> dict[str, list[MetricResult]]:
+    """Every metric of the record by ref; more than one when audits of the same kind both produce it."""
+    index: dict[str, list[MetricResult]] = {}
     for metric in metrics:
-        index.setdefault(metric.ref, metric)
+        index.setdefault(metric.ref, []).append(metric)
     return index
 
 
-__all__ = ["TIERS", "Finding", "RuleFindings", "Tier", "TierFindings", "base_rule", "findings", "tier_of"]
+def _judged_metric(outcome: RuleOutcome, candidates: Sequence[MetricResult]) -> MetricResult | None:
+    """The metric ``outcome`` judged among those of its ref: the only one, or, when several audits
+    produced the ref (an outcome does not say which), the one candidate whose value and interval
+    are the outcome's; ``None`` when that cannot be told."""
+    if len(candidates) <= 1:
+        return candidates[0] if candidates else None
+    if outcome.observed is None:
+        return None
+    same = [m for m in candidates if m.value == outcome.observed]
+    if len(same) > 1 and outcome.ci is not None:
+        same = [m for m in same if m.ci is not None and (m.ci.low, m.ci.high) == (outcome.ci.low, outcome.ci.high)]
+    return same[0] if len(same) == 1 else None
+
+
+__all__ = ["TIERS", "UNGATED_TIERS", "Finding", "RuleFindings", "Tier", "TierFindings", "base_rule", "findings", "tier_of"]

@@ -224,7 +224,7 @@ def _page(record: RunRecord, fail_on: Severity) -> dict[str, Any]:
         "verdict": verdict,
         "exit_code": int(verdict.code),
         "counts": verdict.counts,
-        "tiers": findings(record, fail_on),
+        "tiers": findings(record, fail_on, gated=record.gated),
         "audits": tuple(_audit_view(r) for r in record.results),
         "packages": tuple(sorted(record.provenance.packages.items())),
         "seeds": tuple(record.provenance.seeds.items()),

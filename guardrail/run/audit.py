@@ -24,6 +24,7 @@ from guardrail.core.errors import DataError, GuardrailError, MissingExtraError, 
 from guardrail.core.types import AuditResult, AuditStatus, ErrorInfo, RunRecord, Severity
 from guardrail.policy.engine import Policy, evaluate
 from guardrail.run.context import context_factory
+from guardrail.run.preflight import absent_column
 from guardrail.run.provenance import InputFiles, collect, digest
 from guardrail.spec.loader import LoadedPolicy, LoadedSpec, load_policy, load_spec, validate_params
 from guardrail.spec.yamlsource import display_path
@@ -304,18 +305,10 @@ def _check_columns(loaded: LoadedSpec, data: pd.DataFrame) -> None:
     wanted: list[tuple[str, str]] = [("data.target", spec.data.target)]
     wanted += [("data.sensitive", column) for column in spec.data.sensitive]
     wanted += [("data.features", column) for column in spec.data.features or ()]
-    absent = [(role, column) for role, column in wanted if column not in data.columns]
-    if absent:
-        role, column = absent[0]
-        import difflib
-
-        close = difflib.get_close_matches(column, [str(c) for c in data.columns], n=1)
-        raise DataError(
-            f"{role} names column {column!r}, which the data file does not have"
-            + (f"; did you mean {close[0]!r}?" if close else ""),
-            where=where,
-            hint=f"available columns: {', '.join(map(str, data.columns))}",
-        )
+    header = tuple(str(c) for c in data.columns)
+    absent = [absent_column(role, column, header, where) for role, column in wanted if column not in data.columns]
+    if absent:  # every one, as `guardrail validate` reports them
+        raise DataError.of(absent)
     for column, expected in (spec.data.groups or {}).items():
         _check_declared_groups(data[column], expected, where=where)
     from guardrail.fairness.groups import check_sensitive

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import re
+
 import yaml
 
 from guardrail.core.errors import SpecError
@@ -31,6 +33,18 @@ MAX_NODES = 50_000
 """The most values (scalars, mappings and lists) in one file."""
 ALIASES_REFUSED = "YAML anchors and aliases are not allowed in guardrail files"
 ALIASES_HINT = "write the value out where it is used (a policy reuses another's rules with `extends:`)"
+class _Loader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no type stubs
+    """PyYAML's safe loader, reading ``1e-5`` and ``1.0e5`` as numbers (YAML 1.2, and what
+    every other YAML reader does), not as the text YAML 1.1 makes of an exponent without a
+    dot or a sign: a privacy limit written ``threshold: 1e-5`` is a number."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)[eE][-+]?[0-9]+$"),
+    list("-+.0123456789"),
+)
+
 _PLAIN_TAGS = frozenset(
     {"!", *(f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "seq", "map"))}
 )
@@ -99,7 +113,7 @@ def read_yaml(path: Path) -> YamlDocument:
         ) from None
     try:
         _check_events(text, shown)
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_Loader)
     except yaml.reader.ReaderError as exc:
         line = text.count("\n", 0, exc.position) + 1
         char = chr(exc.character) if isinstance(exc.character, int) else str(exc.character)

@@ -58,3 +58,46 @@ def test_import_skops_without_skops_names_the_extra(tmp_path: Path) -> None:
     script = blocker + "from guardrail.adapters.sklearn import import_skops\nimport_skops()\n"
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
     assert "MissingExtraError" in done.stderr and "guardrail[fairness]" in done.stderr
+
+
+CONCURRENT_IMPORTS = """
+import sys, threading
+from guardrail.adapters.sklearn import import_skops
+got = []
+def load():
+    got.append(import_skops())
+threads = [threading.Thread(target=load) for _ in range(4)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+# every thread has the whole module (not one half-built by another thread), and no finder is left behind
+assert len(got) == 4 and all(hasattr(m, "load") and hasattr(m, "get_untrusted_types") for m in got), got
+assert not any(type(f).__name__ == "_SkipArrayBackends" for f in sys.meta_path)
+print("torch" in sys.modules)
+"""
+
+
+def test_threads_importing_skops_at_once_each_get_the_whole_module() -> None:
+    done = subprocess.run([sys.executable, "-c", CONCURRENT_IMPORTS], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
+
+
+def test_a_skops_file_that_fails_to_load_is_a_model_error_not_an_internal_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file saved by another scikit-learn version fails inside skops.io.load in assorted ways."""
+    import skops.io as sio
+    from sklearn.linear_model import LogisticRegression
+
+    from guardrail.adapters.sklearn import SklearnAdapter
+    from guardrail.core.errors import ModelError
+
+    path = tmp_path / "model.skops"
+    sio.dump(LogisticRegression().fit([[0.0], [1.0]], [0, 1]), path)
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise AttributeError("Can't get attribute '_RemovedInThisVersion' on <module 'sklearn.linear_model._logistic'>")
+
+    monkeypatch.setattr(sio, "load", fail)
+    with pytest.raises(ModelError, match=r"could not be loaded \(AttributeError: Can't get attribute"):
+        SklearnAdapter.load(path)

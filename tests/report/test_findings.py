@@ -307,3 +307,71 @@ def test_interval_notes_mark_rows_only_when_a_table_mixes_methods(methods: int) 
         assert marks[:methods] == list("abc"[:methods])
         assert notes.caption() == "Intervals — " + "; ".join(f"{'abc'[i]}: 95%, m{i}" for i in range(methods)) + "."
     assert notes.add(None) is None and notes.mark(None) == ""
+
+
+# ---- review findings: the metric judged, the interval judged, interval marks, ungated headings ----
+
+
+def _two_audits(first: MetricResult, second: MetricResult) -> RunRecord:
+    """Two fairness audits producing the same ref, both judged by one rule."""
+    rule = _rule("FAIR-001", "fairness.demographic_parity_ratio", "ge", 0.8)
+    spec = PolicySpec(schema_version=1, kind="policy", name="baseline", rules=(rule,))
+    results = (AuditResult("fair-a", "fairness", AuditStatus.OK, (first,)), AuditResult("fair-b", "fairness", AuditStatus.OK, (second,)))
+    verdict = evaluate([Policy(spec, "baseline.yaml", "0")], results)
+    provenance = Provenance("0", "3.11", "linux", {}, {}, (), "guardrail audit x.yaml")
+    return RunRecord("id", "demo", "t0", "t1", "x.yaml", "0", {}, results, verdict, provenance)
+
+
+def test_each_of_two_audits_of_the_same_ref_is_said_with_its_own_groups() -> None:
+    record = _two_audits(_ratio("sex", 0.3162, (0.2887, 0.3462), SEX),
+                         _ratio("sex", 0.5, (0.45, 0.55), {"Women": (0.1, 500), "Men": (0.2, 500)}))
+    first, second = _sentences(record)["fail"]
+    assert first.startswith("By sex, Female is selected at 32% of Male's rate (95% CI 29–35%")
+    assert second.startswith("By sex, Women is selected at 50% of Men's rate (95% CI 45–55%")
+    assert "Female" not in second and "Women" not in first
+
+
+def test_two_audits_that_cannot_be_told_apart_fall_back_to_each_outcomes_own_message() -> None:
+    record = _two_audits(_ratio("sex", 0.5, (0.45, 0.55), SEX),
+                         _ratio("sex", 0.5, (0.45, 0.55), {"Women": (0.1, 500), "Men": (0.2, 500)}))
+    assert _sentences(record)["fail"] == ["Fairness.demographic_parity_ratio[sex] = 0.5 (95% CI 0.45–0.55), required ≥ 0.8."] * 2
+
+
+@pytest.mark.parametrize("on", ["worst", "ci_low"])
+def test_a_failure_on_the_larger_groups_shows_the_interval_it_was_judged_on(on: str) -> None:
+    groups = {"Black": (0.1, 400), "Other": (0.02, 10), "White": (0.2, 400)}
+    metric = _ratio("race", 0.1, (0.05, 0.3), groups)
+    reduced = {"min_group_n": 30, "excluded": ["Other"], "value": 0.5, "ci": {"low": 0.41, "high": 0.62, "level": 0.95}}
+    metric = dataclasses.replace(metric, details={**metric.details, "without_small": reduced})
+    record = _record([_rule("FAIR-001", "fairness.demographic_parity_ratio", "ge", 0.8, on=on, min_group_n=30)], [metric])
+    (outcome,) = record.verdict.outcomes
+    assert outcome.ci is not None and (outcome.ci.low, outcome.ci.high) == (0.41, 0.62)
+    (sentence,) = _sentences(record)["fail"]
+    assert sentence.startswith("By race, Other is selected at 10% of White's rate (95% CI 5.0–30%; 2.0% vs 20%); ")
+    assert "; without group(s) 'Other' (n=10), below the rule's minimum of 30 people, it is 50% (95% CI 41–62%), which still fails" in sentence
+
+
+def test_explain_quality_rows_are_marked_when_a_later_row_brings_a_second_interval_method() -> None:
+    from guardrail.report.explain_view import explain_view
+
+    metrics = (
+        MetricResult("explain.feature_ablation.importance", 0.2, scope="age"),
+        MetricResult("explain.lime.importance", 0.1, scope="age"),
+        MetricResult("explain.feature_ablation.deletion_auc", 0.3, ci=Interval(0.2, 0.4, method="m1")),
+        MetricResult("explain.lime.deletion_auc", 0.5, ci=Interval(0.4, 0.6, method="m2")),
+    )
+    view = explain_view(AuditResult("explain", "explainability", AuditStatus.OK, metrics))
+    assert view.quality_caption == "Intervals — a: 95%, m1; b: 95%, m2."
+    assert [row.cells[0].ci for row in view.quality] == ["0.2000–0.4000 a", "0.4000–0.6000 b"], "the first row too"
+
+
+def test_an_ungated_record_never_says_blocking() -> None:
+    record = dataclasses.replace(_mixed(), gated=False)
+    tiers = findings(record)
+    assert [t.tier.key for t in tiers] == [t.tier.key for t in findings(_mixed())]
+    assert all("blocking" not in t.tier.title and not t.tier.blocking for t in tiers)
+    assert findings(_mixed(), gated=False) == tiers
+    assert any("blocking" in t.tier.title for t in findings(_mixed()))
+    page = render(record, "html")
+    findings_html = page[page.index('id="findings"') : page.index('id="audits"')]
+    assert "blocking" not in findings_html and "no gate applied" in findings_html

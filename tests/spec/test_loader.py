@@ -302,3 +302,14 @@ def test_sha256_of_a_file_that_vanished_is_a_usage_error(tmp_path: Path) -> None
 
     with pytest.raises(UsageError, match="cannot record the SHA-256 of .*gone.csv: it is not there"):
         sha256_file(tmp_path / "gone.csv")
+
+
+@pytest.mark.parametrize(("written", "value"), [("1e-5", 1e-5), ("1.0e5", 1e5), ("-2E-3", -2e-3), ("0.5", 0.5), ("2", 2.0)])
+def test_a_threshold_in_exponent_notation_is_a_number(tmp_path: Path, written: str, value: float) -> None:
+    """YAML 1.1 (PyYAML's default) reads 1e-5 as text; a δ limit is written just so."""
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        "schema_version: 1\nkind: policy\nname: p\nrules:\n  - id: R\n    metric: privacy.delta\n"
+        f"    op: le\n    threshold: {written}\n    rationale: r\n"
+    )
+    assert load_policy(policy).policy.rules[0].threshold == pytest.approx(value, rel=1e-15)
