@@ -3,9 +3,14 @@
 Two shapes, one for each question a notebook asks:
 
 * **tidy** (``to_frame()``): one row per metric (``group`` is ``None``: the metric's overall
-  value) and one per group of the metric, with the columns of :data:`METRIC_COLUMNS`.
-  ``status`` says whether a value is there: ``ok``; ``small`` (a group below the auditor's
-  minimum size, reported and flagged); ``undefined`` (no value, ``reason`` says why);
+  value) and one per group of the metric, with the columns of :data:`METRIC_COLUMNS`, so that
+  every row's ``value`` is the quantity its ``metric`` names. A disparity or gap (such as
+  ``fairness.equalized_odds_difference`` or ``fairness.demographic_parity_ratio``: see
+  :func:`is_disparity`) has its overall row only: its groups hold the values of the rate it
+  compares (``details["worst_rate"]``, e.g. ``fpr``), not a disparity of each group, and
+  show under that rate's own key (``fairness.fpr``) where the audit reports it. ``status``
+  says whether a value is there: ``ok``; ``small`` (a group below the auditor's minimum
+  size, reported and flagged); ``undefined`` (no value, ``reason`` says why);
   ``error`` / ``skipped`` (an audit that produced no metrics, one row with ``metric`` None).
   Policy outcomes have their own columns (:data:`OUTCOME_COLUMNS`).
 * **by group** (``by_group_frame(scope)``): the groups of one scope as the index (a
@@ -44,12 +49,34 @@ OF_ANOTHER_METRIC = ("aggregation", "based_on", "smallest_group")
 """``details`` keys marking a metric whose groups hold another metric's values (a disparity
 or gap, or the smallest group's size): left out of the by-group view."""
 
+DISPARITY_AGGREGATIONS = ("difference", "ratio")
+"""``details["aggregation"]`` of a disparity or gap (a privacy metric's "max over groups" is
+not one: its groups hold its own quantity, each group's)."""
+
 Row = dict[str, Any]
 
 
+def is_disparity(metric: MetricResult) -> bool:
+    """Whether ``metric`` measures how far apart its groups are (a disparity such as
+    ``fairness.demographic_parity_ratio``, a gap such as ``fairness.mae_difference``): its
+    ``details`` name the rates it is ``based_on``, or it aggregates them by ``difference`` or
+    ``ratio``. Its groups hold the compared rate's values, not the disparity's.
+
+    >>> from guardrail.core.types import MetricResult
+    >>> is_disparity(MetricResult("fairness.equalized_odds_difference", 0.2, details={"based_on": ["tpr", "fpr"]}))
+    True
+    >>> is_disparity(MetricResult("privacy.mia.auc", 0.6, details={"aggregation": "max over groups"}))
+    False
+    """
+    return "based_on" in metric.details or metric.details.get("aggregation") in DISPARITY_AGGREGATIONS
+
+
 def metric_rows(metric: MetricResult, audit: str | None = None) -> list[Row]:
-    """The tidy rows of one metric: its overall value, then each group's."""
+    """The tidy rows of one metric: its overall value, then each group's; a disparity
+    (:func:`is_disparity`) has its overall row only (see the module docstring)."""
     rows = [_row(audit, metric, None, metric.value, metric.ci, metric.n, small=False, reason=metric.reason)]
+    if is_disparity(metric):
+        return rows
     rows += [_row(audit, metric, g.group, g.value, g.ci, g.n, small=g.small, reason=g.reason) for g in metric.by_group]
     return rows
 

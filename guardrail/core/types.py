@@ -142,7 +142,8 @@ class MetricResult:
 
     def to_frame(self) -> pd.DataFrame:
         """This metric as a tidy DataFrame: its overall row (``group`` None), then one row
-        per group (columns: :data:`guardrail.core.frames.METRIC_COLUMNS`)."""
+        per group (columns: :data:`guardrail.core.frames.METRIC_COLUMNS`) — except for a
+        disparity, whose per-group values are another rate's and appear under that rate's key."""
         from guardrail.core.frames import frame, metric_rows
 
         return frame(metric_rows(self))

@@ -12,11 +12,10 @@ alias bomb of a few hundred bytes expands to billions of values), nesting deeper
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import re
 
 import yaml
 

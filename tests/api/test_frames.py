@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 import guardrail
-from guardrail.core.frames import GROUP_SEPARATOR, METRIC_COLUMNS, OUTCOME_COLUMNS, split_group
+from guardrail.core.frames import GROUP_SEPARATOR, METRIC_COLUMNS, OUTCOME_COLUMNS, is_disparity, split_group
 from guardrail.core.types import AuditResult, AuditStatus, ErrorInfo, GroupValue, MetricResult
 from guardrail.datasets import load_adult
 from tests.report.conftest import make_record
@@ -77,7 +77,7 @@ def test_tidy_rows_hold_every_value_interval_and_size() -> None:
     result = guardrail.audit_fairness([1, 0, 0, 1] * 25, [1, 0, 1, 1] * 25, sensitive_features=frame, bootstrap=50)
     tidy = result.to_frame()
     assert tuple(tidy.columns) == METRIC_COLUMNS
-    assert len(tidy) == sum(1 + len(m.by_group) for m in result.metrics)
+    assert len(tidy) == sum(1 + (0 if is_disparity(m) else len(m.by_group)) for m in result.metrics)
     metric = next(m for m in result.metrics if m.key == "fairness.tpr" and m.scope == "sex+age")
     rows = tidy[(tidy.metric == "fairness.tpr") & (tidy.scope == "sex+age")]
     overall = rows[rows.group.isna()].iloc[0]
@@ -91,6 +91,37 @@ def test_tidy_rows_hold_every_value_interval_and_size() -> None:
         assert row.status == "small" and group.small, "25 people each, below min_group_size 30: flagged"
     assert set(tidy.audit) == {"fairness"} and tidy["value"].dtype == float and str(tidy["n"].dtype) == "Int64"
     pd.testing.assert_frame_equal(metric.to_frame(), rows.assign(audit=None).reset_index(drop=True))
+
+
+def test_no_group_row_of_a_disparity_is_labelled_as_the_disparity(adult) -> None:  # type: ignore[no-untyped-def]
+    """A disparity's groups hold the rate it compares (equalized odds: the worse of tpr and fpr),
+    not a per-group disparity: the tidy frame keeps its overall row, the groups' values stay
+    under the rate's own key."""
+    result: AuditResult = adult[3]
+    tidy = result.to_frame()
+    disparities = [m for m in result.metrics if is_disparity(m)]
+    keys = {m.key for m in disparities}
+    assert {"fairness.equalized_odds_difference", "fairness.demographic_parity_ratio", "fairness.equal_opportunity_ratio"} <= keys
+    assert not keys & {"fairness.tpr", "fairness.selection_rate", "fairness.count", "fairness.min_group_size"}
+    grouped = tidy[tidy.group.notna()]
+    assert not set(grouped.metric) & keys, "no group row carries a disparity's name"
+    assert len(tidy[tidy.metric.isin(keys)]) == len(disparities), "one overall row each, with the disparity's value"
+    for metric in disparities:
+        row = tidy[(tidy.metric == metric.key) & (tidy.scope == metric.scope)].iloc[0]
+        assert pd.isna(row.group) and row.value == pytest.approx(metric.value, abs=TOL) and metric.by_group
+        rate = f"fairness.{metric.details['worst_rate']}"
+        shown = grouped[(grouped.metric == rate) & (grouped.scope == metric.scope)].set_index("group").value
+        assert {g.group: g.value for g in metric.by_group} == pytest.approx(shown.to_dict(), abs=TOL), "under the rate's key"
+        assert metric.to_frame().group.isna().all()
+
+
+def test_gaps_are_disparities_and_per_group_maxima_are_not() -> None:
+    groups = (GroupValue("a", 0.3, 40), GroupValue("b", 0.5, 40))
+    gap = MetricResult("fairness.mae_difference", 0.2, scope="g", by_group=groups, details={"aggregation": "difference"})
+    most_vulnerable = {"aggregation": "max over groups (the most vulnerable group)"}
+    worst = MetricResult("privacy.mia.auc", 0.5, scope="g", by_group=groups, details=most_vulnerable)
+    assert is_disparity(gap) and list(gap.to_frame().group.isna()) == [True]
+    assert not is_disparity(worst) and list(worst.to_frame().group[1:]) == ["a", "b"], "each group's own AUC"
 
 
 def test_values_withheld_or_missing_say_why() -> None:

@@ -10,10 +10,12 @@ from typing import Any
 import pytest
 
 from guardrail.core.types import MetricResult, PolicyVerdict, RunRecord
-from guardrail.report.inline_html import ROOT, ROOT_CLASS, scope_css
+from guardrail.report.html import render_html
+from guardrail.report.inline_html import ALLOWED, ROOT, ROOT_CLASS, UnsafeMarkup, inline, scope_css
 from guardrail.report.notebook import FRAME_HEIGHT, shown
 from tests.report.conftest import make_record
 from tests.report.large_records import many_groups_record
+from tests.report.test_hostile_strings import PAYLOADS, hostile_record
 
 PAYLOAD = "<script>window.__pwned=1</script>"
 OPEN = f'<div class="{ROOT_CLASS}"><style>'
@@ -98,6 +100,17 @@ def test_large_results_stay_bounded() -> None:
     assert len(metric.by_group) == 400
     assert len(metric._repr_html_().encode()) < 200_000
     assert len(record._repr_html_().encode()) < 400_000
+    assert record._repr_html_().startswith(OPEN), "the large report passes the check: shown inline"
+
+
+def test_every_section_of_a_hostile_report_passes_the_allow_list() -> None:
+    """Fairness, explainability (tabular and text), privacy and federated sections, their charts
+    and curves, with hostile text everywhere: every element and attribute they emit is allowed."""
+    record = hostile_record(PAYLOADS[:6], compact=True)
+    assert {r.auditor for r in record.results} >= {"fairness", "explainability", "privacy", "federated"}
+    output = shown(render_html(record))
+    assert output.startswith(OPEN) and "<svg" in output and "<polyline" in output and "<script" not in output.lower()
+    assert ' viewBox="0 0 ' in output and " viewbox=" not in output, "SVG attributes keep their case"
 
 
 PAGE = '<!DOCTYPE html><html><head><style>p {{ color: red }}</style></head><body><p>ok</p>{inject}</body></html>'
@@ -121,6 +134,78 @@ def test_markup_that_fails_the_check_is_shown_in_a_sandboxed_frame(inject: str) 
     output = shown(PAGE.format(inject=inject))
     assert output.startswith('<iframe sandbox="" srcdoc="') and f"height:{FRAME_HEIGHT}px" in output
     assert output.count("<") == 2, "the page is escaped into srcdoc"
+
+
+RAW_TEXT = ["noembed", "noframes", "xmp", "plaintext", "iframe", "noscript", "textarea", "title", "style", "script"]
+"""Elements whose content a browser reads as raw text, not as markup (``title`` outside SVG)."""
+
+
+@pytest.mark.parametrize("tag", RAW_TEXT)
+def test_a_raw_text_element_cannot_smuggle_markup_in_an_attribute(tag: str) -> None:
+    """To the parser the ``<img>`` is inside a ``title`` value; to a browser it ends the raw text and runs."""
+    inject = f'<{tag}><p title="</{tag}><img src=x onerror=alert(1)>">'
+    output = shown(PAGE.format(inject=inject))
+    assert output.startswith('<iframe sandbox="" srcdoc="') and output.count("<") == 2
+    assert tag not in ALLOWED or tag == "title", "title is allowed only inside <svg>"
+
+
+@pytest.mark.parametrize(
+    "inject",
+    [
+        '<p style="background:\\75 rl(https://evil.example/x.png)">x</p>',
+        '<span style="background:\\75 rl(https://evil.example/x.png)">x</span>',
+        '<span style="background:u\\rl(https://evil.example/x.png)">x</span>',
+        '<p style="background:u\\rl(https://evil.example/x.png)">x</p>',
+        '<span style="background: image-set(\'https://evil.example/x.png\' 1x)">x</span>',
+        '<span style="width: expression(alert(1))">x</span>',
+        '<span style="background: rgba(0,0,0,0.5); @import \'https://evil.example/a.css\'">x</span>',
+        '<svg><rect fill="url(https://evil.example/p.svg#p)" width="1" height="1"/></svg>',
+        '<svg><text x="1" y="2" fill="red;background:x">t</text></svg>',
+        "<marquee>x</marquee>",
+        '<p data-x="1">x</p>',
+        '<p lang="en">x</p>',
+        "<table><tr><td background=\"https://evil.example/x.png\">x</td></tr></table>",
+        '<a href="#x" target="_top">x</a>',
+        '<img src="#x" alt="">',
+        "<svg><![CDATA[<img src=x onerror=alert(1)>]]></svg>",
+        "<?xml-stylesheet href=\"https://evil.example/a.xsl\"?>",
+    ],
+)
+def test_markup_outside_the_allow_list_is_shown_in_a_sandboxed_frame(inject: str) -> None:
+    output = shown(PAGE.format(inject=inject))
+    assert output.startswith('<iframe sandbox="" srcdoc="') and output.count("<") == 2, inject
+
+
+@pytest.mark.parametrize(
+    "css",
+    [
+        "p { background: \\75 rl(https://evil.example/x.png) }",
+        "p { background: url(data:image/png;base64,AAAA) }",
+        "p { background: image-set('https://evil.example/x.png' 1x) }",
+        "@import 'https://evil.example/a.css'; p { color: red }",
+        'p::before { content: "<!--<b>" }',
+        "p { width: expression(alert(1)) }",
+        "p { background: u/**/rl(https://evil.example/x.png) }",
+    ],
+)
+def test_a_stylesheet_that_escapes_or_loads_anything_is_shown_in_a_sandboxed_frame(css: str) -> None:
+    page = PAGE.format(inject="").replace("p { color: red }", css)
+    assert css in page
+    with pytest.raises(UnsafeMarkup):
+        inline(page)
+    assert shown(page).startswith('<iframe sandbox="" srcdoc="')
+
+
+def test_tags_are_rebuilt_from_their_parsed_attributes_never_passed_through() -> None:
+    inject = (
+        "<p class='a\"b' title=x>1 < 2 & 3 > 0</p>"
+        '<svg viewBox="0 0 10 10" role="img"><title>a <b>x</b></title><rect x=1 y=2 width=3 height=4 fill="#222"/></svg>'
+    )
+    output = inline(PAGE.format(inject=inject))
+    assert '<p class="a&quot;b" title="x">1 &lt; 2 &amp; 3 > 0</p>' in output
+    assert '<svg viewBox="0 0 10 10" role="img"><title>a <b>x</b></title>' in output, "an SVG title is no raw text"
+    assert '<rect x="1" y="2" width="3" height="4" fill="#222"/></svg>' in output
+    assert "'" not in output.split("</style>", 1)[1], "every value is written back in double quotes"
 
 
 def test_the_check_lets_through_what_a_report_may_hold() -> None:
