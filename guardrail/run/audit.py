@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from guardrail.auditors.catalog import MetricCatalog, check_rules, with_regression
 from guardrail.auditors.registry import AuditorRegistry, default_registry
 from guardrail.core.atomic import check_output_dir
-from guardrail.core.errors import DataError, GuardrailError, MissingExtraError, SpecError
+from guardrail.core.errors import DataError, GuardrailError, MissingExtraError, Problem, SpecError
 from guardrail.core.types import AuditResult, AuditStatus, ErrorInfo, RunRecord, Severity
 from guardrail.policy.engine import Policy, evaluate
 from guardrail.run.context import context_factory
@@ -277,11 +277,13 @@ def plan_audits(loaded: LoadedSpec, registry: AuditorRegistry) -> list[PlannedAu
     becomes an errored result naming the pip command, and the other audits still run.
     """
     planned = []
+    problems: list[Problem] = []  # every audit entry's problems, reported together
     for i, entry in enumerate(loaded.spec.audits):
         try:
             registry.target(entry.use)
         except SpecError as exc:
-            raise SpecError(exc.message, where=loaded.document.where(("audits", i, "use")), hint=exc.hint) from None
+            problems.append(Problem(exc.message, loaded.document.where(("audits", i, "use")), exc.hint))
+            continue
         try:
             cls = registry.resolve(entry.use)
         except ImportError as exc:
@@ -289,13 +291,23 @@ def plan_audits(loaded: LoadedSpec, registry: AuditorRegistry) -> list[PlannedAu
             info = ErrorInfo(type="MissingExtraError", message=missing.message, hint=missing.hint)
             planned.append(PlannedAudit(entry.id, entry.use, None, info))
             continue
-        params = validate_params(cls.Params, entry.params, loaded.document, ("audits", i, "params"))
+        try:
+            params = validate_params(cls.Params, entry.params, loaded.document, ("audits", i, "params"))
+        except SpecError as exc:
+            problems.extend(exc.problems)
+            continue
         auditor = cls(params)
         check = getattr(auditor, "check_spec", None)  # optional hook: params against the data spec
-        for loc, message in check(loaded.spec.data.sensitive) if check else ():
-            where = loaded.document.where(("audits", i, "params", *loc))
-            raise SpecError(f"audits[{i}].params.{'.'.join(map(str, loc))}: {message}", where=where)
+        checked = [
+            Problem(f"audits[{i}].params.{'.'.join(map(str, loc))}: {message}", loaded.document.where(("audits", i, "params", *loc)))
+            for loc, message in (check(loaded.spec.data.sensitive) if check else ())
+        ]
+        if checked:
+            problems.extend(checked)
+            continue
         planned.append(PlannedAudit(entry.id, entry.use, auditor))
+    if problems:
+        raise SpecError.of(problems)
     return planned
 
 

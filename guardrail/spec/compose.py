@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from guardrail.core.errors import SpecError
+from guardrail.core.errors import Problem, SpecError
 from guardrail.spec.models import PolicySpec, RuleSpec
 
 if TYPE_CHECKING:
@@ -33,40 +33,44 @@ def compose(child: PolicySpec, parents: Sequence[LoadedPolicy], document: YamlDo
             if rule.id in inherited and inherited[rule.id] != rule:
                 conflicts.setdefault(rule.id, []).append(parent.policy.name)
             inherited.setdefault(rule.id, rule)
+    problems: list[Problem] = []  # every problem of the file, reported together
     for i, disabled in enumerate(child.disable):
         if disabled.id not in inherited:
-            raise SpecError(
+            problems.append(Problem(
                 f"disable[{i}]: no inherited rule {disabled.id!r} to disable",
-                where=document.where(("disable", i, "id")),
-                hint=f"inherited rules: {', '.join(inherited) or '(none)'}",
-            )
+                document.where(("disable", i, "id")),
+                f"inherited rules: {', '.join(inherited) or '(none)'}",
+            ))
+            continue
         del inherited[disabled.id]
         conflicts.pop(disabled.id, None)
     own: list[RuleSpec] = []
     for i, rule in enumerate(child.rules):
         if rule.id in inherited:
             if rule.overrides is None:
-                raise SpecError(
+                problems.append(Problem(
                     f"rules[{i}]: rule {rule.id!r} redefines an inherited rule without saying why",
-                    where=document.where(("rules", i, "id")),
-                    hint="add `overrides: <reason>` to replace it, or give the rule a new id",
-                )
+                    document.where(("rules", i, "id")),
+                    "add `overrides: <reason>` to replace it, or give the rule a new id",
+                ))
+                continue
             inherited[rule.id] = rule
             conflicts.pop(rule.id, None)
         elif rule.overrides is not None:
-            raise SpecError(
+            problems.append(Problem(
                 f"rules[{i}]: rule {rule.id!r} says it overrides an inherited rule, but none has that id",
-                where=document.where(("rules", i, "overrides")),
-            )
+                document.where(("rules", i, "overrides")),
+            ))
         else:
             own.append(rule)
-    if conflicts:
-        rule_id, names = next(iter(conflicts.items()))
-        raise SpecError(
+    for rule_id, names in conflicts.items():
+        problems.append(Problem(
             f"rule {rule_id!r} is defined differently by the policies this one extends ({', '.join(names)})",
-            where=document.where(("extends",)),
-            hint=f"resolve it here with a rule {rule_id!r} that has `overrides: <reason>`",
-        )
+            document.where(("extends",)),
+            f"resolve it here with a rule {rule_id!r} that has `overrides: <reason>`",
+        ))
+    if problems:
+        raise SpecError.of(problems)
     rules = (*inherited.values(), *own)
     if not rules:
         raise SpecError("after disabling, this policy has no rules left", where=document.where(("disable",)))

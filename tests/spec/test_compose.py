@@ -56,6 +56,23 @@ def test_changes_to_inherited_rules_need_a_reason(tmp_path: Path, body: str, mes
     assert "model.yaml:" in str(info.value)
 
 
+def test_every_composition_problem_of_a_file_is_reported_at_once(tmp_path: Path) -> None:
+    _write(tmp_path, "org", "rules:\n" + _rule("A") + _rule("B"))
+    child = _write(
+        tmp_path,
+        "model",
+        "extends: [org.yaml]\ndisable:\n  - {id: Z, reason: x}\nrules:\n" + _rule("A", 0.9) + _rule("Y", 0.9, ", overrides: x"),
+    )
+    with pytest.raises(SpecError) as info:
+        load_policy(child)
+    said = [(p.where or "").rsplit("/", 1)[-1] + " " + p.message for p in info.value.problems]
+    assert said == [
+        "model.yaml:6 disable[0]: no inherited rule 'Z' to disable",
+        "model.yaml:8 rules[0]: rule 'A' redefines an inherited rule without saying why",
+        "model.yaml:9 rules[1]: rule 'Y' says it overrides an inherited rule, but none has that id",
+    ]
+
+
 def test_conflicting_parents_and_cycles_are_errors(tmp_path: Path) -> None:
     _write(tmp_path, "a", "rules:\n" + _rule("R", 0.8))
     _write(tmp_path, "b", "rules:\n" + _rule("R", 0.7))

@@ -228,6 +228,18 @@ def test_the_cli_prints_every_problem_of_a_file_one_line_each(tmp_path: Path) ->
     assert not (tmp_path / "out").exists()
 
 
+def test_every_audit_entry_s_problems_are_reported_at_once(tmp_path: Path) -> None:
+    """Two bad audits entries (an unknown `use:`, a misspelt param): two lines, not the first only."""
+    audits = "audits:\n  - {id: f, use: fairnes}\n  - {id: g, use: fairness, params: {min_group_sise: 2}}\n"
+    spec = _folder(tmp_path, SPEC.replace("audits:\n  - {id: fairness, use: fairness}\n", audits))
+    done = run_cli("validate", spec, cwd=tmp_path)
+    assert done.returncode == 3
+    lines = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 2, done.stderr
+    assert lines[0].startswith("error: spec.yaml:7: ") and "fairnes" in lines[0]
+    assert lines[1].startswith("error: spec.yaml:8: ") and "min_group_sise" in lines[1]
+
+
 def test_audit_of_a_policy_file_says_so_in_one_line(tmp_path: Path) -> None:
     _folder(tmp_path, SPEC)
     done = run_cli("audit", "policy.yaml", cwd=tmp_path)
