@@ -20,7 +20,7 @@ from typing import Any
 from guardrail.core.errors import UsageError
 from guardrail.core.types import SourceLocation
 from guardrail.policy.engine import Policy
-from guardrail.spec.loader import _validate, load_policy
+from guardrail.spec.loader import load_policy, validate_document
 from guardrail.spec.models import PolicySpec
 from guardrail.spec.yamlsource import Location, YamlDocument
 
@@ -70,7 +70,7 @@ def python_policy(given: Mapping[str, Any]) -> Policy:
 
     data = {"schema_version": 1, "kind": "policy", "name": DEFAULT_NAME, **_plain(given)}
     document = _PythonDocument(path=Path(PYTHON_SOURCE), data=data, lines={})
-    spec = _validate(PolicySpec, document, kind="policy")
+    spec = validate_document(PolicySpec, document, kind="policy")
     parents = [load_policy(parent) for parent in spec.extends]
     flattened = compose(spec, parents, document)
     own = {rule.id for rule in spec.rules}

@@ -20,7 +20,7 @@ from guardrail.spec.models import (
     TorchModelSpec,
 )
 from guardrail.spec.packs import is_pack_reference, pack_path
-from guardrail.spec.yamlsource import Location, YamlDocument, display_path, read_yaml
+from guardrail.spec.yamlsource import Location, YamlDocument, display_path, dotted, read_yaml
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -104,7 +104,7 @@ def load_spec(
     """
     spec_path = _resolve_argument(path)
     document = read_yaml(spec_path)
-    spec = _validate(AuditSpec, document, kind="audit")
+    spec = validate_document(AuditSpec, document, kind="audit")
     base = spec_path.parent
 
     model_path = None
@@ -176,7 +176,7 @@ def load_policy(path: str | Path, *, _chain: tuple[Path, ...] = ()) -> LoadedPol
         cycle = " → ".join(display_path(p) for p in (*_chain, policy_path))
         raise SpecError(f"policies extend each other in a cycle: {cycle}", where=display_path(policy_path))
     document = read_yaml(policy_path)
-    policy = _validate(PolicySpec, document, kind="policy")
+    policy = validate_document(PolicySpec, document, kind="policy")
     parents = [
         load_policy(_policy_file(document, policy_path.parent, parent, ("extends", i)), _chain=(*_chain, policy_path))
         for i, parent in enumerate(policy.extends)
@@ -204,7 +204,7 @@ def validate_params(model: type[M], params: dict[str, Any], document: YamlDocume
         raise _spec_error(exc, document, params, loc, model) from None
 
 
-def _validate(model: type[M], document: YamlDocument, *, kind: str) -> M:
+def validate_document(model: type[M], document: YamlDocument, *, kind: str) -> M:
     """``document`` validated by ``model``; every problem of the file in one :class:`SpecError`
     (see :mod:`guardrail.spec.messages`), a file of the wrong kind in one line."""
     data = document.data
@@ -236,13 +236,6 @@ def _spec_error(
     return SpecError.of(problems_of(exc, document, data, prefix, root))
 
 
-def _dotted(loc: Location) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
 def _torch_model_path(document: YamlDocument, base: Path, model: TorchModelSpec, root: str) -> Path:
     """A torch model's folder, or a module's weights file, resolved and checked."""
     what = "model" if root == "model" else "baseline model"
@@ -258,7 +251,7 @@ def _existing_folder(document: YamlDocument, base: Path, relative: str, loc: Loc
         kind = file_kind(path)
         problem = "not found" if kind == "missing" else f"is {kind}, not a folder"
         raise SpecError(
-            f"{_dotted(loc)}: {what} {problem}: {display_path(path)}",
+            f"{dotted(loc)}: {what} {problem}: {display_path(path)}",
             where=document.where(loc),
             hint="train it first (`guardrail train SPEC`, or `guardrail federate SPEC` for a federate: section); "
             "paths in a spec are relative to the spec file's folder",
@@ -270,7 +263,7 @@ def _policy_file(document: YamlDocument, base: Path, reference: str, loc: Locati
     """A policy named in ``policies:`` or ``extends:``: a shipped pack (``guardrail:<name>``,
     see :mod:`guardrail.spec.packs`) or a file relative to ``base``."""
     if is_pack_reference(reference):
-        return pack_path(reference, where=document.where(loc), key=_dotted(loc))
+        return pack_path(reference, where=document.where(loc), key=dotted(loc))
     return _existing(document, base, reference, loc, "policy file")
 
 
@@ -288,7 +281,7 @@ def _existing(document: YamlDocument, base: Path, relative: str, loc: Location, 
             else f"is {kind}, not a regular file"
         )
         raise SpecError(
-            f"{_dotted(loc)}: {what} {problem}: {display_path(path)}",
+            f"{dotted(loc)}: {what} {problem}: {display_path(path)}",
             where=document.where(loc),
             hint="paths in a spec are relative to the spec file's folder",
         )
@@ -301,7 +294,7 @@ def _resolve_in(document: YamlDocument, base: Path, relative: str, loc: Location
         return resolve(base / relative)
     except OSError as exc:
         raise SpecError(
-            f"{_dotted(loc)}: {relative!r} {describe(exc)}",
+            f"{dotted(loc)}: {relative!r} {describe(exc)}",
             where=document.where(loc),
             hint="paths in a spec are relative to the spec file's folder",
         ) from None
