@@ -2,11 +2,14 @@
 
 Association is the normalised mutual information (scikit-learn's
 ``normalized_mutual_info_score``, arithmetic mean) between a feature — numeric features
-binned at their quantiles — and a sensitive column. A feature at or above the threshold is
+binned at their quantiles, tied values kept together — and a sensitive column. A feature at or above the threshold is
 a proxy of that column.
 
 For text (:func:`word_associations`) the feature is a word's presence in a document (a
 0/1 label per document), with the same normalisation, computed for every word at once.
+
+Binning and the (normalised) mutual information are :mod:`guardrail.data_audit.association`'s,
+the one implementation the data audit's proxy check shares.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from guardrail.data_audit.association import bin_edges, contingency, mutual_information, nmi
 from guardrail.explain.tabular import TabularView
 
 
@@ -28,30 +32,29 @@ class Association:
 
 
 def binned(view: TabularView, j: int, bins: int) -> np.ndarray:
-    """Feature ``j`` as discrete labels: categorical codes, or numeric quantile bins."""
+    """Feature ``j`` as discrete labels: categorical codes, or numeric quantile bins
+    (:func:`~guardrail.data_audit.association.bin_edges`: by value when the feature has at most
+    ``bins`` values, a heavily tied value in a bin of its own, as the data audit bins)."""
     values = view.codes[:, j]
     if j in view.levels:
         return values.astype(np.int64)
-    edges = np.unique(np.quantile(values, np.linspace(0, 1, bins + 1)[1:-1]))
-    return np.asarray(np.digitize(values, edges))
+    return np.asarray(np.digitize(values, bin_edges(values, bins)))
 
 
 def associations(view: TabularView, sensitive: Mapping[str, np.ndarray], bins: int) -> list[Association]:
-    """Mutual information of every feature with every sensitive column (labels per row)."""
-    from sklearn.metrics import mutual_info_score, normalized_mutual_info_score
-
+    """Mutual information of every feature with every sensitive column (labels per row), as
+    scikit-learn's ``normalized_mutual_info_score`` and ``mutual_info_score``."""
+    coded = {}
+    for column, groups in sensitive.items():
+        labels, codes = np.unique(np.asarray(groups), return_inverse=True)
+        coded[column] = (codes.reshape(-1), len(labels))
     out = []
     for j, name in enumerate(view.features):
-        labels = binned(view, j, bins)
-        for column, groups in sensitive.items():
-            out.append(
-                Association(
-                    name,
-                    column,
-                    float(normalized_mutual_info_score(groups, labels)),
-                    float(mutual_info_score(groups, labels)),
-                )
-            )
+        values = binned(view, j, bins)
+        k = int(values.max()) + 1 if values.size else 0
+        for column, (codes, g) in coded.items():
+            table = contingency(codes, g, values, k)
+            out.append(Association(name, column, float(nmi(table)), float(mutual_information(table))))
     return out
 
 
@@ -89,23 +92,15 @@ def word_associations(vocabulary: Sequence[str], presence: np.ndarray, sensitive
     associates with nothing (scikit-learn scores two constant labellings 1).
     """
     out = []
-    n = presence.shape[0]
-    present = presence.astype(np.float64)
+    with_presence = presence.astype(np.float64)
     for column, groups in sensitive.items():
         labels, codes = np.unique(np.asarray(groups), return_inverse=True)
-        onehot = np.zeros((n, len(labels)))
-        onehot[np.arange(n), codes] = 1.0
-        with_word = present.T @ onehot  # (words, groups): documents of the group that contain the word
-        group_size = onehot.sum(axis=0)
-        joint = np.stack([with_word, group_size[None, :] - with_word]) / max(n, 1)  # (2, words, groups)
-        p_word = joint.sum(axis=2, keepdims=True)
-        p_group = (group_size / max(n, 1))[None, None, :]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            terms = np.where(joint > 0, joint * np.log(joint / (p_word * p_group)), 0.0)
-            h_word = -np.where(p_word[..., 0] > 0, p_word[..., 0] * np.log(p_word[..., 0]), 0.0).sum(axis=0)
-        h_group = float(-(p_group[p_group > 0] * np.log(p_group[p_group > 0])).sum())
-        mi = np.maximum(terms.sum(axis=(0, 2)), 0.0)
-        normaliser = np.maximum((h_word + h_group) / 2, np.finfo(np.float64).eps)
-        nmi = np.where((mi > 0) & (h_group > 0), np.minimum(mi / normaliser, 1.0), 0.0)
-        out += [Association(w, column, float(nmi[j]), float(mi[j])) for j, w in enumerate(vocabulary)]
+        group_size = np.bincount(codes.reshape(-1), minlength=len(labels)).astype(np.float64)
+        onehot = np.zeros((presence.shape[0], len(labels)))
+        onehot[np.arange(presence.shape[0]), codes.reshape(-1)] = 1.0
+        with_word = with_presence.T @ onehot  # (words, groups): documents of the group that contain the word
+        tables = np.stack([with_word, group_size[None, :] - with_word], axis=-1)  # (words, groups, 2)
+        mi = mutual_information(tables)
+        scores = np.minimum(nmi(tables, constant=0.0), 1.0)
+        out += [Association(w, column, float(scores[j]), float(mi[j])) for j, w in enumerate(vocabulary)]
     return out

@@ -92,6 +92,7 @@ LAYERS = {
     "adapters": 5,
     "datasets": 5,
     "fairness": 5,
+    "data_audit": 5,
     "privacy": 5,
     "explain": 5,
     "federation": 5,
