@@ -184,6 +184,107 @@ def audit_fairness(
     return FairnessAuditor(FairnessParams.model_validate(params)).run(ctx)
 
 
+def audit_data(
+    frame: Any,
+    *,
+    sensitive: str | Sequence[str],
+    target: str | None = None,
+    positive_label: Any = None,
+    reference: Any = None,
+    population: Mapping[str, Mapping[str, Any]] | None = None,
+    missing_sensitive: str = "error",
+    seed: int = 0,
+    **params: Any,
+) -> AuditResult:
+    """Data audit of a DataFrame, as in the ``data`` auditor (``use: data``): no model needed.
+
+    Parameters
+    ----------
+    frame:
+        The audited rows (a pandas DataFrame).
+    sensitive:
+        The sensitive column(s) of ``frame``.
+    target:
+        The label column, when there is one: base rates by group and conflicting labels
+        (binary labels; ``positive_label`` as in ``data.positive_label``).
+    reference:
+        The training data (a DataFrame with the same columns): shift between it and ``frame``,
+        and rows of ``frame`` leaked from it.
+    population:
+        Declared population shares per sensitive column, each with its source:
+        ``{"sex": {"shares": {"Female": 0.513, "Male": 0.487}, "source": "US Census 1990"}}``.
+    params:
+        Any other ``use: data`` params (``features``, ``ignore``, ``min_group_size``,
+        ``bootstrap``, ``confidence``, ``bins``, ``proxy_threshold``, ``shift_threshold``,
+        ``alpha``, ``groupings``), as documented in the user guide (docs/data.md).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> frame = pd.DataFrame({"sex": ["F", "M"] * 50, "age": range(100), "y": [0, 1] * 50})
+    >>> result = audit_data(frame, sensitive="sex", target="y", bootstrap=0)
+    >>> {m.ref: m.value for m in result.metrics}["data.base_rate_difference[sex]"]
+    1.0
+    """
+    import time
+
+    import pandas as pd
+
+    from guardrail.auditors.data import DataAuditor, DataParams
+    from guardrail.core.errors import DataError
+    from guardrail.fairness.groups import check_sensitive
+    from guardrail.run.outcomes import positive_label_of
+
+    started = time.perf_counter()
+    if not isinstance(frame, pd.DataFrame):
+        raise UsageError("audit_data takes a pandas DataFrame", hint="wrap arrays in pd.DataFrame({...}) first")
+    if reference is not None and not isinstance(reference, pd.DataFrame):
+        raise UsageError("reference must be a pandas DataFrame (the training data)")
+    columns = (sensitive,) if isinstance(sensitive, str) else tuple(sensitive)
+    absent = [c for c in (*columns, *([target] if target is not None else [])) if c not in frame.columns]
+    if absent:
+        raise DataError(f"frame has no column(s) {', '.join(map(repr, absent))}", where="frame")
+    for column in columns:
+        check_sensitive(frame[column], column, missing=missing_sensitive, where="frame")
+    auditor = DataAuditor(DataParams.model_validate({**params, "population": dict(population or {})}))
+    problems = auditor.check_spec(columns)
+    if problems:
+        raise DataError("; ".join(message for _, message in problems), where="audit_data")
+    labels = None
+    if target is not None:
+        truth = frame[target]
+        if truth.isna().any():
+            raise DataError(f"target column {target!r} has {int(truth.isna().sum())} missing value(s)", where="frame")
+        if positive_label is not None:  # one class versus the others, as declared
+            if not (truth == positive_label).any():
+                raise DataError(f"positive_label {positive_label!r} never occurs in target column {target!r}", where="frame")
+            labels = (truth == positive_label).to_numpy(dtype=bool)
+        elif truth.nunique() <= 2:
+            labels = (truth == positive_label_of(truth, None, where="frame")).to_numpy(dtype=bool)
+    found = auditor.examine(
+        frame.reset_index(drop=True),
+        sensitive=columns,
+        target=target,
+        labels=labels,
+        reference=None if reference is None else reference.reset_index(drop=True),
+        missing_sensitive=missing_sensitive,
+        seed=seed,
+        where="frame",
+    )
+    from guardrail.core.types import AuditStatus
+
+    reference_info = None if reference is None else {"path": None, "sha256": None, "rows": len(reference)}
+    return AuditResult(
+        audit_id="data",
+        auditor=DataAuditor.name,
+        status=AuditStatus.OK,
+        metrics=found.metrics,
+        params=auditor.params.model_dump(mode="json"),
+        artifacts={**found.artifacts, "reference": reference_info},
+        duration_s=time.perf_counter() - started,
+    )
+
+
 def check(
     result: AuditResult | Sequence[AuditResult] | RunRecord,
     policy: str | Path | Mapping[str, Any] | Sequence[Mapping[str, Any]] | Sequence[str | Path],

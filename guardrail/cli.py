@@ -374,7 +374,7 @@ def _validate_one(path: Path, registry: AuditorRegistry) -> str:
         planned = plan_audits(loaded, registry)
         check_rules(policies, spec_catalog(loaded, planned, registry))
         if not trains:
-            preflight(loaded)
+            preflight(loaded, planned)
         unavailable = [f"{p.audit_id} ({p.unavailable.hint})" for p in planned if p.unavailable is not None]
         summary = f"audit spec {loaded.spec.name!r}, {len(planned)} audit(s), {len(loaded.policy_paths)} policy file(s)"
         if unavailable:

@@ -65,6 +65,10 @@ class AuditContext:
     column) and returns what it outputs on any rows: float64 ``Logits`` where the model has
     them (:func:`guardrail.privacy.model_logits.reference_output`), else ``P(positive)``; None
     when the adapter cannot."""
+    target: str | None = None
+    """The target column's name (``data.target``)."""
+    spec_folder: Path | None = None
+    """The spec file's folder: paths in params are relative to it."""
 
 
 class Auditor(Protocol):

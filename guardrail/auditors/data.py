@@ -28,6 +28,7 @@ from guardrail.auditors.base import (
 from guardrail.auditors.fairness import groupings_of
 from guardrail.core.errors import DataError, Problem
 from guardrail.core.types import AuditResult
+from guardrail.spec.models import Number
 
 if TYPE_CHECKING:
     import numpy as np
@@ -37,13 +38,10 @@ if TYPE_CHECKING:
     from guardrail.data_audit.engine import DataAudit
     from guardrail.spec.models import AuditSpec
 
-Share = float
-
-
 class PopulationParams(AuditorParams):
     """One sensitive column's share of each group in the population the data should represent."""
 
-    shares: dict[str, Share] = Field(
+    shares: dict[str, Number] = Field(
         min_length=1, description="Each group's share of the population, e.g. {Female: 0.513, Male: 0.487}; they sum to 1."
     )
     source: str = Field(min_length=1, description="Where the shares come from (publication, table, year).")
@@ -56,23 +54,6 @@ class PopulationParams(AuditorParams):
 
             return {group_label(k): v for k, v in value.items()}
         return value
-
-    @field_validator("shares")
-    @classmethod
-    def _shares_are_shares(cls, value: dict[str, float]) -> dict[str, float]:
-        import math
-
-        bad = [f"{k}: {v!r}" for k, v in value.items() if isinstance(v, bool) or not math.isfinite(v) or not 0 < v <= 1]
-        if bad:
-            raise ValueError(f"every share is a number in (0, 1]; got {', '.join(bad)}")
-        total = sum(value.values())
-        if abs(total - 1) > SHARE_TOLERANCE:
-            raise ValueError(f"the shares sum to {total:.4g}, not 1 (within {SHARE_TOLERANCE}); list every group of the population")
-        return value
-
-
-SHARE_TOLERANCE = 0.005
-"""How far a population's shares may sum from 1: published shares are rounded (to 0.1%)."""
 
 
 class DataParams(AuditorParams):
@@ -115,6 +96,20 @@ class DataParams(AuditorParams):
     alpha: float = Field(default=0.05, gt=0, lt=1, description="Significance level of the shift tests (after Holm's correction).")
 
     _no_repeats = field_validator("sensitive", "features", "ignore")(no_repeats)
+
+    @model_validator(mode="after")
+    def _shares_are_shares(self) -> DataParams:
+        """Each population's shares in (0, 1], summing to 1 within the rounding of published
+        shares: the data audit's own check (:func:`guardrail.data_audit.representation.check_shares`),
+        here so that ``guardrail validate`` finds a bad population before any data is read."""
+        from guardrail.data_audit.representation import Population, check_shares
+
+        for column, declared in self.population.items():
+            try:
+                check_shares(column, Population(dict(declared.shares), declared.source), declared.shares, where="")
+            except DataError as exc:
+                raise ValueError(f"{exc.message}; {exc.hint}" if exc.hint else exc.message) from None
+        return self
 
     @model_validator(mode="after")
     def _one_reference(self) -> DataParams:
@@ -226,16 +221,17 @@ class DataAuditor:
         from guardrail.data_audit.representation import Population, check_population
 
         problems: list[Problem] = []
-        population = {column: Population(dict(pop.shares), pop.source) for column, pop in self.params.population.items()}
-        try:
-            check_population(data, population, sensitive=self.params.sensitive or sensitive, where=where)
-        except DataError as exc:
-            problems += exc.problems
+        examined = data
         if self.params.reference_column is not None:
             try:
-                split_reference(data, self.params.reference_column, where=where)
+                examined, _ = split_reference(data, self.params.reference_column, where=where)
             except DataError as exc:
-                problems += exc.problems
+                return list(exc.problems)  # the population is judged on the examined rows, unknown until then
+        population = {column: Population(dict(pop.shares), pop.source) for column, pop in self.params.population.items()}
+        try:
+            check_population(examined, population, sensitive=self.params.sensitive or sensitive, where=where)
+        except DataError as exc:
+            problems += exc.problems
         return problems
 
     def input_files(self, spec_folder: Path) -> list[Path]:
@@ -282,13 +278,21 @@ class DataAuditor:
         where: str = "data",
     ) -> DataAudit:
         """The data audit of ``data`` (and of ``reference`` beside it) under these params."""
-        from guardrail.data_audit.engine import DataAuditOptions, DataTables, audit_tables, check_reference_columns
+        from guardrail.data_audit.engine import DataAuditOptions, DataTables, audit_tables
         from guardrail.data_audit.representation import Population
 
         p = self.params
         features = self.features_of(data, sensitive, target)
         if reference is not None:
-            check_reference_columns(reference, [*features, *sensitive, *([target] if target else [])], where=where)
+            if reference.empty:
+                raise DataError(
+                    "the reference (training) data has no rows: nothing to compare the audit data with",
+                    where=where,
+                    hint="give the training table the model learned from, or leave reference data out",
+                )
+            absent = [c for c in (*features, *sensitive, *([target] if target else [])) if c not in reference.columns]
+            if absent:
+                raise DataError.of([reference_lacks(absent, where=where)])
         tables = DataTables(
             data=data,
             sensitive=sensitive,
@@ -329,7 +333,6 @@ class DataAuditor:
 
 
 def _examined_rows(data: pd.DataFrame, column: str) -> np.ndarray:
-    import numpy as np
 
     marks: np.ndarray = ~data[column].to_numpy(dtype=bool)
     return marks

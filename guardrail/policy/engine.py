@@ -69,6 +69,12 @@ class Policy:
         return PolicyInfo(name=self.spec.name, path=self.path, sha256=self.sha256, rules=len(self.spec.rules))
 
 
+OWN_SCOPES: tuple[str, ...] = ("data.",)
+"""Key prefixes whose keys each have scopes of their own (the data audit's: per column, per
+declared population, per intersection), so that a sibling's scope is no evidence that the
+rule's key should have it; the auditor's catalog says which scopes each key is reported in."""
+
+
 def evaluate(policies: Sequence[Policy], results: Sequence[AuditResult], *, today: date | None = None) -> PolicyVerdict:
     """Judge every rule of every policy against the metrics in ``results``.
 
@@ -135,7 +141,7 @@ def _judge_rule(
         return [_missing(policy, rule, rule.metric, why)]
     outcomes = [_judge_metric(policy, rule, metric, adjustments.get((rule.id, metric.ref))) for metric in matched]
     outcomes += [warning for metric in matched if (warning := _underpowered(policy, rule, metric)) is not None]
-    if "[" not in rule.metric and any(metric.scope for metric in matched):
+    if "[" not in rule.metric and any(metric.scope for metric in matched) and not rule.metric.startswith(OWN_SCOPES):
         # A rule on every scope of a per-scope metric: a scope whose sibling metrics exist
         # but this one is absent is missing evidence, not a silent pass. (A metric that is
         # only ever reported unscoped, such as a model-wide epsilon, has no scopes to miss.)

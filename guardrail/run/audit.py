@@ -24,7 +24,7 @@ from guardrail.core.errors import DataError, GuardrailError, MissingExtraError, 
 from guardrail.core.types import AuditResult, AuditStatus, ErrorInfo, RunRecord, Severity
 from guardrail.policy.engine import Policy, evaluate
 from guardrail.run.context import context_factory
-from guardrail.run.preflight import absent_column
+from guardrail.run.preflight import absent_column, audit_data_problems, audit_input_files, audit_input_problems
 from guardrail.run.provenance import InputFiles, collect, digest
 from guardrail.spec.loader import LoadedPolicy, LoadedSpec, load_policy, load_spec, validate_params
 from guardrail.spec.yamlsource import display_path
@@ -87,10 +87,18 @@ def run(
 
     data = inputs.read("data", loaded.data_path, lambda: read_table(loaded.data_path, where=display_path(loaded.data_path)))
     _check_columns(loaded, data)
-    say(f"loading model ({spec.model.adapter})")
-    model = _read_model(inputs, loaded)
-    baseline = _read_model(inputs, loaded, baseline=True) if loaded.spec.baseline is not None else None
-    say(f"predicting on {len(data):,} rows")
+    problems = audit_input_problems(loaded, planned, tuple(str(c) for c in data.columns))
+    problems += audit_data_problems(loaded, planned, data)
+    if problems:
+        raise DataError.of(problems)
+    for path in audit_input_files(loaded, planned):
+        inputs.add([digest("reference", path)])
+    model = baseline = None
+    if spec.model is not None:
+        say(f"loading model ({spec.model.adapter})")
+        model = _read_model(inputs, loaded)
+        baseline = _read_model(inputs, loaded, baseline=True) if loaded.spec.baseline is not None else None
+        say(f"predicting on {len(data):,} rows")
     ctx_for = context_factory(loaded, data, model, baseline)
 
     results = []
@@ -108,7 +116,7 @@ def run(
         if folder is not None and folder.is_dir():  # auditors read model folders while they run
             inputs.check_unchanged(role, folder)
     provenance = collect(
-        files=inputs.of("spec", "model", "model-code", "baseline-code", "baseline", "data", "policy"),
+        files=inputs.of("spec", "model", "model-code", "baseline-code", "baseline", "data", "reference", "policy"),
         seeds={"seed": spec.seed},
         command=command or f"guardrail audit {shlex.quote(str(loaded.path))}",
         folder=loaded.path.parent,
@@ -295,6 +303,15 @@ def plan_audits(loaded: LoadedSpec, registry: AuditorRegistry) -> list[PlannedAu
             params = validate_params(cls.Params, entry.params, loaded.document, ("audits", i, "params"))
         except SpecError as exc:
             problems.extend(exc.problems)
+            continue
+        if loaded.spec.model is None and getattr(cls, "NEEDS_MODEL", True):
+            problems.append(
+                Problem(
+                    f"audit {entry.id!r} (use: {entry.use}) needs a model, and the spec has no model section",
+                    loaded.document.where(("audits", i, "use")),
+                    "add a model: section, or keep only audits that need no model (use: data)",
+                )
+            )
             continue
         auditor = cls(params)
         check = getattr(auditor, "check_spec", None)  # optional hook: params against the data spec

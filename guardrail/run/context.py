@@ -20,25 +20,31 @@ if TYPE_CHECKING:
 
 
 def context_factory(
-    loaded: LoadedSpec, data: pd.DataFrame, model: ModelAdapter, baseline: ModelAdapter | None = None
+    loaded: LoadedSpec, data: pd.DataFrame, model: ModelAdapter | None, baseline: ModelAdapter | None = None
 ) -> Callable[[str], AuditContext]:
     """What every audit of the run reads, computed once (the model's predictions on the data,
-    the baseline's, the outcomes): a function of the audit's id that gives its context."""
+    the baseline's, the outcomes): a function of the audit's id that gives its context.
+
+    Without a model (a spec of data audits only) the context holds the labels and no
+    predictions (``y_pred`` is empty)."""
     from guardrail.auditors.base import AuditContext
-    from guardrail.run.outcomes import prepare_outcomes
+    from guardrail.run.outcomes import label_outcomes, prepare_outcomes
 
     spec = loaded.spec
     where = display_path(loaded.data_path)
     target = data[spec.data.target]
-    outcomes = prepare_outcomes(
-        spec.data.task,
-        target,
-        lambda positive: model.predict(data, positive),
-        (lambda positive: baseline.predict(data, positive)) if baseline is not None else None,
-        declared_positive=spec.data.positive_label,
-        where=where,
-    )
-    features = model.features or tuple(spec.data.features or ())
+    if model is None:
+        outcomes = label_outcomes(spec.data.task, target, declared_positive=spec.data.positive_label, where=where)
+    else:
+        outcomes = prepare_outcomes(
+            spec.data.task,
+            target,
+            lambda positive: model.predict(data, positive),
+            (lambda positive: baseline.predict(data, positive)) if baseline is not None else None,
+            declared_positive=spec.data.positive_label,
+            where=where,
+        )
+    features = (model.features if model is not None else ()) or tuple(spec.data.features or ())
 
     def make(audit_id: str) -> AuditContext:
         return AuditContext(
@@ -59,9 +65,11 @@ def context_factory(
             class_labels=outcomes.class_labels,
             retrain=retrain,
             model_path=loaded.model_path,
+            target=spec.data.target,
+            spec_folder=loaded.path.parent,
         )
 
-    retrain = retrainer(loaded, model, outcomes.positive_label)
+    retrain = retrainer(loaded, model, outcomes.positive_label) if model is not None else None
     return make
 
 

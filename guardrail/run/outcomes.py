@@ -54,6 +54,21 @@ def prepare_outcomes(
     return _binary(target, predict, predict_baseline, declared_positive, where)
 
 
+def label_outcomes(task: str, target: pd.Series, *, declared_positive: Any, where: str) -> Outcomes:
+    """The labels alone, for audits of the data without a model: ``y_pred`` is empty."""
+    _no_missing(target, where)
+    empty = np.zeros(0, dtype=bool)
+    if task == "regression":
+        return Outcomes(y_true=target.to_numpy(), y_pred=empty)
+    if task == "multiclass":
+        labels = tuple(sorted(target.unique().tolist(), key=lambda v: (str(type(v)), v)))
+        index = {label: i for i, label in enumerate(labels)}
+        codes = np.fromiter((index[v] for v in target.tolist()), dtype=np.int64, count=len(target))
+        return Outcomes(y_true=codes, y_pred=empty, class_labels=labels)
+    positive = positive_label_of(target, declared_positive, where=where)
+    return Outcomes(y_true=(target == positive).to_numpy(dtype=bool), y_pred=empty, positive_label=positive)
+
+
 def _binary(target: pd.Series, predict: Predict, predict_baseline: Predict | None, declared: Any, where: str) -> Outcomes:
     positive = positive_label_of(target, declared, where=where)
     predictions = predict(positive)

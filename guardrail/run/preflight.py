@@ -10,6 +10,8 @@ left to the audit (checking them would import torch).
 from __future__ import annotations
 
 import difflib
+from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from guardrail.core.errors import DataError, Problem
@@ -17,10 +19,48 @@ from guardrail.spec.models import PredictionsModelSpec, SklearnModelSpec
 from guardrail.spec.yamlsource import display_path
 
 if TYPE_CHECKING:
+    import pandas as pd
+
+    from guardrail.run.audit import PlannedAudit
     from guardrail.spec.loader import LoadedSpec
 
 
-def preflight(loaded: LoadedSpec) -> None:
+def audit_input_problems(loaded: LoadedSpec, planned: Sequence[PlannedAudit], header: tuple[str, ...]) -> list[Problem]:
+    """Problems with the files and columns the audits' own params name (a data audit's reference
+    data), found by each auditor's optional ``check_inputs`` hook from the data header."""
+    where = display_path(loaded.data_path)
+    problems: list[Problem] = []
+    for plan in planned:
+        check = getattr(plan.auditor, "check_inputs", None)
+        if check is not None:
+            found = check(loaded.spec, loaded.path.parent, header, where=where)
+            problems += [Problem(f"audit {plan.audit_id!r}: {p.message}", p.where, p.hint) for p in found]
+    return problems
+
+
+def audit_data_problems(loaded: LoadedSpec, planned: Sequence[PlannedAudit], data: pd.DataFrame) -> list[Problem]:
+    """Problems with the loaded data that the audits' params reveal (a declared population whose
+    groups the data lacks), found by each auditor's optional ``check_data`` hook."""
+    where = display_path(loaded.data_path)
+    problems: list[Problem] = []
+    for plan in planned:
+        check = getattr(plan.auditor, "check_data", None)
+        if check is not None:
+            found = check(data, loaded.spec.data.sensitive, where=where)
+            problems += [Problem(f"audit {plan.audit_id!r}: {p.message}", p.where, p.hint) for p in found]
+    return problems
+
+
+def audit_input_files(loaded: LoadedSpec, planned: Sequence[PlannedAudit]) -> list[Path]:
+    """Files the audits' own params name (a data audit's reference data): inputs of the run."""
+    files: list[Path] = []
+    for plan in planned:
+        named = getattr(plan.auditor, "input_files", None)
+        files += [path for path in (named(loaded.path.parent) if named is not None else ()) if path not in files]
+    return files
+
+
+def preflight(loaded: LoadedSpec, planned: Sequence[PlannedAudit] = ()) -> None:
     """Check ``loaded``'s data header against the columns the spec names, and each
     scikit-learn model (and baseline) against trust and the data header.
 
@@ -45,6 +85,7 @@ def preflight(loaded: LoadedSpec) -> None:
             named += [(f"{role}.column", section.column)]
             named += [(f"{role}.score_column", section.score_column)] if section.score_column else []
     absent = [absent_column(role, column, header, where) for role, column in named if column not in header]
+    absent += audit_input_problems(loaded, planned, header)
     if absent:
         raise DataError.of(absent)
     for section, path in ((spec.model, loaded.model_path), (spec.baseline, loaded.baseline_path)):

@@ -213,7 +213,10 @@ class AuditSpec(StrictModel):
     name: Name
     description: str | None = None
     seed: int = Field(default=0, ge=0, description="Seed for every random choice the audits make.")
-    model: ModelSpec
+    model: ModelSpec | None = Field(
+        default=None,
+        description="The audited model; leave it out to run audits that need no model (use: data) alone.",
+    )
     baseline: ModelSpec | None = Field(
         default=None,
         description="A baseline model (e.g. the one in production) audited on the same rows; "
@@ -235,6 +238,12 @@ class AuditSpec(StrictModel):
     @model_validator(mode="after")
     def _unique_ids(self) -> AuditSpec:
         _require_unique("audit ids", [entry.id for entry in self.audits])
+        return self
+
+    @model_validator(mode="after")
+    def _baseline_needs_model(self) -> AuditSpec:
+        if self.baseline is not None and self.model is None:
+            raise ValueError("a baseline is compared with the model: add a model section, or remove baseline")
         return self
 
     @model_validator(mode="after")

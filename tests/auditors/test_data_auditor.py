@@ -103,8 +103,8 @@ def test_a_baseline_without_a_model_is_a_spec_error(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("population", "message"),
     [
-        ("{group: {shares: {a: 0.5, b: 0.4}, source: s}}", "the shares sum to 0.9, not 1"),
-        ("{group: {shares: {a: 1.5, b: -0.5}, source: s}}", "every share is a number in (0, 1]"),
+        ("{group: {shares: {a: 0.5, b: 0.4}, source: s}}", "sum to 0.9000, not 1"),
+        ("{group: {shares: {a: 1.5, b: -0.5}, source: s}}", "outside (0, 1]"),
         ("{other: {shares: {a: 0.5, b: 0.5}, source: s}}", "'other' is not one of the examined sensitive columns"),
         ("{group: {shares: {a: 0.5, b: 0.5}}}", "source"),
     ],
@@ -191,3 +191,52 @@ def test_audit_data_refuses_what_is_not_a_frame() -> None:
         guardrail.audit_data([[1, 2]], sensitive="a")
     with pytest.raises(DataError, match="no column"):
         guardrail.audit_data(pd.DataFrame({"a": [1, 2]}), sensitive="b")
+
+
+def test_a_data_audit_shows_inline_in_a_notebook_heatmap_included() -> None:
+    """The missingness heatmap's cell colours are inline styles: allowed (and checked) by the
+    notebook's allow-list, so the result shows inline, not in the sandboxed fallback frame."""
+    import guardrail
+
+    data, train = _frames()
+    html = guardrail.audit_data(data, sensitive="group", target="y", reference=train, bootstrap=50, min_group_size=5)._repr_html_()
+    assert not html.startswith("<iframe") and "<iframe" not in html[:500]
+    assert "Missing values by group: each cell is the percent" in html
+    assert 'style="background' in html  # the heatmap's colours survived the allow-list
+
+
+def test_an_empty_reference_is_refused_not_passed() -> None:
+    """No training rows cannot show that nothing shifted or leaked."""
+    import guardrail
+    from guardrail.core.errors import DataError
+
+    data, train = _frames()
+    with pytest.raises(DataError, match="reference \\(training\\) data has no rows"):
+        guardrail.audit_data(data, sensitive="group", reference=train.iloc[:0], bootstrap=0)
+
+
+def test_with_a_reference_column_the_population_is_checked_on_the_examined_rows(tmp_path: Path) -> None:
+    """A population group present only among the training rows is absent from the examined data:
+    exit 3 naming it, before any audit runs (not a crashed audit)."""
+    spec = _folder(tmp_path, FAST + ", reference_column: member, population: {group: {shares: {a: 0.3, b: 0.6, c: 0.1}, source: s}}}")
+    data = pd.read_csv(tmp_path / "data.csv")
+    data["member"] = False
+    data.loc[:9, "group"] = "c"
+    data.loc[:49, "member"] = True
+    data.to_csv(tmp_path / "data.csv", index=False)
+    done = run_cli("audit", spec)
+    assert done.returncode == 3, done.stderr
+    [line] = _lines(done.stderr)
+    assert "'c'" in line and "no rows" in line
+
+
+def test_audit_data_reads_a_declared_positive_label_as_one_class_versus_the_others() -> None:
+    import guardrail
+
+    frame = pd.DataFrame({"g": ["a", "b"] * 60, "y": ["low", "mid", "high"] * 40})
+    result = guardrail.audit_data(frame, sensitive="g", target="y", positive_label="high", bootstrap=0, min_group_size=5)
+    base = {m.ref: m for m in result.metrics}["data.base_rate[g]"]
+    assert base.value == pytest.approx((frame["y"] == "high").mean(), abs=1e-12)
+    unlabelled = guardrail.audit_data(frame, sensitive="g", target="y", bootstrap=0, min_group_size=5)
+    assert "data.base_rate[g]" not in {m.ref for m in unlabelled.metrics}
+    assert any("not binary" in note for note in unlabelled.artifacts["notes"])
