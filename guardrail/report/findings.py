@@ -110,7 +110,8 @@ def findings(record: RunRecord, fail_on: Severity = Severity.DENY, gated: bool |
     by_tier: dict[str, dict[tuple[str, str], list[Finding]]] = {t.key: {} for t in tiers}
     for outcome in record.verdict.outcomes:
         judged = _judged_metric(outcome, candidates.get(outcome.metric, ()))
-        segments = sentence(outcome, {outcome.metric: judged} if judged is not None else {})
+        related = {ref: found[0] for ref, found in candidates.items() if len(found) == 1}  # e.g. the worst column's own metric
+        segments = sentence(outcome, {**related, outcome.metric: judged} if judged is not None else {})
         if judged is None and len(candidates.get(outcome.metric, ())) > 1:
             segments = message_sentence(outcome)  # which audit's metric was judged cannot be told
         finding = Finding(outcome, display_status(outcome, fail_on), segments)

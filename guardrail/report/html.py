@@ -36,6 +36,7 @@ from guardrail.core.types import (
 from guardrail.core.verdict import Verdict, display_status
 from guardrail.report import _format
 from guardrail.report._format import Cell
+from guardrail.report.data_view import data_covers, data_view
 from guardrail.report.evidence import IntervalNotes, interval_range, shown_params
 from guardrail.report.explain_view import explain_covers, explain_view
 from guardrail.report.fairness_view import fairness_view
@@ -248,9 +249,14 @@ def _outcome_row(outcome: RuleOutcome, fail_on: Severity) -> OutcomeRow:
     )
 
 
+COUNT_METRICS = frozenset({"data.small_cells", "data.shifted_features"})
+"""Metrics that count cells or columns, printed as integers like those that count people."""
+
+
 def _is_count(metric_ref: str) -> bool:
-    """Metrics that count people print as integers (``fairness.min_group_size[sex]``)."""
-    return metric_ref.split("[", 1)[0].endswith(("count", "min_group_size"))
+    """Metrics that count people (``fairness.min_group_size[sex]``), cells or columns print as integers."""
+    key = metric_ref.split("[", 1)[0]
+    return key.endswith(("count", "min_group_size")) or key in COUNT_METRICS
 
 
 def _audit_view(result: AuditResult) -> AuditView:
@@ -307,6 +313,7 @@ SECTIONS: dict[str, Section] = {
     "privacy": Section(privacy_view, "_privacy.html.j2", "privacy_section", "Metrics"),
     "explainability": Section(explain_view, "_explain.html.j2", "explain_section", covers=explain_covers),
     "federated": Section(federated_view, "_federated.html.j2", "federated_section", "Metrics"),
+    "data": Section(data_view, "_data.html.j2", "data_section", covers=data_covers),
 }
 """The report's part for each auditor that has one, by auditor name; an auditor not listed
 (a third party's included) gets the generic section: its parameters, notes and metrics."""

@@ -46,7 +46,7 @@ ALLOWED: dict[str, frozenset[str]] = {
         "h5": set(), "h6": set(), "i": set(), "img": {"src", "alt"}, "li": set(), "nav": {"aria-label"},
         "ol": {"aria-label"}, "ul": {"aria-label"}, "p": set(), "pre": set(), "section": {"aria-label", "aria-labelledby"},
         "small": set(), "span": {"style"}, "strong": set(), "sub": set(), "sup": set(), "table": set(), "tbody": set(),
-        "thead": set(), "tfoot": set(), "tr": set(), "td": {"colspan", "rowspan", "headers"},
+        "thead": set(), "tfoot": set(), "tr": set(), "td": {"colspan", "rowspan", "headers", "style"},
         "th": {"colspan", "rowspan", "scope", "headers"}, "wbr": set(),
         # SVG, as charts.py and curves.py write it
         "svg": {"viewbox", "role", "aria-label", "font-family", "font-size", "width", "height"},

@@ -1,7 +1,8 @@
 """A model card from the run record, with the sections of Hugging Face model cards.
 
 Everything in it comes from the record: what the spec says the model is for, the data it
-was audited on, the metrics per group with their intervals, the verdict, and the
+was audited on (with a ``use: data`` audit, what that audit found in the data: representation,
+base rates, missingness, proxies, shift, duplicates and leakage), the metrics per group with their intervals, the verdict, and the
 limitations the audit itself found (inconclusive rules, underpowered comparisons, small
 groups, audits that were not run). Nothing is invented: a section without evidence says so.
 """
@@ -11,10 +12,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from guardrail.core.types import MetricResult, OutcomeStatus, RunRecord, Severity
+from guardrail.core.types import AuditResult, GroupValue, Interval, MetricResult, OutcomeStatus, RunRecord, Severity
 from guardrail.core.verdict import display_status
 from guardrail.core.vocab import UNDERPOWERED
 from guardrail.report import _format
+from guardrail.report.data_view import summary
 from guardrail.report.markdown import escape_cell
 
 CARD_RATES = ("selection_rate", "tpr", "fpr", "accuracy")
@@ -47,6 +49,7 @@ def card_data(record: RunRecord, fail_on: Severity = Severity.DENY) -> dict[str,
             "target": data.get("target"),
             "task": data.get("task", "binary"),
             "sensitive_features": data.get("sensitive", []),
+            "data_audits": [_data_audit(r) for r in record.results if r.auditor == "data" and r.error is None],
         },
         "metrics_by_group": [_group_table(m) for m in metrics if _card_rate(m)],
         "evaluation": {
@@ -89,6 +92,13 @@ def render_model_card_markdown(record: RunRecord, fail_on: Severity = Severity.D
         f"- Target: {_text(data['target'])} ({_text(data['task'])})",
         f"- Sensitive features: {_text(', '.join(map(str, data['sensitive_features'])))}",
         "",
+    ]
+    for audit in data["data_audits"]:
+        lines += [f"### Data audit {escape_cell(audit['audit_id'])}", ""]
+        lines += [f"- {_text(sentence)}" for sentence in audit["summary"]] or ["- The data audit produced no findings."]
+        lines += [f"- Not examined: {_text(note.rstrip('.'))}." for note in audit["notes"]]
+        lines.append("")
+    lines += [
         "## Metrics by group",
         "",
     ]
@@ -138,6 +148,104 @@ def _group_table(metric: MetricResult) -> dict[str, Any]:
             for g in metric.by_group
         ],
     }
+
+
+def _data_audit(result: AuditResult) -> dict[str, Any]:
+    """What a data audit found, for the card's data section: rows, each group's share against its
+    population, label base rates, the gaps in missingness, the proxies, the shift and the leakage,
+    what was not examined, and the same findings said as sentences."""
+    metrics, artifacts = result.metrics, result.artifacts
+    by_ref = {(m.key, m.scope): m for m in metrics}
+    found = artifacts.get("proxies")
+    proxies: dict[str, Any] = found if isinstance(found, dict) else {}
+    threshold = proxies.get("threshold")
+    shifted = by_ref.get(("data.shifted_features", None))
+    largest = by_ref.get(("data.max_shift_js", None))
+    return {
+        "audit_id": result.audit_id,
+        "rows": artifacts.get("rows"),
+        "reference": artifacts.get("reference"),
+        "sensitive_features": list(artifacts.get("sensitive") or []),
+        "representation": [_shares(m, by_ref.get(("data.representation_ratio", m.scope))) for m in metrics if m.key == "data.group_share"],
+        "base_rates": [
+            {
+                **_measure(m, "rate"),
+                "groups": [_group(g, "rate") for g in m.by_group],
+                "difference": _gap(by_ref.get(("data.base_rate_difference", m.scope))),
+                "ratio": _gap(by_ref.get(("data.base_rate_ratio", m.scope))),
+            }
+            for m in metrics
+            if m.key == "data.base_rate"
+        ],
+        "missingness_gaps": sorted(
+            ({"scope": m.scope.rpartition("/column=")[0], "feature": m.details.get("column") or _column(m.scope),
+              "difference": m.value, **_bounds(m.ci), "min_group": m.details.get("min_group"), "max_group": m.details.get("max_group")}
+             for m in metrics if m.key == "data.missing_rate_difference" and m.scope is not None and m.value is not None),
+            key=lambda gap: -float(gap["difference"]),
+        ),  # fmt: skip
+        "proxies": [
+            {k: row.get(k) for k in ("feature", "sensitive", "nmi", "ci_low", "ci_high")}
+            for row in proxies.get("table") or []
+            if isinstance(threshold, float | int) and isinstance(row.get("nmi"), float | int) and row["nmi"] >= threshold
+        ],
+        "shift": None if shifted is None else {
+            "shifted_features": list(shifted.details.get("features") or []),
+            "alpha": shifted.details.get("alpha"),
+            "threshold": shifted.details.get("threshold"),
+            "largest": None if largest is None else {"feature": largest.details.get("feature"), **_measure(largest, "js")},
+        },  # fmt: skip
+        "duplicates": _row_share(by_ref.get(("data.duplicate_rows", None)), "duplicates"),
+        "leakage": _row_share(by_ref.get(("data.leaked_rows", None)), "leaked"),
+        "conflicting_labels": _row_share(by_ref.get(("data.conflicting_labels", None)), "conflicting_rows"),
+        "notes": [str(n) for n in artifacts.get("notes") or []],
+        "summary": list(summary(metrics, lambda said: "".join(s.text for s in said))),
+    }
+
+
+def _column(scope: str) -> str:
+    from urllib.parse import unquote
+
+    return unquote(scope.rpartition("column=")[2])
+
+
+def _bounds(ci: Interval | None) -> dict[str, float | None]:
+    return {"ci_low": ci.low if ci else None, "ci_high": ci.high if ci else None, "ci_level": ci.level if ci else None}
+
+
+def _measure(metric: MetricResult, name: str) -> dict[str, Any]:
+    return {"scope": metric.scope, name: metric.value, **_bounds(metric.ci)} if metric.scope else {name: metric.value, **_bounds(metric.ci)}
+
+
+def _group(value: GroupValue, name: str) -> dict[str, Any]:
+    return {"group": value.group, "n": value.n, name: value.value, **_bounds(value.ci), "below_minimum_size": value.small}
+
+
+def _shares(share: MetricResult, ratio: MetricResult | None) -> dict[str, Any]:
+    population = ratio.details.get("population", {}) if ratio is not None else {}
+    ratios = {g.group: g for g in ratio.by_group} if ratio is not None else {}
+    groups = []
+    for g in share.by_group:
+        row = _group(g, "share")
+        if g.group in ratios:
+            found = ratios[g.group]
+            row |= {"population_share": population.get(g.group), "ratio": found.value,
+                    "ratio_ci_low": found.ci.low if found.ci else None, "ratio_ci_high": found.ci.high if found.ci else None}  # fmt: skip
+        groups.append(row)
+    source = ratio.details.get("source") if ratio is not None else None
+    return {"scope": share.scope, "smallest_share": share.value, **_bounds(share.ci), "source": source, "groups": groups}
+
+
+def _gap(metric: MetricResult | None) -> dict[str, Any] | None:
+    if metric is None:
+        return None
+    return {"value": metric.value, **_bounds(metric.ci),
+            "min_group": metric.details.get("min_group"), "max_group": metric.details.get("max_group")}  # fmt: skip
+
+
+def _row_share(metric: MetricResult | None, part: str) -> dict[str, Any] | None:
+    if metric is None:
+        return None
+    return {"share": metric.value, **_bounds(metric.ci), "rows": metric.details.get(part), "of": metric.details.get("rows")}
 
 
 def _limitations(record: RunRecord) -> list[str]:
