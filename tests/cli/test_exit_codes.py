@@ -374,7 +374,8 @@ def test_verify_detects_a_one_byte_change_in_the_model(demo_root: Path, tmp_path
     record = repo / "reports" / "adult-income" / "run.json"
     done = run_cli("verify", record, cwd=repo)
     assert done.returncode == 0, done.stderr
-    assert "all 7 recorded file(s) match" in done.stdout
+    assert "all 8 recorded file(s) match" in done.stdout
+    assert "ok       reference data/adult-train.csv.gz" in done.stdout  # the data audit's training file is an input too
     model = repo / "models" / "adult-gbm.skops"
     data = bytearray(model.read_bytes())
     data[len(data) // 2] ^= 0x01

@@ -31,6 +31,7 @@ PARAMS_PAGES = {
     "privacy": DOCS / "privacy.md",
     "mitigation": DOCS / "mitigation.md",
     "federated": DOCS / "federated.md",
+    "data": DOCS / "data.md",
 }
 
 

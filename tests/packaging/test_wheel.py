@@ -36,6 +36,7 @@ model: {adapter: sklearn, path: model.skops}
 data: {path: data.csv, target: y, sensitive: [sex]}
 audits:
   - {id: fairness, use: fairness, params: {bootstrap: 50}}
+  - {id: data, use: data, params: {bootstrap: 50}}
 policies: [guardrail:eu-ai-act-high-risk, guardrail:no-regression]
 report: {out: out, formats: [json]}
 """
@@ -69,7 +70,7 @@ def test_the_wheel_holds_every_policy_pack(wheel: Path) -> None:
         for pack in PACKS:
             assert f"guardrail/packs/{pack}" in names, f"{pack} is not in {wheel.name}"
             assert archive.read(f"guardrail/packs/{pack}") == (REPO / "guardrail" / "packs" / pack).read_bytes()
-    assert len(PACKS) == 7
+    assert len(PACKS) == 8
     assert not any(name.startswith("policies/") for name in names)
 
 
@@ -125,11 +126,11 @@ def test_an_audit_outside_the_repository_uses_the_wheels_packs_by_name(wheel: Pa
     assert done.returncode in (0, 1, 2), done.stderr  # a verdict, not an error
     record = json.loads((work / "out" / "run.json").read_text())
     rules = {outcome["rule_id"] for outcome in record["verdict"]["outcomes"]}
-    assert {"FAIR-001", "EUAI-ACC-1", "REG-001"} <= rules  # the baseline came through the EU pack's extends
+    assert {"FAIR-001", "EUAI-ACC-1", "REG-001", "DATA-MISS"} <= rules  # the baseline came through the EU pack's extends
     policies = {f["path"]: f["sha256"] for f in record["provenance"]["files"] if f["role"] == "policy"}
     expected = {
         f"guardrail:{name}": hashlib.sha256((site / "guardrail" / "packs" / f"{name}.yaml").read_bytes()).hexdigest()
-        for name in ("eu-ai-act-high-risk", "baseline", "no-regression")
+        for name in ("eu-ai-act-high-risk", "baseline", "data-governance", "no-regression")
     }
     assert policies == expected
 

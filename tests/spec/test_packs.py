@@ -62,7 +62,7 @@ def _spec(folder: Path, *policies: str) -> Path:
 
 
 def test_the_packs_are_the_files_of_the_package_folder() -> None:
-    assert len(SHIPPED) == 7 and "baseline" in SHIPPED and "eu-ai-act-high-risk" in SHIPPED
+    assert len(SHIPPED) == 8 and "data-governance" in SHIPPED and "baseline" in SHIPPED and "eu-ai-act-high-risk" in SHIPPED
     assert list(pack_names()) == SHIPPED
     for name in SHIPPED:
         assert pack_path(PACK_PREFIX + name) == PACKS / f"{name}.yaml"
@@ -142,9 +142,10 @@ def test_relative_extends_of_a_users_own_files_keep_working(tmp_path: Path) -> N
 def test_a_pack_extends_its_parent_by_name_wherever_it_is_copied(tmp_path: Path) -> None:
     """A copy of the EU AI Act pack, edited in a user's folder, still finds the baseline."""
     shutil.copy(PACKS / "eu-ai-act-high-risk.yaml", tmp_path / "eu.yaml")
-    assert "extends: [guardrail:baseline]" in (tmp_path / "eu.yaml").read_text()
+    assert "extends: [guardrail:baseline, guardrail:data-governance]" in (tmp_path / "eu.yaml").read_text()
     rules = {rule.id: rule for rule in load_policy(tmp_path / "eu.yaml").policy.rules}
     assert "FAIR-001" in rules and rules["FAIR-003"].severity == "deny"
+    assert "DATA-MISS" in rules  # the data-governance rules come through the same extends
 
 
 def test_list_shows_each_pack_by_name_with_its_description(tmp_path: Path) -> None:
@@ -164,7 +165,7 @@ def test_validate_accepts_pack_names_from_any_folder(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
         "guardrail:baseline: ok (policy 'baseline', 3 rule(s))",
-        "guardrail:eu-ai-act-high-risk: ok (policy 'eu-ai-act-high-risk', 6 rule(s))",
+        "guardrail:eu-ai-act-high-risk: ok (policy 'eu-ai-act-high-risk', 16 rule(s))",
     ]
     done = run_cli("validate", "guardrail:nope", cwd=tmp_path)
     assert done.returncode == 3 and "unknown policy pack 'guardrail:nope'" in done.stderr

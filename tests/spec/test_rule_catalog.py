@@ -138,7 +138,9 @@ def test_every_shipped_policy_and_spec_validates(demo_root: Path) -> None:
     validated where its model was trained (a fresh checkout has no models/ folder); the
     others train their own model, so they validate before it exists."""
     files = sorted((REPO / "policies").glob("*.yaml"))
-    files += [f for f in sorted((REPO / "audits").glob("*.yaml")) if f.name != "adult-income.yaml"]
+    # the demo spec and the data-only heart spec read files `make` writes (tests/auditors/test_data_demos.py
+    # validates the heart spec where its data was exported)
+    files += [f for f in sorted((REPO / "audits").glob("*.yaml")) if f.name not in ("adult-income.yaml", "heart-sites.yaml")]
     done = run_cli("validate", *files, cwd=REPO)
     assert done.returncode == 0, done.stderr
     demo = run_cli("validate", "audits/adult-income.yaml", cwd=demo_root)
