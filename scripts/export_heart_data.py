@@ -17,17 +17,18 @@ every time); with --if-missing nothing is redone when it exists.
 from __future__ import annotations
 
 import argparse
-import io
 import sys
 from pathlib import Path
 
 import pandas as pd
 
-from guardrail.core.atomic import write_atomic
 from guardrail.datasets import load_heart_disease
 from guardrail.federation.fairness import groups_of
 from guardrail.federation.flower.data import AGE_GROUP_COLUMN, HOSPITAL_COLUMN
 from guardrail.federation.sites import build_hospitals
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from train_adult_demo import write_csv  # noqa: E402  (the demo data files are written one way)
 
 
 def heart_table() -> pd.DataFrame:
@@ -44,12 +45,6 @@ def heart_table() -> pd.DataFrame:
     table[HOSPITAL_COLUMN] = table["id"].map(hospital_of)
     table[AGE_GROUP_COLUMN] = groups_of(table)["age"]
     return table
-
-
-def write_csv(frame: pd.DataFrame, path: Path) -> None:
-    buffer = io.BytesIO()
-    frame.to_csv(buffer, index=False, compression={"method": "gzip", "mtime": 0})
-    write_atomic(path, buffer.getvalue())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from guardrail.core.errors import DataError
 from guardrail.core.scopes import scope_part
 from guardrail.core.types import MetricResult
 
@@ -65,13 +64,9 @@ def missingness_metrics(
     sets = [tuple(s) for s in feature_sets]
     if not sets:
         return [], []
-    absent = [f for f in features if f not in data.columns]
-    if absent:
-        raise DataError(
-            f"examined column(s) {', '.join(map(repr, absent))} are not in the data",
-            where=where,
-            hint=f"available columns: {', '.join(map(str, data.columns))}",
-        )
+    from guardrail.data_audit.proxies import check_columns
+
+    check_columns(data, features, what="the audit data", where=where)
     per_set: dict[tuple[str, ...], dict[str, np.ndarray]] = {s: {} for s in sets}
     groupings: dict[tuple[str, ...], Grouping] = {}
     sizes: dict[tuple[str, ...], np.ndarray] = {}

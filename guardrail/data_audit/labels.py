@@ -152,13 +152,9 @@ def conflicting_labels(data: pd.DataFrame, columns: Sequence[str], y: np.ndarray
     from guardrail.fairness.intervals import rate_interval
 
     labels = check_labels(data, y, where=where)
-    absent = [c for c in columns if c not in data.columns]
-    if absent:
-        raise DataError(
-            f"column(s) {', '.join(map(repr, absent))} to compare rows on are not in the data",
-            where=where,
-            hint=f"available columns: {', '.join(map(str, data.columns))}",
-        )
+    from guardrail.data_audit.proxies import check_columns
+
+    check_columns(data, columns, what="the audit data", where=where)
     rows = len(data)
     if rows == 0 or not columns:
         reason = "no rows" if rows == 0 else "no columns to compare rows on"

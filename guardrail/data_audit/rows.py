@@ -45,12 +45,7 @@ def row_hashes(data: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
             state *= _MIX[0]
             np.right_shift(state, np.uint64(29), out=shifted)
             state ^= shifted
-    out ^= out >> np.uint64(30)
-    out *= _MIX[1]
-    out ^= out >> np.uint64(27)
-    out *= _MIX[2]
-    out ^= out >> np.uint64(31)
-    return out
+    return _finalise(out)
 
 
 def column_words(column: pd.Series) -> Callable[[slice], np.ndarray]:
@@ -132,7 +127,11 @@ def _integer_words(column: pd.Series) -> Callable[[slice], np.ndarray]:
 
 def _scramble(bits: np.ndarray) -> np.ndarray:
     """splitmix64's finaliser, a bijection of 64-bit words."""
-    out = bits.copy()
+    return _finalise(bits.copy())
+
+
+def _finalise(out: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser applied to ``out`` in place (and returned)."""
     out ^= out >> np.uint64(30)
     out *= _MIX[1]
     out ^= out >> np.uint64(27)
