@@ -516,7 +516,7 @@ def _shift(table: Mapping[str, Any]) -> ShiftView:
         ShiftRow(
             feature=str(e.get("feature", "")),
             where="all rows" if e.get("group") is None else f"{_grouping(str(e.get('scope', '')))} = {e.get('group')}",
-            js=_value(_float(e.get("js"))),
+            js=_value(_float(e.get("js"))) if e.get("js") is not None else str(e.get("reason") or _format.DASH),
             ci=_range(e.get("ci_low"), e.get("ci_high")),
             statistic=_value(_float(e.get("statistic"))),
             p_value=_value(_float(e.get("p_value"))),

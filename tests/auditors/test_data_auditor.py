@@ -240,3 +240,15 @@ def test_audit_data_reads_a_declared_positive_label_as_one_class_versus_the_othe
     unlabelled = guardrail.audit_data(frame, sensitive="g", target="y", bootstrap=0, min_group_size=5)
     assert "data.base_rate[g]" not in {m.ref for m in unlabelled.metrics}
     assert any("not binary" in note for note in unlabelled.artifacts["notes"])
+
+
+def test_a_group_without_training_rows_is_named_in_the_shift_table_not_dropped() -> None:
+    import guardrail
+
+    data, train = _frames()
+    data.loc[:40, "group"] = "c"  # a group the training data never had
+    result = guardrail.audit_data(data, sensitive="group", reference=train, bootstrap=50, min_group_size=5)
+    shift = {m.ref: m for m in result.metrics}["data.shift_js[group/column=x]"]
+    assert shift.details["groups_without_reference"] == ["c"]
+    assert [g.reason for g in shift.by_group if g.group == "c"] == ["no training rows in this group"]
+    assert "no training rows in this group" in result._repr_html_()
