@@ -240,6 +240,9 @@ def audit_data(
         raise UsageError("audit_data takes a pandas DataFrame", hint="wrap arrays in pd.DataFrame({...}) first")
     if reference is not None and not isinstance(reference, pd.DataFrame):
         raise UsageError("reference must be a pandas DataFrame (the training data)")
+    if not all(isinstance(c, str) for c in frame.columns):  # column names as the spec names them: text
+        frame = frame.rename(columns=str)
+        reference = None if reference is None else reference.rename(columns=str)
     columns = (sensitive,) if isinstance(sensitive, str) else tuple(sensitive)
     absent = [c for c in (*columns, *([target] if target is not None else [])) if c not in frame.columns]
     if absent:

@@ -252,3 +252,11 @@ def test_a_group_without_training_rows_is_named_in_the_shift_table_not_dropped()
     assert shift.details["groups_without_reference"] == ["c"]
     assert [g.reason for g in shift.by_group if g.group == "c"] == ["no training rows in this group"]
     assert "no training rows in this group" in result._repr_html_()
+
+
+def test_audit_data_takes_a_frame_with_numbered_columns() -> None:
+    import guardrail
+
+    frame = pd.DataFrame({0: ["a", "b"] * 50, 1: np.arange(100.0)})
+    result = guardrail.audit_data(frame, sensitive="0", bootstrap=0, min_group_size=5)
+    assert "1" in result.artifacts["features"]
