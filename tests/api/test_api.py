@@ -21,14 +21,17 @@ def test_audit_returns_the_record_it_writes(demo_root: Path, tmp_path: Path) -> 
     assert load_record(tmp_path / "out" / "run.json") == record
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["history.sqlite", "junit.xml", "report.html", "run.json", "summary.md"]
     digests = {f.role: f.sha256 for f in record.provenance.files}
-    assert set(digests) == {"spec", "model", "data", "policy"}
+    assert set(digests) == {"spec", "model", "data", "reference", "policy"}  # reference: the data audit's training file
 
 
 def test_audit_without_writing(demo_root: Path, tmp_path: Path) -> None:
     record = guardrail.audit(demo_root / "audits" / "adult-income.yaml", out=tmp_path / "out", write=False)
     assert not (tmp_path / "out").exists()
-    # explain.* metrics are scoped by feature and method pair as well
-    assert {m.scope for m in record.metrics() if not m.key.startswith("explain.")} == {"sex", "race", "sex+race"}
+    # explain.* metrics are scoped by feature and method pair as well, data.* ones by column too
+    model_metrics = [m for m in record.metrics() if not m.key.startswith(("explain.", "data."))]
+    assert {m.scope for m in model_metrics} == {"sex", "race", "sex+race"}
+    data_scopes = {m.scope for m in record.metrics() if m.key.startswith("data.")}
+    assert {"sex", "race", "sex+race", "column=native_country", "sex/column=relationship", None} <= data_scopes
 
 
 def test_record_and_audit_result_render_in_notebooks() -> None:
