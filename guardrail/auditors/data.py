@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
     from guardrail.auditors.catalog import MetricCatalog
     from guardrail.data_audit.engine import DataAudit
+    from guardrail.data_audit.representation import Population
     from guardrail.spec.models import AuditSpec
 
 class PopulationParams(AuditorParams):
@@ -45,6 +46,12 @@ class PopulationParams(AuditorParams):
         min_length=1, description="Each group's share of the population, e.g. {Female: 0.513, Male: 0.487}; they sum to 1."
     )
     source: str = Field(min_length=1, description="Where the shares come from (publication, table, year).")
+
+    def declared(self) -> Population:
+        """These shares as the data audit's :class:`~guardrail.data_audit.representation.Population`."""
+        from guardrail.data_audit.representation import Population
+
+        return Population(dict(self.shares), self.source)
 
     @field_validator("shares", mode="before")
     @classmethod
@@ -102,11 +109,11 @@ class DataParams(AuditorParams):
         """Each population's shares in (0, 1], summing to 1 within the rounding of published
         shares: the data audit's own check (:func:`guardrail.data_audit.representation.check_shares`),
         here so that ``guardrail validate`` finds a bad population before any data is read."""
-        from guardrail.data_audit.representation import Population, check_shares
+        from guardrail.data_audit.representation import check_shares
 
         for column, declared in self.population.items():
             try:
-                check_shares(column, Population(dict(declared.shares), declared.source), declared.shares, where="")
+                check_shares(column, declared.declared(), declared.shares, where="")
             except DataError as exc:
                 raise ValueError(f"{exc.message}; {exc.hint}" if exc.hint else exc.message) from None
         return self
@@ -218,16 +225,16 @@ class DataAuditor:
     def check_data(self, data: pd.DataFrame, sensitive: tuple[str, ...], *, where: str) -> list[Problem]:
         """What the runner checks of the loaded data before any audit runs (exit 3): the declared
         population against the data's groups, and the reference column's marks."""
-        from guardrail.data_audit.representation import Population, check_population
+        from guardrail.data_audit.representation import check_population
 
         problems: list[Problem] = []
         examined = data
         if self.params.reference_column is not None:
             try:
-                examined, _ = split_reference(data, self.params.reference_column, where=where)
+                examined = data.loc[~training_rows(data, self.params.reference_column, where=where)]
             except DataError as exc:
                 return list(exc.problems)  # the population is judged on the examined rows, unknown until then
-        population = {column: Population(dict(pop.shares), pop.source) for column, pop in self.params.population.items()}
+        population = {column: pop.declared() for column, pop in self.params.population.items()}
         try:
             check_population(examined, population, sensitive=self.params.sensitive or sensitive, where=where)
         except DataError as exc:
@@ -243,14 +250,14 @@ class DataAuditor:
         started = time.perf_counter()
         p = self.params
         data, reference, source = ctx.data, None, None
+        labels = ctx.y_true if ctx.task == "binary" and len(ctx.y_true) == len(ctx.data) else None
         if p.reference_column is not None:
-            data, reference = split_reference(ctx.data, p.reference_column, where=ctx.where)
+            training = training_rows(ctx.data, p.reference_column, where=ctx.where)
+            data, reference = (ctx.data.loc[~training].reset_index(drop=True), ctx.data.loc[training].reset_index(drop=True))
+            labels = None if labels is None else labels[~training]
             source = {"column": p.reference_column, "rows": len(reference)}
         elif p.reference_data is not None:
             reference, source = read_reference(p.reference_data, ctx.spec_folder)
-        labels = None
-        if ctx.task == "binary" and len(ctx.y_true) == len(ctx.data):
-            labels = ctx.y_true if p.reference_column is None else ctx.y_true[_examined_rows(ctx.data, p.reference_column)]
         target = ctx.target if ctx.target is not None and ctx.target in ctx.data.columns else None
         found = self.examine(
             data,
@@ -279,7 +286,6 @@ class DataAuditor:
     ) -> DataAudit:
         """The data audit of ``data`` (and of ``reference`` beside it) under these params."""
         from guardrail.data_audit.engine import DataAuditOptions, DataTables, audit_tables
-        from guardrail.data_audit.representation import Population
 
         p = self.params
         features = self.features_of(data, sensitive, target)
@@ -301,7 +307,7 @@ class DataAuditor:
             target=target,
             labels=labels,
             reference=reference,
-            population={column: Population(dict(pop.shares), pop.source) for column, pop in p.population.items()},
+            population={column: pop.declared() for column, pop in p.population.items()},
             missing_sensitive=missing_sensitive,
             where=where,
         )
@@ -332,14 +338,9 @@ class DataAuditor:
         return tuple(c for c in header if c not in left_out)
 
 
-def _examined_rows(data: pd.DataFrame, column: str) -> np.ndarray:
-
-    marks: np.ndarray = ~data[column].to_numpy(dtype=bool)
-    return marks
-
-
-def split_reference(data: pd.DataFrame, column: str, *, where: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The examined rows (``column`` false) and the reference rows (``column`` true) of ``data``."""
+def training_rows(data: pd.DataFrame, column: str, *, where: str) -> np.ndarray:
+    """Which rows of ``data`` the boolean ``column`` marks as training rows (the reference); the
+    others are examined. Raises :class:`DataError` unless it marks some rows of each."""
     import pandas as pd
 
     if column not in data.columns:
@@ -355,7 +356,7 @@ def split_reference(data: pd.DataFrame, column: str, *, where: str) -> tuple[pd.
             where=where,
             hint="mark training rows true and audited rows false",
         )
-    member = marks.to_numpy(dtype=bool)
+    member: np.ndarray = marks.to_numpy(dtype=bool)
     if member.all() or not member.any():
         which = "every" if member.all() else "no"
         raise DataError(
@@ -363,7 +364,7 @@ def split_reference(data: pd.DataFrame, column: str, *, where: str) -> tuple[pd.
             where=where,
             hint="the column must mark some rows as training (true) and some as audited (false)",
         )
-    return data.loc[~member].reset_index(drop=True), data.loc[member].reset_index(drop=True)
+    return member
 
 
 def reference_path(relative: str, spec_folder: Path | None) -> Path:
