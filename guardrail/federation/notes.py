@@ -27,11 +27,17 @@ depression in mV is mm × 0.1 (standard calibration 10 mm/mV). A note never cont
 site's name, its city or country, the record id or the diagnosis: only style tells sites
 apart (which is the point: the federated model must cope with it). Rows of a merged node
 keep the style of the site they come from.
+
+Each style is one template (:data:`TEMPLATES`) filled with the written form of each field,
+so a note can be read back: :func:`read_note` is the exact inverse of :func:`write_note`, up
+to the rounding of the numbers each style writes (:func:`written_precision`), and
+:func:`record_differences` names the fields on which two records disagree beyond it.
 """
 
 from __future__ import annotations
 
 import numbers
+import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -60,6 +66,151 @@ PROVENANCE = (
 
 Record = Mapping[str, object]
 
+# -- how each style writes a field -----------------------------------------------------
+
+NOTE_COLUMNS: tuple[str, ...] = (
+    "age",
+    "sex",
+    "chest_pain_type",
+    "resting_bp",
+    "cholesterol",
+    "fasting_blood_sugar_over_120",
+    "resting_ecg",
+    "max_heart_rate",
+    "exercise_angina",
+    "st_depression",
+    "st_slope",
+    "major_vessels",
+    "thalassemia",
+)
+"""The record columns a note writes (every finding; never the site, the id or the diagnosis)."""
+NUMERIC_COLUMNS: tuple[str, ...] = ("age", "resting_bp", "cholesterol", "max_heart_rate", "st_depression", "major_vessels")
+"""The columns a note writes as numbers (rounded: see :func:`written_precision`)."""
+TEMPLATES: Mapping[StyleName, str] = {
+    "ledger": (
+        "{age} y/o {sex}. CP: {chest_pain_type}. BP {resting_bp}/—mmHg, chol {cholesterol}, "
+        "FBS >120: {fasting_blood_sugar_over_120}. Rest ECG: {resting_ecg}. "
+        "Max HR {max_heart_rate}, exertional angina: {exercise_angina}. ST dep {st_depression}, slope {st_slope}. "
+        "Fluoro vessels: {major_vessels}. Thal: {thalassemia}."
+    ),
+    "prose": (
+        "{sex}, {age} years old, presenting {chest_pain_type}. Blood pressure: {resting_bp}; cholesterol {cholesterol}. "
+        "Raised fasting glucose: {fasting_blood_sugar_over_120}. Resting ECG {resting_ecg}. "
+        "Maximum heart rate {max_heart_rate}; angina on exercise: {exercise_angina}. "
+        "ST depression {st_depression}{st_slope}. Major vessels coloured by fluoroscopy: {major_vessels}. "
+        "Thallium scan: {thalassemia}."
+    ),
+    "terse": (
+        "{age}{sex}; SBP {resting_bp}; TC {cholesterol}; FBS{fasting_blood_sugar_over_120}; ECG {resting_ecg}; "
+        "HRmax {max_heart_rate}; EIA{exercise_angina}; STD {st_depression} {st_slope}; vsl {major_vessels}; "
+        "thal {thalassemia}; CP {chest_pain_type}"
+    ),
+    "form": (
+        "Sex: {sex}\nAge: {age}\nChest pain: {chest_pain_type}\n"
+        "Exercise test: max HR {max_heart_rate}, angina {exercise_angina}, ST depression {st_depression} ({st_slope})\n"
+        "At rest: BP {resting_bp}, ECG {resting_ecg}\n"
+        "Bloods: total cholesterol {cholesterol}, fasting glucose >6.7 mmol/L {fasting_blood_sugar_over_120}\n"
+        "Imaging: {major_vessels} vessel(s) on fluoroscopy, thallium {thalassemia}"
+    ),
+}
+"""Each style's note, one ``{column}`` placeholder per field (filled with the field as written)."""
+MISSING: Mapping[StyleName, str] = {"ledger": "n/r", "prose": "not recorded", "terse": "?", "form": "—"}
+"""How each style writes a value that was not recorded (prose words a missing sex, chest pain or slope as a phrase)."""
+_MISSING_PHRASES: Mapping[tuple[StyleName, str], str] = {
+    ("prose", "sex"): "Patient",
+    ("prose", "chest_pain_type"): "with chest pain not recorded",
+    ("prose", "st_slope"): ", slope not recorded",
+}
+
+
+class _Number:
+    """How a style writes one numeric field: ``decimals`` after multiplying by ``scale``, then ``unit``."""
+
+    def __init__(self, decimals: int = 0, unit: str = "", scale: float = 1.0, back: float = 1.0) -> None:
+        self.decimals, self.unit, self.scale, self.back = decimals, unit, scale, back
+
+    def write(self, value: float) -> str:
+        return f"{{:.{self.decimals}f}}".format(value * self.scale) + self.unit
+
+    def read(self, text: str) -> float:
+        number = float(text.removesuffix(self.unit))
+        return number if self.back == 1.0 else round(number * self.back, 6)
+
+    @property
+    def precision(self) -> float:
+        """Half a unit of the last written digit, in the record's unit."""
+        return 0.5 * 10.0**-self.decimals * self.back
+
+
+_MMOL = _Number(1, " mmol/L", 1 / MG_DL_PER_MMOL_L, MG_DL_PER_MMOL_L)
+_NUMBERS: Mapping[StyleName, Mapping[str, _Number]] = {
+    "ledger": {
+        "age": _Number(), "resting_bp": _Number(), "cholesterol": _Number(unit=" mg/dL"), "max_heart_rate": _Number(unit=" bpm"),
+        "st_depression": _Number(1, " mm"), "major_vessels": _Number(),
+    },
+    "prose": {
+        "age": _Number(), "resting_bp": _Number(unit=" mmHg"), "cholesterol": _MMOL, "max_heart_rate": _Number(unit=" beats/min"),
+        "st_depression": _Number(1, " mm"), "major_vessels": _Number(),
+    },
+    "terse": {
+        "age": _Number(), "resting_bp": _Number(), "cholesterol": _Number(), "max_heart_rate": _Number(),
+        "st_depression": _Number(1), "major_vessels": _Number(),
+    },
+    "form": {
+        "age": _Number(unit=" yrs"), "resting_bp": _Number(unit=" mm Hg"), "cholesterol": _MMOL, "max_heart_rate": _Number(unit="/min"),
+        "st_depression": _Number(2, " mV", MV_PER_MM, 1 / MV_PER_MM), "major_vessels": _Number(),
+    },
+}  # fmt: skip
+_THAL_WORDS = {"normal": "normal", "fixed defect": "fixed defect", "reversable defect": "reversible defect"}
+_YES_NO = {0: "no", 1: "yes"}
+_WORDS: Mapping[StyleName, Mapping[str, Mapping[Any, str]]] = {
+    "ledger": {
+        "sex": {"Male": "M", "Female": "F"},
+        "chest_pain_type": {"typical angina": "typical angina", "atypical angina": "atypical angina", "non-anginal": "non-anginal pain", "asymptomatic": "asymptomatic"},
+        "fasting_blood_sugar_over_120": _YES_NO,
+        "resting_ecg": {"normal": "normal", "st-t abnormality": "ST-T abnormality", "lv hypertrophy": "LVH"},
+        "exercise_angina": _YES_NO,
+        "st_slope": {"upsloping": "up", "flat": "flat", "downsloping": "down"},
+        "thalassemia": _THAL_WORDS,
+    },
+    "prose": {
+        "sex": {"Male": "Man", "Female": "Woman"},
+        "chest_pain_type": {
+            "typical angina": "with typical angina", "atypical angina": "with atypical angina",
+            "non-anginal": "with non-anginal chest pain", "asymptomatic": "without chest pain",
+        },
+        "fasting_blood_sugar_over_120": _YES_NO,
+        "resting_ecg": {"normal": "is normal", "st-t abnormality": "shows ST-T wave abnormality", "lv hypertrophy": "shows left ventricular hypertrophy"},
+        "exercise_angina": _YES_NO,
+        "st_slope": {"upsloping": " with an upsloping segment", "flat": " with a flat segment", "downsloping": " with a downsloping segment"},
+        "thalassemia": _THAL_WORDS,
+    },
+    "terse": {
+        "sex": {"Male": "M", "Female": "F"},
+        "chest_pain_type": {"typical angina": "typ", "atypical angina": "atyp", "non-anginal": "NAP", "asymptomatic": "asx"},
+        "fasting_blood_sugar_over_120": {0: "-", 1: "+"},
+        "resting_ecg": {"normal": "nl", "st-t abnormality": "STT", "lv hypertrophy": "LVH"},
+        "exercise_angina": {0: "-", 1: "+"},
+        "st_slope": {"upsloping": "up", "flat": "flat", "downsloping": "dn"},
+        "thalassemia": {"normal": "nl", "fixed defect": "FD", "reversable defect": "RD"},
+    },
+    "form": {
+        "sex": {"Male": "male", "Female": "female"},
+        "chest_pain_type": {"typical angina": "typical angina", "atypical angina": "atypical angina", "non-anginal": "non-anginal pain", "asymptomatic": "none"},
+        "fasting_blood_sugar_over_120": {0: "absent", 1: "present"},
+        "resting_ecg": {"normal": "normal", "st-t abnormality": "ST-T changes", "lv hypertrophy": "left ventricular hypertrophy"},
+        "exercise_angina": {0: "absent", 1: "present"},
+        "st_slope": {"upsloping": "upsloping", "flat": "flat", "downsloping": "downsloping"},
+        "thalassemia": _THAL_WORDS,
+    },
+}  # fmt: skip
+"""Each style's words for the categories of the dataset (keys: the dataset's own spellings)."""
+
+
+def _missing(style: StyleName, column: str) -> str:
+    return _MISSING_PHRASES.get((style, column), MISSING[style])
+
+
 # -- values -----------------------------------------------------------------------------
 
 
@@ -74,134 +225,182 @@ def _value(record: Record, column: str) -> object | None:
     return value
 
 
-def _num(record: Record, column: str, missing: str, fmt: str = "{:.0f}", scale: float = 1.0, unit: str = "") -> str:
+def _field(record: Record, style: StyleName, column: str) -> str:
+    """``column`` of ``record`` as ``style`` writes it."""
     value = _value(record, column)
     if value is None:
-        return missing
-    return fmt.format(float(value) * scale) + unit  # type: ignore[arg-type]
-
-
-def _word(record: Record, column: str, missing: str, words: Mapping[Any, str]) -> str:
-    value = _value(record, column)
-    if value is None:
-        return missing
+        return _missing(style, column)
+    if column in NUMERIC_COLUMNS:
+        return _NUMBERS[style][column].write(float(value))  # type: ignore[arg-type]
     key = int(value) if isinstance(value, numbers.Real) and not isinstance(value, bool) else str(value)  # type: ignore[call-overload]
-    found = words.get(key)
+    found = _WORDS[style][column].get(key)
     if found is None:
         raise DataError(f"unexpected value {value!r} in column {column!r}", where="notes", hint="pass rows of load_heart_disease()")
     return str(found)
 
 
-# -- the four styles --------------------------------------------------------------------
+def _writer(style: StyleName) -> Callable[[Record], str]:
+    def write(record: Record) -> str:
+        return TEMPLATES[style].format_map({column: _field(record, style, column) for column in NOTE_COLUMNS})
+
+    return write
 
 
-def _ledger(r: Record) -> str:
-    miss = "n/r"
-    cp = {"typical angina": "typical angina", "atypical angina": "atypical angina", "non-anginal": "non-anginal pain", "asymptomatic": "asymptomatic"}
-    ecg = {"normal": "normal", "st-t abnormality": "ST-T abnormality", "lv hypertrophy": "LVH"}
-    slope = {"upsloping": "up", "flat": "flat", "downsloping": "down"}
-    thal = {"normal": "normal", "fixed defect": "fixed defect", "reversable defect": "reversible defect"}
-    yes_no = {0: "no", 1: "yes"}
-    chol = _value(r, "cholesterol")
-    return (
-        f"{_num(r, 'age', miss)} y/o {_word(r, 'sex', miss, {'Male': 'M', 'Female': 'F'})}. "
-        f"CP: {_word(r, 'chest_pain_type', miss, cp)}. "
-        f"BP {_num(r, 'resting_bp', miss)}/—mmHg, chol {_num(r, 'cholesterol', miss)}{'' if chol is None else ' mg/dL'}, "
-        f"FBS >120: {_word(r, 'fasting_blood_sugar_over_120', miss, yes_no)}. "
-        f"Rest ECG: {_word(r, 'resting_ecg', miss, ecg)}. "
-        f"Max HR {_num(r, 'max_heart_rate', miss, unit=' bpm')}, exertional angina: {_word(r, 'exercise_angina', miss, yes_no)}. "
-        f"ST dep {_num(r, 'st_depression', miss, '{:.1f}', unit=' mm')}, slope {_word(r, 'st_slope', miss, slope)}. "
-        f"Fluoro vessels: {_num(r, 'major_vessels', miss)}. "
-        f"Thal: {_word(r, 'thalassemia', miss, thal)}."
-    )
+STYLES: Mapping[StyleName, Callable[[Record], str]] = {style: _writer(style) for style in STYLE_NAMES}
 
 
-def _prose(r: Record) -> str:
-    miss = "not recorded"
-    sex = {"Male": "Man", "Female": "Woman"}
-    cp = {
-        "typical angina": "with typical angina",
-        "atypical angina": "with atypical angina",
-        "non-anginal": "with non-anginal chest pain",
-        "asymptomatic": "without chest pain",
-    }
-    ecg = {"normal": "is normal", "st-t abnormality": "shows ST-T wave abnormality", "lv hypertrophy": "shows left ventricular hypertrophy"}
-    slope = {"upsloping": "an upsloping", "flat": "a flat", "downsloping": "a downsloping"}
-    thal = {"normal": "normal", "fixed defect": "fixed defect", "reversable defect": "reversible defect"}
-    yes_no = {0: "no", 1: "yes"}
-    ecg_text = _word(r, "resting_ecg", miss, ecg)
-    slope_text = _word(r, "st_slope", "", slope)
-    return (
-        f"{_word(r, 'sex', 'Patient', sex)}, {_num(r, 'age', miss)} years old, presenting "
-        f"{_word(r, 'chest_pain_type', 'with chest pain not recorded', cp)}. "
-        f"Blood pressure: {_num(r, 'resting_bp', miss, unit=' mmHg')}; "
-        f"cholesterol {_num(r, 'cholesterol', miss, '{:.1f}', 1 / MG_DL_PER_MMOL_L, ' mmol/L')}. "
-        f"Raised fasting glucose: {_word(r, 'fasting_blood_sugar_over_120', miss, yes_no)}. "
-        f"Resting ECG {ecg_text if ecg_text != miss else 'not recorded'}. "
-        f"Maximum heart rate {_num(r, 'max_heart_rate', miss, unit=' beats/min')}; "
-        f"angina on exercise: {_word(r, 'exercise_angina', miss, yes_no)}. "
-        f"ST depression {_num(r, 'st_depression', miss, '{:.1f}', unit=' mm')}"
-        + (f" with {slope_text} segment. " if slope_text else ", slope not recorded. ")
-        + f"Major vessels coloured by fluoroscopy: {_num(r, 'major_vessels', miss)}. "
-        f"Thallium scan: {_word(r, 'thalassemia', miss, thal)}."
-    )
+# -- reading a note back ----------------------------------------------------------------
+
+_NUMBER_PATTERN = r"-?\d+(?:\.\d+)?"
 
 
-def _terse(r: Record) -> str:
-    miss = "?"
-    cp = {"typical angina": "typ", "atypical angina": "atyp", "non-anginal": "NAP", "asymptomatic": "asx"}
-    ecg = {"normal": "nl", "st-t abnormality": "STT", "lv hypertrophy": "LVH"}
-    slope = {"upsloping": "up", "flat": "flat", "downsloping": "dn"}
-    thal = {"normal": "nl", "fixed defect": "FD", "reversable defect": "RD"}
-    sign = {0: "-", 1: "+"}
-    return "; ".join(
-        (
-            f"{_num(r, 'age', miss)}{_word(r, 'sex', miss, {'Male': 'M', 'Female': 'F'})}",
-            f"SBP {_num(r, 'resting_bp', miss)}",
-            f"TC {_num(r, 'cholesterol', miss)}",
-            f"FBS{_word(r, 'fasting_blood_sugar_over_120', miss, sign)}",
-            f"ECG {_word(r, 'resting_ecg', miss, ecg)}",
-            f"HRmax {_num(r, 'max_heart_rate', miss)}",
-            f"EIA{_word(r, 'exercise_angina', miss, sign)}",
-            f"STD {_num(r, 'st_depression', miss, '{:.1f}')} {_word(r, 'st_slope', miss, slope)}",
-            f"vsl {_num(r, 'major_vessels', miss)}",
-            f"thal {_word(r, 'thalassemia', miss, thal)}",
-            f"CP {_word(r, 'chest_pain_type', miss, cp)}",
+def _alternatives(texts: list[str]) -> str:
+    return "|".join(re.escape(text) for text in sorted(texts, key=len, reverse=True))
+
+
+def _field_pattern(style: StyleName, column: str) -> str:
+    missing = re.escape(_missing(style, column))
+    if column in NUMERIC_COLUMNS:
+        return f"(?P<{column}>{_NUMBER_PATTERN}{re.escape(_NUMBERS[style][column].unit)}|{missing})"
+    return f"(?P<{column}>{_alternatives(list(_WORDS[style][column].values()))}|{missing})"
+
+
+def _note_pattern(style: StyleName) -> re.Pattern[str]:
+    parts = re.split(r"\{(\w+)\}", TEMPLATES[style])  # literal, column, literal, column, ..., literal
+    return re.compile("".join(re.escape(part) if i % 2 == 0 else _field_pattern(style, part) for i, part in enumerate(parts)))
+
+
+_PATTERNS: Mapping[StyleName, re.Pattern[str]] = {style: _note_pattern(style) for style in STYLE_NAMES}
+
+
+def _check_style(style: str) -> StyleName:
+    if style not in STYLES:
+        raise DataError(f"unknown note style {style!r}", where="notes", hint=f"use one of {', '.join(STYLE_NAMES)}")
+    return style  # type: ignore[return-value]
+
+
+def read_note(text: str, style: StyleName) -> dict[str, object]:
+    """The record a note in ``style`` was written from: the exact inverse of :func:`write_note`.
+
+    Returns every column of :data:`NOTE_COLUMNS` in the dataset's own spellings and units:
+    categories as in :func:`~guardrail.datasets.load_heart_disease` (``"Male"``,
+    ``"reversable defect"``, …), ``fasting_blood_sugar_over_120`` and ``exercise_angina`` as
+    0/1, ``age`` as an int, the other numbers as floats with cholesterol in mg/dL (mmol/L ×
+    :data:`MG_DL_PER_MMOL_L`) and ST depression in mm (mV ÷ :data:`MV_PER_MM`), and None where
+    the note says the value was not recorded. Numbers are as written, so they equal the
+    record's up to :func:`written_precision`.
+
+    Raises
+    ------
+    DataError
+        The text is not a note in ``style`` (``where="notes"``).
+
+    Examples
+    --------
+    >>> read_note("63M; SBP 145; TC 233; FBS+; ECG LVH; HRmax 150; EIA-; STD 2.3 dn; vsl 0; thal FD; CP typ", "terse")["st_slope"]
+    'downsloping'
+    >>> note = "Bloods: total cholesterol 6.0 mmol/L, fasting glucose >6.7 mmol/L present"
+    >>> record = {"age": 63, "sex": "Male", "chest_pain_type": "typical angina", "resting_bp": 145.0,
+    ...           "cholesterol": 233.0, "fasting_blood_sugar_over_120": 1, "resting_ecg": "lv hypertrophy",
+    ...           "max_heart_rate": None, "exercise_angina": 0, "st_depression": 2.3,
+    ...           "st_slope": "downsloping", "major_vessels": 0.0, "thalassemia": "fixed defect"}
+    >>> parsed = read_note(write_note(record, "form"), "form")
+    >>> parsed["cholesterol"], parsed["st_depression"], parsed["max_heart_rate"]
+    (232.02, 2.3, None)
+    >>> record_differences(record, parsed, written_precision("form"))
+    []
+    """
+    found = _PATTERNS[_check_style(style)].fullmatch(text)
+    if found is None:
+        raise DataError(
+            f"the text is not a note in the {style!r} style: {text[:60]!r}{'…' if len(text) > 60 else ''}",
+            where="notes",
+            hint=f"read a note with the style it was written in (write_note(record, {style!r})); styles: {', '.join(STYLE_NAMES)}",
         )
-    )
+    record: dict[str, object] = {}
+    for column in NOTE_COLUMNS:
+        written = found.group(column)
+        if written == _missing(style, column):
+            record[column] = None
+        elif column in NUMERIC_COLUMNS:
+            number = _NUMBERS[style][column].read(written)
+            record[column] = int(number) if column == "age" else number
+        else:
+            record[column] = next(key for key, word in _WORDS[style][column].items() if word == written)
+    return record
 
 
-def _form(r: Record) -> str:
-    miss = "—"
-    cp = {"typical angina": "typical angina", "atypical angina": "atypical angina", "non-anginal": "non-anginal pain", "asymptomatic": "none"}
-    ecg = {"normal": "normal", "st-t abnormality": "ST-T changes", "lv hypertrophy": "left ventricular hypertrophy"}
-    slope = {"upsloping": "upsloping", "flat": "flat", "downsloping": "downsloping"}
-    thal = {"normal": "normal", "fixed defect": "fixed defect", "reversable defect": "reversible defect"}
-    present = {0: "absent", 1: "present"}
-    return "\n".join(
-        (
-            f"Sex: {_word(r, 'sex', miss, {'Male': 'male', 'Female': 'female'})}",
-            f"Age: {_num(r, 'age', miss, unit=' yrs')}",
-            f"Chest pain: {_word(r, 'chest_pain_type', miss, cp)}",
-            f"Exercise test: max HR {_num(r, 'max_heart_rate', miss, unit='/min')}, "
-            f"angina {_word(r, 'exercise_angina', miss, present)}, "
-            f"ST depression {_num(r, 'st_depression', miss, '{:.2f}', MV_PER_MM, ' mV')} "
-            f"({_word(r, 'st_slope', miss, slope)})",
-            f"At rest: BP {_num(r, 'resting_bp', miss, unit=' mm Hg')}, ECG {_word(r, 'resting_ecg', miss, ecg)}",
-            f"Bloods: total cholesterol {_num(r, 'cholesterol', miss, '{:.1f}', 1 / MG_DL_PER_MMOL_L, ' mmol/L')}, "
-            f"fasting glucose >6.7 mmol/L {_word(r, 'fasting_blood_sugar_over_120', miss, present)}",
-            f"Imaging: {_num(r, 'major_vessels', miss)} vessel(s) on fluoroscopy, "
-            f"thallium {_word(r, 'thalassemia', miss, thal)}",
-        )
-    )
+def written_precision(style: StyleName) -> Mapping[str, float]:
+    """How far each number :func:`read_note` gives back can be from the record's, per column.
+
+    Half a unit of the last digit ``style`` writes, in the record's unit: a number written
+    with one decimal in mmol/L is within 0.05 × 38.67 ≈ 1.93 mg/dL of the record's
+    cholesterol, one written with two decimals in mV within 0.005 ÷ 0.1 = 0.05 mm of its ST
+    depression, and a whole number within 0.5. Categories and missing values are read back
+    exactly.
+
+    Examples
+    --------
+    >>> round(written_precision("prose")["cholesterol"], 4), written_precision("ledger")["cholesterol"]
+    (1.9335, 0.5)
+    >>> round(written_precision("form")["st_depression"], 4)
+    0.05
+    """
+    return {column: number.precision for column, number in _NUMBERS[_check_style(style)].items()}
 
 
-STYLES: Mapping[StyleName, Callable[[Record], str]] = {
-    "ledger": _ledger,
-    "prose": _prose,
-    "terse": _terse,
-    "form": _form,
-}
+def agreement_tolerance(*styles: StyleName) -> Mapping[str, float]:
+    """How far the numbers of notes written in ``styles`` from one record can be apart, per column.
+
+    Each reading is within its own style's :func:`written_precision` of the record, so two
+    readings of one value are within the sum of their precisions (the coarser one's, doubled at
+    most). One style gives its own precision.
+
+    Examples
+    --------
+    >>> round(agreement_tolerance("ledger", "prose")["cholesterol"], 4)
+    2.4335
+    """
+    precisions = [written_precision(style) for style in styles]
+    return {column: sum(precision[column] for precision in precisions) for column in NUMERIC_COLUMNS}
+
+
+_SLACK = 1e-6
+"""Floating-point room on top of a tolerance (reading back rounds to six decimals)."""
+
+
+def record_differences(first: Record, second: Record, tolerance: Mapping[str, float]) -> list[str]:
+    """The columns of :data:`NOTE_COLUMNS` on which two records disagree, in that order.
+
+    A number differs when the two are further apart than ``tolerance[column]`` (0 for a column
+    not in it; use :func:`written_precision` to compare a note with its record, and
+    :func:`agreement_tolerance` to compare two notes); any other value differs when it is not
+    equal. A missing value (None or NaN) equals only a missing value. Categories are compared
+    as text and 0/1 flags as numbers, so a row of the dataset (categorical dtypes, nullable
+    ints) compares with what :func:`read_note` gives.
+
+    Examples
+    --------
+    >>> a = {column: None for column in NOTE_COLUMNS}
+    >>> record_differences({**a, "cholesterol": 233.0}, {**a, "cholesterol": 232.02}, written_precision("prose"))
+    []
+    >>> record_differences({**a, "cholesterol": 233.0}, {**a, "cholesterol": 235.89}, written_precision("prose"))
+    ['cholesterol']
+    >>> record_differences({**a, "sex": "Male"}, a, {})
+    ['sex']
+    """
+    differing = []
+    for column in NOTE_COLUMNS:
+        a, b = _value(first, column), _value(second, column)
+        if a is None or b is None:
+            same = a is None and b is None
+        elif column in NUMERIC_COLUMNS or column in ("fasting_blood_sugar_over_120", "exercise_angina"):
+            same = abs(float(a) - float(b)) <= tolerance.get(column, 0.0) + _SLACK  # type: ignore[arg-type]
+        else:
+            same = str(a) == str(b)
+        if not same:
+            differing.append(column)
+    return differing
 
 
 # -- entry points -----------------------------------------------------------------------
@@ -223,9 +422,7 @@ def write_note(record: Record, style: StyleName) -> str:
     >>> write_note({**record, "cholesterol": 289.0}, "prose").split("; ")[1].split(". ")[0]
     'cholesterol 7.5 mmol/L'
     """
-    if style not in STYLES:
-        raise DataError(f"unknown note style {style!r}", where="notes", hint=f"use one of {', '.join(STYLE_NAMES)}")
-    return STYLES[style](record)
+    return STYLES[_check_style(style)](record)
 
 
 def style_of(site: str) -> StyleName:

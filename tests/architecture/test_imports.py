@@ -93,6 +93,7 @@ LAYERS = {
     "datasets": 5,
     "fairness": 5,
     "data_audit": 5,
+    "robustness": 5,
     "privacy": 5,
     "explain": 5,
     "federation": 5,

@@ -1,0 +1,1 @@
+"""Robustness and counterfactual probes (EU AI Act Art. 15)."""
