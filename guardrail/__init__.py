@@ -18,13 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 from guardrail.core.version import VERSION as __version__
 
-_API = ("audit", "audit_data", "audit_fairness", "check", "train", "federate", "open_history", "load_run", "diff_runs")
+_API = ("audit", "audit_data", "audit_fairness", "audit_robustness", "check", "train", "federate", "open_history", "load_run", "diff_runs")
 __all__ = [*_API, "__version__"]
 
 if TYPE_CHECKING:
     from guardrail.api import audit as audit
     from guardrail.api import audit_data as audit_data
     from guardrail.api import audit_fairness as audit_fairness
+    from guardrail.api import audit_robustness as audit_robustness
     from guardrail.api import check as check
     from guardrail.api import diff_runs as diff_runs
     from guardrail.api import federate as federate

@@ -288,6 +288,117 @@ def audit_data(
     )
 
 
+def audit_robustness(
+    model: Any,
+    frame: Any,
+    *,
+    target: str,
+    sensitive: str | Sequence[str],
+    features: Sequence[str] | None = None,
+    positive_label: Any = None,
+    task: str | None = None,
+    missing_sensitive: str = "error",
+    seed: int = 0,
+    **params: Any,
+) -> AuditResult:
+    """Robustness audit of a model on a DataFrame, as in the ``robustness`` auditor (``use: robustness``).
+
+    Parameters
+    ----------
+    model:
+        A fitted scikit-learn estimator or pipeline (it reads ``features``, default the columns
+        it was fitted on, else every column but the target), or a guardrail model adapter
+        (``guardrail.adapters``: a torch model folder, a Hugging Face text classifier).
+    frame:
+        The audited rows (a pandas DataFrame) with the target and sensitive columns.
+    target, sensitive:
+        The label column and the sensitive column(s).
+    positive_label, task:
+        As ``data.positive_label`` and ``data.task`` in a spec (``task`` default: binary for a
+        target with two values, else multiclass).
+    params:
+        Any other ``use: robustness`` params (``probes``, ``strengths``, ``perturbations``,
+        ``identity_terms``, ``text_column``, ``site_column``, ``training_column``, ``max_rows``,
+        ``examples``, ``min_group_size``, ``bootstrap``, ``confidence``, ``groupings``,
+        ``numeric_features``), as documented in the user guide (docs/robustness.md).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> frame = pd.DataFrame({"sex": [0, 1] * 50, "x": [float(i % 7) for i in range(100)]})
+    >>> frame["y"] = (frame["x"] > 3).astype(int)
+    >>> fitted = LogisticRegression().fit(frame[["x"]], frame["y"])
+    >>> result = audit_robustness(fitted, frame, target="y", sensitive="sex", probes=["perturbation"], bootstrap=0)
+    >>> sorted({m.key for m in result.metrics})[:2]
+    ['robustness.accuracy_drop', 'robustness.perturbation_flip_rate']
+    """
+    import pandas as pd
+
+    from guardrail.auditors.base import AuditContext
+    from guardrail.auditors.robustness import RobustnessAuditor, RobustnessParams
+    from guardrail.core.errors import DataError
+    from guardrail.fairness.groups import check_sensitive
+    from guardrail.run.outcomes import prepare_outcomes
+
+    if not isinstance(frame, pd.DataFrame):
+        raise UsageError("audit_robustness takes a pandas DataFrame", hint="wrap arrays in pd.DataFrame({...}) first")
+    columns = (sensitive,) if isinstance(sensitive, str) else tuple(sensitive)
+    absent = [c for c in (*columns, target) if c not in frame.columns]
+    if absent:
+        raise DataError(f"frame has no column(s) {', '.join(map(repr, absent))}", where="frame")
+    for column in columns:
+        check_sensitive(frame[column], column, missing=missing_sensitive, where="frame")
+    adapter = _adapter(model, frame, target, features)
+    data = frame.reset_index(drop=True)
+    if task is None:
+        task = "binary" if data[target].nunique() <= 2 else "multiclass"
+    if task not in ("binary", "multiclass"):
+        raise UsageError(f"task must be 'binary' or 'multiclass', not {task!r}", hint="the robustness audit compares decisions")
+    auditor = RobustnessAuditor(RobustnessParams.model_validate(params))
+    problems = auditor.check_spec(columns)
+    if problems:
+        raise DataError("; ".join(message for _, message in problems), where="audit_robustness")
+    outcomes = prepare_outcomes(
+        task, data[target], lambda positive: adapter.predict(data, positive), None, declared_positive=positive_label, where="frame"
+    )
+    ctx = AuditContext(
+        audit_id="robustness",
+        data=data,
+        y_true=outcomes.y_true,
+        y_pred=outcomes.y_pred,
+        y_score=outcomes.y_score,
+        sensitive=columns,
+        missing_sensitive=missing_sensitive,
+        positive_label=outcomes.positive_label,
+        seed=seed,
+        where="frame",
+        model=adapter,
+        features=tuple(adapter.features),
+        task=task,
+        class_labels=outcomes.class_labels,
+        target=target,
+    )
+    return auditor.run(ctx)
+
+
+def _adapter(model: Any, frame: Any, target: str, features: Sequence[str] | None) -> Any:
+    """``model`` as a guardrail adapter: adapters as they are, a scikit-learn estimator wrapped."""
+    if hasattr(model, "features") and hasattr(model, "kind"):
+        return model
+    if not hasattr(model, "predict"):
+        raise UsageError(
+            f"model must be a fitted scikit-learn estimator or a guardrail adapter, not {type(model).__name__}",
+            hint="pass the fitted estimator (or pipeline), or load a model with guardrail.adapters",
+        )
+    from guardrail.adapters.sklearn import SklearnAdapter
+
+    if features is None:
+        fitted = getattr(model, "feature_names_in_", None)
+        features = [str(c) for c in fitted] if fitted is not None else [str(c) for c in frame.columns if c != target]
+    return SklearnAdapter(model, features)
+
+
 def check(
     result: AuditResult | Sequence[AuditResult] | RunRecord,
     policy: str | Path | Mapping[str, Any] | Sequence[Mapping[str, Any]] | Sequence[str | Path],

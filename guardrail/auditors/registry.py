@@ -36,6 +36,7 @@ BUILTIN: dict[str, Registered] = {
     "privacy": Registered("guardrail.auditors.privacy:PrivacyAuditor", "privacy"),
     "federated": Registered("guardrail.auditors.federated:FederatedAuditor", "privacy"),
     "data": Registered("guardrail.auditors.data:DataAuditor", "fairness"),
+    "robustness": Registered("guardrail.auditors.robustness:RobustnessAuditor", "fairness"),
 }
 """The built-in auditors: adding one is writing its module, adding one row here (its extra
 declared in ``pyproject.toml``) and one row of :data:`guardrail.report.html.SECTIONS` for its

@@ -91,25 +91,27 @@ def rate_metrics(
     seed: int,
     details: Mapping[str, Any] | None = None,
     ratio: bool = True,
+    prefix: str = "data",
 ) -> list[MetricResult]:
-    """``data.{name}``, ``data.{name}_difference`` (and ``_ratio``) of one grouping's
-    ``(G, 2)`` counts of a 0/1 indicator, in ``scope``, resampled from its own random stream."""
+    """``{prefix}.{name}``, ``{prefix}.{name}_difference`` (and ``_ratio``) of one grouping's
+    ``(G, 2)`` counts of a 0/1 indicator, in ``scope``, resampled from its own random stream
+    (the robustness audit's flip rates are built here too, with ``prefix="robustness"``)."""
     from guardrail.fairness.bootstrap import grouping_rng, resample_counts
     from guardrail.fairness.power import detectable_gap_details
     from guardrail.fairness.results import GroupTable, disparity_metric, rate_metric
 
     table = rate_table(counts)
-    boot = resample_counts(table, bootstrap, grouping_rng(seed, f"data.{name}/{scope}")) if bootstrap else None
+    boot = resample_counts(table, bootstrap, grouping_rng(seed, f"{prefix}.{name}/{scope}")) if bootstrap else None
     groups = GroupTable(grouping.labels, table, boot, level, min_group_size)
     common = {"sensitive_features": list(grouping.features), **(details or {}), "min_group_size": min_group_size}
     small = [label for label, s in zip(grouping.labels, groups.small, strict=True) if s]
-    found = [rate_metric(groups, "selection_rate", key=f"data.{name}", scope=scope, details={**common, "small_groups": small})]
+    found = [rate_metric(groups, "selection_rate", key=f"{prefix}.{name}", scope=scope, details={**common, "small_groups": small})]
     gap = detectable_gap_details("demographic_parity_difference", table, grouping.labels, level)
     found.append(
-        disparity_metric(groups, "demographic_parity_difference", key=f"data.{name}_difference", scope=scope, details={**common, **gap})
+        disparity_metric(groups, "demographic_parity_difference", key=f"{prefix}.{name}_difference", scope=scope, details={**common, **gap})
     )
     if ratio:
-        found.append(disparity_metric(groups, "demographic_parity_ratio", key=f"data.{name}_ratio", scope=scope, details=common))
+        found.append(disparity_metric(groups, "demographic_parity_ratio", key=f"{prefix}.{name}_ratio", scope=scope, details=common))
     return [renamed_rate(metric, name) for metric in found]
 
 

@@ -69,9 +69,10 @@ class Policy:
         return PolicyInfo(name=self.spec.name, path=self.path, sha256=self.sha256, rules=len(self.spec.rules))
 
 
-OWN_SCOPES: tuple[str, ...] = ("data.",)
+OWN_SCOPES: tuple[str, ...] = ("data.", "robustness.")
 """Key prefixes whose keys each have scopes of their own (the data audit's: per column, per
-declared population, per intersection), so that a sibling's scope is no evidence that the
+declared population, per intersection; the robustness audit's: per probe, strength and
+perturbation), so that a sibling's scope is no evidence that the
 rule's key should have it; the auditor's catalog says which scopes each key is reported in."""
 
 

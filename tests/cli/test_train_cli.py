@@ -32,6 +32,9 @@ audits:
   - id: privacy
     use: privacy
     params: {{membership_column: member, groupings: [sex, site], reference_models: 2, bootstrap: 200}}
+  - id: robustness
+    use: robustness
+    params: {{probes: [counterfactual, perturbation], training_column: member, bootstrap: 200}}
 policies: [{policy}]
 report: {{out: out, history: false}}
 """

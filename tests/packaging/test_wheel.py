@@ -37,6 +37,7 @@ data: {path: data.csv, target: y, sensitive: [sex]}
 audits:
   - {id: fairness, use: fairness, params: {bootstrap: 50}}
   - {id: data, use: data, params: {bootstrap: 50}}
+  - {id: robustness, use: robustness, params: {bootstrap: 50, strengths: [0.1]}}
 policies: [guardrail:eu-ai-act-high-risk, guardrail:no-regression]
 report: {out: out, formats: [json]}
 """
@@ -126,11 +127,11 @@ def test_an_audit_outside_the_repository_uses_the_wheels_packs_by_name(wheel: Pa
     assert done.returncode in (0, 1, 2), done.stderr  # a verdict, not an error
     record = json.loads((work / "out" / "run.json").read_text())
     rules = {outcome["rule_id"] for outcome in record["verdict"]["outcomes"]}
-    assert {"FAIR-001", "EUAI-ACC-1", "REG-001", "DATA-MISS"} <= rules  # the baseline came through the EU pack's extends
+    assert {"FAIR-001", "EUAI-ACC-1", "REG-001", "DATA-MISS", "ROB-PERTURB"} <= rules  # the baseline came through the EU pack's extends
     policies = {f["path"]: f["sha256"] for f in record["provenance"]["files"] if f["role"] == "policy"}
     expected = {
         f"guardrail:{name}": hashlib.sha256((site / "guardrail" / "packs" / f"{name}.yaml").read_bytes()).hexdigest()
-        for name in ("eu-ai-act-high-risk", "baseline", "data-governance", "no-regression")
+        for name in ("eu-ai-act-high-risk", "baseline", "data-governance", "robustness", "no-regression")
     }
     assert policies == expected
 

@@ -62,7 +62,7 @@ def _spec(folder: Path, *policies: str) -> Path:
 
 
 def test_the_packs_are_the_files_of_the_package_folder() -> None:
-    assert len(SHIPPED) == 8 and "data-governance" in SHIPPED and "baseline" in SHIPPED and "eu-ai-act-high-risk" in SHIPPED
+    assert len(SHIPPED) == 9 and "data-governance" in SHIPPED and "robustness" in SHIPPED and "baseline" in SHIPPED and "eu-ai-act-high-risk" in SHIPPED
     assert list(pack_names()) == SHIPPED
     for name in SHIPPED:
         assert pack_path(PACK_PREFIX + name) == PACKS / f"{name}.yaml"
@@ -165,7 +165,7 @@ def test_validate_accepts_pack_names_from_any_folder(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
         "guardrail:baseline: ok (policy 'baseline', 3 rule(s))",
-        "guardrail:eu-ai-act-high-risk: ok (policy 'eu-ai-act-high-risk', 16 rule(s))",
+        "guardrail:eu-ai-act-high-risk: ok (policy 'eu-ai-act-high-risk', 23 rule(s))",
     ]
     done = run_cli("validate", "guardrail:nope", cwd=tmp_path)
     assert done.returncode == 3 and "unknown policy pack 'guardrail:nope'" in done.stderr
