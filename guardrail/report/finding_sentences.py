@@ -60,6 +60,14 @@ LABELS: dict[str, str] = {
     "fairness.ece": "the calibration error",
     "federated.accuracy": "accuracy",
     "explain.coverage": "the share of requested rows explained",
+    "robustness.counterfactual_flip_rate": "the counterfactual flip rate",
+    "robustness.counterfactual_flip_rate_difference": "the gap in counterfactual flip rate between groups",
+    "robustness.counterfactual_score_change": "the mean counterfactual change of the positive-class score",
+    "robustness.coverage": "the share of documents a probe applies to",
+    "robustness.perturbation_flip_rate": "the perturbation flip rate",
+    "robustness.perturbation_flip_rate_difference": "the gap in perturbation flip rate between groups",
+    "robustness.accuracy_drop": "the accuracy drop under perturbation",
+    "robustness.site_style_flip_rate": "the site-style flip rate",
 }
 """Words for metrics a rule commonly judges; any other metric is named by its key."""
 
@@ -146,6 +154,8 @@ def _unit(metric: MetricResult | None) -> Unit:
         return Unit("plain")
     if metric.key in DATA_UNITS:
         return Unit(DATA_UNITS[metric.key])
+    if metric.key in ROBUSTNESS_UNITS:
+        return Unit(ROBUSTNESS_UNITS[metric.key])
     aggregation = metric.details.get("aggregation")
     if metric.key.endswith(("count", "min_group_size")):
         return Unit("count")
@@ -270,6 +280,9 @@ def _observed(
     data = data_body(metric, value, ci, unit, avoid, metrics) if metric.key.startswith("data.") else None
     if data is not None:
         return (*data, *_tail(outcome, need, unit, metric))
+    robust = robustness_body(metric, value, ci, unit, avoid) if metric.key.startswith("robustness.") else None
+    if robust is not None:
+        return (*_capitalised(robust), *_tail(outcome, need, unit, metric))
     disparity = _disparity(metric, value, ci, unit, avoid)
     if disparity is not None:
         return (*_scope_lead(metric), *disparity, *_tail(outcome, need, unit, metric))
@@ -425,12 +438,18 @@ DataSentence = Callable[[MetricResult, float, Interval | None, Unit, Sequence[fl
 
 
 def describe(metric: MetricResult, related: Mapping[str, MetricResult] | None = None) -> tuple[Segment, ...] | None:
-    """What ``metric`` of a data audit shows, as one sentence with no rule (the data section's
-    summary and the model card); ``None`` without a value or for a key it does not know.
+    """What ``metric`` of a data or robustness audit shows, as one sentence with no rule (the
+    sections' summaries and the model card); ``None`` without a value (see
+    :func:`robustness_undefined`) or for a key it does not know.
     ``related``: the audit's other metrics by ref, from which a largest gap names its groups."""
-    if metric.value is None or metric.key not in DATA_UNITS:
+    if metric.value is None:
         return None
-    body = data_body(metric, metric.value, metric.ci, _unit(metric), (), related)
+    if metric.key in ROBUSTNESS_UNITS:
+        body = robustness_body(metric, metric.value, metric.ci, _unit(metric), (), related)
+    elif metric.key in DATA_UNITS:
+        body = data_body(metric, metric.value, metric.ci, _unit(metric), (), related)
+    else:
+        return None
     if body is None:
         return None
     return (*_capitalised(body), Segment("text", "."))
@@ -793,7 +812,280 @@ _DATA_SENTENCES: dict[str, DataSentence] = {
 """The sentence of each data-audit metric, by key without ``data.``."""
 
 
+# -- the robustness audit: one sentence per metric, with or without a rule -------------------------------------------
+
+ROBUSTNESS_UNITS: dict[str, Literal["percent", "points", "count", "plain"]] = {
+    "robustness.counterfactual_flip_rate": "percent",
+    "robustness.counterfactual_flip_rate_difference": "points",
+    "robustness.counterfactual_score_change": "plain",
+    "robustness.coverage": "percent",
+    "robustness.perturbation_flip_rate": "percent",
+    "robustness.perturbation_flip_rate_difference": "points",
+    "robustness.accuracy_drop": "points",
+    "robustness.site_style_flip_rate": "percent",
+}
+"""How each metric of the robustness audit reads: flip rates and coverage are shares of decisions
+or documents (percent), their gaps and accuracy drops differences of shares (percentage points),
+the change of the positive-class score a probability (plain)."""
+
+PERTURBATION_WORDS: dict[str, str] = {
+    "typos": "with typos",
+    "case": "with the letter case changed",
+    "whitespace": "with the whitespace changed",
+    "numbers": "with numbers written another way",
+    "units": "with measurements in other units",
+}
+"""How a text perturbation reads after "decisions change": its name in words."""
+
+SWAP = "swap=terms"
+"""The qualifier of a text counterfactual's scope: identity terms swapped."""
+
+
+def robustness_body(
+    metric: MetricResult,
+    value: float,
+    ci: Interval | None,
+    unit: Unit,
+    avoid: Sequence[float],
+    related: Mapping[str, MetricResult] | None = None,
+) -> tuple[Segment, ...] | None:
+    """The observation of a ``robustness.*`` metric (before what a rule requires of it); ``None``
+    for a key or scope outside the robustness audit's contract. With ``related`` (the audit's
+    metrics by ref), a text counterfactual adds its coverage and a perturbation its accuracy drop."""
+    build = _ROBUSTNESS_SENTENCES.get(metric.key.removeprefix("robustness."))
+    return None if build is None else build(metric, value, ci, unit, avoid, related or {})
+
+
+def robustness_undefined(metric: MetricResult) -> tuple[Segment, ...]:
+    """Why a robustness metric has no value, as a sentence: ``No document contains an identity
+    term of the lexicon: the counterfactual probe by sex is inconclusive.``"""
+    reason = (metric.reason or "the probe applies to no row").removeprefix(f"{SMALL_GROUP}: ").rstrip(".")
+    probe = str(metric.details.get("probe") or metric.key.removeprefix("robustness.").split("_", 1)[0]).replace("_", "-")
+    grouping, name, setting = split_scope(metric.scope)
+    what = {"strength": f" at strength {setting}", "perturbation": f" ({setting})"}.get(name or "", "")
+    lead = (Segment("text", reason[:1].upper() + reason[1:] + f": the {probe} probe{what}"),)
+    by = (Segment("text", " by "), Segment("scope", grouping)) if grouping and not (name == "style" or "=" in grouping) else ()
+    return (*lead, *by, Segment("text", " is inconclusive."))
+
+
+def split_scope(scope: str | None) -> tuple[str, str | None, str | None]:
+    """A robustness scope split into its grouping and its last qualifier (unescaped):
+    ``sex/strength=0.05`` gives ``("sex", "strength", "0.05")``, ``sex`` ``("sex", None, None)``.
+
+    >>> split_scope("sex+race/perturbation=typos"), split_scope("site=A%2FB/style=C"), split_scope("strength=0.1")
+    (('sex+race', 'perturbation', 'typos'), ('site=A%2FB', 'style', 'C'), ('', 'strength', '0.1'))
+    """
+    if not scope:
+        return "", None, None
+    head, _, qualifier = scope.rpartition("/")
+    name, equals, setting = qualifier.partition("=")
+    if not equals:
+        return scope, None, None
+    return head, name, unquote(setting)
+
+
+def probe_phrase(metric: MetricResult) -> str:
+    """What the probe of ``metric`` did, as a phrase that starts a sentence's clause: ``when sex
+    is set to another value``, ``when identity terms are swapped``, ``with typos``."""
+    return phrase(metric.key, metric.scope, metric.details)
+
+
+def phrase(key: str, scope: str | None, details: Mapping[str, Any]) -> str:
+    """:func:`probe_phrase` of a metric's (or an example's) key, scope and details."""
+    grouping, name, setting = split_scope(scope)
+    key = key.removeprefix("robustness.")
+    if key.startswith("site_style"):
+        return "when written in another hospital's style"
+    if key.startswith("counterfactual"):
+        if name == "swap":
+            return "when identity terms are swapped"
+        attribute = details.get("attribute")
+        return f"when {attribute if isinstance(attribute, str) else unquote(grouping)} is set to another value"
+    strength = details.get("strength", setting)
+    if name == "strength" or isinstance(details.get("strength"), float | int):
+        return f"when the numeric features move by {_strength(strength)} of their spread"
+    perturbation = str(details.get("perturbation") or setting or "")
+    return PERTURBATION_WORDS.get(perturbation, f"under the {perturbation} perturbation")
+
+
+def _strength(value: object) -> str:
+    return f"{float(value):g}" if isinstance(value, float | int | str) and _is_number(value) else str(value)
+
+
+def _is_number(value: object) -> bool:
+    try:
+        float(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+def _documents(metric: MetricResult) -> str:
+    """What a probed row is: a document (text probes) or a row."""
+    _, name, _ = split_scope(metric.scope)
+    return "documents" if name in ("swap", "perturbation") or "perturbation" in metric.details else "rows"
+
+
+def _spread(metric: MetricResult, unit: Unit, what: str) -> list[Segment]:
+    """``: 4.0% of Female rows against 2.6% of Male rows`` (the highest and the lowest group), or nothing."""
+    defined = _defined(metric)
+    if len(defined) < 2:
+        return []
+    high = max(defined, key=lambda g: g.value or 0.0)
+    low = min(defined, key=lambda g: g.value or 0.0)
+    of = " for " if unit.kind == "plain" else " of "
+    return [Segment("text", ": "), Segment("num", unit.show(high.value or 0.0)), Segment("text", of), Segment("group", high.group),
+            Segment("text", f" {what} against "), Segment("num", unit.show(low.value or 0.0)), Segment("text", of),
+            Segment("group", low.group), Segment("text", f" {what}")]  # fmt: skip
+
+
+def _related(metric: MetricResult, key: str, related: Mapping[str, MetricResult]) -> MetricResult | None:
+    found = related.get(f"robustness.{key}[{metric.scope}]" if metric.scope else f"robustness.{key}")
+    return found if found is not None and found.value is not None else None
+
+
+def _counterfactual(
+    metric: MetricResult, value: float, ci: Interval | None, unit: Unit, avoid: Sequence[float], related: Mapping[str, MetricResult]
+) -> tuple[Segment, ...]:
+    """``Setting sex to another value changes 3.1% of decisions (95% CI 2.8–3.4%): 4.0% of Female
+    rows against 2.6% of Male rows`` or ``With identity terms swapped, 12% of the 240 documents
+    that contain one get another decision (95% CI …); 31% of documents contain an identity term``."""
+    grouping, name, _ = split_scope(metric.scope)
+    if name == "swap":
+        rows = metric.details.get("rows", metric.n)
+        counted = f"the {rows:,} documents" if isinstance(rows, int) else "the documents"
+        out = [Segment("text", "with identity terms swapped, "), Segment("num", unit.show(value, avoid)),
+               Segment("text", f" of {counted} that contain one get another decision"), *_paren(_ci_text(ci, unit, avoid)),
+               *_spread(metric, unit, "documents")]  # fmt: skip
+        coverage = _related(metric, "coverage", related)
+        if coverage is not None and coverage.value is not None:
+            out += [Segment("text", "; "), Segment("num", Unit("percent").show(coverage.value)),
+                    Segment("text", " of documents contain an identity term")]  # fmt: skip
+        return tuple(out)
+    attribute = metric.details.get("attribute")
+    return (Segment("text", f"setting {attribute if isinstance(attribute, str) else unquote(grouping)} to another value changes "),
+            Segment("num", unit.show(value, avoid)), Segment("text", " of decisions"), *_paren(_ci_text(ci, unit, avoid)),
+            *_spread(metric, unit, "rows"))  # fmt: skip
+
+
+def _perturbation(
+    metric: MetricResult, value: float, ci: Interval | None, unit: Unit, avoid: Sequence[float], related: Mapping[str, MetricResult]
+) -> tuple[Segment, ...]:
+    """``With typos, 4.2% of decisions change (95% CI …); accuracy drops by 1.1 percentage points (95% CI …)``."""
+    out = [Segment("text", probe_phrase(metric) + ", "), Segment("num", unit.show(value, avoid)),
+           Segment("text", " of decisions change"), *_paren(_ci_text(ci, unit, avoid)), *_spread(metric, unit, _documents(metric))]  # fmt: skip
+    drop = _related(metric, "accuracy_drop", related)
+    if drop is not None and drop.value is not None:
+        points = Unit("points")
+        out += [Segment("text", "; accuracy drops by " if drop.value >= 0 else "; accuracy changes by "),
+                Segment("num", points.show(drop.value).replace(" points", " percentage points")),
+                *_paren(_ci_text(drop.ci, points, ()))]  # fmt: skip
+    return tuple(out)
+
+
+def _flip_gap(
+    metric: MetricResult, value: float, ci: Interval | None, unit: Unit, avoid: Sequence[float], related: Mapping[str, MetricResult]
+) -> tuple[Segment, ...]:
+    """``When sex is set to another value, Female's decisions change 1.4 percentage points more
+    often than Male's (95% CI 0.2–2.6 points; 4.0% vs 2.6%)``."""
+    values = _by_value(metric)
+    low, high = metric.details.get("min_group"), metric.details.get("max_group")
+    defined = _defined(metric)
+    if not (isinstance(low, str) and isinstance(high, str)) and len(defined) >= 2:
+        low = min(defined, key=lambda g: g.value or 0.0).group
+        high = max(defined, key=lambda g: g.value or 0.0).group
+    size = Segment("num", unit.show(value, avoid).replace(" points", " percentage points"))
+    lead = Segment("text", probe_phrase(metric) + ", ")
+    if not isinstance(low, str) or not isinstance(high, str):
+        return (lead, Segment("text", "the flip rates of the groups differ by up to "), size, *_paren(_ci_text(ci, unit, avoid)))
+    low_value = values[low].value if low in values else None
+    high_value = values[high].value if high in values else None
+    if low_value is not None and high_value is not None and low_value > high_value:
+        low, high, low_value, high_value = high, low, high_value, low_value
+    rates = f"{Unit('percent').show(high_value)} vs {Unit('percent').show(low_value)}" if low_value is not None and high_value is not None else ""
+    return (lead, Segment("group", high), Segment("text", "'s decisions change "), size, Segment("text", " more often than "),
+            Segment("group", low), Segment("text", "'s"), *_paren(_ci_text(ci, unit, avoid), rates))  # fmt: skip
+
+
+def _score_change(
+    metric: MetricResult, value: float, ci: Interval | None, unit: Unit, avoid: Sequence[float], related: Mapping[str, MetricResult]
+) -> tuple[Segment, ...]:
+    """``When sex is set to another value, the positive-class score moves by 0.021 on average (95% CI …)``."""
+    return (Segment("text", probe_phrase(metric) + ", the positive-class score moves by "), Segment("num", unit.show(value, avoid)),
+            Segment("text", " on average"), *_paren(_ci_text(ci, unit, avoid)), *_spread(metric, unit, _documents(metric)))  # fmt: skip
+
+
+def _coverage(
+    metric: MetricResult, value: float, ci: Interval | None, unit: Unit, avoid: Sequence[float], related: Mapping[str, MetricResult]
+) -> tuple[Segment, ...]:
+    """``31% of documents contain an identity term of the lexicon (95% CI …)`` or ``The typos probe applies to 98% of documents``."""
+    _, name, setting = split_scope(metric.scope)
+    if name == "swap":
+        return (Segment("num", unit.show(value, avoid)), Segment("text", " of documents contain an identity term of the lexicon"),
+                *_paren(_ci_text(ci, unit, avoid)), *_spread(metric, unit, "documents"))  # fmt: skip
+    perturbation = str(metric.details.get("perturbation") or setting or "")
+    return (Segment("text", f"the {perturbation} probe applies to "), Segment("num", unit.show(value, avoid)),
+            Segment("text", " of documents"), *_paren(_ci_text(ci, unit, avoid)), *_spread(metric, unit, "documents"))  # fmt: skip
+
+
+def _accuracy_drop(
+    metric: MetricResult, value: float, ci: Interval | None, unit: Unit, avoid: Sequence[float], related: Mapping[str, MetricResult]
+) -> tuple[Segment, ...]:
+    """``With typos, accuracy drops by 1.1 percentage points (95% CI …) on the 500 documents probed``."""
+    rows = metric.details.get("rows", metric.n)
+    probed = f" on the {rows:,} {_documents(metric)} probed" if isinstance(rows, int) and not isinstance(rows, bool) else ""
+    verb = "accuracy drops by " if value >= 0 else "accuracy changes by "
+    return (Segment("text", probe_phrase(metric) + ", " + verb), Segment("num", unit.show(value, avoid).replace(" points", " percentage points")),
+            *_paren(_ci_text(ci, unit, avoid)), Segment("text", probed))  # fmt: skip
+
+
+def _site_style(
+    metric: MetricResult, value: float, ci: Interval | None, unit: Unit, avoid: Sequence[float], related: Mapping[str, MetricResult]
+) -> tuple[Segment, ...]:
+    """``Written in another hospital's style, 18% of held-out patients' decisions change (95% CI …);
+    most for VA Long Beach's patients (25%, 40 patients)`` or, for one pair of sites, ``Written in
+    Hungary's style, 12% of Cleveland's held-out patients get another decision than in their own
+    site's style (95% CI …; 40 patients)``."""
+    site, style = metric.details.get("site"), metric.details.get("style_of")
+    head, name, setting = split_scope(metric.scope)
+    if name == "style" or isinstance(style, str):
+        site = site if isinstance(site, str) else unquote(head.partition("=")[2])
+        style = style if isinstance(style, str) else setting or ""
+        patients = f"{metric.n:,} patients" if metric.n is not None else ""
+        return (Segment("text", "written in "), Segment("group", style), Segment("text", "'s style, "), Segment("num", unit.show(value, avoid)),
+                Segment("text", " of "), Segment("group", site),
+                Segment("text", "'s held-out patients get another decision than in their own site's style"),
+                *_paren(_ci_text(ci, unit, avoid), patients))  # fmt: skip
+    out = [Segment("text", "written in another hospital's style, "), Segment("num", unit.show(value, avoid)),
+           Segment("text", " of held-out patients' decisions change"), *_paren(_ci_text(ci, unit, avoid))]  # fmt: skip
+    defined = _defined(metric)
+    if len(defined) > 1:
+        worst = max(defined, key=lambda g: g.value or 0.0)
+        out += [Segment("text", "; most for "), Segment("group", worst.group),
+                Segment("text", f"'s patients ({unit.show(worst.value or 0.0)}, {worst.n:,} patients)")]  # fmt: skip
+    return tuple(out)
+
+
+RobustnessSentence = Callable[
+    [MetricResult, float, Interval | None, Unit, Sequence[float], Mapping[str, MetricResult]], "tuple[Segment, ...] | None"
+]
+
+_ROBUSTNESS_SENTENCES: dict[str, RobustnessSentence] = {
+    "counterfactual_flip_rate": _counterfactual,
+    "counterfactual_flip_rate_difference": _flip_gap,
+    "counterfactual_score_change": _score_change,
+    "coverage": _coverage,
+    "perturbation_flip_rate": _perturbation,
+    "perturbation_flip_rate_difference": _flip_gap,
+    "accuracy_drop": _accuracy_drop,
+    "site_style_flip_rate": _site_style,
+}
+"""The sentence of each robustness-audit metric, by key without ``robustness.``."""
+
+
+
 __all__ = [
-    "BOUND_WORDS", "DATA_UNITS", "LABELS", "OP_WORDS", "RATE_WORDS", "Segment", "Unit",
-    "data_body", "describe", "html", "label", "message_sentence", "sentence",
+    "BOUND_WORDS", "DATA_UNITS", "LABELS", "OP_WORDS", "PERTURBATION_WORDS", "RATE_WORDS", "ROBUSTNESS_UNITS", "Segment", "Unit",
+    "data_body", "describe", "html", "label", "message_sentence", "phrase", "probe_phrase", "robustness_body", "robustness_undefined",
+    "sentence", "split_scope",
 ]  # fmt: skip

@@ -44,6 +44,7 @@ from guardrail.report.federated_view import federated_view
 from guardrail.report.findings import findings
 from guardrail.report.mitigation_view import tradeoff_chart
 from guardrail.report.privacy_view import privacy_view
+from guardrail.report.robustness_view import robustness_covers, robustness_view
 
 VALUE_LIMIT = 300
 """Longest parameter value shown, in characters; the full value is in run.json."""
@@ -314,6 +315,7 @@ SECTIONS: dict[str, Section] = {
     "explainability": Section(explain_view, "_explain.html.j2", "explain_section", covers=explain_covers),
     "federated": Section(federated_view, "_federated.html.j2", "federated_section", "Metrics"),
     "data": Section(data_view, "_data.html.j2", "data_section", covers=data_covers),
+    "robustness": Section(robustness_view, "_robustness.html.j2", "robustness_section", covers=robustness_covers),
 }
 """The report's part for each auditor that has one, by auditor name; an auditor not listed
 (a third party's included) gets the generic section: its parameters, notes and metrics."""

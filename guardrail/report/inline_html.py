@@ -40,10 +40,10 @@ ALLOWED: dict[str, frozenset[str]] = {
     for tag, extra in {
         # HTML, as the templates (templates/*.j2) write it
         "a": {"href"},
-        "b": set(), "br": set(), "caption": set(), "code": set(), "dd": set(), "dl": set(), "dt": set(),
+        "b": set(), "br": set(), "caption": set(), "code": set(), "dd": set(), "del": set(), "dl": set(), "dt": set(),
         "details": {"open"}, "summary": set(), "div": {"role", "aria-label"}, "em": set(), "figcaption": set(),
         "figure": set(), "footer": set(), "header": set(), "h1": set(), "h2": set(), "h3": set(), "h4": set(),
-        "h5": set(), "h6": set(), "i": set(), "img": {"src", "alt"}, "li": set(), "nav": {"aria-label"},
+        "h5": set(), "h6": set(), "i": set(), "img": {"src", "alt"}, "ins": set(), "li": set(), "nav": {"aria-label"},
         "ol": {"aria-label"}, "ul": {"aria-label"}, "p": set(), "pre": set(), "section": {"aria-label", "aria-labelledby"},
         "small": set(), "span": {"style"}, "strong": set(), "sub": set(), "sup": set(), "table": set(), "tbody": set(),
         "thead": set(), "tfoot": set(), "tr": set(), "td": {"colspan", "rowspan", "headers", "style"},

@@ -2,7 +2,8 @@
 
 Everything in it comes from the record: what the spec says the model is for, the data it
 was audited on (with a ``use: data`` audit, what that audit found in the data: representation,
-base rates, missingness, proxies, shift, duplicates and leakage), the metrics per group with their intervals, the verdict, and the
+base rates, missingness, proxies, shift, duplicates and leakage), the metrics per group with their intervals, the verdict
+(with a ``use: robustness`` audit, what its probes found: counterfactual, perturbation and site-style flip rates), and the
 limitations the audit itself found (inconclusive rules, underpowered comparisons, small
 groups, audits that were not run). Nothing is invented: a section without evidence says so.
 """
@@ -18,6 +19,7 @@ from guardrail.core.vocab import UNDERPOWERED
 from guardrail.report import _format
 from guardrail.report.data_view import summary
 from guardrail.report.markdown import escape_cell
+from guardrail.report.robustness_view import summary as robustness_summary
 
 CARD_RATES = ("selection_rate", "tpr", "fpr", "accuracy")
 NOT_STATED = "Not stated in the audit spec (add a `description:`)."
@@ -60,6 +62,7 @@ def card_data(record: RunRecord, fail_on: Severity = Severity.DENY) -> dict[str,
                 {"rule": o.rule_id, "policy": o.policy, "status": display_status(o, fail_on), "message": o.message}
                 for o in record.verdict.outcomes
             ],
+            "robustness_audits": [_robustness_audit(r) for r in record.results if r.auditor == "robustness" and r.error is None],
         },
         "limitations": _limitations(record),
         "privacy": _privacy(record),
@@ -117,6 +120,10 @@ def render_model_card_markdown(record: RunRecord, fail_on: Severity = Severity.D
     evaluation = card["evaluation"]
     lines += ["## Evaluation against policy", "", f"Verdict: **{evaluation['verdict']}** (exit code {evaluation['exit_code']}). {evaluation['verdict_sentence']}", ""]
     lines += [f"- {o['status']}: {_text(o['message'])}" for o in evaluation["outcomes"]] or ["- No policy rules were evaluated."]
+    for audit in evaluation["robustness_audits"]:
+        lines += ["", f"### Robustness audit {escape_cell(audit['audit_id'])}", ""]
+        lines += [f"- {_text(sentence)}" for sentence in audit["summary"]] or ["- The robustness audit produced no findings."]
+        lines += [f"- Not probed: {_text(note.rstrip('.'))}." for note in audit["notes"]]
     lines += ["", "## Limitations", ""]
     lines += [f"- {_text(item)}" for item in card["limitations"]]
     lines += ["", "## Privacy", "", _text(card["privacy"]), ""]
@@ -199,6 +206,16 @@ def _data_audit(result: AuditResult) -> dict[str, Any]:
         "conflicting_labels": _row_share(by_ref.get(("data.conflicting_labels", None)), "conflicting_rows"),
         "notes": [str(n) for n in artifacts.get("notes") or []],
         "summary": list(summary(metrics, lambda said: "".join(s.text for s in said))),
+    }
+
+
+def _robustness_audit(result: AuditResult) -> dict[str, Any]:
+    """What a robustness audit found, for the card's evaluation: its probes' sentences (flip rates
+    with their intervals and groups, or why a probe was inconclusive) and what was not probed."""
+    return {
+        "audit_id": result.audit_id,
+        "summary": list(robustness_summary(result.metrics, lambda said: "".join(s.text for s in said))),
+        "notes": [str(n) for n in result.artifacts.get("notes") or []],
     }
 
 
