@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from guardrail.auditors.catalog import MetricCatalog
-    from guardrail.robustness.engine import ProbeData, RobustnessOptions
+    from guardrail.robustness.engine import KnownDecisions, ProbeData, RobustnessOptions
     from guardrail.spec.models import AuditSpec
 
 Probe = Literal["counterfactual", "perturbation", "site_style"]
@@ -293,10 +293,21 @@ class RobustnessAuditor:
                 inputs=inputs if text is None or text in inputs else (*inputs, text),
                 missing_sensitive=ctx.missing_sensitive,
                 where=ctx.where,
+                known=self._known(ctx, rows),
             ),
             {"rows": int(len(rows)), "of": int(len(ctx.data)), "held_out": int(held_out), "seed": ctx.seed,
              "training_column": p.training_column},  # fmt: skip
         )
+
+    @staticmethod
+    def _known(ctx: AuditContext, rows: np.ndarray) -> KnownDecisions | None:
+        """The run's predictions on the probed rows (so the originals are not scored twice)."""
+        from guardrail.robustness.engine import KnownDecisions
+
+        if len(ctx.y_pred) != len(ctx.data):
+            return None
+        scores = None if ctx.y_score is None or len(ctx.y_score) != len(ctx.data) else ctx.y_score[rows]
+        return KnownDecisions(ctx.y_pred[rows], scores, ctx.task, ctx.positive_label, tuple(ctx.class_labels))
 
     @staticmethod
     def _correct(ctx: AuditContext, rows: np.ndarray) -> Any:

@@ -77,6 +77,34 @@ class ProbeData:
     """The model's input columns."""
     missing_sensitive: str = "error"
     where: str = "data"
+    known: KnownDecisions | None = None
+    """The model's decisions on these rows, already made by the audit run (not scored again)."""
+
+
+@dataclass(frozen=True)
+class KnownDecisions:
+    """The audit run's own predictions on the probed rows, in the form auditors get them
+    (:class:`~guardrail.auditors.base.AuditContext`): booleans (is it the positive class) for a
+    binary task, indices into ``class_labels`` for a multiclass one."""
+
+    predicted: np.ndarray
+    scores: np.ndarray | None
+    task: str
+    positive_label: Any = None
+    class_labels: tuple[Any, ...] = ()
+
+    def as_scored(self, classes: Sequence[Any]) -> Scored | None:
+        """These decisions as the model's labels (the other class of a binary model named from
+        ``classes``, the labels the model declared); ``None`` when they cannot be named."""
+        if self.task == "multiclass" and self.class_labels:
+            return Scored(np.asarray(self.class_labels, dtype=object)[self.predicted], self.scores)
+        if self.task == "binary" and len(classes) == 2 and self.positive_label in classes:
+            negative = next(c for c in classes if c != self.positive_label)
+            labels = np.empty(len(self.predicted), dtype=object)
+            labels[:] = negative
+            labels[np.asarray(self.predicted, dtype=bool)] = self.positive_label
+            return Scored(labels, self.scores)
+        return None
 
 
 @dataclass(frozen=True)
@@ -141,9 +169,15 @@ def audit(model: Any, positive_label: Any, probe_data: ProbeData, options: Robus
         else:  # the params model allows only PROBES
             raise AssertionError(probe)
     scorer = BatchScorer(model, positive_label)
-    originals = _inputs(probe_data)
-    scored = scorer.score([originals, *(f for plan in plans for f in plan.frames)])
-    base, rest = scored[0], scored[1:]
+    frames = [f for plan in plans for f in plan.frames]
+    known = probe_data.known
+    named: Scored | None = None
+    if known is None:
+        base, *rest = scorer.score([_inputs(probe_data), *frames])
+    else:  # the run already scored the originals: score only the changes, unless the labels cannot be named
+        rest = scorer.score(frames)
+        named = known.as_scored(scorer.classes)
+        base = named if named is not None else scorer.score([_inputs(probe_data)])[0]
     for plan in plans:
         mine, rest = rest[: len(plan.frames)], rest[len(plan.frames) :]
         plan.finish(base, mine)
@@ -151,7 +185,7 @@ def audit(model: Any, positive_label: Any, probe_data: ProbeData, options: Robus
         "probes": collector.probes,
         "examples": collector.examples,
         "notes": collector.notes,
-        "scoring": scorer.summary(),
+        "scoring": {**scorer.summary(), "originals": "from the run" if named is not None else "scored"},
     }
     if collector.curve:
         artifacts["curve"] = sorted(collector.curve, key=lambda c: (c["grouping"], c["strength"]))

@@ -45,6 +45,8 @@ class BatchScorer:
     inputs: int = 0
     calls: int = 0
     seconds: float = 0.0
+    classes: tuple[Any, ...] = ()
+    """Every label the model can output, as its predictions declare them (empty when they do not)."""
 
     def score(self, frames: Sequence[pd.DataFrame]) -> list[Scored]:
         """Each frame's decisions and scores, the frames stacked and scored together."""
@@ -61,6 +63,7 @@ class BatchScorer:
         for start in range(0, total, self.batch_rows):
             found = self.model.predict(stacked.iloc[start : start + self.batch_rows], self.positive_label)
             self.calls += 1
+            self.classes = self.classes or tuple(found.classes)
             decisions.append(np.asarray(found.labels))
             if found.scores is None or scores is None:
                 scores = None

@@ -179,3 +179,20 @@ def test_a_probe_with_nothing_to_change_is_never_a_pass() -> None:
     judged = [o for o in verdict.outcomes if o.rule_id == "ROB-CF"]
     assert judged and all(o.status != OutcomeStatus.PASS for o in judged)
     assert any("no document contains an identity term" in o.message for o in judged)
+
+
+def test_the_originals_are_not_scored_again_and_the_figures_are_those_of_a_fresh_scoring() -> None:
+    import guardrail
+    from guardrail.robustness.engine import ProbeData, RobustnessOptions, audit
+    from tests.robustness.models import RuleModel
+
+    frame = _frame(300)
+    model = RuleModel(lambda f: 1 / (1 + np.exp(-(f["x1"] + (f["sex"] == "M")).to_numpy(dtype=float))), ("sex", "x1", "x2"))
+    result = guardrail.audit_robustness(model, frame, target="y", sensitive="sex", bootstrap=100, strengths=[0.1, 0.5])
+    assert model.calls == 2  # the run's predictions, then every change in one call
+    assert result.artifacts["scoring"]["inputs"] == len(frame) * (1 + 2)  # sex swapped, two strengths; no originals
+    fresh = RuleModel(model.score, model.feature_names)
+    probe = ProbeData(data=frame, rows=np.arange(len(frame)), correct=None, sensitive=("sex",), feature_sets=(("sex",),), inputs=model.features)
+    rescored = audit(fresh, 1, probe, RobustnessOptions(bootstrap=100, strengths=(0.1, 0.5)), seed=0)
+    again = {m.ref: m.value for m in rescored.metrics if not m.key.endswith("accuracy_drop")}
+    assert again == {m.ref: m.value for m in result.metrics if m.ref in again}

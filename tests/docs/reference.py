@@ -32,6 +32,7 @@ PARAMS_PAGES = {
     "mitigation": DOCS / "mitigation.md",
     "federated": DOCS / "federated.md",
     "data": DOCS / "data.md",
+    "robustness": DOCS / "robustness.md",
 }
 
 
