@@ -343,6 +343,8 @@ def audit_robustness(
 
     if not isinstance(frame, pd.DataFrame):
         raise UsageError("audit_robustness takes a pandas DataFrame", hint="wrap arrays in pd.DataFrame({...}) first")
+    if missing_sensitive not in ("error", "group"):
+        raise UsageError(f"missing_sensitive must be 'error' or 'group', not {missing_sensitive!r}")
     columns = (sensitive,) if isinstance(sensitive, str) else tuple(sensitive)
     absent = [c for c in (*columns, target) if c not in frame.columns]
     if absent:
@@ -385,6 +387,12 @@ def audit_robustness(
 def _adapter(model: Any, frame: Any, target: str, features: Sequence[str] | None) -> Any:
     """``model`` as a guardrail adapter: adapters as they are, a scikit-learn estimator wrapped."""
     if hasattr(model, "features") and hasattr(model, "kind"):
+        if features is not None and tuple(features) != tuple(model.features):
+            raise UsageError(
+                "features is for a scikit-learn estimator: a guardrail adapter reads its own columns "
+                f"({', '.join(model.features)})",
+                hint="leave features out, or pass the fitted estimator instead of the adapter",
+            )
         return model
     if not hasattr(model, "predict"):
         raise UsageError(

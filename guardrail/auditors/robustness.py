@@ -10,8 +10,8 @@ tokenizer reads its text column; every other model is tabular):
   ``robustness.counterfactual_flip_rate`` (the share of decisions that change, per original
   group), its gap between groups, and ``robustness.counterfactual_score_change`` (mean
   |Δ positive-class score|), each with an interval.
-* ``perturbation`` — tabular: numeric inputs moved by a small share of their standard
-  deviation at each of ``params.strengths`` (a flip-rate curve); text: typos, case,
+* ``perturbation`` — tabular: numeric inputs moved by a small share of their spread
+  (interquartile range / 1.349) at each of ``params.strengths`` (a flip-rate curve); text: typos, case,
   whitespace, number formatting and unit conversions that keep the value.
   ``robustness.perturbation_flip_rate``, its gap between groups (the robustness gap) and
   ``robustness.accuracy_drop``, per group with intervals.
@@ -20,7 +20,8 @@ tokenizer reads its text column; every other model is tabular):
   else); ``robustness.site_style_flip_rate`` per hospital and per hospital pair.
 
 Every changed input of every probe is scored through the model in one batched pass
-(:mod:`guardrail.robustness.scoring`). A probe with nothing to change (no identity term in any
+(:mod:`guardrail.robustness.scoring`); the original rows' decisions are the ones the run
+already made. A probe with nothing to change (no identity term in any
 document, a sensitive column the model does not read) reports why and has no value: a policy
 rule on it is not evaluated, never passed.
 """
@@ -49,6 +50,7 @@ from guardrail.core.types import AuditResult
 
 if TYPE_CHECKING:
     import numpy as np
+    import pandas as pd
 
     from guardrail.auditors.catalog import MetricCatalog
     from guardrail.robustness.engine import KnownDecisions, ProbeData, RobustnessOptions
@@ -99,7 +101,11 @@ class RobustnessParams(AuditorParams):
         "writes): those rows are left out and only held-out rows are probed.",
     )
     max_rows: int = Field(default=20_000, ge=1, description="Rows probed at most (a seeded random sample beyond).")
-    examples: int = Field(default=3, ge=0, le=20, description="Flipped examples kept per probe for the report.")
+    examples: int = Field(
+        default=3, ge=0, le=20,
+        description="Flipped examples kept for the report per probe and setting (each attribute, strength and perturbation; "
+        "site style keeps one per style).",
+    )  # fmt: skip
     min_group_size: int = Field(default=30, ge=1, description="Groups below this are flagged as small.")
     bootstrap: int = Field(default=1000, ge=0, le=100_000, description="Resamples for the intervals; 0 for none.")
     confidence: float = Field(default=0.95, gt=0.5, lt=1.0, description="Confidence level of the intervals.")
@@ -110,7 +116,7 @@ class RobustnessParams(AuditorParams):
     @classmethod
     def _positive_strengths(cls, value: tuple[float, ...]) -> tuple[float, ...]:
         if any(not 0 < s <= 1 for s in value):
-            raise ValueError("each strength is a share of a standard deviation in (0, 1]")
+            raise ValueError("each strength is a share of a feature's spread, in (0, 1]")
         if len(set(value)) != len(value):
             raise ValueError("list each strength once")
         return tuple(sorted(value))
@@ -219,6 +225,48 @@ class RobustnessAuditor:
         ]
         return problems
 
+    def check_model(self, model: Any, data: pd.DataFrame, *, where: str) -> list[Problem]:
+        """What the runner checks of the loaded model before any prediction (exit 3): the text
+        column named in params is the one the model reads, and the numeric features to move
+        are numeric inputs of the model. Without these checks a probe would change a column the
+        model never reads and report that nothing flips."""
+        p = self.params
+        inputs = tuple(getattr(model, "features", ()))
+        own = _own_text_column(model)
+        problems: list[Problem] = []
+        if p.text_column is not None:
+            if own is not None and p.text_column != own:
+                problems.append(
+                    Problem(f"params.text_column is {p.text_column!r}, but the model reads column {own!r}", where,
+                            f"leave text_column out (the model's own column is used) or set it to {own!r}")  # fmt: skip
+                )
+            elif own is None and p.text_column not in inputs:
+                problems.append(
+                    Problem(
+                        f"params.text_column is {p.text_column!r}, which the model does not read (its inputs: {', '.join(inputs)})",
+                        where,
+                        "name the column the model reads its text from, or leave text_column out for a tabular model",
+                    )
+                )
+        text = p.text_column or own
+        if "site_style" in p.probes and text is None:
+            problems.append(
+                Problem("the site-style probe rewrites clinical notes, but the model reads no text column", where,
+                        "run the site-style probe on a text model of the notes (audits/heart-federated.yaml), or set params.text_column")  # fmt: skip
+            )
+        for name in p.numeric_features or ():
+            if name not in inputs:
+                problems.append(
+                    Problem(f"params.numeric_features names {name!r}, which is not an input of the model", where,
+                            f"the model's inputs are {', '.join(inputs)}")  # fmt: skip
+                )
+            elif name in data.columns and not _numeric(data[name]):
+                problems.append(
+                    Problem(f"params.numeric_features names {name!r}, which does not hold numbers ({data[name].dtype})", where,
+                            "list numeric inputs only: the perturbation moves each by a share of its spread")  # fmt: skip
+                )
+        return problems
+
     def run(self, ctx: AuditContext) -> AuditResult:
         from guardrail.robustness.engine import audit
 
@@ -227,6 +275,9 @@ class RobustnessAuditor:
             raise DataError("the robustness audit needs a model", where=ctx.where, hint="add a model section to the spec")
         if ctx.task == "regression":
             raise DataError("the robustness audit compares decisions: a regression model has none", where=ctx.where)
+        problems = self.check_model(ctx.model, ctx.data, where=ctx.where)
+        if problems:
+            raise DataError.of(problems)
         probe_data, sample = self.probe_data(ctx)
         options = self.options(ctx)
         found = audit(ctx.model, ctx.positive_label, probe_data, options, seed=ctx.seed)
@@ -235,12 +286,7 @@ class RobustnessAuditor:
 
     def text_column(self, ctx: AuditContext) -> str | None:
         """The column a text model reads (None for a tabular model)."""
-        if self.params.text_column is not None:
-            return self.params.text_column
-        if getattr(ctx.model, "tokenizer", None) is None:
-            return None
-        column = getattr(ctx.model, "description", {}).get("text_column")
-        return str(column) if column else None
+        return self.params.text_column or _own_text_column(ctx.model)
 
     def options(self, ctx: AuditContext) -> RobustnessOptions:
         from guardrail.robustness.engine import RobustnessOptions
@@ -328,3 +374,17 @@ class RobustnessAuditor:
             return np.asarray(np.asarray(decisions, dtype=object) == labels, dtype=bool)
 
         return multiclass
+
+
+def _own_text_column(model: Any) -> str | None:
+    """The text column of a model that tokenizes its input (a Transformer), else None."""
+    if getattr(model, "tokenizer", None) is None:
+        return None
+    column = (getattr(model, "description", None) or {}).get("text_column")
+    return str(column) if column else None
+
+
+def _numeric(column: pd.Series) -> bool:
+    import pandas as pd
+
+    return bool(pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column))

@@ -8,14 +8,16 @@ metrics):
   else held (:func:`guardrail.robustness.tabular.counterfactuals`); text: identity terms
   swapped by a lexicon (:mod:`guardrail.robustness.lexicon`), only in the documents that
   contain one (the share covered is reported);
-* **perturbation** — tabular: numeric features moved by ``strength`` × their standard
-  deviation at each strength (a curve); text: typos, case, whitespace, number formatting and
+* **perturbation** — tabular: numeric features moved by ``strength`` × their spread
+  (:func:`guardrail.robustness.tabular.spread`) at each strength (a curve); text: typos, case, whitespace, number formatting and
   unit conversions (:mod:`guardrail.robustness.text`);
 * **site_style** — each held-out note rewritten in every other hospital's style from its own
   record (:mod:`guardrail.robustness.site_style`), checked to change nothing but the style.
 
 A decision *flips* when the model's label for the changed input differs from its label for
-the original. The original rows are scored in the same pass as every change.
+the original. The originals' decisions are those the audit run already made
+(:class:`KnownDecisions`); only without them (or when the model's labels cannot be named from
+them) are the originals scored, in the same pass as every change.
 """
 
 from __future__ import annotations
@@ -172,7 +174,9 @@ def audit(model: Any, positive_label: Any, probe_data: ProbeData, options: Robus
     frames = [f for plan in plans for f in plan.frames]
     known = probe_data.known
     named: Scored | None = None
-    if known is None:
+    if not frames:  # nothing was changed: no probe needs the originals' decisions
+        base, rest = Scored(np.asarray([], dtype=object), None), []
+    elif known is None:
         base, *rest = scorer.score([_inputs(probe_data), *frames])
     else:  # the run already scored the originals: score only the changes, unless the labels cannot be named
         rest = scorer.score(frames)
@@ -265,6 +269,16 @@ def _tabular_counterfactuals(probe_data: ProbeData, out: Collector) -> list[Plan
                 f"{attribute!r} is not an input of the model: setting it cannot change a decision "
                 "(whether another column stands in for it is the explainability and data audits' proxy question)"
             )
+            out.metrics += [
+                stats.not_applicable(key, scope, reason, details)
+                for key in ("counterfactual_flip_rate", "counterfactual_flip_rate_difference", "counterfactual_score_change")
+            ]
+            out.probes.append({"probe": "counterfactual", "kind": "tabular", "scope": scope, "rows": 0, "applicable": 0, "label": reason})
+            out.notes.append(f"Counterfactual on {attribute}: {reason}.")
+            continue
+        values = probe_data.data[attribute].dropna().nunique()
+        if values < 2:
+            reason = f"{attribute!r} takes {values} value(s) among the rows probed: there is no other value to set it to"
             out.metrics += [
                 stats.not_applicable(key, scope, reason, details)
                 for key in ("counterfactual_flip_rate", "counterfactual_flip_rate_difference", "counterfactual_score_change")

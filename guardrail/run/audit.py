@@ -24,7 +24,7 @@ from guardrail.core.errors import DataError, GuardrailError, MissingExtraError, 
 from guardrail.core.types import AuditResult, AuditStatus, ErrorInfo, RunRecord, Severity
 from guardrail.policy.engine import Policy, evaluate
 from guardrail.run.context import context_factory
-from guardrail.run.preflight import absent_column, audit_data_problems, audit_input_files, audit_input_problems
+from guardrail.run.preflight import absent_column, audit_data_problems, audit_input_files, audit_input_problems, audit_model_problems
 from guardrail.run.provenance import InputFiles, collect, digest
 from guardrail.spec.loader import LoadedPolicy, LoadedSpec, load_policy, load_spec, validate_params
 from guardrail.spec.yamlsource import display_path
@@ -98,6 +98,9 @@ def run(
         say(f"loading model ({spec.model.adapter})")
         model = _read_model(inputs, loaded)
         baseline = _read_model(inputs, loaded, baseline=True) if loaded.spec.baseline is not None else None
+        problems = audit_model_problems(loaded, planned, model, data)
+        if problems:
+            raise DataError.of(problems)
         say(f"predicting on {len(data):,} rows")
     ctx_for = context_factory(loaded, data, model, baseline)
 

@@ -51,6 +51,20 @@ def audit_data_problems(loaded: LoadedSpec, planned: Sequence[PlannedAudit], dat
     return problems
 
 
+def audit_model_problems(loaded: LoadedSpec, planned: Sequence[PlannedAudit], model: object, data: pd.DataFrame) -> list[Problem]:
+    """Problems with the loaded model that the audits' params reveal (a robustness audit's text
+    column the model does not read), found by each auditor's optional ``check_model`` hook
+    before any prediction is made."""
+    where = display_path(loaded.data_path)
+    problems: list[Problem] = []
+    for plan in planned:
+        check = getattr(plan.auditor, "check_model", None)
+        if check is not None:
+            found = check(model, data, where=where)
+            problems += [Problem(f"audit {plan.audit_id!r}: {p.message}", p.where, p.hint) for p in found]
+    return problems
+
+
 def audit_input_files(loaded: LoadedSpec, planned: Sequence[PlannedAudit]) -> list[Path]:
     """Files the audits' own params name (a data audit's reference data): inputs of the run."""
     files: list[Path] = []

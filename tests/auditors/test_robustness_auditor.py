@@ -196,3 +196,49 @@ def test_the_originals_are_not_scored_again_and_the_figures_are_those_of_a_fresh
     rescored = audit(fresh, 1, probe, RobustnessOptions(bootstrap=100, strengths=(0.1, 0.5)), seed=0)
     again = {m.ref: m.value for m in rescored.metrics if not m.key.endswith("accuracy_drop")}
     assert again == {m.ref: m.value for m in result.metrics if m.ref in again}
+
+
+def test_a_text_column_the_model_does_not_read_is_refused_not_passed() -> None:
+    import guardrail
+    from guardrail.core.errors import DataError
+    from tests.robustness.models import TextRuleModel, says_she
+
+    frame = _frame(120).assign(note=["She came in.", "He came in."] * 60)
+    with pytest.raises(DataError) as caught:  # a tabular model: the note is not one of its inputs
+        guardrail.audit_robustness(_fit(_frame(120)), frame, target="y", sensitive="sex", text_column="note")
+    assert "which the model does not read" in caught.value.message
+    text_model = TextRuleModel(says_she, column="note")
+    with pytest.raises(DataError) as caught:  # a Transformer reads its own column, not another
+        guardrail.audit_robustness(text_model, frame.assign(other=frame["note"]), target="y", sensitive="sex", text_column="other")
+    assert "the model reads column 'note'" in caught.value.message
+
+
+def test_numeric_features_that_are_not_numeric_inputs_are_refused(folder: Path) -> None:
+    frame = pd.read_csv(folder / "data.csv")
+    frame.assign(z=np.arange(len(frame))).to_csv(folder / "extra.csv", index=False)
+    spec = _spec(folder, "{numeric_features: [z, sex]}", name="numeric.yaml")
+    spec.write_text(spec.read_text().replace("path: data.csv", "path: extra.csv"))
+    done = run_cli("audit", spec, cwd=folder)
+    assert done.returncode == 3, done.stderr
+    errors = _errors(done.stderr)
+    assert any("'z', which is not an input of the model" in line for line in errors), errors
+    assert any("'sex', which does not hold numbers" in line for line in errors), errors
+
+
+def test_an_attribute_with_one_value_among_the_rows_probed_leaves_the_others_measured() -> None:
+    import guardrail
+
+    frame = _frame(200).assign(site="A")  # one site among the rows probed: nothing to set it to
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    encode = ColumnTransformer([("c", OneHotEncoder(handle_unknown="ignore"), ["sex", "site"]), ("x", "passthrough", ["x1", "x2"])])
+    model = make_pipeline(encode, LogisticRegression()).fit(frame[["sex", "site", "x1", "x2"]], frame["y"])
+    result = guardrail.audit_robustness(model, frame, target="y", sensitive=["sex", "site"], bootstrap=0, strengths=[0.1])
+    metrics = {m.ref: m for m in result.metrics}
+    site = metrics["robustness.counterfactual_flip_rate[site]"]
+    assert site.value is None and "takes 1 value(s) among the rows probed" in (site.reason or "")
+    assert metrics["robustness.counterfactual_flip_rate[sex]"].value is not None
+    assert metrics["robustness.perturbation_flip_rate[sex/strength=0.1]"].value is not None

@@ -107,7 +107,7 @@ def test_an_attribute_the_model_does_not_read_leaves_the_counterfactual_open() -
     found = audit(model, 1, _probe_data(data, model.features), RobustnessOptions(probes=("counterfactual",)), seed=0)
     flip = _metrics(found)["robustness.counterfactual_flip_rate[sex]"]
     assert flip.value is None and "not an input of the model" in (flip.reason or "")
-    assert model.calls == 1  # the originals only
+    assert model.calls == 0  # nothing was changed, so nothing is scored
 
 
 def test_tabular_perturbation_flips_follow_the_strength_and_are_counted_by_hand() -> None:
@@ -188,3 +188,21 @@ def test_every_probe_is_scored_in_one_pass_through_the_model() -> None:
     assert model.calls == 1 == scoring["batches"]
     # originals + sex swapped once + race swapped to 2 other values + 4 strengths
     assert scoring["inputs"] == len(data) * (1 + 1 + 2 + 4)
+
+
+def test_every_interval_holds_its_estimate_and_keeps_a_quantile_table_for_corrections() -> None:
+    data = _tabular()
+    model = RuleModel(lambda f: _logistic(f["x"] + (f["sex"] == "F") + 0.1 * f["z"]), ("sex", "race", "x", "z"))
+    found = audit(model, 1, _probe_data(data, model.features, sensitive=("sex", "race")), RobustnessOptions(bootstrap=200), seed=0)
+    checked = 0
+    for metric in found.metrics:
+        if metric.value is None:
+            continue
+        assert metric.ci is not None, metric.ref
+        assert metric.ci.low <= metric.value <= metric.ci.high, metric.ref
+        assert metric.ci.quantiles, f"{metric.ref}: a Holm or Bonferroni correction could not read it at another level"
+        for group in metric.by_group:
+            if group.value is not None and group.ci is not None:
+                assert group.ci.low <= group.value <= group.ci.high, (metric.ref, group.group)
+        checked += 1
+    assert checked >= 20
