@@ -103,8 +103,8 @@ class RobustnessParams(AuditorParams):
     max_rows: int = Field(default=20_000, ge=1, description="Rows probed at most (a seeded random sample beyond).")
     examples: int = Field(
         default=3, ge=0, le=20,
-        description="Flipped examples kept for the report per probe and setting (each attribute, strength and perturbation; "
-        "site style keeps one per style).",
+        description="Flipped examples kept for the report per probe and setting (each attribute and text perturbation; "
+        "the largest strength of the tabular perturbation; site style keeps one per style).",
     )  # fmt: skip
     min_group_size: int = Field(default=30, ge=1, description="Groups below this are flagged as small.")
     bootstrap: int = Field(default=1000, ge=0, le=100_000, description="Resamples for the intervals; 0 for none.")

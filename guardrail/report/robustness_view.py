@@ -59,7 +59,7 @@ CONTEXT_WORDS = 30
 """Words of unchanged text kept on each side of a change in an example; longer runs are cut to ``…``."""
 EXAMPLE_CHARS = 300
 """Longest feature value shown in a tabular example, in characters; the full value is in run.json."""
-EXAMPLES_SHOWN = 3
+EXAMPLES_SHOWN = 2
 """Examples shown open; the others are collapsed below them (and printed)."""
 
 @dataclass

@@ -382,6 +382,8 @@ def _tabular_perturbations(probe_data: ProbeData, out: Collector) -> list[Plan]:
                 rate = out.shares(grouping, flipped, "perturbation_flip_rate", scope, details)[0]
                 _accuracy(probe_data, out, grouping, base, after, scope, details)
                 out.curve.append(_curve_point(grouping.scope, shift.strength, rate))
+            if shift.strength != max(out.options.strengths):
+                continue  # examples at the largest strength only, where the most decisions change
             strength_scope = f"strength={shift.strength:g}"
             changes = _changed_features(probe_data, shift.frame, features)
             weight = None if base.scores is None or after.scores is None else np.abs(after.scores - base.scores)

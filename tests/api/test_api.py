@@ -27,9 +27,25 @@ def test_audit_returns_the_record_it_writes(demo_root: Path, tmp_path: Path) -> 
 def test_audit_without_writing(demo_root: Path, tmp_path: Path) -> None:
     record = guardrail.audit(demo_root / "audits" / "adult-income.yaml", out=tmp_path / "out", write=False)
     assert not (tmp_path / "out").exists()
-    # explain.* metrics are scoped by feature and method pair as well, data.* ones by column too
-    model_metrics = [m for m in record.metrics() if not m.key.startswith(("explain.", "data."))]
+    # explain.* metrics are scoped by feature and method pair as well, data.* ones by column too,
+    # robustness.* ones by probe setting
+    model_metrics = [m for m in record.metrics() if not m.key.startswith(("explain.", "data.", "robustness."))]
     assert {m.scope for m in model_metrics} == {"sex", "race", "sex+race"}
+    robustness_scopes = {m.scope for m in record.metrics() if m.key.startswith("robustness.")}
+    assert {"sex", "race", "sex/strength=0.02", "race/strength=0.2"} <= robustness_scopes
+    # measured, not judged by the demo's policy; the robustness pack fails it on sex and race
+    # alone (docs/robustness.md, README) and passes its small perturbations
+    [robustness] = [r for r in record.results if r.auditor == "robustness"]
+    judged = guardrail.check(robustness, "guardrail:robustness").outcomes
+    statuses = {(o.rule_id, o.metric): o.status.value for o in judged}
+    assert statuses[("ROB-CF", "robustness.counterfactual_flip_rate[sex]")] == "fail"
+    assert statuses[("ROB-CF", "robustness.counterfactual_flip_rate[race]")] == "fail"
+    assert {status for (rule, _), status in statuses.items() if rule == "ROB-PERTURB"} == {"pass"}
+    assert not any(o.rule_id.startswith("ROB") for o in record.verdict.outcomes)
+    flips = {m.ref: m.value for m in robustness.metrics}  # the figures the README and docs quote
+    assert flips["robustness.counterfactual_flip_rate[sex]"] == pytest.approx(0.0170, abs=5e-4)
+    assert flips["robustness.counterfactual_flip_rate[race]"] == pytest.approx(0.0598, abs=5e-4)
+    assert flips["robustness.perturbation_flip_rate[sex/strength=0.2]"] == pytest.approx(0.0201, abs=5e-4)
     data_scopes = {m.scope for m in record.metrics() if m.key.startswith("data.")}
     assert {"sex", "race", "sex+race", "column=native_country", "sex/column=relationship", None} <= data_scopes
 

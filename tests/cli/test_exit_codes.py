@@ -374,7 +374,7 @@ def test_verify_detects_a_one_byte_change_in_the_model(demo_root: Path, tmp_path
     record = repo / "reports" / "adult-income" / "run.json"
     done = run_cli("verify", record, cwd=repo)
     assert done.returncode == 0, done.stderr
-    assert "all 9 recorded file(s) match" in done.stdout
+    assert "all 8 recorded file(s) match" in done.stdout
     assert "ok       reference data/adult-train.csv.gz" in done.stdout  # the data audit's training file is an input too
     model = repo / "models" / "adult-gbm.skops"
     data = bytearray(model.read_bytes())
@@ -383,7 +383,7 @@ def test_verify_detects_a_one_byte_change_in_the_model(demo_root: Path, tmp_path
     done = run_cli("verify", record, cwd=repo)
     assert done.returncode == 1
     assert "changed     model" not in done.stdout and "changed  model" in done.stdout
-    assert "1 of 9 file(s)" in done.stderr and "model models/adult-gbm.skops (changed)" in done.stderr
+    assert "1 of 8 file(s)" in done.stderr and "model models/adult-gbm.skops (changed)" in done.stderr
 
 
 def test_verify_detects_an_edited_report_and_rejects_a_broken_record(tmp_path: Path) -> None:

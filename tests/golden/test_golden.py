@@ -15,7 +15,7 @@ import pytest
 from tests.conftest import run_cli
 
 GOLDEN = Path(__file__).parent / "data"
-VOLATILE = {"run_id", "started_at", "finished_at", "duration_s", "spec_path"}
+VOLATILE = {"run_id", "started_at", "finished_at", "duration_s", "spec_path", "seconds"}  # seconds: timings in artifacts
 FLOAT_DIGITS = 12
 
 

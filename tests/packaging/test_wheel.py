@@ -71,7 +71,7 @@ def test_the_wheel_holds_every_policy_pack(wheel: Path) -> None:
         for pack in PACKS:
             assert f"guardrail/packs/{pack}" in names, f"{pack} is not in {wheel.name}"
             assert archive.read(f"guardrail/packs/{pack}") == (REPO / "guardrail" / "packs" / pack).read_bytes()
-    assert len(PACKS) == 8
+    assert len(PACKS) == 9
     assert not any(name.startswith("policies/") for name in names)
 
 

@@ -1,7 +1,7 @@
 """The report as a person sees it, in headless Chromium: no page wider than the screen at
 phone and desktop widths, no table cell that wraps a word letter by letter (on screen or in
 print), the findings first and fitting the demo's first screen, charts legible at phone width,
-a print view that shows the complete group table, and a printed demo of at most 12 pages."""
+a print view that shows the complete group table, and a printed demo of at most 14 pages."""
 
 from __future__ import annotations
 
@@ -233,7 +233,7 @@ def test_charts_reflow_legibly_at_phone_width(browser: Browser, demo_report: Pat
 
 
 @pytest.mark.browser
-def test_printed_demo_takes_at_most_twelve_pages(browser: Browser, demo_report: Path) -> None:
+def test_printed_demo_takes_at_most_fourteen_pages(browser: Browser, demo_report: Path) -> None:
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     try:
         page.goto(demo_report.as_uri(), wait_until="load")
@@ -241,4 +241,6 @@ def test_printed_demo_takes_at_most_twelve_pages(browser: Browser, demo_report: 
     finally:
         page.close()
     pages = len(re.findall(rb"/Type\s*/Page\b", pdf))
-    assert 1 <= pages <= 12, f"{pages} printed pages"
+    # 12 pages for the fairness, mitigation, explainability and data audits; the robustness
+    # audit's section prints on 2 more (its examples and value pairs stay on screen and in run.json)
+    assert 1 <= pages <= 14, f"{pages} printed pages"

@@ -142,10 +142,10 @@ def test_relative_extends_of_a_users_own_files_keep_working(tmp_path: Path) -> N
 def test_a_pack_extends_its_parent_by_name_wherever_it_is_copied(tmp_path: Path) -> None:
     """A copy of the EU AI Act pack, edited in a user's folder, still finds the baseline."""
     shutil.copy(PACKS / "eu-ai-act-high-risk.yaml", tmp_path / "eu.yaml")
-    assert "extends: [guardrail:baseline, guardrail:data-governance]" in (tmp_path / "eu.yaml").read_text()
+    assert "extends: [guardrail:baseline, guardrail:data-governance, guardrail:robustness]" in (tmp_path / "eu.yaml").read_text()
     rules = {rule.id: rule for rule in load_policy(tmp_path / "eu.yaml").policy.rules}
     assert "FAIR-001" in rules and rules["FAIR-003"].severity == "deny"
-    assert "DATA-MISS" in rules  # the data-governance rules come through the same extends
+    assert "DATA-MISS" in rules and "ROB-PERTURB" in rules  # the data-governance and robustness rules come through the same extends
 
 
 def test_list_shows_each_pack_by_name_with_its_description(tmp_path: Path) -> None:
@@ -196,4 +196,4 @@ def test_a_round_policy_may_be_a_pack(tmp_path: Path) -> None:
     assert loaded.spec.federate is not None
     job = job_from_spec(loaded.spec.federate, loaded, tmp_path / "work", False)
     assert job.round_policies == (str(PACKS / "federated-round.yaml"),)
-    assert loaded.policy_paths == (PACKS / "federated-hospital.yaml",)
+    assert loaded.policy_paths == (PACKS / "federated-hospital.yaml", PACKS / "robustness.yaml")
