@@ -264,21 +264,14 @@ def _tabular_counterfactuals(probe_data: ProbeData, out: Collector) -> list[Plan
     for attribute in attributes:
         scope = scope_part(attribute)
         details: dict[str, Any] = {"probe": "counterfactual", "kind": "tabular", "attribute": attribute}
-        if attribute not in probe_data.inputs:
+        values = probe_data.data[attribute].dropna().nunique() if attribute in probe_data.inputs else 0
+        if attribute not in probe_data.inputs or values < 2:
             reason = (
                 f"{attribute!r} is not an input of the model: setting it cannot change a decision "
                 "(whether another column stands in for it is the explainability and data audits' proxy question)"
+                if attribute not in probe_data.inputs
+                else f"{attribute!r} takes {values} value(s) among the rows probed: there is no other value to set it to"
             )
-            out.metrics += [
-                stats.not_applicable(key, scope, reason, details)
-                for key in ("counterfactual_flip_rate", "counterfactual_flip_rate_difference", "counterfactual_score_change")
-            ]
-            out.probes.append({"probe": "counterfactual", "kind": "tabular", "scope": scope, "rows": 0, "applicable": 0, "label": reason})
-            out.notes.append(f"Counterfactual on {attribute}: {reason}.")
-            continue
-        values = probe_data.data[attribute].dropna().nunique()
-        if values < 2:
-            reason = f"{attribute!r} takes {values} value(s) among the rows probed: there is no other value to set it to"
             out.metrics += [
                 stats.not_applicable(key, scope, reason, details)
                 for key in ("counterfactual_flip_rate", "counterfactual_flip_rate_difference", "counterfactual_score_change")
