@@ -197,23 +197,8 @@ def line_chart(
     def py(y: float) -> float:
         return TOP + (1.0 - min(max(y, 0.0), top) / top) * LINE_HEIGHT
 
-    width, height = LEFT + LINE_WIDTH + RIGHT, TOP + LINE_HEIGHT + BOTTOM + LEGEND_LINE * len(lines) + 4
-    parts: list[Markup] = [
-        Markup(
-            '<svg class="chart line" viewBox="0 0 {w} {h}" role="img" aria-label="{t}" '
-            'font-family="system-ui, -apple-system, Segoe UI, sans-serif" font-size="12">'
-            "<title>{t}</title>"
-            '<rect x="{x}" y="{y}" width="{pw}" height="{ph}" fill="none" stroke="#595959"/>'
-        ).format(w=width, h=height, t=title, x=LEFT, y=TOP, pw=LINE_WIDTH, ph=LINE_HEIGHT)
-    ]
-    for step in range(5):
-        tick = top * step / 4
-        parts.append(
-            Markup(
-                '<line x1="{l}" y1="{y}" x2="{r}" y2="{y}" stroke="#e3e3e3"/>'
-                '<text x="{tx}" y="{ty}" text-anchor="end" fill="#333">{t}</text>'
-            ).format(l=LEFT, r=LEFT + LINE_WIDTH, y=f"{py(tick):.1f}", tx=LEFT - 6, ty=f"{py(tick) + 4:.1f}", t=f"{tick:.4g}")
-        )
+    height = TOP + LINE_HEIGHT + BOTTOM + LEGEND_LINE * len(lines) + 4
+    parts = line_frame(title, top, py, left=LEFT, height=height, tick=lambda value: f"{value:.4g}")
     every = max(1, -(-len(xs) // MAX_X_TICKS))
     for x in xs[::every]:
         parts.append(
@@ -241,6 +226,31 @@ def line_chart(
         parts.append(_legend_entry(line.label, index, top=TOP + LINE_HEIGHT + BOTTOM))
     parts.append(Markup("</svg>"))
     return Markup("").join(parts)
+
+
+def line_frame(
+    title: str, top: float, py: Callable[[float], float], *, left: int, height: int, tick: Callable[[float], str]
+) -> list[Markup]:
+    """The opening of a line chart ``LINE_WIDTH`` × ``LINE_HEIGHT`` wide and high at (``left``,
+    ``TOP``): the ``<svg>`` tag with its title, the plot's box, and five horizontal grid lines
+    from 0 to ``top`` labelled by ``tick``. The caller adds its lines and closes the ``<svg>``."""
+    parts = [
+        Markup(
+            '<svg class="chart line" viewBox="0 0 {w} {h}" role="img" aria-label="{t}" '
+            'font-family="system-ui, -apple-system, Segoe UI, sans-serif" font-size="12">'
+            "<title>{t}</title>"
+            '<rect x="{x}" y="{y}" width="{pw}" height="{ph}" fill="none" stroke="#595959"/>'
+        ).format(w=left + LINE_WIDTH + RIGHT, h=height, t=title, x=left, y=TOP, pw=LINE_WIDTH, ph=LINE_HEIGHT)
+    ]
+    for step in range(5):
+        value = top * step / 4
+        parts.append(
+            Markup(
+                '<line x1="{l}" y1="{y}" x2="{r}" y2="{y}" stroke="#e3e3e3"/>'
+                '<text x="{tx}" y="{ty}" text-anchor="end" fill="#333">{t}</text>'
+            ).format(l=left, r=left + LINE_WIDTH, y=f"{py(value):.1f}", tx=left - 6, ty=f"{py(value) + 4:.1f}", t=tick(value))
+        )
+    return parts
 
 
 def _nice_ceiling(value: float) -> float:

@@ -33,7 +33,7 @@ from guardrail.core.scopes import scope_features, scope_part
 from guardrail.core.types import AuditResult, GroupValue, Interval, MetricResult
 from guardrail.report import _format
 from guardrail.report.charts import PALETTE, nice_maximum
-from guardrail.report.curves import DASHES
+from guardrail.report.curves import DASHES, LINE_HEIGHT, LINE_WIDTH, TOP, line_frame
 from guardrail.report.data_view import heat_style
 from guardrail.report.finding_sentences import (
     ROBUSTNESS_UNITS,
@@ -670,10 +670,9 @@ def _elide(tokens: Sequence[str], context: int, *, first: bool, last: bool) -> M
 # -- the curve chart -----------------------------------------------------------------------------------------------
 
 CHART_LEFT = 64
-CHART_TOP = 16
-CHART_WIDTH = 380
-CHART_HEIGHT = 220
-CHART_RIGHT = 16
+CHART_TOP = TOP
+CHART_WIDTH = LINE_WIDTH
+CHART_HEIGHT = LINE_HEIGHT
 CHART_BOTTOM = 44
 LEGEND_LINE = 20
 OVERALL_COLOUR = "#333333"
@@ -703,26 +702,10 @@ def curve_chart(grouping: str, strengths: Sequence[float], groups: Sequence[str]
     def py(y: float) -> float:
         return CHART_TOP + (1.0 - min(max(y, 0.0), top) / top) * CHART_HEIGHT
 
-    width = CHART_LEFT + CHART_WIDTH + CHART_RIGHT
     height = CHART_TOP + CHART_HEIGHT + CHART_BOTTOM + LEGEND_LINE * len(series) + 4
     features = " × ".join(scope_features(grouping))
     title = f"Flip rate by noise strength, by {features}"
-    parts: list[Markup] = [
-        Markup(
-            '<svg class="chart line" viewBox="0 0 {w} {h}" role="img" aria-label="{t}" '
-            'font-family="system-ui, -apple-system, Segoe UI, sans-serif" font-size="12"><title>{t}</title>'
-            '<rect x="{x}" y="{y}" width="{pw}" height="{ph}" fill="none" stroke="#595959"/>'
-        ).format(w=width, h=height, t=title, x=CHART_LEFT, y=CHART_TOP, pw=CHART_WIDTH, ph=CHART_HEIGHT)
-    ]
-    for step in range(5):
-        tick = top * step / 4
-        parts.append(
-            Markup(
-                '<line x1="{l}" y1="{y}" x2="{r}" y2="{y}" stroke="#e3e3e3"/>'
-                '<text x="{tx}" y="{ty}" text-anchor="end" fill="#333">{t}</text>'
-            ).format(l=CHART_LEFT, r=CHART_LEFT + CHART_WIDTH, y=f"{py(tick):.1f}", tx=CHART_LEFT - 6, ty=f"{py(tick) + 4:.1f}",
-                     t=f"{tick * 100:.3g}%")  # fmt: skip
-        )
+    parts = line_frame(title, top, py, left=CHART_LEFT, height=height, tick=lambda value: f"{value * 100:.3g}%")
     for x in (0.0, *strengths):
         parts.append(
             Markup('<text x="{x}" y="{y}" text-anchor="middle" fill="#333">{t}</text>').format(
