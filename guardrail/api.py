@@ -232,7 +232,6 @@ def audit_data(
 
     from guardrail.auditors.data import DataAuditor, DataParams
     from guardrail.core.errors import DataError
-    from guardrail.fairness.groups import check_sensitive
     from guardrail.run.outcomes import positive_label_of
 
     started = time.perf_counter()
@@ -243,12 +242,7 @@ def audit_data(
     if not all(isinstance(c, str) for c in frame.columns):  # column names as the spec names them: text
         frame = frame.rename(columns=str)
         reference = None if reference is None else reference.rename(columns=str)
-    columns = (sensitive,) if isinstance(sensitive, str) else tuple(sensitive)
-    absent = [c for c in (*columns, *([target] if target is not None else [])) if c not in frame.columns]
-    if absent:
-        raise DataError(f"frame has no column(s) {', '.join(map(repr, absent))}", where="frame")
-    for column in columns:
-        check_sensitive(frame[column], column, missing=missing_sensitive, where="frame")
+    columns = _checked_sensitive(frame, sensitive, target, missing_sensitive)
     auditor = DataAuditor(DataParams.model_validate({**params, "population": dict(population or {})}))
     problems = auditor.check_spec(columns)
     if problems:
@@ -338,19 +332,13 @@ def audit_robustness(
     from guardrail.auditors.base import AuditContext
     from guardrail.auditors.robustness import RobustnessAuditor, RobustnessParams
     from guardrail.core.errors import DataError
-    from guardrail.fairness.groups import check_sensitive
     from guardrail.run.outcomes import prepare_outcomes
 
     if not isinstance(frame, pd.DataFrame):
         raise UsageError("audit_robustness takes a pandas DataFrame", hint="wrap arrays in pd.DataFrame({...}) first")
     if missing_sensitive not in ("error", "group"):
         raise UsageError(f"missing_sensitive must be 'error' or 'group', not {missing_sensitive!r}")
-    columns = (sensitive,) if isinstance(sensitive, str) else tuple(sensitive)
-    absent = [c for c in (*columns, target) if c not in frame.columns]
-    if absent:
-        raise DataError(f"frame has no column(s) {', '.join(map(repr, absent))}", where="frame")
-    for column in columns:
-        check_sensitive(frame[column], column, missing=missing_sensitive, where="frame")
+    columns = _checked_sensitive(frame, sensitive, target, missing_sensitive)
     adapter = _adapter(model, frame, target, features)
     data = frame.reset_index(drop=True)
     if task is None:
@@ -382,6 +370,21 @@ def audit_robustness(
         target=target,
     )
     return auditor.run(ctx)
+
+
+def _checked_sensitive(frame: Any, sensitive: str | Sequence[str], target: str | None, missing_sensitive: str) -> tuple[str, ...]:
+    """The sensitive column names of a DataFrame audit, after checking that they and the target
+    are columns of ``frame`` and that each sensitive column is usable as groups."""
+    from guardrail.core.errors import DataError
+    from guardrail.fairness.groups import check_sensitive
+
+    columns = (sensitive,) if isinstance(sensitive, str) else tuple(sensitive)
+    absent = [c for c in (*columns, *([target] if target is not None else [])) if c not in frame.columns]
+    if absent:
+        raise DataError(f"frame has no column(s) {', '.join(map(repr, absent))}", where="frame")
+    for column in columns:
+        check_sensitive(frame[column], column, missing=missing_sensitive, where="frame")
+    return columns
 
 
 def _adapter(model: Any, frame: Any, target: str, features: Sequence[str] | None) -> Any:
