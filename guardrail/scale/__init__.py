@@ -1,0 +1,1 @@
+"""Audits at scale: partitioned sources, a streaming engine and a Ray engine that give the in-memory engine's numbers."""
