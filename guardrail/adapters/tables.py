@@ -96,7 +96,7 @@ def _need_pyarrow() -> None:
     try:
         import pyarrow  # noqa: F401
     except ImportError:
-        raise MissingExtraError("pyarrow", "parquet") from None
+        raise MissingExtraError("pyarrow", "scale") from None
 
 
 @contextmanager
