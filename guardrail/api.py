@@ -24,6 +24,7 @@ def audit(
     fail_on: Severity | str = Severity.DENY,
     history: str | Path | bool | None = None,
     gate: bool = True,
+    engine: str | None = None,
 ) -> RunRecord:
     """Run the audit described by the spec file and write its reports.
 
@@ -46,6 +47,11 @@ def audit(
         was judged on evidence is incomplete (exit code 2), never a pass. ``False``
         measures without a gate (the CLI's ``--no-gate``): every output then says that no
         gate was applied.
+    engine:
+        How the rows are read (the CLI's ``--engine``): ``"memory"``, ``"stream"`` (record
+        batches on this machine), ``"ray"`` (a Ray cluster) or ``"auto"``; default: the
+        spec's ``engine.kind``. Every engine gives the same numbers; ``record.scan`` says
+        which one ran, on how many rows and partitions, and what was sampled.
 
     Returns
     -------
@@ -61,7 +67,11 @@ def audit(
     """
     from guardrail.run.audit import run
 
-    audited = run(spec, out=out, history=history, gated=gate)
+    if engine is not None and engine not in ("auto", "memory", "stream", "ray"):
+        from guardrail.core.errors import UsageError
+
+        raise UsageError(f"engine must be auto, memory, stream or ray, not {engine!r}", where="guardrail.audit(engine=...)")
+    audited = run(spec, out=out, history=history, gated=gate, engine=engine)
     if not write:
         return audited.record
     return audited.publish(formats, fail_on=Severity(fail_on)).record

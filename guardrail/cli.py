@@ -20,7 +20,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from guardrail.core.errors import GuardrailError, UsageError
 from guardrail.core.exitcodes import ExitCode
@@ -65,6 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-gate", action="store_true",
         help="measure without a gate: no policy decides the run and every output says so (exit 0 unless an audit "
         "fails); without it, a run in which no blocking rule was checked exits 2",
+    )
+    audit.add_argument(
+        "--engine", choices=("auto", "memory", "stream", "ray"),
+        help="how the rows are read: in memory, streamed in batches on this machine, or scored on a Ray cluster "
+        "(default: the spec's engine.kind, auto); every engine gives the same numbers",
     )
     audit.add_argument("--quiet", action="store_true", help="print nothing but errors")
     recording = audit.add_mutually_exclusive_group()
@@ -244,6 +249,19 @@ def _dispatch(args: argparse.Namespace, argv: list[str]) -> ExitCode:
     return _schema(args.kind)
 
 
+def _scan_progress() -> Callable[[Any], None] | None:
+    """The progress line of a streaming pass, on a terminal only (never in CI logs or pipes)."""
+    if os.environ.get("CI") or not sys.stderr.isatty():
+        return None
+    from guardrail.scale.progress import terminal_progress
+
+    def write(text: str) -> None:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+
+    return terminal_progress(write)
+
+
 def _audit(args: argparse.Namespace, argv: list[str]) -> ExitCode:
     from guardrail.core.types import Severity
     from guardrail.run.audit import run
@@ -251,7 +269,10 @@ def _audit(args: argparse.Namespace, argv: list[str]) -> ExitCode:
     progress = None if args.quiet else (lambda message: _err(f"guardrail: {message}"))
     command = "guardrail " + " ".join(_quote(a) for a in argv)
     history = False if args.no_history else args.history
-    audited = run(args.spec, out=args.out, history=history, command=command, progress=progress, gated=not args.no_gate)
+    audited = run(
+        args.spec, out=args.out, history=history, command=command, progress=progress, gated=not args.no_gate,
+        engine=args.engine, scan_progress=None if args.quiet else _scan_progress(),
+    )
     fail_on = Severity(args.fail_on)
     published = audited.publish(args.formats, fail_on=fail_on)
     code = published.record.exit_code(fail_on)

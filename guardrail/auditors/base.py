@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from guardrail.core.types import AuditResult, MetricResult
+    from guardrail.scale.stream import ScanTables
 
 
 class AuditorParams(BaseModel):
@@ -69,6 +70,10 @@ class AuditContext:
     """The target column's name (``data.target``)."""
     spec_folder: Path | None = None
     """The spec file's folder: paths in params are relative to it."""
+    tables: ScanTables | None = None
+    """The count and score tables of every row, when a streaming or Ray engine read the data
+    (:mod:`guardrail.scale`): ``data`` and the outcomes are then the pass's row-keyed sample,
+    and group metrics come from these tables, which hold every row."""
 
 
 class Auditor(Protocol):

@@ -164,7 +164,6 @@ class FairnessAuditor:
 
     def run(self, ctx: AuditContext) -> AuditResult:
         from guardrail.fairness.bootstrap import grouping_rng, resample_counts
-        from guardrail.fairness.groups import tabulate
         from guardrail.fairness.paired import candidate_table
 
         started = time.perf_counter()
@@ -196,7 +195,7 @@ class FairnessAuditor:
             digits.append((ctx.y_pred_baseline, 2))
         metrics: list[MetricResult] = []
         for features in feature_sets:
-            grouping, flat = tabulate(ctx.data, features, digits, missing=ctx.missing_sensitive, where=ctx.where)
+            grouping, flat = _count_table(ctx, features, digits)
             table = flat.reshape(grouping.n_groups, 2, 2, 2) if paired else flat.reshape(grouping.n_groups, 2, 2)
             boot = resample_counts(table, params.bootstrap, grouping_rng(ctx.seed, grouping.scope)) if params.bootstrap else None
             if not paired:
@@ -220,15 +219,12 @@ class FairnessAuditor:
         (group, true class, predicted class) table per grouping, resampled once for all classes."""
         from guardrail.core.scopes import scope_part
         from guardrail.fairness.bootstrap import grouping_rng, resample_counts
-        from guardrail.fairness.groups import tabulate
         from guardrail.fairness.metrics import one_vs_rest
 
         k = len(ctx.class_labels)
         metrics: list[MetricResult] = []
         for features in feature_sets:
-            grouping, flat = tabulate(
-                ctx.data, features, [(ctx.y_true, k), (ctx.y_pred, k)], missing=ctx.missing_sensitive, where=ctx.where
-            )
+            grouping, flat = _count_table(ctx, features, [(ctx.y_true, k), (ctx.y_pred, k)])
             table = flat.reshape(grouping.n_groups, k, k)
             rng = grouping_rng(ctx.seed, grouping.scope)
             boot = resample_counts(table, self.params.bootstrap, rng) if self.params.bootstrap else None
@@ -272,14 +268,21 @@ class FairnessAuditor:
 
     def _score_metrics(self, ctx: AuditContext, features: tuple[str, ...], rng: np.random.Generator) -> list[MetricResult]:
         from guardrail.fairness.groups import encode
-        from guardrail.fairness.scores import score_metrics
+        from guardrail.fairness.scores import score_table, table_score_metrics
 
         p = self.params
         assert ctx.y_score is not None
-        grouping = encode(ctx.data, features, missing=ctx.missing_sensitive, where=ctx.where)
-        return score_metrics(
-            grouping, np.asarray(ctx.y_score), np.asarray(ctx.y_true), bootstrap=p.bootstrap, confidence=p.confidence,
-            min_group_size=p.min_group_size, calibration_bins=p.calibration_bins, rng=rng,
+        if ctx.tables is not None:
+            grouping, table = ctx.tables.score_table(features, p.calibration_bins)
+        else:
+            grouping = encode(ctx.data, features, missing=ctx.missing_sensitive, where=ctx.where)
+            assert grouping.codes is not None
+            table = score_table(
+                grouping.codes, grouping.n_groups, np.asarray(ctx.y_score), np.asarray(ctx.y_true), calibration_bins=p.calibration_bins
+            )
+        return table_score_metrics(
+            grouping, table, bootstrap=p.bootstrap, confidence=p.confidence, min_group_size=p.min_group_size,
+            calibration_bins=p.calibration_bins, rng=rng,
         )
 
     def _custom_metrics(self, ctx: AuditContext, features: tuple[str, ...]) -> list[MetricResult]:
@@ -292,6 +295,18 @@ class FairnessAuditor:
             grouping, np.asarray(ctx.y_true), np.asarray(ctx.y_pred), p.custom_metrics, bootstrap=p.bootstrap,
             confidence=p.confidence, min_group_size=p.min_group_size, seed=ctx.seed,
         )
+
+
+def _count_table(
+    ctx: AuditContext, features: tuple[str, ...], digits: list[tuple[np.ndarray, int]]
+) -> tuple[Grouping, np.ndarray]:
+    """The grouping by ``features`` and its (group, cell) counts: from the pass's tables when an
+    engine streamed the data (every row), else tabulated from the rows in memory."""
+    if ctx.tables is not None:
+        return ctx.tables.count_table(features, int(np.prod([width for _, width in digits])))
+    from guardrail.fairness.groups import tabulate
+
+    return tabulate(ctx.data, features, digits, missing=ctx.missing_sensitive, where=ctx.where)
 
 
 def _task_artifacts(ctx: AuditContext) -> dict[str, object]:

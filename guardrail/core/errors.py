@@ -179,6 +179,13 @@ class AuditError(GuardrailError):
     exit_code = ExitCode.INCOMPLETE
 
 
+class EngineError(GuardrailError):
+    """A scale-out engine could not finish the pass over the data (a Ray worker died and its
+    retries were spent, the cluster went away): the evaluation is incomplete, nothing is written."""
+
+    exit_code = ExitCode.INCOMPLETE
+
+
 class FederationError(GuardrailError):
     """Federated training failed (the simulation backend crashed) or ran past its time limit."""
 

@@ -376,6 +376,10 @@ class RunRecord:
     """Whether the policies decide this run. ``False`` only when the caller asked for
     measurements without a gate (``--no-gate``); a gated run with no blocking rule judged
     on evidence is incomplete, never a pass (:mod:`guardrail.core.verdict`)."""
+    scan: Mapping[str, Any] | None = None
+    """How the rows were read: the engine (memory, stream, ray), why, the rows and partitions
+    read, the seconds the pass took and, for a streaming engine, what was sampled for the
+    audits that read rows (:mod:`guardrail.run.scan`). ``None`` in records older than it."""
 
     def judged(self, fail_on: Severity = Severity.DENY) -> Verdict:
         """The run's verdict word, exit code and explaining sentence: the one place they are computed."""

@@ -22,7 +22,7 @@ Scope names (:func:`~guardrail.core.scopes.scope_name`) join features with
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -112,6 +112,28 @@ def check_missing(column: pd.Series, name: str, *, where: str) -> None:
             where=where,
             hint="fill or drop those rows, or set `data.missing_sensitive: group` "
             "to audit them as an explicit 'missing' group",
+        )
+
+
+def check_declared_groups(rows: Mapping[str, int], name: str, expected: Sequence[object], *, where: str) -> None:
+    """Raise :class:`DataError` unless the groups of column ``name`` (label → rows) are exactly
+    the values ``data.groups`` declares: no unseen group, no declared group without rows."""
+    declared = tuple(group_label(value) for value in expected)
+    unseen = [label for label, n in rows.items() if n > 0 and label not in declared]
+    if unseen:
+        shown = ", ".join(f"{label!r} ({rows[label]} rows)" for label in unseen[:5])
+        raise DataError(
+            f"sensitive column {name!r} has value(s) not declared in data.groups: {shown}",
+            where=where,
+            hint="add them to data.groups if they are legitimate groups, or fix the data",
+        )
+    empty = [label for label in declared if rows.get(label, 0) == 0]
+    if empty:
+        raise DataError(
+            f"group(s) {', '.join(map(repr, empty))} of {name!r}, declared in data.groups, have no rows: "
+            "an empty group cannot be audited",
+            where=where,
+            hint="audit data that contains every declared group, or remove the group from data.groups",
         )
 
 

@@ -45,6 +45,7 @@ from guardrail.report.findings import findings
 from guardrail.report.mitigation_view import tradeoff_chart
 from guardrail.report.privacy_view import privacy_view
 from guardrail.report.robustness_view import robustness_covers, robustness_view
+from guardrail.report.scan_view import scan_sentence
 
 VALUE_LIMIT = 300
 """Longest parameter value shown, in characters; the full value is in run.json."""
@@ -230,7 +231,19 @@ def _page(record: RunRecord, fail_on: Severity) -> dict[str, Any]:
         "audits": tuple(_audit_view(r) for r in record.results),
         "packages": tuple(sorted(record.provenance.packages.items())),
         "seeds": tuple(record.provenance.seeds.items()),
+        "scan": scan_sentence(record.scan),
+        **_files(record),
     }
+
+
+FILES_SHOWN = 20
+"""Input files listed in the report's provenance; the rest (a data set's many partitions) are in run.json."""
+
+
+def _files(record: RunRecord) -> dict[str, Any]:
+    """The input files the provenance lists, and how many more run.json holds."""
+    files = record.provenance.files
+    return {"files": files[:FILES_SHOWN], "files_hidden": max(0, len(files) - FILES_SHOWN)}
 
 
 def _outcome_row(outcome: RuleOutcome, fail_on: Severity) -> OutcomeRow:

@@ -12,6 +12,7 @@ from guardrail.core.types import AuditResult, AuditStatus, RuleOutcome, RunRecor
 from guardrail.core.verdict import display_status
 from guardrail.core.vocab import FAIL, INCOMPLETE, NO_GATE, NOTE, PASS, WARNING
 from guardrail.report import _format
+from guardrail.report.scan_view import scan_sentence
 
 MAX_OUTCOMES = 200
 """Outcome rows shown before the table is cut; the rest are counted."""
@@ -65,6 +66,9 @@ def render_markdown(record: RunRecord, fail_on: Severity = Severity.DENY) -> str
         lines += [" · ".join(f"{STATUS_EMOJI[s]} {s}: {n}" for s, n in verdict.counts), ""]
     lines += _outcomes(record.verdict.outcomes, fail_on)
     lines += _audits(record.results)
+    scan = scan_sentence(record.scan)
+    if scan:
+        lines += ["## Data read", "", escape_cell(scan), ""]
     lines += ["## Rerun", "", *_code_block(record.provenance.command), ""]
     return "\n".join(lines)
 

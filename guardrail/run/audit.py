@@ -26,6 +26,7 @@ from guardrail.policy.engine import Policy, evaluate
 from guardrail.run.context import context_factory
 from guardrail.run.preflight import absent_column, audit_data_problems, audit_input_files, audit_input_problems, audit_model_problems
 from guardrail.run.provenance import InputFiles, collect, digest
+from guardrail.run.scan import AuditRows, EngineChoice, choose_engine, head_rows, memory_info, source_of, stream_rows
 from guardrail.spec.loader import LoadedPolicy, LoadedSpec, load_policy, load_spec, validate_params
 from guardrail.spec.yamlsource import display_path
 
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
     from guardrail.adapters.base import ModelAdapter
     from guardrail.auditors.base import AuditContext, Auditor
     from guardrail.history import ApprovedRun
+    from guardrail.scale.sources import Source
+    from guardrail.scale.stream import ProgressFn as ScanProgressFn
 
 ProgressFn = Callable[[str], None]
 
@@ -56,6 +59,8 @@ def run(
     command: str | None = None,
     progress: ProgressFn | None = None,
     gated: bool = True,
+    engine: str | None = None,
+    scan_progress: ScanProgressFn | None = None,
 ) -> AuditRun:
     """Run the audits of ``spec_path`` and judge its policies.
 
@@ -64,6 +69,9 @@ def run(
 
     Returns the judged run, not yet written (:meth:`AuditRun.publish` writes it).
     Raises :class:`GuardrailError` subclasses for invalid inputs.
+
+    ``engine`` (memory, stream, ray or auto) replaces the spec's ``engine.kind``; a streaming
+    engine reports where its pass stands to ``scan_progress`` (see :mod:`guardrail.run.scan`).
 
     ``history`` replaces the spec's ``report.history`` (a database path, or ``False``).
     When the history holds an approved run of this spec's name, the record gains the
@@ -82,13 +90,17 @@ def run(
     planned = plan_audits(loaded, registry)
     check_rules(loaded_policies, spec_catalog(loaded, planned, registry))
 
-    say(f"reading {loaded.data_path.name}")
-    from guardrail.adapters.tables import read_table
-
-    data = inputs.read("data", loaded.data_path, lambda: read_table(loaded.data_path, where=display_path(loaded.data_path)))
-    _check_columns(loaded, data)
-    problems = audit_input_problems(loaded, planned, tuple(str(c) for c in data.columns))
-    problems += audit_data_problems(loaded, planned, data)
+    choice = choose_engine(loaded, planned, engine)
+    if choice.kind == "memory":
+        rows = _read_in_memory(loaded, inputs, choice, say)
+        data = rows.data
+        checked = data
+    else:
+        source = source_of(loaded)
+        header = _stream_header(loaded, source)
+        checked = head_rows(source, header)
+    problems = audit_input_problems(loaded, planned, tuple(str(c) for c in checked.columns))
+    problems += audit_data_problems(loaded, planned, checked)
     if problems:
         raise DataError.of(problems)
     for path in audit_input_files(loaded, planned):
@@ -98,11 +110,22 @@ def run(
         say(f"loading model ({spec.model.adapter})")
         model = _read_model(inputs, loaded)
         baseline = _read_model(inputs, loaded, baseline=True) if loaded.spec.baseline is not None else None
-        problems = audit_model_problems(loaded, planned, model, data)
+        problems = audit_model_problems(loaded, planned, model, checked)
         if problems:
             raise DataError.of(problems)
+    if choice.kind != "memory":
+        assert model is not None  # every audit a streaming engine runs needs a model (choose_engine)
+        say(f"scanning {source.where} ({choice.kind} engine)")
+        scan_model, scan_baseline = model, baseline
+
+        def scan() -> AuditRows:
+            return stream_rows(loaded, planned, source, choice, scan_model, scan_baseline, header, progress=scan_progress)
+
+        rows = inputs.read_all("data", [p.path for p in source.partitions], scan, where=source.where) if source.partitions else scan()
+        data = rows.data
+    elif model is not None:
         say(f"predicting on {len(data):,} rows")
-    ctx_for = context_factory(loaded, data, model, baseline)
+    ctx_for = context_factory(loaded, data, model, baseline, tables=rows.tables, labels=rows.labels)
 
     results = []
     for plan in planned:
@@ -136,8 +159,46 @@ def run(
         verdict=verdict,
         provenance=provenance,
         gated=gated,
+        scan=rows.info,
     )
     return AuditRun(record, loaded)
+
+
+def _read_in_memory(loaded: LoadedSpec, inputs: InputFiles, choice: EngineChoice, say: ProgressFn) -> AuditRows:
+    """Every row in one frame (the in-memory engine), its columns and sensitive values checked."""
+    from guardrail.adapters.tables import read_table
+
+    started = time.perf_counter()
+    if loaded.data_is_one_file:
+        say(f"reading {loaded.data_path.name}")
+        data = inputs.read("data", loaded.data_path, lambda: read_table(loaded.data_path, where=display_path(loaded.data_path)))
+        partitions = 1
+    else:
+        from guardrail.scale.sources import read_frame
+
+        source = source_of(loaded)
+        say(f"reading {source.where}")
+        data = inputs.read_all("data", [p.path for p in source.partitions], lambda: read_frame(source), where=source.where)
+        if data.empty:
+            raise DataError("the data has no rows", where=source.where)
+        partitions = max(1, len(source.partitions))
+    _check_columns(loaded, data)
+    return AuditRows(data=data, info=memory_info(loaded, data, choice, partitions, time.perf_counter() - started))
+
+
+def _stream_header(loaded: LoadedSpec, source: Source) -> tuple[str, ...]:
+    """The source's columns, with every column the spec names present (all absent ones reported)."""
+    from guardrail.scale.sources import schema
+
+    header = tuple(schema(source))
+    spec = loaded.spec
+    wanted: list[tuple[str, str]] = [("data.target", spec.data.target)]
+    wanted += [("data.sensitive", column) for column in spec.data.sensitive]
+    wanted += [("data.features", column) for column in spec.data.features or ()]
+    absent = [absent_column(role, column, header, source.where) for role, column in wanted if column not in header]
+    if absent:
+        raise DataError.of(absent)
+    return header
 
 
 @dataclass(frozen=True)
@@ -351,26 +412,10 @@ def _check_columns(loaded: LoadedSpec, data: pd.DataFrame) -> None:
 
 def _check_declared_groups(column: pd.Series, expected: tuple[object, ...], *, where: str) -> None:
     """Every value of ``column`` is declared (no unseen group) and every declared value occurs."""
-    from guardrail.fairness.groups import group_label
+    from guardrail.fairness.groups import check_declared_groups, group_label
 
     counts = column.dropna().map(group_label).value_counts()
-    expected = tuple(group_label(value) for value in expected)
-    unseen = [value for value in counts.index if value not in expected]
-    if unseen:
-        shown = ", ".join(f"{v!r} ({counts[v]} rows)" for v in unseen[:5])
-        raise DataError(
-            f"sensitive column {column.name!r} has value(s) not declared in data.groups: {shown}",
-            where=where,
-            hint="add them to data.groups if they are legitimate groups, or fix the data",
-        )
-    empty = [value for value in expected if value not in counts.index]
-    if empty:
-        raise DataError(
-            f"group(s) {', '.join(map(repr, empty))} of {column.name!r}, declared in data.groups, have no rows: "
-            "an empty group cannot be audited",
-            where=where,
-            hint="audit data that contains every declared group, or remove the group from data.groups",
-        )
+    check_declared_groups({str(label): int(n) for label, n in counts.items()}, str(column.name), expected, where=where)
 
 
 def _load_model(loaded: LoadedSpec, *, baseline: bool = False) -> ModelAdapter:

@@ -4,7 +4,7 @@ by the audited model's own recipe."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,18 +15,27 @@ if TYPE_CHECKING:
 
     from guardrail.adapters.base import ModelAdapter
     from guardrail.auditors.base import AuditContext
+    from guardrail.scale.stream import ScanTables
     from guardrail.spec.loader import LoadedSpec
     from guardrail.spec.training import TrainSpec
 
 
 def context_factory(
-    loaded: LoadedSpec, data: pd.DataFrame, model: ModelAdapter | None, baseline: ModelAdapter | None = None
+    loaded: LoadedSpec,
+    data: pd.DataFrame,
+    model: ModelAdapter | None,
+    baseline: ModelAdapter | None = None,
+    *,
+    tables: ScanTables | None = None,
+    labels: Sequence[Any] | None = None,
 ) -> Callable[[str], AuditContext]:
     """What every audit of the run reads, computed once (the model's predictions on the data,
     the baseline's, the outcomes): a function of the audit's id that gives its context.
 
     Without a model (a spec of data audits only) the context holds the labels and no
-    predictions (``y_pred`` is empty)."""
+    predictions (``y_pred`` is empty). After a streaming engine's pass, ``data`` is its sample,
+    ``tables`` hold every row's counts and ``labels`` the target's values over every row (so
+    the sample's outcomes are coded as the pass coded them)."""
     from guardrail.auditors.base import AuditContext
     from guardrail.run.outcomes import label_outcomes, prepare_outcomes
 
@@ -34,7 +43,7 @@ def context_factory(
     where = display_path(loaded.data_path)
     target = data[spec.data.target]
     if model is None:
-        outcomes = label_outcomes(spec.data.task, target, declared_positive=spec.data.positive_label, where=where)
+        outcomes = label_outcomes(spec.data.task, target, declared_positive=spec.data.positive_label, where=where, labels=labels)
     else:
         outcomes = prepare_outcomes(
             spec.data.task,
@@ -43,6 +52,7 @@ def context_factory(
             (lambda positive: baseline.predict(data, positive)) if baseline is not None else None,
             declared_positive=spec.data.positive_label,
             where=where,
+            labels=labels,
         )
     features = (model.features if model is not None else ()) or tuple(spec.data.features or ())
 
@@ -67,6 +77,7 @@ def context_factory(
             model_path=loaded.model_path,
             target=spec.data.target,
             spec_folder=loaded.path.parent,
+            tables=tables,
         )
 
     retrain = retrainer(loaded, model, outcomes.positive_label) if model is not None else None

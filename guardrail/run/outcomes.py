@@ -44,35 +44,55 @@ def prepare_outcomes(
     *,
     declared_positive: Any,
     where: str,
+    labels: Sequence[Any] | None = None,
 ) -> Outcomes:
-    """Labels and predictions in the form the auditors expect for ``task``."""
+    """Labels and predictions in the form the auditors expect for ``task``.
+
+    ``labels`` are the target's distinct values over every row when ``target`` holds only
+    some of them (a batch of a streamed pass): the positive class, the label space and the
+    class order then come from them, so every batch is coded alike."""
     _no_missing(target, where)
+    values = _values(target, labels)
     if task == "regression":
         return _regression(target, predict, predict_baseline, where)
     if task == "multiclass":
-        return _multiclass(target, predict, predict_baseline, where)
-    return _binary(target, predict, predict_baseline, declared_positive, where)
+        return _multiclass(target, predict, predict_baseline, where, values)
+    return _binary(target, predict, predict_baseline, declared_positive, where, values)
 
 
-def label_outcomes(task: str, target: pd.Series, *, declared_positive: Any, where: str) -> Outcomes:
+def _values(target: pd.Series, labels: Sequence[Any] | None) -> pd.Series:
+    """The target's distinct values: ``labels`` when given, else those of ``target``."""
+    import pandas as pd
+
+    if labels is None:
+        return target
+    return pd.Series(list(labels), name=target.name, dtype=target.dtype if len(labels) else None)
+
+
+def label_outcomes(
+    task: str, target: pd.Series, *, declared_positive: Any, where: str, labels: Sequence[Any] | None = None
+) -> Outcomes:
     """The labels alone, for audits of the data without a model: ``y_pred`` is empty."""
     _no_missing(target, where)
     empty = np.zeros(0, dtype=bool)
+    values = _values(target, labels)
     if task == "regression":
         return Outcomes(y_true=target.to_numpy(), y_pred=empty)
     if task == "multiclass":
-        labels = tuple(sorted(target.unique().tolist(), key=lambda v: (str(type(v)), v)))
+        labels = tuple(sorted(values.unique().tolist(), key=lambda v: (str(type(v)), v)))
         index = {label: i for i, label in enumerate(labels)}
         codes = np.fromiter((index[v] for v in target.tolist()), dtype=np.int64, count=len(target))
         return Outcomes(y_true=codes, y_pred=empty, class_labels=labels)
-    positive = positive_label_of(target, declared_positive, where=where)
+    positive = positive_label_of(values, declared_positive, where=where)
     return Outcomes(y_true=(target == positive).to_numpy(dtype=bool), y_pred=empty, positive_label=positive)
 
 
-def _binary(target: pd.Series, predict: Predict, predict_baseline: Predict | None, declared: Any, where: str) -> Outcomes:
-    positive = positive_label_of(target, declared, where=where)
+def _binary(
+    target: pd.Series, predict: Predict, predict_baseline: Predict | None, declared: Any, where: str, values: pd.Series
+) -> Outcomes:
+    positive = positive_label_of(values, declared, where=where)
     predictions = predict(positive)
-    _check_classes(predictions.classes, target, where=where)
+    _check_classes(predictions.classes, values, where=where)
     if predictions.classes and positive not in set(predictions.classes):
         raise ModelError(
             f"the positive label {positive!r} is not among the model's classes {list(predictions.classes)}: "
@@ -80,7 +100,7 @@ def _binary(target: pd.Series, predict: Predict, predict_baseline: Predict | Non
             where=where,
             hint="name the model's outputs with the target's labels (model.classes for a torch model), or set data.positive_label",
         )
-    label_space = {*target.unique().tolist(), positive, *predictions.classes}
+    label_space = {*values.unique().tolist(), positive, *predictions.classes}
     if declared is None:
         label_space |= {0, 1} if not isinstance(positive, bool) else {False, True}
     baseline = None
@@ -96,13 +116,13 @@ def _binary(target: pd.Series, predict: Predict, predict_baseline: Predict | Non
     )
 
 
-def _multiclass(target: pd.Series, predict: Predict, predict_baseline: Predict | None, where: str) -> Outcomes:
+def _multiclass(target: pd.Series, predict: Predict, predict_baseline: Predict | None, where: str, values: pd.Series) -> Outcomes:
     if predict_baseline is not None:
         raise DataError("a baseline model is supported for binary targets only", where=where, hint="remove `baseline`")
     predictions = predict(None)
-    _check_classes(predictions.classes, target, where=where)
+    _check_classes(predictions.classes, values, where=where)
     truth = target.to_numpy()
-    known = set(target.unique().tolist()) | set(predictions.classes)
+    known = set(values.unique().tolist()) | set(predictions.classes)
     foreign = set(np.unique(predictions.labels).tolist()) - known
     if foreign:
         raise ModelError(

@@ -91,7 +91,15 @@ def preflight(loaded: LoadedSpec, planned: Sequence[PlannedAudit] = ()) -> None:
 
     spec = loaded.spec
     where = display_path(loaded.data_path)
-    header = read_header(loaded.data_path, where=where)
+    if loaded.data_is_one_file:
+        header = read_header(loaded.data_path, where=where)
+    else:  # a folder, glob or query: its schema (every partition's is checked against the first)
+        from guardrail.run.scan import source_of
+        from guardrail.scale.sources import schema
+
+        source = source_of(loaded)
+        where = source.where
+        header = tuple(schema(source))
     named = [("data.target", spec.data.target), *(("data.sensitive", c) for c in spec.data.sensitive)]
     named += [("data.features", column) for column in spec.data.features or ()]
     for role, section in (("model", spec.model), ("baseline", spec.baseline)):

@@ -117,6 +117,19 @@ class InputFiles:
                 self.add(digests(role, extra))
         return value
 
+    def read_all(self, role: str, paths: Sequence[Path], load: Callable[[], T], *, where: str) -> T:
+        """``load()`` what the files ``paths`` hold (the partitions of a data set), keeping the
+        digest of each: hashed before and after, as :meth:`read` does for one file."""
+        before = [_snapshot(role, path) for path in paths]
+        value = load()
+        for path, recorded in zip(paths, before, strict=True):
+            if recorded is None:
+                raise _ERRORS.get(role, ModelError)(f"the {role} file could not be read to record its digest", where=display_path(path))
+            if _snapshot(role, path) != recorded:
+                raise _changed(role, path)
+            self.add(recorded)
+        return value
+
     def check_unchanged(self, role: str, path: Path) -> None:
         """Raise if ``path`` no longer holds the bytes recorded for it: for a model folder,
         which auditors read again while they run (a privacy ledger, a training history)."""

@@ -42,6 +42,15 @@ class LoadedSpec:
     out_dir: Path
     history_path: Path | None = None
     """The audit history database that records the run (None: no history)."""
+    data_query: str | None = None
+    """``data.query``: SQL giving the rows (``data_path`` is then the database it runs in, or the spec file)."""
+    data_partitioned: bool = False
+    """``data.path`` names a folder or a glob of partitions rather than one file."""
+
+    @property
+    def data_is_one_file(self) -> bool:
+        """The rows are one CSV or Parquet file, read as before partitions and queries existed."""
+        return self.data_query is None and not self.data_partitioned
 
 
 @dataclass(frozen=True)
@@ -121,10 +130,7 @@ def load_spec(
         baseline_path = _existing(document, base, spec.baseline.path, ("baseline", "path"), "baseline model file")
     elif isinstance(spec.baseline, TorchModelSpec):
         baseline_path = _torch_model_path(document, base, spec.baseline, "baseline")
-    if inputs_must_exist:
-        data_path = _existing(document, base, spec.data.path, ("data", "path"), "data file")
-    else:
-        data_path = _resolve_in(document, base, spec.data.path, ("data", "path"))
+    data_path, partitioned = _data_location(document, base, spec, inputs_must_exist=inputs_must_exist)
     policy_paths = tuple(
         _policy_file(document, base, p, ("policies", i)) for i, p in enumerate(spec.policies)
     )
@@ -158,6 +164,8 @@ def load_spec(
         model_path=model_path,
         baseline_path=baseline_path,
         data_path=data_path,
+        data_query=spec.data.query,
+        data_partitioned=partitioned,
         policy_paths=policy_paths,
         out_dir=out_dir,
         history_path=history_path,
@@ -243,6 +251,26 @@ def _torch_model_path(document: YamlDocument, base: Path, model: TorchModelSpec,
         return _existing_folder(document, base, model.path, (root, "path"), f"{what} folder")
     assert model.weights is not None  # the spec requires weights with a module
     return _existing(document, base, model.weights, (root, "weights"), f"{what} weights file")
+
+
+GLOB_CHARACTERS = frozenset("*?[")
+
+
+def _data_location(document: YamlDocument, base: Path, spec: AuditSpec, *, inputs_must_exist: bool) -> tuple[Path, bool]:
+    """Where the audit rows are (a file, a folder or glob of partitions, a database, or the
+    spec file for a query over files) and whether that is partitions; a single file must exist
+    when ``inputs_must_exist`` (partitions and queries are checked when they are read)."""
+    relative = spec.data.path
+    if relative is None:
+        return document.path, False
+    if GLOB_CHARACTERS & set(relative):
+        return base / relative, True
+    path = _resolve_in(document, base, relative, ("data", "path"))
+    if spec.data.query is None and path.is_dir():
+        return path, True
+    if inputs_must_exist:
+        return _existing(document, base, relative, ("data", "path"), "database file" if spec.data.query else "data file"), False
+    return path, False
 
 
 def _existing_folder(document: YamlDocument, base: Path, relative: str, loc: Location, what: str) -> Path:

@@ -110,7 +110,18 @@ ModelSpec = Annotated[SklearnModelSpec | PredictionsModelSpec | TorchModelSpec, 
 
 
 class DataSpec(StrictModel):
-    path: str = Field(description="CSV (optionally .gz) or Parquet file, relative to the spec file.")
+    path: str | None = Field(
+        default=None,
+        description="The audit rows, relative to the spec file: a CSV (optionally .gz) or Parquet file, a folder of "
+        "partitions (hive-style key=value folders become text columns), a glob such as 'log/month=*/*.parquet', or, "
+        "with query, a DuckDB or SQLite database file.",
+    )
+    query: str | None = Field(
+        default=None,
+        description="SQL giving the audit rows, run in an embedded DuckDB (relative file paths resolve in the spec's "
+        "folder, e.g. SELECT * FROM read_parquet('log/*.parquet') WHERE month >= '2026-07'), or in the database "
+        "that path names.",
+    )
     target: str = Field(min_length=1, description="Column with the true label.")
     sensitive: tuple[str, ...] = Field(min_length=1, description="Sensitive-feature columns.")
     features: tuple[str, ...] | None = Field(
@@ -146,6 +157,12 @@ class DataSpec(StrictModel):
         return value
 
     @model_validator(mode="after")
+    def _rows_come_from_somewhere(self) -> DataSpec:
+        if self.path is None and self.query is None:
+            raise ValueError("data needs a path (a file, a folder or a glob of partitions) or a query")
+        return self
+
+    @model_validator(mode="after")
     def _positive_label_only_for_binary(self) -> DataSpec:
         if self.positive_label is not None and self.task != "binary":
             raise ValueError(f"positive_label applies to binary targets only (task is {self.task})")
@@ -157,6 +174,35 @@ class DataSpec(StrictModel):
         if unknown:
             raise ValueError(f"groups names column(s) {', '.join(unknown)} that are not in data.sensitive")
         return self
+
+
+EngineKind = Literal["auto", "memory", "stream", "ray"]
+
+
+class EngineSpec(StrictModel):
+    kind: EngineKind = Field(
+        default="auto",
+        description="memory: read every row into memory; stream: one pass over record batches on this machine, memory "
+        "bounded by the batch; ray: the partitions scored on a Ray cluster; auto: memory for one file up to "
+        "stream_above_mb, else stream (ray when address is set). Every engine gives the same numbers.",
+    )
+    address: str | None = Field(
+        default=None,
+        description="Address of a running Ray cluster (e.g. 10.0.0.5:6379); default $RAY_ADDRESS, else a local "
+        "cluster on loopback.",
+    )
+    workers: int | None = Field(default=None, ge=1, le=4096, description="CPUs of a local Ray cluster; default all.")
+    batch_rows: int = Field(default=262_144, ge=1, le=16_777_216, description="Rows per record batch when streaming.")
+    sample_rows: int = Field(
+        default=50_000,
+        ge=100,
+        le=10_000_000,
+        description="Rows of the stratified, row-keyed sample that audits needing rows (explainability, mitigation, "
+        "privacy, robustness) read when streaming.",
+    )
+    stream_above_mb: int = Field(
+        default=1024, ge=1, description="With kind auto, a single data file larger than this (MiB) is streamed."
+    )
 
 
 class AuditEntry(StrictModel):
@@ -231,6 +277,7 @@ class AuditSpec(StrictModel):
         "nodes on Flower, with DP-SGD and a privacy ledger per hospital.",
     )
     data: DataSpec
+    engine: EngineSpec = Field(default_factory=EngineSpec, description="How the audit rows are read and scored.")
     audits: tuple[AuditEntry, ...] = Field(min_length=1)
     policies: tuple[str, ...] = ()
     report: ReportSpec

@@ -221,7 +221,7 @@ def test_the_cli_prints_every_problem_of_a_file_one_line_each(tmp_path: Path) ->
     assert "Traceback" not in done.stderr
     assert done.stderr.splitlines() == [
         "error: spec.yaml:3: nmae: unknown key 'nmae'; did you mean 'name'? Hint: allowed keys here: audits, baseline, "
-        "data, description, federate, kind, model, name, policies, report, schema_version, seed, train",
+        "data, description, engine, federate, kind, model, name, policies, report, schema_version, seed, train",
         "error: spec.yaml:8: policies: expected a list of policy files, got a mapping",
         "error: spec.yaml:10: seed: expected a whole number of at least 0, got -1",
     ]
