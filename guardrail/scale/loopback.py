@@ -1,4 +1,9 @@
-"""Keep Ray on loopback: Flower's simulation engine, and any local Ray cluster guardrail starts.
+"""Keep Ray on loopback: Flower's simulation engine, and the local cluster of the Ray audit engine.
+
+Every Ray process guardrail starts uses these settings: the federated simulation
+(:mod:`guardrail.federation.flower.simulate`) and :func:`guardrail.scale.ray_engine.ray_scan`
+when it starts a cluster of its own, or a one-node cluster started for it with
+:func:`ray_start_head_argv`.
 
 Measured with Ray 2.55.1 on Linux (issue 20): ``ray.init(_node_ip_address="127.0.0.1")``
 alone leaves Ray listening on every interface. ``ray.init`` (and ``ray start``) pass the
@@ -111,7 +116,7 @@ def check_ray_stays_on_loopback() -> None:
     if unset:
         raise FederationError(
             f"{OFF_LOOPBACK}: its environment lacks {', '.join(unset)}",
-            hint="start Ray from a process whose environment includes guardrail.federation.flower.loopback.RAY_ENV",
+            hint="start Ray from a process whose environment includes guardrail.scale.loopback.RAY_ENV",
         )
     import ray
     from ray._private import ray_constants, services

@@ -97,6 +97,7 @@ LAYERS = {
     "privacy": 5,
     "explain": 5,
     "federation": 5,
+    "scale": 5,
     "core": 6,
 }
 SIBLINGS_MAY_NOT_MIX = {"auditors", "policy", "report", "training", "history"}

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from guardrail.federation.flower.loopback import LOOPBACK, OFF_LOOPBACK, RAY_ENV, ray_init_args, ray_start_head_argv
 from guardrail.federation.flower.simulate import backend_config, client_resources, environment
 from guardrail.federation.job import Job
+from guardrail.scale.loopback import LOOPBACK, OFF_LOOPBACK, RAY_ENV, ray_init_args, ray_start_head_argv
 from tests.network.sockets import host_addresses
 
 BIND_OPTIONS = {"_node_ip_address": "127.0.0.1", "dashboard_host": "127.0.0.1"}
@@ -44,7 +44,7 @@ def test_the_simulation_subprocess_runs_with_ray_multi_node_mode_off_and_http_su
 
 CHECK = """
 from ray._private.services import resolve_ip_for_localhost
-from guardrail.federation.flower.loopback import check_ray_stays_on_loopback
+from guardrail.scale.loopback import check_ray_stays_on_loopback
 print(resolve_ip_for_localhost("127.0.0.1"))
 check_ray_stays_on_loopback()
 """

@@ -7,7 +7,7 @@ agents and ClientApp workers), so their sockets are sampled from outside while i
 every listener, every connection's peer, and a connection attempt to every listening port
 from this machine's own addresses beyond loopback; where ``strace`` may run, every
 connect/bind/sendto/sendmsg syscall of the whole tree is checked too. The same for a plain
-local Ray cluster started as :mod:`guardrail.federation.flower.loopback` prescribes (what
+local Ray cluster started as :mod:`guardrail.scale.loopback` prescribes (what
 scale-out work starts).
 """
 
@@ -187,8 +187,8 @@ def test_a_simulation_listens_and_connects_on_loopback_only(tmp_path: Path, monk
 
 
 def _ray_env(tag: str, temp: str) -> dict[str, str]:
-    from guardrail.federation.flower.loopback import RAY_ENV
     from guardrail.federation.flower.simulate import HYGIENE
+    from guardrail.scale.loopback import RAY_ENV
 
     return {**os.environ, **HYGIENE, **RAY_ENV, TAG_ENV: tag, "RAY_TMPDIR": temp}
 
@@ -197,7 +197,7 @@ DRIVER = textwrap.dedent(
     """
     import sys
     import ray
-    from guardrail.federation.flower.loopback import check_ray_stays_on_loopback, ray_init_args
+    from guardrail.scale.loopback import check_ray_stays_on_loopback, ray_init_args
 
     check_ray_stays_on_loopback()
     if sys.argv[1] == "init":
@@ -234,8 +234,8 @@ def _free_port() -> int:
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("start", ["ray.init", "ray start --head"])
 def test_a_local_ray_cluster_listens_and_connects_on_loopback_only(start: str, tmp_path: Path) -> None:
-    """A one-node cluster started as :mod:`guardrail.federation.flower.loopback` prescribes (for scale-out work)."""
-    from guardrail.federation.flower.loopback import ray_start_head_argv
+    """A one-node cluster started as :mod:`guardrail.scale.loopback` prescribes (for scale-out work)."""
+    from guardrail.scale.loopback import ray_start_head_argv
 
     tag = uuid.uuid4().hex
     temp = tempfile.mkdtemp(dir="/tmp", prefix="rn")  # Ray's AF_UNIX paths stay short

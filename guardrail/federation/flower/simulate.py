@@ -10,7 +10,7 @@ usage stats and dashboard off, no runtime dependency installation, and a short
 ``RAY_TMPDIR`` (Ray's AF_UNIX socket paths must stay under 107 bytes). Every process of
 the run listens on ``127.0.0.1`` only, and the HTTP(S) requests Ray makes regardless (cloud
 metadata probes) go to a proxy on loopback that refuses them
-(:mod:`guardrail.federation.flower.loopback`, checked before Ray starts).
+(:mod:`guardrail.scale.loopback`, checked before Ray starts).
 Each client gets one CPU and, when CUDA is present, an equal share of the GPUs
 (``num_gpus`` = GPUs / nodes, at most 1); asking Ray for a GPU on a host without one leaves
 an empty actor pool and a hang, so ``num_gpus`` is 0 there.
@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from guardrail.core.errors import FederationError, UsageError
-from guardrail.federation.flower.loopback import RAY_ENV, check_ray_stays_on_loopback, ray_init_args
 from guardrail.federation.job import JOB_ENV, JOB_FILE, RESULT_FILE, Job
+from guardrail.scale.loopback import RAY_ENV, check_ray_stays_on_loopback, ray_init_args
 
 LOG_FILE = "simulation.log"
 HYGIENE = {
