@@ -50,7 +50,8 @@ def audit(
     engine:
         How the rows are read (the CLI's ``--engine``): ``"memory"``, ``"stream"`` (record
         batches on this machine), ``"ray"`` (a Ray cluster) or ``"auto"``; default: the
-        spec's ``engine.kind``. Every engine gives the same numbers; ``record.scan`` says
+        spec's ``engine.kind``. Every engine gives the same group metrics (audits that
+        read rows read a stratified sample when streaming); ``record.scan`` says
         which one ran, on how many rows and partitions, and what was sampled.
 
     Returns

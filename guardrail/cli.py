@@ -20,7 +20,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, TextIO
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from guardrail.core.errors import GuardrailError, UsageError
 from guardrail.core.exitcodes import ExitCode
@@ -30,6 +30,7 @@ from guardrail.core.vocab import FORMAT_NAMES
 if TYPE_CHECKING:
     from guardrail.auditors.registry import AuditorRegistry
     from guardrail.core.types import RunRecord, Severity
+    from guardrail.scale.progress import TerminalProgress
 
 WHERE_HELP = "the history database, a report folder holding history.sqlite, or an audit spec (its report.history)"
 INTERRUPTED = 130  # the shell's convention for SIGINT; not a guardrail verdict
@@ -69,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument(
         "--engine", choices=("auto", "memory", "stream", "ray"),
         help="how the rows are read: in memory, streamed in batches on this machine, or scored on a Ray cluster "
-        "(default: the spec's engine.kind, auto); every engine gives the same numbers",
+        "(default: the spec's engine.kind, auto); every engine gives the same group metrics, and audits that "
+        "read rows read a stratified sample when streaming",
     )
     audit.add_argument("--quiet", action="store_true", help="print nothing but errors")
     recording = audit.add_mutually_exclusive_group()
@@ -249,7 +251,7 @@ def _dispatch(args: argparse.Namespace, argv: list[str]) -> ExitCode:
     return _schema(args.kind)
 
 
-def _scan_progress() -> Callable[[Any], None] | None:
+def _scan_progress() -> TerminalProgress | None:
     """The progress line of a streaming pass, on a terminal only (never in CI logs or pipes)."""
     if os.environ.get("CI") or not sys.stderr.isatty():
         return None
@@ -269,10 +271,15 @@ def _audit(args: argparse.Namespace, argv: list[str]) -> ExitCode:
     progress = None if args.quiet else (lambda message: _err(f"guardrail: {message}"))
     command = "guardrail " + " ".join(_quote(a) for a in argv)
     history = False if args.no_history else args.history
-    audited = run(
-        args.spec, out=args.out, history=history, command=command, progress=progress, gated=not args.no_gate,
-        engine=args.engine, scan_progress=None if args.quiet else _scan_progress(),
-    )
+    line = None if args.quiet else _scan_progress()
+    try:
+        audited = run(
+            args.spec, out=args.out, history=history, command=command, progress=progress, gated=not args.no_gate,
+            engine=args.engine, scan_progress=line,
+        )
+    finally:
+        if line is not None:
+            line.close()  # a pass stopped by an error leaves its line open
     fail_on = Severity(args.fail_on)
     published = audited.publish(args.formats, fail_on=fail_on)
     code = published.record.exit_code(fail_on)

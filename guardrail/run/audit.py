@@ -114,14 +114,14 @@ def run(
         if problems:
             raise DataError.of(problems)
     if choice.kind != "memory":
-        assert model is not None  # every audit a streaming engine runs needs a model (choose_engine)
+        assert model is not None  # choose_engine refuses a spec without a model for the streaming engines
         say(f"scanning {source.where} ({choice.kind} engine)")
         scan_model, scan_baseline = model, baseline
 
         def scan() -> AuditRows:
             return stream_rows(loaded, planned, source, choice, scan_model, scan_baseline, header, progress=scan_progress)
 
-        rows = inputs.read_all("data", [p.path for p in source.partitions], scan, where=source.where) if source.partitions else scan()
+        rows = inputs.read_all("data", _data_files(source), scan)
         data = rows.data
     elif model is not None:
         say(f"predicting on {len(data):,} rows")
@@ -178,12 +178,20 @@ def _read_in_memory(loaded: LoadedSpec, inputs: InputFiles, choice: EngineChoice
 
         source = source_of(loaded)
         say(f"reading {source.where}")
-        data = inputs.read_all("data", [p.path for p in source.partitions], lambda: read_frame(source), where=source.where)
+        data = inputs.read_all("data", _data_files(source), lambda: read_frame(source))
         if data.empty:
             raise DataError("the data has no rows", where=source.where)
         partitions = max(1, len(source.partitions))
     _check_columns(loaded, data)
     return AuditRows(data=data, info=memory_info(loaded, data, choice, partitions, time.perf_counter() - started))
+
+
+def _data_files(source: Source) -> list[Path]:
+    """The files whose digests record the data read: each partition, or the database a query
+    runs in (a query over files names none: its text is in the spec)."""
+    if source.partitions:
+        return [partition.path for partition in source.partitions]
+    return [source.database] if source.database is not None else []
 
 
 def _stream_header(loaded: LoadedSpec, source: Source) -> tuple[str, ...]:

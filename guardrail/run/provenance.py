@@ -117,7 +117,7 @@ class InputFiles:
                 self.add(digests(role, extra))
         return value
 
-    def read_all(self, role: str, paths: Sequence[Path], load: Callable[[], T], *, where: str) -> T:
+    def read_all(self, role: str, paths: Sequence[Path], load: Callable[[], T]) -> T:
         """``load()`` what the files ``paths`` hold (the partitions of a data set), keeping the
         digest of each: hashed before and after, as :meth:`read` does for one file."""
         before = [_snapshot(role, path) for path in paths]

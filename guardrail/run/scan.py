@@ -122,6 +122,9 @@ def _whole_data_needs(loaded: LoadedSpec, planned: Sequence[PlannedAudit]) -> li
     """Why this spec needs every row in memory (empty: it does not)."""
     spec = loaded.spec
     problems = []
+    if spec.model is None:
+        problems.append(Problem("the spec has no model, and the streaming engines score one batch by batch",
+                                loaded.document.where(("data",))))
     if spec.data.task == "regression":
         problems.append(Problem("a regression target's error intervals resample rows", loaded.document.where(("data", "task"))))
     for i, plan in enumerate(planned):
@@ -135,10 +138,12 @@ def _whole_data_needs(loaded: LoadedSpec, planned: Sequence[PlannedAudit]) -> li
     return problems
 
 
-def scan_plan(loaded: LoadedSpec, planned: Sequence[PlannedAudit], header: Sequence[str], columns: Sequence[str],
+def scan_plan(loaded: LoadedSpec, planned: Sequence[PlannedAudit], source: Source, columns: Sequence[str],
               n_cells: int, scored: bool) -> ScanPlan:
-    """What the pass keeps: the count table of every grouping a fairness audit reports, the
-    score table of every calibration-bin count, and the sample."""
+    """What the pass keeps: the count table of every grouping a fairness audit reports and of
+    each sensitive column alone (so every sensitive column meets the in-memory engine's checks:
+    missing values, label length, number of groups, ``data.groups``), the score table of every
+    calibration-bin count, and the sample."""
     from guardrail.auditors.fairness import groupings_of
     from guardrail.scale.stream import ScanPlan
 
@@ -154,16 +159,17 @@ def scan_plan(loaded: LoadedSpec, planned: Sequence[PlannedAudit], header: Seque
                 feature_sets.append(features)
         if scored and params.score_metrics and params.calibration_bins not in bins:
             bins.append(params.calibration_bins)
+    feature_sets += [(column,) for column in spec.data.sensitive if (column,) not in feature_sets]
     return ScanPlan(
         columns=tuple(columns),
-        feature_sets=tuple(feature_sets) or ((spec.data.sensitive[0],),),
+        feature_sets=tuple(feature_sets),
         n_cells=n_cells,
         calibration_bins=tuple(bins),
         strata=tuple(spec.data.sensitive),
         sample_capacity=spec.engine.sample_rows,
         seed=spec.seed,
         missing=spec.data.missing_sensitive,
-        where=display_path(loaded.data_path),
+        where=source.where,
     )
 
 
@@ -201,11 +207,11 @@ class BatchScorer:
     the workers with the model)."""
 
     def __init__(self, loaded: LoadedSpec, model: ModelAdapter, baseline: ModelAdapter | None,
-                 labels: tuple[Any, ...], n_classes: int) -> None:
+                 labels: tuple[Any, ...], n_classes: int, *, where: str) -> None:
         self.task = loaded.spec.data.task
         self.target = loaded.spec.data.target
         self.positive = loaded.spec.data.positive_label
-        self.where = display_path(loaded.data_path)
+        self.where = where
         self.model = model
         self.baseline = baseline
         self.labels = labels
@@ -257,6 +263,19 @@ def head_rows(source: Source, header: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame(columns=list(header))
 
 
+def _class_labels(loaded: LoadedSpec, source: Source, model: ModelAdapter, labels: tuple[Any, ...], header: Sequence[str]) -> tuple[Any, ...]:
+    """A multiclass target's classes as every batch codes them: the target's values over every
+    row and the classes the model declares (read from its outcomes on the first rows)."""
+    from guardrail.run.outcomes import prepare_outcomes
+
+    head = head_rows(source, header)
+    outcomes = prepare_outcomes(
+        "multiclass", head[loaded.spec.data.target], lambda positive: model.predict(head, positive), None,
+        declared_positive=None, where=source.where, labels=labels,
+    )
+    return outcomes.class_labels
+
+
 def _device_of(adapter: object) -> str | None:
     """A torch adapter's device (``cpu``, ``cuda``, ...); None for other adapters."""
     from guardrail.adapters.torch import TorchAdapter
@@ -287,13 +306,13 @@ def target_labels(loaded: LoadedSpec, source: Source) -> tuple[Any, ...]:
     if any(_missing(v) for v in values):
         raise DataError(
             f"target column {spec.data.target!r} has missing values",
-            where=display_path(loaded.data_path),
+            where=source.where,
             hint="drop rows without a label before auditing",
         )
     if len(values) > MAX_TARGET_VALUES:
         raise DataError(
             f"target column {spec.data.target!r} has more than {MAX_TARGET_VALUES:,} distinct values",
-            where=display_path(loaded.data_path),
+            where=source.where,
             hint="a classification audit needs a label column; check data.target",
         )
     return tuple(values)
@@ -325,16 +344,18 @@ def stream_rows(
 
         from guardrail.run.outcomes import positive_label_of
 
-        positive_label_of(pd.Series(list(labels), name=spec.data.target), spec.data.positive_label, where=display_path(loaded.data_path))
-    n_classes = len(labels) if spec.data.task == "multiclass" else 2
-    scorer = BatchScorer(loaded, model, baseline, labels, n_classes)
+        positive_label_of(pd.Series(list(labels), name=spec.data.target), spec.data.positive_label, where=source.where)
+    n_classes = len(_class_labels(loaded, source, model, labels, header)) if spec.data.task == "multiclass" else 2
+    scorer = BatchScorer(loaded, model, baseline, labels, n_classes, where=source.where)
     n_cells = (4 if spec.data.task == "binary" else n_classes * n_classes) * (2 if baseline is not None else 1)
     scored = spec.data.task == "binary"
-    plan = scan_plan(loaded, planned, header, columns, n_cells, scored)
+    plan = scan_plan(loaded, planned, source, columns, n_cells, scored)
     batch_rows = spec.engine.batch_rows
     started = time.perf_counter()
     if engine.kind == "stream" and pushed_down(model, baseline, planned):
-        return _pushdown_rows(loaded, source, engine, plan, scorer, header, labels, progress=progress)
+        rows = _pushdown_rows(loaded, source, engine, plan, scorer, header, labels, progress=progress)
+        if rows is not None:
+            return rows
     if engine.kind == "ray":
         from guardrail.scale.ray_engine import ray_scan
 
@@ -344,9 +365,9 @@ def stream_rows(
         partial = stream_scan(source, plan, scorer, batch_rows=batch_rows, progress=progress)
     seconds = time.perf_counter() - started
     if partial.rows == 0:
-        raise DataError("the data has no rows", where=display_path(loaded.data_path))
+        raise DataError("the data has no rows", where=source.where)
     tables = tables_of(partial)
-    _check_declared_groups(loaded, tables)
+    _check_declared_groups(loaded, tables, where=source.where)
     sample, sampled = partial.sample.draw(spec.engine.sample_rows, min_per_stratum=MIN_PER_STRATUM)
     info = {
         "engine": engine.kind,
@@ -368,7 +389,14 @@ def pushed_down(model: ModelAdapter, baseline: ModelAdapter | None, planned: Seq
     every audit reads tables (no model to run, no row to sample)."""
     from guardrail.adapters.predictions import PredictionsAdapter
 
-    return isinstance(model, PredictionsAdapter) and baseline is None and all(plan.use in TABLE_AUDITS for plan in planned)
+    if not isinstance(model, PredictionsAdapter) or baseline is not None:
+        return False
+    return all(plan.use in TABLE_AUDITS for plan in planned)
+
+
+MAX_PUSHED_DOWN = 1_000_000
+"""Most (sensitive values, label, decision) combinations a ``GROUP BY`` may return; beyond, the
+rows are streamed instead (whose count tables stop an ID-like sensitive column at once)."""
 
 
 def _pushdown_rows(
@@ -381,13 +409,17 @@ def _pushdown_rows(
     labels: tuple[Any, ...],
     *,
     progress: ProgressFn | None,
-) -> AuditRows:
+) -> AuditRows | None:
     """The predictions-only pass: one ``GROUP BY`` in DuckDB gives the count tables (a row per
     combination of the sensitive values, the label and the decision, weighted by its rows),
     and the scores, when there are any, stream through the score tables; no row is sampled,
-    because no audit reads rows (the audits' context holds the first rows for their checks)."""
+    because no audit reads rows (the audits' context holds the first rows for their checks).
+
+    None when the ``GROUP BY`` is not the way: a key column named like its count column, a
+    sensitive column with more values in its first batch than a grouping may have (ID-like:
+    the streaming pass refuses it at once), more than :data:`MAX_PUSHED_DOWN` combinations."""
     from guardrail.adapters.predictions import PredictionsAdapter
-    from guardrail.scale.pushdown import grouped_counts
+    from guardrail.scale.pushdown import COUNT, grouped_counts
     from guardrail.scale.sources import count_rows, iter_batches
     from guardrail.scale.stream import ScanProgress, ScanTables
     from guardrail.scale.tables import GroupCounts, ScoreCounts
@@ -397,9 +429,13 @@ def _pushdown_rows(
     assert isinstance(model, PredictionsAdapter)
     started = time.perf_counter()
     keys = list(dict.fromkeys([*spec.data.sensitive, spec.data.target, model.column]))
-    grouped = grouped_counts(source, keys)
+    if COUNT in keys or _id_like(source, spec.data.sensitive, spec.engine.batch_rows):
+        return None
+    grouped = grouped_counts(source, keys, limit=MAX_PUSHED_DOWN + 1)
+    if len(grouped) > MAX_PUSHED_DOWN:
+        return None
     decisions = PredictionsAdapter(model.column, where=model.where)
-    outcome = BatchScorer(loaded, decisions, None, labels, scorer.n_classes)(grouped)
+    outcome = BatchScorer(loaded, decisions, None, labels, scorer.n_classes, where=source.where)(grouped)
     counts = GroupCounts(plan.feature_sets, plan.n_cells, missing=plan.missing, where=plan.where)
     weights = grouped["n"].to_numpy(dtype=np.int64)
     counts.add(grouped, outcome.cells, weights=weights)
@@ -423,7 +459,7 @@ def _pushdown_rows(
     if rows == 0:
         raise DataError("the data has no rows", where=source.where)
     tables = ScanTables(counts=counts.tables(), scores=scores.tables() if scores is not None else {}, n_cells=plan.n_cells)
-    _check_declared_groups(loaded, tables)
+    _check_declared_groups(loaded, tables, where=source.where)
     info = {
         "engine": engine.kind,
         "reason": engine.reason,
@@ -439,15 +475,28 @@ def _pushdown_rows(
     return AuditRows(data=head, tables=tables, labels=labels, info=info)
 
 
-def _check_declared_groups(loaded: LoadedSpec, tables: ScanTables) -> None:
+def _id_like(source: Source, sensitive: Sequence[str], batch_rows: int) -> bool:
+    """Whether a sensitive column has more values in the first batch than a grouping may have."""
+    from guardrail.fairness.groups import MAX_GROUPS
+    from guardrail.scale.sources import iter_batches
+
+    for batch in iter_batches(source, list(sensitive), batch_rows):
+        return any(batch.frame[column].nunique(dropna=False) > MAX_GROUPS for column in sensitive)
+    return False
+
+
+def _check_declared_groups(loaded: LoadedSpec, tables: ScanTables, *, where: str) -> None:
     """``data.groups``: every value declared, every declared value present (from the counts)."""
-    from guardrail.fairness.groups import check_declared_groups
+    from guardrail.fairness.groups import MISSING_GROUP, check_declared_groups
 
     for column, expected in (loaded.spec.data.groups or {}).items():
-        if (column,) in tables.counts:
-            grouping, counts = tables.counts[(column,)]
-            rows = dict(zip(grouping.labels, (int(n) for n in counts.sum(axis=1)), strict=True))
-            check_declared_groups(rows, column, expected, where=display_path(loaded.data_path))
+        grouping, counts = tables.counts[(column,)]  # every sensitive column is counted alone (scan_plan)
+        rows = {
+            label: int(n)
+            for label, n in zip(grouping.labels, counts.sum(axis=1), strict=True)
+            if not (label == MISSING_GROUP and loaded.spec.data.missing_sensitive == "group")  # as in memory: missing is no value
+        }
+        check_declared_groups(rows, column, expected, where=where)
 
 
 def memory_info(loaded: LoadedSpec, data: pd.DataFrame, engine: EngineChoice, partitions: int, seconds: float) -> dict[str, Any]:

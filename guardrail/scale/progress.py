@@ -42,19 +42,35 @@ def _duration(seconds: float) -> str:
     return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
 
 
-def terminal_progress(write: Callable[[str], None], *, clock: Callable[[], float] = time.monotonic) -> Callable[[ScanProgress], None]:
-    """A progress callback that redraws one terminal line through ``write`` (at most every
-    :data:`REFRESH_SECONDS`, and always for the pass's last update, which ends the line)."""
-    last = [float("-inf")]
+class TerminalProgress:
+    """A progress callback that redraws one terminal line through ``write``: at most every
+    :data:`REFRESH_SECONDS`, and always for the pass's last update, which ends the line.
+    :meth:`close` ends a line left open (a pass stopped by an error), so that the error
+    starts on a line of its own."""
 
-    def show(progress: ScanProgress) -> None:
+    def __init__(self, write: Callable[[str], None], *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.write = write
+        self.clock = clock
+        self.last = float("-inf")
+        self.open = False
+
+    def __call__(self, progress: ScanProgress) -> None:
         finished = progress.partitions_done >= progress.partitions and (
             progress.total_rows is None or progress.rows >= progress.total_rows
         )
-        now = clock()
-        if not finished and now - last[0] < REFRESH_SECONDS:
+        now = self.clock()
+        if not finished and now - self.last < REFRESH_SECONDS:
             return
-        last[0] = now
-        write("\r\033[K" + progress_line(progress) + ("\n" if finished else ""))
+        self.last = now
+        self.write("\r\033[K" + progress_line(progress) + ("\n" if finished else ""))
+        self.open = not finished
 
-    return show
+    def close(self) -> None:
+        if self.open:
+            self.write("\n")
+            self.open = False
+
+
+def terminal_progress(write: Callable[[str], None], *, clock: Callable[[], float] = time.monotonic) -> TerminalProgress:
+    """The progress line on a terminal (see :class:`TerminalProgress`)."""
+    return TerminalProgress(write, clock=clock)

@@ -38,13 +38,15 @@ _ROWS = "__guardrail_rows"
 _N = "__guardrail_n"
 
 
-def grouped_counts(source: Source, keys: Sequence[str]) -> pd.DataFrame:
+def grouped_counts(source: Source, keys: Sequence[str], *, limit: int | None = None) -> pd.DataFrame:
     """One row per distinct combination of ``keys`` in ``source`` (missing values kept, as NA),
-    with its number of rows in column ``n`` (int64); ordered by the keys (missing last).
+    with its number of rows in column ``n`` (int64); ordered by the keys (missing last). With
+    ``limit``, at most that many combinations (any of them): a caller that gets ``limit`` rows
+    knows there may be more.
 
     Equals ``read_frame(source, keys).groupby(keys, dropna=False).size()`` without reading the
     rows into Python (CSV rows are parsed, but only a batch at a time)."""
-    return _grouped(source, keys)
+    return _grouped(source, keys, limit=limit)
 
 
 def distinct_values(source: Source, column: str, limit: int) -> list[object]:

@@ -4,7 +4,8 @@ Ray Data hands each partition (a data file of the :class:`~guardrail.scale.sourc
 a task that reads it with :func:`~guardrail.scale.sources.iter_batches` — the streaming engine's
 reader, so parsing and dtypes are the same — scores each batch with the model and counts it into
 a :class:`~guardrail.scale.stream.Partial`, which comes back pickled (one row per partition). The
-driver merges the partials in partition order: the result is the streaming engine's, table for
+driver merges each partial as it arrives (tables and sample are the same in any merge order, so
+the driver holds one partial at a time): the result is the streaming engine's, table for
 table and row for row of the sample.
 
 * **Where it runs.** ``address=None`` starts a one-node Ray cluster in this process on loopback
@@ -43,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from guardrail.core.errors import DataError, EngineError, FederationError, GuardrailError, UsageError, first_line
+from guardrail.core.errors import DataError, EngineError, FederationError, GuardrailError, MissingExtraError, UsageError, first_line
 from guardrail.scale.loopback import LOOPBACK, RAY_ENV, check_ray_stays_on_loopback, ray_init_args
 from guardrail.scale.stream import Partial, ProgressFn, ScanPlan, ScanProgress, ScoreBatch, partition_namer, scan_batches
 
@@ -132,17 +133,19 @@ def ray_scan(
     total_rows = count_rows(source)
     started = time.perf_counter()
     merged = Partial(plan)
-    merged_up_to = 0  # partitions 0 .. merged_up_to - 1 are in `merged`
     if count == 0:
         return merged
     scan_id = uuid.uuid4().hex
+    try:
+        import ray.data  # noqa: F401  (Ray Data needs pyarrow, pandas and fsspec besides Ray)
+    except ImportError as exc:
+        raise MissingExtraError(exc.name or "ray", "scale") from None
     with _connected(address, workers):
         import ray.data
         from ray.exceptions import RayError
 
         task = _ScanPartition(source, plan, score_batch, batch_rows, scan_id)
         compute = ray.data.TaskPoolStrategy(size=workers) if workers else None
-        pending: dict[int, Partial] = {}  # finished, waiting for a lower partition
         finished: set[int] = set()
         rows = 0
         with _quiet(ray.data.DataContext.get_current()):
@@ -160,10 +163,7 @@ def ray_scan(
                     partial: Partial = pickle.loads(payload)
                     finished.add(index)
                     rows += partial.rows
-                    pending[index] = partial
-                    while merged_up_to in pending:  # merge in partition order
-                        merged.merge(pending.pop(merged_up_to))
-                        merged_up_to += 1
+                    merged.merge(partial)  # as it arrives: tables and sample are the same in any merge order
                     if progress is not None:
                         progress(ScanProgress(rows, len(finished), count, total_rows, time.perf_counter() - started))
             except GuardrailError:
@@ -172,7 +172,7 @@ def ray_scan(
                 raise _died(exc, scan_id, finished, source) from None
             finally:
                 _forget_attempts(scan_id)
-    if merged_up_to != count:
+    if len(finished) != count:
         missing = sorted(set(range(count)) - finished)
         raise EngineError(
             f"the Ray engine returned {len(finished)} of {count} partitions",

@@ -4,11 +4,14 @@ Each row gets a 64-bit hash of its values (seeded), and each stratum (an interse
 sensitive features' values) keeps the ``capacity`` rows of smallest hash. The rows kept depend
 only on the rows' values and the seed, never on how the rows were cut into batches or
 partitions or in which order partial samples were merged, so the streaming and Ray engines
-draw the very rows the in-memory engine draws. A second hash of the values (another key)
+draw the very same rows. Numbers (booleans included) are hashed as float64, so a column read
+as integers in one batch and, with gaps, as floats or objects in another hashes alike. A
+second hash of the values (another key)
 orders rows whose first hashes are equal; rows equal in both are equal rows (or a 2^-128
 accident), which are interchangeable.
 
-Memory: at most ``capacity`` rows per stratum are held, plus one batch's candidates.
+Memory: at most ``capacity`` rows per stratum are held, plus one batch's candidates, and at
+most :data:`~guardrail.fairness.groups.MAX_GROUPS` strata (more are refused).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from guardrail.core.errors import DataError
-from guardrail.fairness.groups import INTERSECTION_SEPARATOR, MISSING_GROUP, group_label
+from guardrail.fairness.groups import INTERSECTION_SEPARATOR, MAX_GROUPS, MISSING_GROUP, group_label
 
 ALL_ROWS = "all rows"
 """The one stratum's label when the sample is not stratified."""
@@ -105,6 +108,7 @@ class RowSample:
         for label, count in zip(names, np.bincount(codes, minlength=len(names)).tolist(), strict=True):
             if count:
                 self.seen[label] = self.seen.get(label, 0) + int(count)
+        self._check_strata()
         hashed = _normalised(frame)
         first = pd.util.hash_pandas_object(hashed, index=False, hash_key=self._keys[0]).to_numpy(dtype=np.uint64)
         # a full stratum takes only rows whose hash is at most the largest it holds: the rest
@@ -135,6 +139,7 @@ class RowSample:
             raise ValueError(f"cannot merge a sample of columns {other.columns} into one of {self.columns}")
         for label, count in other.seen.items():
             self.seen[label] = self.seen.get(label, 0) + count
+        self._check_strata()
         for part in [*([other._held] if other._held is not None else []), *other._pending]:
             self._offer(_Rows(part.frame[self.columns], part.first, part.second, part.labels))
 
@@ -147,11 +152,16 @@ class RowSample:
         held = self._held
         per_stratum: dict[str, tuple[int, int]] = {}
         keep: list[np.ndarray] = []
+        # held rows are sorted by (label, hash): each label's rows are one run
+        runs: dict[str, tuple[int, int]] = {}
+        if held is not None and len(held.labels):
+            found, starts, counts = np.unique(held.labels, return_index=True, return_counts=True)
+            runs = {str(label): (int(a), int(c)) for label, a, c in zip(found.tolist(), starts.tolist(), counts.tolist(), strict=True)}
         for label in sorted(self.seen):
             n = self.seen[label]
             quota = min(n, max(min_per_stratum, round(rows * n / total)))
-            where = np.flatnonzero(held.labels == label) if held is not None else np.zeros(0, dtype=np.int64)
-            taken = where[:quota]
+            start, count = runs.get(label, (0, 0))
+            taken = np.arange(start, start + min(count, quota), dtype=np.int64)
             keep.append(taken)
             per_stratum[label] = (int(taken.size), n)
         if held is None:
@@ -166,6 +176,18 @@ class RowSample:
             method=self._method(rows, min_per_stratum),
         )
         return sample, info
+
+    def _check_strata(self) -> None:
+        """Refuse more strata than a grouping may have groups: the sample holds up to
+        ``capacity`` rows of each, so an ID-like intersection would hold every row."""
+        if len(self.seen) > MAX_GROUPS:
+            what = " × ".join(self.strata)
+            raise DataError(
+                f"the intersection of the sensitive columns ({what}) has more than {MAX_GROUPS:,} groups, "
+                "too many to stratify the sample of the audits that read rows",
+                where="the streaming pass's sample",
+                hint="audit fewer sensitive columns (bin ID-like ones), or run with --engine memory",
+            )
 
     def _method(self, rows: int, min_per_stratum: int) -> str:
         within = f"within each group of {' × '.join(self.strata)}, " if self.strata else ""
@@ -259,7 +281,9 @@ def _normalised(frame: pd.DataFrame) -> pd.DataFrame:
     out = {}
     for name in sorted(frame.columns, key=str):
         column = frame[name]
-        numeric = pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype)
+        numeric = pd.api.types.is_numeric_dtype(column.dtype)  # booleans too: True hashes as 1.0 with or without gaps
+        if not numeric and column.dtype == object and pd.api.types.infer_dtype(column, skipna=True) == "boolean":
+            numeric = True  # a boolean column with gaps is read as objects: True, False, None
         out[name] = column.astype("float64") if numeric else column
     return pd.DataFrame(out)
 

@@ -184,7 +184,8 @@ class EngineSpec(StrictModel):
         default="auto",
         description="memory: read every row into memory; stream: one pass over record batches on this machine, memory "
         "bounded by the batch; ray: the partitions scored on a Ray cluster; auto: memory for one file up to "
-        "stream_above_mb, else stream (ray when address is set). Every engine gives the same numbers.",
+        "stream_above_mb, else stream (ray when address is set). Every engine gives the same group metrics; audits "
+        "that read rows read a stratified sample when streaming.",
     )
     address: str | None = Field(
         default=None,

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from guardrail.core.errors import DataError
 from guardrail.core.types import MetricResult, RunRecord
 
 pytest.importorskip("pyarrow")
@@ -253,3 +254,53 @@ def test_progress_stays_quiet_in_ci_logs(logged: Path) -> None:
     done = run_cli("audit", spec, "--engine", "stream", "--no-history", "--out", logged / "ci-out", env={"CI": "true"})
     assert done.returncode in (0, 1), done.stderr
     assert "scanned" not in done.stderr and "\r" not in done.stderr
+
+
+def test_validate_checks_a_folder_s_columns_from_its_schema(logged: Path) -> None:
+    from tests.conftest import run_cli
+
+    spec = write_spec(logged, model="{adapter: predictions, column: decision, score_column: score}", audits=FAIRNESS)
+    assert run_cli("validate", spec).returncode == 0
+    spec.write_text(spec.read_text().replace("target: approved", "target: aproved"))
+    done = run_cli("validate", spec)
+    assert done.returncode == 3 and "'aproved'" in done.stderr and "did you mean 'approved'" in done.stderr
+
+
+def test_a_multiclass_model_that_knows_a_class_the_data_lacks(tmp_path: Path) -> None:
+    """Classes are the target's values over every row and the model's: each batch codes them alike."""
+    import skops.io as sio
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(900, 2))
+    grade = np.where(x[:, 0] > 0.5, "high", np.where(x[:, 0] < -0.5, "low", "mid"))
+    sio.dump(LogisticRegression().fit(pd.DataFrame(x, columns=["x1", "x2"]), grade), tmp_path / "model.skops")
+    parts = {month: frame.assign(grade=np.where(frame["x1"] > 0, "high", "mid")) for month, frame in decisions().items()}
+    write_folder(tmp_path, parts)
+    spec = write_spec(tmp_path, model="{adapter: sklearn, path: model.skops}", audits=FAIRNESS, engine="engine: {batch_rows: 900}")
+    spec.write_text(spec.read_text().replace("target: approved", "target: grade, task: multiclass").replace("policies: [guardrail:baseline]\n", ""))
+    memory = guardrail_audit(spec, "memory")
+    stream = guardrail_audit(spec, "stream")
+    same_metrics(memory, stream)
+    assert any("class=low" in m.scope for m in stream.metrics())
+
+
+def guardrail_audit(spec: Path, engine: str) -> RunRecord:
+    import guardrail
+
+    return guardrail.audit(spec, engine=engine, write=False, history=False, gate=False)
+
+
+def test_declared_groups_are_checked_alike_with_a_missing_group(tmp_path: Path) -> None:
+    parts = decisions()
+    parts["2026-08"] = parts["2026-08"].assign(sex=parts["2026-08"]["sex"].where(parts["2026-08"].index % 50 != 0))
+    write_folder(tmp_path, parts)
+    train_model(tmp_path, parts)
+    spec = write_spec(tmp_path, model="{adapter: sklearn, path: model.skops}", audits=FAIRNESS)
+    declared = "missing_sensitive: group, groups: {sex: [Female, Male]}}"
+    spec.write_text(spec.read_text().replace("sensitive: [sex, race]}", f"sensitive: [sex, race], {declared}"))
+    same_metrics(guardrail_audit(spec, "memory"), guardrail_audit(spec, "stream"))
+    spec.write_text(spec.read_text().replace("[Female, Male]", "[Female, Male, Other]"))
+    for engine in ("memory", "stream"):
+        with pytest.raises(DataError, match="'Other' of 'sex', declared in data.groups, have no rows"):
+            guardrail_audit(spec, engine)

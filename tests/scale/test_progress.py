@@ -25,3 +25,13 @@ def test_redraws_at_most_twice_a_second_and_always_ends_the_line() -> None:
     assert len(written) == 1 and written[0].startswith("\r\033[K")
     show(ScanProgress(rows=100, partitions_done=2, partitions=2, total_rows=100, seconds=1.0))
     assert len(written) == 2 and written[-1].endswith("\n")
+
+
+def test_closing_ends_a_line_left_open_by_a_failed_pass() -> None:
+    written: list[str] = []
+    show = terminal_progress(written.append, clock=lambda: 0.0)
+    show(ScanProgress(rows=5, partitions_done=0, partitions=2, total_rows=100, seconds=1.0))
+    show.close()
+    assert written[-1] == "\n"
+    show.close()
+    assert len(written) == 2  # closed once only

@@ -138,3 +138,27 @@ def test_empty_sample() -> None:
     sample = RowSample(("g",), 10, seed=0)
     drawn, info = sample.draw(10, min_per_stratum=1)
     assert drawn.empty and info == SampleInfo(0, 0, ("g",), {}, info.method)
+
+
+def test_a_boolean_column_read_with_gaps_as_objects_hashes_as_without() -> None:
+    """One batch reads a boolean column as bool, another (with a gap) as objects: same sample."""
+    rng = np.random.default_rng(5)
+    flags = rng.random(400) < 0.5
+    frame = pd.DataFrame({"g": rng.choice(["a", "b"], 400), "flag": flags})
+    whole = RowSample(("g",), 60, seed=1)
+    whole.add(frame.assign(flag=frame["flag"].astype(object)))
+    split = RowSample(("g",), 60, seed=1)
+    split.add(frame.iloc[:200])
+    split.add(frame.iloc[200:].assign(flag=frame["flag"].iloc[200:].astype(object)))
+    one, _ = whole.draw(100, min_per_stratum=10)
+    two, _ = split.draw(100, min_per_stratum=10)
+    assert one["g"].tolist() == two["g"].tolist() and [bool(v) for v in one["flag"]] == [bool(v) for v in two["flag"]]
+
+
+def test_more_strata_than_a_grouping_may_have_groups_are_refused() -> None:
+    from guardrail.fairness.groups import MAX_GROUPS
+
+    frame = pd.DataFrame({"id": np.arange(MAX_GROUPS + 1), "x": 1.0})
+    sample = RowSample(("id",), 10, seed=0)
+    with pytest.raises(DataError, match="too many to stratify"):
+        sample.add(frame)

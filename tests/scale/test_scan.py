@@ -69,7 +69,7 @@ def test_a_torch_model_moves_to_the_workers_device_when_its_scorer_arrives(tmp_p
     (tmp_path / "rows.csv").write_text("y,sex,decision\n1,F,1\n")
     loaded = load_spec(_spec(tmp_path, data="{path: rows.csv, target: y, sensitive: [sex]}"), inputs_must_exist=False)
     adapter = TorchAdapter(torch.nn.Linear(2, 2), {"classes": [0, 1]}, None, "cpu")
-    scorer = BatchScorer(loaded, adapter, None, (0, 1), 2)
+    scorer = BatchScorer(loaded, adapter, None, (0, 1), 2, where="rows.csv")
     assert scorer.runs_on_device
     payload = pickle.dumps(scorer)
     monkeypatch.setattr(torch_adapters, "pick_device", lambda requested=None: "meta")  # a worker whose device differs
