@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 import psutil
 import pytest
 
@@ -111,3 +112,12 @@ def ray_cluster() -> Iterator[RayCluster]:
         pytest.skip("ray is not installed")
     with local_cluster() as cluster:
         yield cluster
+
+
+def write_folder(root: Path, parts: dict[str, pd.DataFrame]) -> Path:
+    """``parts`` (month → rows) as a hive-partitioned Parquet folder ``root/log/month=…/part-0.parquet``."""
+    folder = root / "log"
+    for month, frame in parts.items():
+        (folder / f"month={month}").mkdir(parents=True)
+        frame.to_parquet(folder / f"month={month}" / "part-0.parquet", index=False)
+    return folder

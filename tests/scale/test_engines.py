@@ -19,6 +19,7 @@ import pytest
 
 from guardrail.core.errors import DataError
 from guardrail.core.types import MetricResult, RunRecord
+from tests.scale.conftest import write_folder
 
 pytest.importorskip("pyarrow")
 pytest.importorskip("duckdb")
@@ -43,14 +44,6 @@ def decisions(seed: int = 0) -> dict[str, pd.DataFrame]:
             {"x1": x1, "x2": x2, "sex": sex, "race": race, "approved": label, "score": score, "decision": (score >= 0.5).astype(int)}
         )
     return parts
-
-
-def write_folder(root: Path, parts: dict[str, pd.DataFrame]) -> Path:
-    folder = root / "log"
-    for month, frame in parts.items():
-        (folder / f"month={month}").mkdir(parents=True)
-        frame.to_parquet(folder / f"month={month}" / "part-0.parquet", index=False)
-    return folder
 
 
 def train_model(root: Path, parts: dict[str, pd.DataFrame]) -> Path:

@@ -24,7 +24,7 @@ import pytest
 from guardrail.core.errors import DataError, EngineError
 from guardrail.scale.stream import BatchOutcome, Partial, ScanPlan
 from tests.network.sockets import TreeSampler, loopback
-from tests.scale.conftest import HAS_RAY, RayCluster, cluster_processes, local_cluster
+from tests.scale.conftest import HAS_RAY, RayCluster, cluster_processes, local_cluster, write_folder
 
 pytest.importorskip("pyarrow")
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600), pytest.mark.skipif(not HAS_RAY, reason="ray is not installed")]
@@ -62,14 +62,6 @@ def decisions(seed: int = 0) -> dict[str, pd.DataFrame]:
             }
         )
     return parts
-
-
-def write_folder(root: Path, parts: dict[str, pd.DataFrame]) -> Path:
-    folder = root / "log"
-    for month, frame in parts.items():
-        (folder / f"month={month}").mkdir(parents=True)
-        frame.to_parquet(folder / f"month={month}" / "part-0.parquet", index=False)
-    return folder
 
 
 def score(frame: pd.DataFrame) -> BatchOutcome:
