@@ -801,7 +801,7 @@ CASES: tuple[Case, ...] = (
     Case("data-zip-of-two-files", "data", data_file("d.csv.zip", zip_bytes({"a.csv": DATA, "b.csv": DATA})), 3, "cannot read the data file"),
     Case("data-fifo", "data", special_named("data", "fifo", "d.csv", AUDIT), 3, "data.path: data file is a named pipe (FIFO)"),
     Case("data-symlink-loop", "data", special_named("data", "loop", "d.csv", AUDIT), 3, "data.path: 'd.csv' is a symlink loop"),
-    Case("data-folder", "data", special_named("data", "folder", "d.csv", AUDIT), 3, "data file is a folder"),
+    Case("data-folder", "data", special_named("data", "folder", "d.csv", AUDIT), 3, "the data folder holds no data file"),
     Case("data-not-utf8", "data", data_file("d.csv", b"y,pred,group\n\xff\xfe,1,a\n"), 3, "cannot read the data file"),
     Case("data-ragged-rows", "data", data_file("d.csv", DATA + "1,1,a,0.1,0.2,extra,more\n"), 3, "cannot read the data file"),
     Case("data-unsupported-type", "data", data_file("d.xlsx", DATA), 3, "unsupported data file type .xlsx"),
