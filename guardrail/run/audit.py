@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from guardrail.history import ApprovedRun
     from guardrail.scale.sources import Source
     from guardrail.scale.stream import ProgressFn as ScanProgressFn
+    from guardrail.spec.models import AuditSpec
 
 ProgressFn = Callable[[str], None]
 
@@ -200,10 +201,7 @@ def _stream_header(loaded: LoadedSpec, source: Source) -> tuple[str, ...]:
 
     header = tuple(schema(source))
     spec = loaded.spec
-    wanted: list[tuple[str, str]] = [("data.target", spec.data.target)]
-    wanted += [("data.sensitive", column) for column in spec.data.sensitive]
-    wanted += [("data.features", column) for column in spec.data.features or ()]
-    absent = [absent_column(role, column, header, source.where) for role, column in wanted if column not in header]
+    absent = [absent_column(role, column, header, source.where) for role, column in _named_columns(spec) if column not in header]
     if absent:
         raise DataError.of(absent)
     return header
@@ -400,12 +398,18 @@ def plan_audits(loaded: LoadedSpec, registry: AuditorRegistry) -> list[PlannedAu
     return planned
 
 
+def _named_columns(spec: AuditSpec) -> list[tuple[str, str]]:
+    """The data columns the spec names, each with the key naming it (``data.target``, …)."""
+    wanted = [("data.target", spec.data.target)]
+    wanted += [("data.sensitive", column) for column in spec.data.sensitive]
+    wanted += [("data.features", column) for column in spec.data.features or ()]
+    return wanted
+
+
 def _check_columns(loaded: LoadedSpec, data: pd.DataFrame) -> None:
     spec = loaded.spec
     where = display_path(loaded.data_path)
-    wanted: list[tuple[str, str]] = [("data.target", spec.data.target)]
-    wanted += [("data.sensitive", column) for column in spec.data.sensitive]
-    wanted += [("data.features", column) for column in spec.data.features or ()]
+    wanted = _named_columns(spec)
     header = tuple(str(c) for c in data.columns)
     absent = [absent_column(role, column, header, where) for role, column in wanted if column not in data.columns]
     if absent:  # every one, as `guardrail validate` reports them
